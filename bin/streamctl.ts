@@ -1,0 +1,21 @@
+#!/usr/bin/env node
+import { main } from '../src/cli.js';
+import { createProcessIo } from '../src/io.js';
+
+// The only place that exits the process. The first Ctrl-C or SIGTERM asks the running command to
+// finish cleanly; a second Ctrl-C forces the exit.
+const controller = new AbortController();
+let interrupts = 0;
+for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+  process.on(sig, () => {
+    interrupts++;
+    if (interrupts > 1 && sig === 'SIGINT') {
+      process.stderr.write('forced exit\n');
+      process.exit(130);
+    }
+    controller.abort(new Error(`received ${sig}`));
+  });
+}
+
+const code = await main(process.argv.slice(2), createProcessIo(controller.signal));
+process.exit(code);

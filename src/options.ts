@@ -1,0 +1,29 @@
+import { z } from 'zod';
+
+/** Options of every command that talks to Redis. */
+export const connectionOptions = {
+  redis: z
+    .string()
+    .optional()
+    .describe('Redis URL; several comma-separated URLs are cluster seeds: redis://[user:password@]host:port, rediss:// for TLS. Default: the embedded deployment')
+    .meta({ valueName: 'URL', env: 'STREAMCTL_REDIS_URL' }),
+  tlsCa: z.string().optional().describe('CA certificate (PEM) that signed the rediss:// server certificate').meta({ valueName: 'FILE' }),
+  tlsInsecure: z.boolean().default(false).describe('Accept any TLS server certificate (tests only)'),
+  home: z.string().default('.streamctl').describe('State folder of the embedded deployment').meta({ valueName: 'DIR', env: 'STREAMCTL_HOME' }),
+};
+
+/** The key namespace: every key streamctl writes starts with it. */
+export const namespaceOption = {
+  namespace: z
+    .string()
+    .regex(/^[A-Za-z0-9_.-]+$/, 'use letters, digits, _ . or -')
+    .default('streamctl')
+    .describe('Key namespace: every key starts with "<namespace>:"')
+    .meta({ valueName: 'NAME', short: '-n' }),
+};
+
+export const jsonOption = {
+  json: z.boolean().default(false).describe('Print machine-readable JSON instead of text'),
+};
+
+export type ConnectionOptions = { redis?: string | undefined; tlsCa?: string | undefined; tlsInsecure: boolean; home: string };

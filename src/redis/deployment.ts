@@ -1,0 +1,225 @@
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { Redis } from 'ioredis';
+import { RuntimeError, UsageError } from '../errors.js';
+import { createCluster, slotRange, waitForClusterOk } from './cluster-create.js';
+import { findFreePorts, isPortFree } from './ports.js';
+import { isNodeAlive, startNode, stopNode, type NodeProcess } from './redis-server.js';
+
+export const LOCAL_HOST = '127.0.0.1';
+
+/** One redis-server of the embedded deployment, as recorded in the state folder. */
+export interface DeploymentNode {
+  port: number;
+  pid: number;
+  dir: string;
+  role: 'primary' | 'replica';
+  /** For a cluster primary at creation: its slot range. */
+  slots?: [number, number];
+}
+
+/** The record in `<home>/deployment.json` through which every command finds the embedded Redis. */
+export interface Deployment {
+  version: 1;
+  mode: 'cluster' | 'standalone';
+  primaries: number;
+  replicas: number;
+  persist: boolean;
+  nodeTimeoutMs: number;
+  host: string;
+  nodes: DeploymentNode[];
+  startedAt: string;
+  /** False after `down --keep-data`: the files are there, the processes are not. */
+  running: boolean;
+  detached: boolean;
+  /** The foreground `up` that owns the processes, if any. */
+  supervisorPid?: number;
+}
+
+/** Absolute state folder: `--home` / STREAMCTL_HOME, relative to the working directory. */
+export function resolveHome(home: string, cwd: string): string {
+  return resolve(cwd, home);
+}
+
+function stateFile(home: string): string {
+  return join(home, 'deployment.json');
+}
+
+/** Reads the recorded deployment, if any. A corrupt record is a config error naming the file. */
+export function readDeployment(home: string): Deployment | undefined {
+  const file = stateFile(home);
+  if (!existsSync(file)) return undefined;
+  try {
+    return JSON.parse(readFileSync(file, 'utf8')) as Deployment;
+  } catch (err) {
+    throw new UsageError('BAD_STATE', `cannot read ${file}: ${(err as Error).message}`, `remove ${file} (and stop any redis-server it listed), or use another --home`);
+  }
+}
+
+/** Writes the record atomically, so a reader never sees half of it. */
+export function writeDeployment(home: string, d: Deployment): void {
+  mkdirSync(home, { recursive: true });
+  const tmp = `${stateFile(home)}.${process.pid}.tmp`;
+  writeFileSync(tmp, `${JSON.stringify(d, null, 2)}\n`);
+  renameSync(tmp, stateFile(home));
+}
+
+/** redis:// URLs of every node; any of them is a valid cluster seed. */
+export function deploymentUrls(d: Deployment): string[] {
+  return d.nodes.map((n) => `redis://${d.host}:${n.port}`);
+}
+
+/** The nodes whose process is alive. */
+export function liveNodes(d: Deployment): DeploymentNode[] {
+  return d.nodes.filter((n) => isNodeAlive(n.pid, n.port));
+}
+
+export interface StartOptions {
+  home: string;
+  bin: string;
+  mode: 'cluster' | 'standalone';
+  primaries: number;
+  replicas: number;
+  basePort: number;
+  persist: boolean;
+  nodeTimeoutMs: number;
+  detached: boolean;
+  /** Discard kept data instead of resuming from it. */
+  fresh: boolean;
+  onProgress?: (message: string) => void;
+}
+
+export interface Started {
+  deployment: Deployment;
+  processes: NodeProcess[];
+  resumed: boolean;
+}
+
+function nodesDir(home: string): string {
+  return join(home, 'nodes');
+}
+
+/** Whether a recorded, stopped deployment can be restarted from its files with the asked shape. */
+function resumable(existing: Deployment | undefined, o: StartOptions): existing is Deployment {
+  if (!existing || o.fresh) return false;
+  if (!existing.nodes.every((n) => existsSync(n.dir))) return false;
+  if (existing.mode !== o.mode || (o.mode === 'cluster' && (existing.primaries !== o.primaries || existing.replicas !== o.replicas))) {
+    const shape = existing.mode === 'cluster' ? `a cluster of ${existing.primaries} primaries with ${existing.replicas} replica(s) each` : 'a standalone node';
+    throw new UsageError('DATA_MISMATCH', `the state folder ${o.home} holds data of ${shape}`, 'add --fresh to discard it, or ask for the same shape, or use another --home');
+  }
+  return true;
+}
+
+function connectLocal(port: number): Redis {
+  const c = new Redis({ host: LOCAL_HOST, port, lazyConnect: false, maxRetriesPerRequest: 1, retryStrategy: (t) => (t > 20 ? null : 100) });
+  c.on('error', () => {});
+  return c;
+}
+
+/**
+ * Starts the embedded deployment (or restarts one kept with `down --keep-data`), forms the cluster,
+ * and records it. On any failure every process it started is stopped again.
+ * @throws RuntimeError ALREADY_RUNNING when the recorded deployment is alive.
+ */
+export async function startDeployment(o: StartOptions): Promise<Started> {
+  const existing = readDeployment(o.home);
+  if (existing && liveNodes(existing).length > 0) {
+    const ports = existing.nodes.map((n) => n.port).join(', ');
+    throw new RuntimeError('ALREADY_RUNNING', `an embedded deployment is already running in ${o.home} (ports ${ports})`, 'use it as it is (`streamctl health`), or stop it first with `streamctl down`');
+  }
+  const resumed = resumable(existing, o);
+  const count = o.mode === 'standalone' ? 1 : o.primaries * (1 + o.replicas);
+  let ports: number[];
+  if (resumed) {
+    ports = existing.nodes.map((n) => n.port);
+    for (const p of ports) {
+      if (!(await isPortFree(p))) throw new RuntimeError('PORT_IN_USE', `port ${p} of the kept deployment is in use`, 'free the port, or add --fresh to start anew on free ports');
+    }
+  } else {
+    rmSync(nodesDir(o.home), { recursive: true, force: true });
+    ports = await findFreePorts(o.basePort, count, o.mode === 'cluster');
+  }
+  o.onProgress?.(`${resumed ? 'restarting' : 'starting'} ${count} redis-server process${count > 1 ? 'es' : ''} on ports ${ports.join(', ')}`);
+
+  const processes: NodeProcess[] = [];
+  const deployment: Deployment = {
+    version: 1,
+    mode: o.mode,
+    primaries: o.mode === 'standalone' ? 1 : o.primaries,
+    replicas: o.mode === 'standalone' ? 0 : o.replicas,
+    persist: o.persist,
+    nodeTimeoutMs: o.nodeTimeoutMs,
+    host: LOCAL_HOST,
+    nodes: [],
+    startedAt: new Date().toISOString(),
+    running: true,
+    detached: o.detached,
+    ...(o.detached ? {} : { supervisorPid: process.pid }),
+  };
+  const clients: Redis[] = [];
+  try {
+    const started = await Promise.allSettled(
+      ports.map((port) =>
+        startNode({ bin: o.bin, port, dir: join(nodesDir(o.home), String(port)), cluster: o.mode === 'cluster', persist: o.persist, nodeTimeoutMs: o.nodeTimeoutMs, detached: o.detached }),
+      ),
+    );
+    for (const s of started) if (s.status === 'fulfilled') processes.push(s.value);
+    deployment.nodes = processes.map((p, i) => ({
+      port: p.port,
+      pid: p.pid,
+      dir: p.dir,
+      role: i < deployment.primaries ? 'primary' : 'replica',
+      ...(o.mode === 'cluster' && i < deployment.primaries ? { slots: slotRange(i, deployment.primaries) } : {}),
+    }));
+    writeDeployment(o.home, deployment);
+    const failed = started.find((s): s is PromiseRejectedResult => s.status === 'rejected');
+    if (failed) throw failed.reason;
+
+    if (o.mode === 'cluster') {
+      clients.push(...ports.map(connectLocal));
+      if (resumed) {
+        o.onProgress?.('waiting for the cluster to re-form from its nodes.conf');
+        await waitForClusterOk(clients, 30_000);
+        await refreshRoles(deployment, clients);
+        writeDeployment(o.home, deployment);
+      } else {
+        o.onProgress?.(`forming the cluster: ${deployment.primaries} primaries, ${deployment.replicas} replica(s) each`);
+        await createCluster({ host: LOCAL_HOST, ports, primaries: deployment.primaries }, clients);
+      }
+    }
+    return { deployment, processes, resumed };
+  } catch (err) {
+    await Promise.all(processes.map((p) => stopNode(p, 1000)));
+    rmSync(stateFile(o.home), { force: true });
+    throw err;
+  } finally {
+    for (const c of clients) c.disconnect();
+  }
+}
+
+/** After a restart, failovers may have swapped roles: record what the nodes say now. */
+async function refreshRoles(d: Deployment, clients: Redis[]): Promise<void> {
+  const infos = await Promise.all(clients.map((c) => c.info('replication')));
+  d.nodes.forEach((n, i) => {
+    n.role = /role:master/.test(infos[i] ?? '') ? 'primary' : 'replica';
+    delete n.slots;
+  });
+}
+
+/**
+ * Stops every node of the deployment and forgets it; with `keepData` the files stay and the record
+ * is marked stopped so that the next `up` restarts from them.
+ * @returns the nodes that were still running.
+ */
+export async function stopDeployment(home: string, d: Deployment, opts: { keepData: boolean }): Promise<DeploymentNode[]> {
+  const live = liveNodes(d);
+  await Promise.all(live.map((n) => stopNode(n)));
+  if (opts.keepData) {
+    const { supervisorPid: _owner, ...rest } = d;
+    writeDeployment(home, { ...rest, running: false, detached: true });
+  } else {
+    rmSync(nodesDir(home), { recursive: true, force: true });
+    rmSync(stateFile(home), { force: true });
+  }
+  return live;
+}

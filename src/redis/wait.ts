@@ -1,0 +1,22 @@
+/**
+ * Polls `check` until it returns a value other than undefined, or `timeoutMs` passes.
+ * @throws the error built by `onTimeout` (given the last failure seen, if any).
+ */
+export async function waitFor<T>(
+  check: () => Promise<T | undefined>,
+  opts: { timeoutMs: number; intervalMs?: number; signal?: AbortSignal; onTimeout: (last: unknown) => Error },
+): Promise<T> {
+  const deadline = Date.now() + opts.timeoutMs;
+  let last: unknown;
+  for (;;) {
+    if (opts.signal?.aborted) throw opts.signal.reason ?? new Error('aborted');
+    try {
+      const value = await check();
+      if (value !== undefined) return value;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() >= deadline) throw opts.onTimeout(last);
+    await new Promise((r) => setTimeout(r, opts.intervalMs ?? 50));
+  }
+}
