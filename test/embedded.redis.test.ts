@@ -1,0 +1,119 @@
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { isNodeAlive } from '../src/redis/redis-server.js';
+import type { Deployment } from '../src/redis/deployment.js';
+import { finished, runCli, spawnCli } from './helpers/cli.js';
+import { randomBasePort, tempDir } from './helpers/redis.js';
+
+const cleanups: (() => Promise<unknown> | void)[] = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+});
+
+/** A fresh state folder; whatever the test leaves running there is stopped afterwards. */
+function home(): string {
+  const tmp = tempDir('streamctl-home-');
+  cleanups.push(() => tmp.remove());
+  cleanups.push(() => runCli(['down', '--home', tmp.dir]));
+  return tmp.dir;
+}
+
+function health(dir: string) {
+  return runCli(['health', '--json', '--home', dir]);
+}
+
+describe.each([
+  { name: '3+3 cluster', args: [] as string[], nodes: 6, primaries: 3, mode: 'cluster' },
+  { name: 'standalone', args: ['--standalone'], nodes: 1, primaries: 1, mode: 'standalone' },
+])('up --detach / health / down: $name', ({ args, nodes, primaries, mode }) => {
+  it('comes up healthy, is found with no flags, and leaves no process behind', async () => {
+    const dir = home();
+    const t0 = Date.now();
+    const up = await runCli(['up', '--detach', '--json', '--home', dir, '--port', String(randomBasePort()), ...args]);
+    const upMs = Date.now() - t0;
+    expect(up.stderr).toBe('');
+    expect(up.code).toBe(0);
+    expect(upMs).toBeLessThan(30_000); // generous on a shared machine; the bench figure is in the README
+    const d = JSON.parse(up.stdout) as Deployment;
+    expect(d.nodes).toHaveLength(nodes);
+    expect(d.nodes.every((n) => isNodeAlive(n.pid, n.port))).toBe(true);
+
+    const h = await health(dir);
+    expect(h.code).toBe(0);
+    const report = JSON.parse(h.stdout);
+    expect(report.status).toBe('ok');
+    expect(report.mode).toBe(mode);
+    expect(report.nodes).toHaveLength(nodes);
+    expect(report.nodes.filter((n: { role: string }) => n.role === 'primary')).toHaveLength(primaries);
+    if (mode === 'cluster') expect(report.slots.covered).toBe(16384);
+
+    const again = await runCli(['up', '--detach', '--home', dir, ...args]);
+    expect(again.code).toBe(1);
+    expect(again.stderr).toMatch(/already running/);
+
+    const down = await runCli(['down', '--home', dir]);
+    expect(down.code).toBe(0);
+    expect(d.nodes.some((n) => isNodeAlive(n.pid, n.port))).toBe(false);
+    expect(existsSync(join(dir, 'deployment.json'))).toBe(false);
+  });
+});
+
+describe('foreground up', () => {
+  it('stops every redis-server within 5 s of SIGINT', async () => {
+    const dir = home();
+    const child = spawnCli(['up', '--home', dir, '--port', String(randomBasePort()), '--no-persist']);
+    const done = finished(child);
+    let stderr = '';
+    child.stderr!.on('data', (c) => (stderr += c));
+    // The foreground up says when it is running: wait for that line rather than for a time.
+    await new Promise<void>((resolve, reject) => {
+      child.stderr!.on('data', () => stderr.includes('Ctrl-C stops it') && resolve());
+      child.once('exit', (code) => reject(new Error(`up exited early with ${code}: ${stderr}`)));
+    });
+    const d = JSON.parse(await import('node:fs').then((fs) => fs.readFileSync(join(dir, 'deployment.json'), 'utf8'))) as Deployment;
+    expect(d.nodes).toHaveLength(6);
+    const t0 = Date.now();
+    child.kill('SIGINT');
+    const result = await done;
+    expect(result.code).toBe(0);
+    expect(Date.now() - t0).toBeLessThan(5000);
+    expect(d.nodes.filter((n) => isNodeAlive(n.pid, n.port))).toEqual([]);
+  });
+});
+
+describe('keep-data', () => {
+  it('restarts a standalone node from its AOF after down --keep-data', async () => {
+    const dir = home();
+    const port = String(randomBasePort());
+    expect((await runCli(['up', '--standalone', '--detach', '--home', dir, '--port', port])).code).toBe(0);
+    const d = JSON.parse((await import('node:fs')).readFileSync(join(dir, 'deployment.json'), 'utf8')) as Deployment;
+    const { Redis } = await import('ioredis');
+    const r = new Redis({ port: d.nodes[0]!.port, lazyConnect: true });
+    await r.connect();
+    await r.set('streamctl:kept', 'yes');
+    r.disconnect();
+    expect((await runCli(['down', '--keep-data', '--home', dir])).code).toBe(0);
+    const up = await runCli(['up', '--standalone', '--detach', '--json', '--home', dir]);
+    expect(up.code).toBe(0);
+    expect(JSON.parse(up.stdout).resumed).toBe(true);
+    const r2 = new Redis({ port: d.nodes[0]!.port, lazyConnect: true });
+    await r2.connect();
+    expect(await r2.get('streamctl:kept')).toBe('yes');
+    r2.disconnect();
+    const mismatch = await runCli(['down', '--keep-data', '--home', dir]).then(() => runCli(['up', '--detach', '--home', dir]));
+    expect(mismatch.code).toBe(2);
+    expect(mismatch.stderr).toMatch(/--fresh/);
+  });
+});
+
+describe('missing redis-server', () => {
+  it('exits 1 with install hints', async () => {
+    const dir = home();
+    const r = await runCli(['up', '--detach', '--home', dir], { env: { PATH: '/nonexistent' } });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/redis-server was not found/);
+    expect(r.stderr).toMatch(/apt-get install redis-server/);
+    expect(r.stderr).toMatch(/--redis/);
+  });
+});

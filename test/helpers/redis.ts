@@ -1,0 +1,76 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startDeployment, stopDeployment, type Deployment } from '../../src/redis/deployment.js';
+import { findFreePorts } from '../../src/redis/ports.js';
+import { findRedisServer, startNode, stopNode, type NodeProcess } from '../../src/redis/redis-server.js';
+
+export const REDIS_SERVER = findRedisServer(undefined, process.env.PATH);
+
+/** A base port picked at random, so that parallel test files rarely probe the same ports. */
+export function randomBasePort(): number {
+  return 20_000 + Math.floor(Math.random() * 30_000);
+}
+
+/** A temporary folder, removed by the returned function. */
+export function tempDir(prefix = 'streamctl-test-'): { dir: string; remove: () => void } {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  return { dir, remove: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+export interface TestServer {
+  port: number;
+  url: string;
+  node: NodeProcess;
+  stop(): Promise<void>;
+}
+
+/** Starts one standalone redis-server on a free port with extra arguments (TLS, ACL, ...). */
+export async function startRedis(extraArgs: string[] = [], opts: { tlsPort?: boolean } = {}): Promise<TestServer> {
+  const tmp = tempDir('streamctl-redis-');
+  const [port] = await findFreePorts(randomBasePort(), 1, false);
+  const args = opts.tlsPort ? ['--port', '0', '--tls-port', String(port), ...extraArgs] : extraArgs;
+  const node = await startNode({ bin: REDIS_SERVER, port: port!, dir: tmp.dir, cluster: false, persist: false, nodeTimeoutMs: 2000, detached: false, extraArgs: args });
+  return {
+    port: port!,
+    url: `redis://127.0.0.1:${port}`,
+    node,
+    async stop() {
+      // The TLS node's title shows its TLS port; stop it through the child handle.
+      node.child?.kill('SIGKILL');
+      await stopNode(node, 1000);
+      tmp.remove();
+    },
+  };
+}
+
+export interface TestDeployment {
+  home: string;
+  deployment: Deployment;
+  stop(): Promise<void>;
+}
+
+/** Starts an embedded deployment (cluster by default) in a temporary state folder. */
+export async function startTestDeployment(opts: { mode?: 'cluster' | 'standalone'; primaries?: number; replicas?: number; nodeTimeoutMs?: number } = {}): Promise<TestDeployment> {
+  const tmp = tempDir('streamctl-home-');
+  const { deployment } = await startDeployment({
+    home: tmp.dir,
+    bin: REDIS_SERVER,
+    mode: opts.mode ?? 'cluster',
+    primaries: opts.primaries ?? 3,
+    replicas: opts.replicas ?? 1,
+    basePort: randomBasePort(),
+    persist: false,
+    nodeTimeoutMs: opts.nodeTimeoutMs ?? 1000,
+    detached: false,
+    fresh: true,
+  });
+  return {
+    home: tmp.dir,
+    deployment,
+    async stop() {
+      await stopDeployment(tmp.dir, deployment, { keepData: false });
+      tmp.remove();
+    },
+  };
+}
