@@ -34,19 +34,20 @@ export function optionFor(key: string, p: PropertySchema): Option {
   const name = kebab(key);
   const short = p.short ? `${p.short}, ` : '';
   let description = p.description ?? '';
+  // The variable is read from io.env by the action (commander would read process.env).
+  const envNote = p.env ? ` [env: ${p.env}]` : '';
   if (isBoolean(p)) {
     const negated = p.default === true;
-    const opt = new Option(`${short}--${negated ? 'no-' : ''}${name}`, description);
-    if (p.env) opt.env(p.env);
+    const opt = new Option(`${short}--${negated ? 'no-' : ''}${name}`, description + envNote);
+    if (p.hidden) opt.hideHelp();
     return opt;
   }
   const valueName = p.valueName ?? (p.enum ? 'VALUE' : p.type === 'integer' || p.type === 'number' ? 'N' : 'VALUE');
   const flags = p.preset !== undefined ? `${short}--${name} [${valueName}]` : `${short}--${name} <${valueName}>`;
   if (p.default !== undefined) description += ` (default: ${JSON.stringify(p.default)})`;
-  const opt = new Option(flags, description);
+  const opt = new Option(flags, description + envNote);
   if (p.enum) opt.choices(p.enum.map(String));
   if (p.preset !== undefined) opt.preset(p.preset);
-  if (p.env) opt.env(p.env);
   if (p.hidden) opt.hideHelp();
   return opt;
 }
@@ -84,9 +85,13 @@ export function buildProgram(io: Io, onResult: (code: number) => void): Program 
   for (const command of commands) {
     const sub = program.command(command.name).description(command.description).exitOverride();
     sub.configureOutput({ writeOut: (s) => io.stdout.write(s), writeErr: (s) => io.stderr.write(s) });
-    for (const [key, p] of Object.entries(propertiesOf(command.options))) sub.addOption(optionFor(key, p));
+    const properties = propertiesOf(command.options);
+    for (const [key, p] of Object.entries(properties)) sub.addOption(optionFor(key, p));
     if (command.examples?.length) sub.addHelpText('after', `\nExamples:\n${command.examples.map((e) => `  $ ${e}`).join('\n')}\n`);
     sub.action(async (raw: Record<string, unknown>) => {
+      for (const [key, p] of Object.entries(properties)) {
+        if (p.env && raw[key] === undefined && io.env[p.env]) raw[key] = io.env[p.env];
+      }
       let json = raw.json === true;
       try {
         const opts = parseOptions(command as Command, raw);
@@ -116,7 +121,9 @@ export async function main(argv: string[], io: Io): Promise<number> {
     return code;
   } catch (err) {
     if (err instanceof CommanderError) {
-      if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') return 0;
+      if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version') return 0;
+      // `streamctl` with no command: commander printed the help; that is a usage error.
+      if (err.code === 'commander.help') return 2;
       // commander already printed its message (which names the flag); add where to look.
       if (err.code === 'commander.executeSubCommandAsync' || err.exitCode === 0) return err.exitCode;
       io.stderr.write('hint: see `streamctl --help` or `streamctl <command> --help`\n');

@@ -5,8 +5,8 @@ export const connectionOptions = {
   redis: z
     .string()
     .optional()
-    .describe('Redis URL; several comma-separated URLs are cluster seeds: redis://[user:password@]host:port, rediss:// for TLS. Default: the embedded deployment')
-    .meta({ valueName: 'URL', env: 'STREAMCTL_REDIS_URL' }),
+    .describe('Redis URL; several comma-separated URLs are cluster seeds: redis://[user:password@]host:port, rediss:// for TLS. Default: STREAMCTL_REDIS_URL, else the embedded deployment')
+    .meta({ valueName: 'URL' }),
   tlsCa: z.string().optional().describe('CA certificate (PEM) that signed the rediss:// server certificate').meta({ valueName: 'FILE' }),
   tlsInsecure: z.boolean().default(false).describe('Accept any TLS server certificate (tests only)'),
   home: z.string().default('.streamctl').describe('State folder of the embedded deployment').meta({ valueName: 'DIR', env: 'STREAMCTL_HOME' }),

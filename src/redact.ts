@@ -11,11 +11,13 @@ export function registerSecret(secret: string | undefined): void {
   if (secret && secret.length >= 3) secrets.add(secret);
 }
 
-const URL_CREDENTIALS = /\b(rediss?:\/\/)([^:@/\s]*):([^@/\s]+)@/g;
+// `user:password@` after any scheme, or at the start of a word (a URL given without scheme). The
+// password runs to the last `@` before the host, as URL parsers read an unencoded `@`.
+const URL_CREDENTIALS = /(^|[\s,"'(=]|[a-z][a-z0-9+.-]*:\/\/)([^:@/\s,[\]]*):([^\s/]+)@/gi;
 
-/** Replaces the password of a redis:// or rediss:// URL with `***`. */
+/** Replaces the password of a URL (any scheme, or none) with `***`. */
 export function redactUrl(url: string): string {
-  return url.replace(URL_CREDENTIALS, (_m, scheme: string, user: string) => `${scheme}${user}:***@`);
+  return url.replace(URL_CREDENTIALS, (_m, lead: string, user: string) => `${lead}${user}:***@`);
 }
 
 /** Removes every registered secret and every URL password from `text`. */

@@ -23,7 +23,8 @@ export function formatBytes(n: number | undefined): string {
   const units = ['KB', 'MB', 'GB', 'TB'];
   let v = n / 1024;
   let u = 0;
-  while (v >= 1024 && u < units.length - 1) {
+  // Choose the unit after rounding, so 1048575 B reads 1.0MB and not 1024KB.
+  while (Math.round(v) >= 1024 && u < units.length - 1) {
     v /= 1024;
     u++;
   }

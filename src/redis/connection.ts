@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
 import type { ConnectionOptions as TlsOptions } from 'node:tls';
 import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
 import { ConnectionError, UsageError } from '../errors.js';
@@ -52,7 +53,8 @@ function tlsOptions(spec: ConnectionSpec, e: Endpoint): TlsOptions | undefined {
       throw new UsageError('BAD_TLS_CA', `--tls-ca: cannot read ${spec.tlsCa}: ${(err as Error).message}`, 'give a PEM file with --tls-ca FILE');
     }
   }
-  return { ...(ca ? { ca } : {}), rejectUnauthorized: !spec.tlsInsecure, servername: e.host };
+  // SNI takes host names only; certificates of IP addresses are still checked against the host.
+  return { ...(ca ? { ca } : {}), rejectUnauthorized: !spec.tlsInsecure, ...(isIP(e.host) ? {} : { servername: e.host }) };
 }
 
 /** Options shared by every standalone client we create for `e`. */
@@ -113,6 +115,9 @@ export function explainConnectError(spec: ConnectionSpec, e: Endpoint, err: unkn
       spec.tlsCa ? 'check that --tls-ca is the CA that signed the server certificate (or --tls-insecure for tests)' : 'give the server CA with --tls-ca FILE (or --tls-insecure for tests)',
       err,
     );
+  }
+  if (!e.tls && (code === 'ECONNRESET' || /Connection is closed/.test(text))) {
+    return new ConnectionError('REDIS_UNREACHABLE', `${where} closed the connection (${text})`, `if the server requires TLS, use rediss:// in ${spec.source}`, err);
   }
   const reason = code === 'ECONNREFUSED' ? 'connection refused' : code === 'ETIMEDOUT' || /timed? ?out/i.test(text) ? 'timed out' : text;
   const hint =

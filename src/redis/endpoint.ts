@@ -23,7 +23,15 @@ export function parseRedisUrl(text: string): Endpoint {
   } catch {
     throw new UsageError('BAD_REDIS_URL', `--redis: not a URL: ${redactUrl(trimmed)}`, 'use redis://[user:password@]host:port or rediss://... for TLS');
   }
-  const password = url.password ? decodeURIComponent(url.password) : undefined;
+  const decode = (part: string, what: string) => {
+    try {
+      return decodeURIComponent(part);
+    } catch {
+      throw new UsageError('BAD_REDIS_URL', `--redis: the ${what} in ${redactUrl(trimmed)} has a stray %`, 'write a literal % as %25 in the URL');
+    }
+  };
+  registerSecret(url.password);
+  const password = url.password ? decode(url.password, 'password') : undefined;
   registerSecret(password);
   if (url.protocol !== 'redis:' && url.protocol !== 'rediss:') {
     throw new UsageError('BAD_REDIS_URL', `--redis: unsupported scheme "${url.protocol}" in ${redactUrl(trimmed)}`, 'use redis:// or rediss:// (TLS)');
@@ -35,7 +43,7 @@ export function parseRedisUrl(text: string): Endpoint {
   const dbText = url.pathname.replace(/^\//, '');
   const db = dbText ? Number(dbText) : 0;
   if (!Number.isInteger(db) || db < 0) throw new UsageError('BAD_REDIS_URL', `--redis: bad database number "${dbText}"`, 'use redis://host:port/0');
-  const username = url.username ? decodeURIComponent(url.username) : undefined;
+  const username = url.username ? decode(url.username, 'user name') : undefined;
   return {
     host: url.hostname.replace(/^\[(.*)\]$/, '$1'),
     port,

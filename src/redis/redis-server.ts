@@ -82,6 +82,8 @@ function tail(file: string, lines = 5): string {
 export async function startNode(c: NodeConfig, timeoutMs = 15_000): Promise<NodeProcess> {
   mkdirSync(c.dir, { recursive: true });
   const log = join(c.dir, 'redis.log');
+  // Measured before the spawn: a fast server may log "Ready" before we look.
+  const logStart = existsSync(log) ? readFileSync(log, 'utf8').length : 0;
   const child = spawn(c.bin, nodeArgs(c), { cwd: c.dir, detached: true, stdio: 'ignore' });
   let exited: string | undefined;
   child.once('exit', (code, signal) => {
@@ -90,7 +92,6 @@ export async function startNode(c: NodeConfig, timeoutMs = 15_000): Promise<Node
   child.once('error', (err) => {
     exited = err.message;
   });
-  const logStart = existsSync(log) ? readFileSync(log, 'utf8').length : 0;
   await waitFor(
     async () => {
       if (exited) throw new Error(`redis-server on port ${c.port} exited (${exited})`);

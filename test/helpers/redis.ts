@@ -30,7 +30,10 @@ export async function startRedis(extraArgs: string[] = [], opts: { tlsPort?: boo
   const tmp = tempDir('streamctl-redis-');
   const [port] = await findFreePorts(randomBasePort(), 1, false);
   const args = opts.tlsPort ? ['--port', '0', '--tls-port', String(port), ...extraArgs] : extraArgs;
-  const node = await startNode({ bin: REDIS_SERVER, port: port!, dir: tmp.dir, cluster: false, persist: false, nodeTimeoutMs: 2000, detached: false, extraArgs: args });
+  const node = await startNode({ bin: REDIS_SERVER, port: port!, dir: tmp.dir, cluster: false, persist: false, nodeTimeoutMs: 2000, detached: false, extraArgs: args }).catch((err) => {
+    tmp.remove();
+    throw err;
+  });
   return {
     port: port!,
     url: `redis://127.0.0.1:${port}`,

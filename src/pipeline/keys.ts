@@ -1,0 +1,72 @@
+import calculateSlot from 'cluster-key-slot';
+
+export const SLOTS = 16384;
+
+/**
+ * The hash tag of partition `k` of `partitions`: the smallest tag `<k>` or `<k>.<n>` whose slot lies in
+ * the k-th equal share of the slot space, so partitions spread evenly over the primaries of a cluster
+ * whose slots are split evenly (as `up` and redis-cli do).
+ */
+export function partitionTag(k: number, partitions: number): string {
+  const lo = Math.floor((k * SLOTS) / partitions);
+  const hi = Math.floor(((k + 1) * SLOTS) / partitions);
+  for (let n = 0; n < 1_000_000; n++) {
+    const tag = n === 0 ? String(k) : `${k}.${n}`;
+    const slot = calculateSlot(tag);
+    if (slot >= lo && slot < hi) return tag;
+  }
+  return String(k);
+}
+
+/**
+ * Key names of a namespace. Everything of one partition shares the hash tag `{tag}` and so lives in
+ * one cluster slot, which lets one script commit a stage's output, its input ack, its state and its
+ * lease check atomically.
+ */
+export class Keys {
+  readonly tags: string[];
+
+  constructor(
+    readonly ns: string,
+    readonly partitions: number,
+  ) {
+    this.tags = Array.from({ length: partitions }, (_, k) => partitionTag(k, partitions));
+  }
+
+  private p(k: number, suffix: string): string {
+    return `${this.ns}:{${this.tags[k]}}:${suffix}`;
+  }
+
+  /** A stream of partition k: `ingest`, a stage's output, `out`, `alerts`. */
+  stream(k: number, name: string): string {
+    return this.p(k, name);
+  }
+  dlq(k: number): string {
+    return this.p(k, 'dlq');
+  }
+  state(k: number, stage: string): string {
+    return this.p(k, `state:${stage}`);
+  }
+  /** Producer high-water marks of partition k: producer id -> last appended seq. */
+  seq(k: number): string {
+    return this.p(k, 'seq');
+  }
+  /** The lease of (stage, k). It lives in the partition's slot so the commit script can check it. */
+  lease(stage: string, k: number): string {
+    return this.p(k, `lease:${stage}`);
+  }
+  /** The namespace's recorded topology. */
+  get meta(): string {
+    return `${this.ns}:meta`;
+  }
+  get workers(): string {
+    return `${this.ns}:workers`;
+  }
+  run(id: string): string {
+    return `${this.ns}:runs:${id}`;
+  }
+  /** Sorted set of run ids by start time. */
+  get runs(): string {
+    return `${this.ns}:runs`;
+  }
+}

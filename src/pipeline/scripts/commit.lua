@@ -1,0 +1,35 @@
+-- Commits one processed batch of a stage for one partition: outputs, input acks, state and dead
+-- letters in one atomic step, and only while the caller still holds the partition's lease (fencing:
+-- a worker that stalled past its lease cannot commit behind its successor's back).
+-- KEYS[1] lease of (stage, partition)   KEYS[2] input stream   KEYS[3] state key   KEYS[4] dlq stream
+-- KEYS[5..] output streams (KEYS[5] is the stage's main output)
+-- ARGV[1] lease token   ARGV[2] consumer group   ARGV[3] codec version
+-- then: n, and n input entry ids to acknowledge
+-- then: m, and m pairs (index into KEYS of the output stream, batch bytes)
+-- then: state op ('-' keep, 'set', 'del') and the state value
+-- then: d, and d dead-letter records of 6 values: origin id, stage, error, deliveries, batch or '', raw or ''
+-- Returns the number of entries acknowledged, or the error LEASE_LOST.
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then
+  return redis.error_reply('LEASE_LOST the partition lease is held by another worker or expired')
+end
+local i = 4
+local n = tonumber(ARGV[i]); i = i + 1
+local ids = {}
+for j = 1, n do ids[j] = ARGV[i]; i = i + 1 end
+local m = tonumber(ARGV[i]); i = i + 1
+for j = 1, m do
+  redis.call('XADD', KEYS[tonumber(ARGV[i])], '*', 'v', ARGV[3], 'b', ARGV[i + 1])
+  i = i + 2
+end
+local op = ARGV[i]; local value = ARGV[i + 1]; i = i + 2
+if op == 'set' then redis.call('SET', KEYS[3], value) elseif op == 'del' then redis.call('DEL', KEYS[3]) end
+local d = tonumber(ARGV[i]); i = i + 1
+for j = 1, d do
+  local fields = {'origin', ARGV[i], 'stage', ARGV[i + 1], 'error', ARGV[i + 2], 'deliveries', ARGV[i + 3], 'stream', KEYS[2]}
+  if ARGV[i + 4] ~= '' then table.insert(fields, 'v'); table.insert(fields, ARGV[3]); table.insert(fields, 'b'); table.insert(fields, ARGV[i + 4]) end
+  if ARGV[i + 5] ~= '' then table.insert(fields, 'raw'); table.insert(fields, ARGV[i + 5]) end
+  redis.call('XADD', KEYS[4], '*', unpack(fields))
+  i = i + 6
+end
+if n == 0 then return 0 end
+return redis.call('XACK', KEYS[2], ARGV[2], unpack(ids))
