@@ -12,7 +12,10 @@ export function parseDuration(text: string): number | undefined {
   return Math.round(Number(m[1]) * UNITS[m[2] ?? 's']!);
 }
 
-/** A zod string that accepts a duration and yields milliseconds. */
+/**
+ * A zod string that accepts a duration and yields milliseconds. Give defaults with `.prefault("30s")`:
+ * zod 4 returns a `.default()` as it is, without the transform.
+ */
 export function durationSchema() {
   return z.union([z.string(), z.number()]).transform((value, ctx) => {
     const ms = typeof value === 'number' ? value * 1000 : parseDuration(value);

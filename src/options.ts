@@ -27,3 +27,8 @@ export const jsonOption = {
 };
 
 export type ConnectionOptions = { redis?: string | undefined; tlsCa?: string | undefined; tlsInsecure: boolean; home: string };
+
+/** Where the pipeline definition comes from. */
+export const pipelineOption = {
+  pipeline: z.string().optional().describe('Pipeline file (default: ./streamctl.yaml if present, else three passthrough stages)').meta({ valueName: 'FILE' }),
+};

@@ -1,7 +1,10 @@
 import type { Command } from '../command.js';
 import down from './down.js';
 import health from './health.js';
+import produce from './produce.js';
 import up from './up.js';
+import verify from './verify.js';
+import worker from './worker.js';
 
 /** Every registered command, in the order `--help` lists them. Only commands that work are here. */
-export const commands: Command[] = [up, down, health] as unknown as Command[];
+export const commands: Command[] = [up, down, health, worker, produce, verify] as unknown as Command[];

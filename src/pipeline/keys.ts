@@ -70,3 +70,18 @@ export class Keys {
     return `${this.ns}:runs`;
   }
 }
+
+/** FNV-1a, 32 bits: a fast, stable hash so every process routes a key to the same partition. */
+export function hashKey(key: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < key.length; i++) {
+    h ^= key.charCodeAt(i);
+    h = Math.imul(h, 0x01000193);
+  }
+  return h >>> 0;
+}
+
+/** The partition of a key: per-key order holds end to end because a key always lands here. */
+export function partitionOf(key: string, partitions: number): number {
+  return hashKey(key) % partitions;
+}

@@ -1,0 +1,130 @@
+import { randomBytes } from 'node:crypto';
+import { setImmediate as yieldNow } from 'node:timers/promises';
+import { z } from 'zod';
+import { defineCommand } from '../command.js';
+import { durationSchema, formatDuration } from '../duration.js';
+import type { Io } from '../io.js';
+import { connectionOptions, jsonOption, namespaceOption } from '../options.js';
+import { Producer } from '../pipeline/producer.js';
+import { saveRun, type RunRecord } from '../pipeline/runs.js';
+import { withScripts } from '../pipeline/scripts.js';
+import { ensureTopology } from '../pipeline/topology.js';
+import { syntheticWorkload } from '../pipeline/workload.js';
+import { connect } from '../redis/target.js';
+
+const options = z.object({
+  ...connectionOptions,
+  ...namespaceOption,
+  rate: z.coerce.number().min(0).default(10_000).describe('Events per second, paced open-loop against intended send times; 0 = as fast as possible').meta({ valueName: 'R' }),
+  count: z.coerce.number().int().positive().optional().describe('Events to send (default 100000 unless --duration)').meta({ valueName: 'N' }),
+  duration: durationSchema().optional().describe('Send for this long, e.g. 30s').meta({ valueName: 'D' }),
+  keys: z.coerce.number().int().positive().default(1000).describe('Distinct event keys').meta({ valueName: 'K' }),
+  seed: z.coerce.number().int().default(1).describe('Seed of the synthetic workload').meta({ valueName: 'S' }),
+  batch: z.coerce.number().int().min(1).max(10_000).default(100).describe('Events per stream entry').meta({ valueName: 'B' }),
+  linger: durationSchema().prefault('5ms').describe('How long a partial batch waits for more events, e.g. 5ms').meta({ valueName: 'MS' }),
+  producerId: z.string().regex(/^[A-Za-z0-9_.:-]{1,64}$/).optional().describe('Producer id (default: p-<run id>); reusing one continues its seqs').meta({ valueName: 'ID' }),
+  partitions: z.coerce.number().int().min(1).max(1024).optional().describe('Partitions of a new namespace (default 16; an existing namespace keeps its own)').meta({ valueName: 'P' }),
+  durable: z.boolean().default(false).describe('WAIT for a replica to acknowledge every append'),
+  ...jsonOption,
+});
+
+function bar(fraction: number, width = 24): string {
+  const full = Math.round(Math.max(0, Math.min(1, fraction)) * width);
+  return `[${'#'.repeat(full)}${' '.repeat(width - full)}]`;
+}
+
+export default defineCommand({
+  name: 'produce',
+  description: 'Send synthetic events into the pipeline at a rate, through the idempotent producer, and record the run for `verify`.',
+  examples: ['streamctl produce --count 1000000 --rate 0', 'streamctl produce --rate 5000 --duration 30s --keys 200', 'streamctl produce --count 10000 --json'],
+  options,
+  async run(opts, io: Io) {
+    const conn = await connect(opts, io);
+    try {
+      const client = withScripts(conn.client());
+      const topology = await ensureTopology(client, opts.namespace, [], { partitions: opts.partitions });
+      const runId = `${Date.now().toString(36)}-${randomBytes(3).toString('hex')}`;
+      const producerId = opts.producerId ?? `p-${runId}`;
+      const producer = new Producer({ client, topology, producerId, batch: opts.batch, lingerMs: opts.linger, durable: opts.durable });
+      await producer.init();
+      const total = opts.count ?? (opts.duration !== undefined ? (opts.rate > 0 ? Math.floor((opts.rate * opts.duration) / 1000) : Infinity) : 100_000);
+      const workload = syntheticWorkload({ keys: opts.keys, seed: opts.seed });
+      const run: RunRecord = {
+        id: runId, kind: 'produce', producer: producerId, status: 'running', startedAt: Date.now(), partitions: topology.partitions, rate: opts.rate,
+        firstSeq: producer.first, lastSeq: producer.first - 1, sent: 0, acked: 0, errors: 0, failed: 0, failedRanges: [],
+      };
+      const record = async (status: RunRecord['status']) => {
+        Object.assign(run, { status, lastSeq: producer.last, sent: producer.stats.sent, acked: producer.stats.acked, errors: producer.stats.errors, failed: producer.stats.failed, failedRanges: producer.stats.failedRanges });
+        if (status !== 'running') run.endedAt = Date.now();
+        await saveRun(client, topology.keys, run);
+      };
+      await record('running');
+
+      const showProgress = io.stderr.isTTY && !opts.json;
+      const t0 = performance.now();
+      const wall0 = Date.now();
+      let lastSave = t0;
+      const progress = () => {
+        const s = (performance.now() - t0) / 1000;
+        const rate = producer.stats.acked / Math.max(s, 0.001);
+        const frac = Number.isFinite(total) ? producer.stats.sent / total : opts.duration ? (s * 1000) / opts.duration : 0;
+        const eta = frac > 0 ? formatDuration(((1 - frac) * s * 1000) / frac) : '?';
+        io.stderr.write(`\r${bar(frac)} ${Math.round(frac * 100)}%  sent ${producer.stats.sent.toLocaleString('en')}  acked ${producer.stats.acked.toLocaleString('en')}  ${Math.round(rate).toLocaleString('en')} ev/s  ETA ${eta}   `);
+      };
+      const ticker = showProgress ? setInterval(progress, 250) : undefined;
+
+      let i = 0;
+      const deadline = opts.duration !== undefined ? t0 + opts.duration : Infinity;
+      try {
+        while (i < total && !io.signal.aborted && performance.now() < deadline) {
+          const now = performance.now();
+          const due = opts.rate > 0 ? Math.min(total, Math.floor(((now - t0) * opts.rate) / 1000) + 1) : Math.min(total, i + 2000);
+          for (; i < due; i++) {
+            const e = workload.next();
+            // Open loop: an event's time is when it was meant to be sent, not when we got to it.
+            producer.send(e.key, e.data, opts.rate > 0 ? wall0 + (i * 1000) / opts.rate : Date.now());
+          }
+          if (producer.backlog >= producer.highWater) await producer.drain();
+          else if (opts.rate > 0) await new Promise((r) => setTimeout(r, 1));
+          else await yieldNow();
+          if (now - lastSave > 1000) {
+            lastSave = now;
+            await record('running');
+          }
+        }
+        await producer.close();
+      } finally {
+        if (ticker) clearInterval(ticker);
+        if (showProgress) {
+          progress();
+          io.stderr.write('\n');
+        }
+        await record(io.signal.aborted ? 'aborted' : 'done');
+      }
+      const seconds = (performance.now() - t0) / 1000;
+      const result = {
+        run: runId,
+        producer: producerId,
+        namespace: opts.namespace,
+        partitions: topology.partitions,
+        sent: producer.stats.sent,
+        acked: producer.stats.acked,
+        errors: producer.stats.errors,
+        failed: producer.stats.failed,
+        deduplicated: producer.stats.deduplicated,
+        firstSeq: run.firstSeq,
+        lastSeq: run.lastSeq,
+        durationMs: Math.round(seconds * 1000),
+        rate: Math.round(producer.stats.acked / Math.max(seconds, 0.001)),
+      };
+      io.stdout.write(
+        opts.json
+          ? `${JSON.stringify(result, null, 2)}\n`
+          : `run ${runId}: sent ${result.sent.toLocaleString('en')}, acked ${result.acked.toLocaleString('en')}, errors ${result.errors}, failed ${result.failed} in ${seconds.toFixed(1)}s (${result.rate.toLocaleString('en')} ev/s)\ncheck it with: streamctl verify --run ${runId}\n`,
+      );
+      return result.failed > 0 ? 1 : 0;
+    } finally {
+      await conn.close();
+    }
+  },
+});

@@ -1,0 +1,61 @@
+import { z } from 'zod';
+import { defineCommand } from '../command.js';
+import { durationSchema } from '../duration.js';
+import { renderTable } from '../format/table.js';
+import { connectionOptions, jsonOption, namespaceOption, pipelineOption } from '../options.js';
+import { audit, stagePending, type AuditReport } from '../pipeline/audit.js';
+import { loadPipeline } from '../pipeline/definition.js';
+import { loadRun } from '../pipeline/runs.js';
+import { ensureTopology } from '../pipeline/topology.js';
+import { connect } from '../redis/target.js';
+
+const options = z.object({
+  ...connectionOptions,
+  ...namespaceOption,
+  ...pipelineOption,
+  run: z.string().optional().describe('Run id (default: the latest run)').meta({ valueName: 'ID' }),
+  wait: durationSchema().prefault('30s').describe('Wait up to this long for the pipeline to drain before reconciling, e.g. 60s; 0 = no wait').meta({ valueName: 'D' }),
+  ...jsonOption,
+});
+
+function render(r: AuditReport): string {
+  const lines = [
+    `run ${r.run} (producer ${r.producer}): ${r.ok ? 'OK' : 'FAILED'}${r.drained ? '' : ' (pipeline not drained)'}`,
+    renderTable(
+      ['PRODUCED', 'DELIVERED', 'LOST', 'DUPLICATES', 'UNEXPECTED', 'OUT-OF-ORDER KEYS', 'DEAD-LETTERED', 'UNKNOWN'],
+      [[r.produced, r.delivered, r.lost, r.duplicates, r.unexpected, r.outOfOrderKeys, r.deadLettered, r.unknown].map((v) => v.toLocaleString('en'))],
+    ),
+  ];
+  if (r.lostRanges.length) lines.push(`lost seqs: ${r.lostRanges.map(([a, b]) => (a === b ? `${a}` : `${a}-${b}`)).join(', ')}`);
+  lines.push('', renderTable(['STAGE', 'PENDING', 'LAG'], r.pending.map((p) => [p.stage, String(p.pending), String(p.lag)])));
+  return `${lines.join('\n')}\n`;
+}
+
+export default defineCommand({
+  name: 'verify',
+  description: 'Audit a produce run: reconcile what the producer appended with what reached the sink and the dead-letter streams. Exit 1 when anything was lost or duplicated.',
+  examples: ['streamctl verify', 'streamctl verify --run lq3k2-a1b2c3 --wait 60s --json'],
+  options,
+  async run(opts, io) {
+    const { definition } = loadPipeline(opts.pipeline, io.cwd);
+    const conn = await connect(opts, io);
+    try {
+      const client = conn.client();
+      const topology = await ensureTopology(client, opts.namespace, definition.stages);
+      let run = await loadRun(client, topology.keys, opts.run);
+      const deadline = Date.now() + opts.wait;
+      while (!io.signal.aborted) {
+        const pending = await stagePending(client, topology);
+        const drained = run.status !== 'running' && pending.every((p) => p.pending === 0 && p.lag === 0);
+        if (drained || Date.now() >= deadline) break;
+        await new Promise((r) => setTimeout(r, 250));
+        run = await loadRun(client, topology.keys, run.id);
+      }
+      const report = await audit(client, topology, run);
+      io.stdout.write(opts.json ? `${JSON.stringify(report, null, 2)}\n` : render(report));
+      return report.ok ? 0 : 1;
+    } finally {
+      await conn.close();
+    }
+  },
+});

@@ -1,0 +1,67 @@
+import { z } from 'zod';
+import { defineCommand } from '../command.js';
+import { durationSchema } from '../duration.js';
+import { UsageError } from '../errors.js';
+import { connectionOptions, namespaceOption, pipelineOption } from '../options.js';
+import { loadPipeline, resolveStage } from '../pipeline/definition.js';
+import { ensureTopology } from '../pipeline/topology.js';
+import { StageWorker } from '../pipeline/worker.js';
+import { connect } from '../redis/target.js';
+
+const options = z.object({
+  ...connectionOptions,
+  ...namespaceOption,
+  ...pipelineOption,
+  stage: z.string().describe('The stage to run (a name from the pipeline)').meta({ valueName: 'NAME' }),
+  concurrency: z.coerce.number().int().min(1).max(64).default(1).describe('Workers of the stage in this process').meta({ valueName: 'N' }),
+  partitions: z.coerce.number().int().min(1).max(1024).optional().describe('Partitions of a new namespace (default 16)').meta({ valueName: 'P' }),
+  batch: z.coerce.number().int().min(1).max(10_000).default(50).describe('Stream entries per read (each holds many events)').meta({ valueName: 'N' }),
+  leaseTtl: durationSchema().prefault('3s').describe('Partition lease time to live: how soon a dead worker\'s partitions move').meta({ valueName: 'D' }),
+  shutdownTimeout: durationSchema().prefault('10s').describe('On SIGTERM, finish in-flight batches within this; force after 3/4 of it').meta({ valueName: 'D' }),
+  durable: z.boolean().default(false).describe('WAIT for a replica after every commit'),
+  quiet: z.boolean().default(false).describe('No status line'),
+});
+
+export default defineCommand({
+  name: 'worker',
+  description: 'Run the workers of one pipeline stage in this process until SIGTERM/Ctrl-C, then drain and stop.',
+  examples: ['streamctl worker --stage stage1', 'streamctl worker --stage enrich --concurrency 4 --pipeline streamctl.yaml'],
+  options,
+  async run(opts, io) {
+    const { definition, file } = loadPipeline(opts.pipeline, io.cwd);
+    const def = definition.stages.find((s) => s.name === opts.stage);
+    if (!def) throw new UsageError('UNKNOWN_STAGE', `--stage: no stage "${opts.stage}" in ${file ?? 'the default pipeline'} (stages: ${definition.stages.map((s) => s.name).join(', ')})`, 'pick one of the listed stages');
+    const factory = await resolveStage(def, file, io.cwd);
+    const conn = await connect(opts, io);
+    const workers: StageWorker[] = [];
+    try {
+      const topology = await ensureTopology(conn.client(), opts.namespace, definition.stages, { partitions: opts.partitions ?? definition.partitions });
+      const streams = topology.stages.find((s) => s.name === def.name)!;
+      const log = (m: string) => io.stderr.write(`[${def.name}] ${m}\n`);
+      for (let i = 0; i < opts.concurrency; i++) {
+        const w = new StageWorker({
+          conn, topology, factory, log,
+          stage: { ...streams, maxDeliveries: def.maxDeliveries, params: def.params },
+          batchEntries: opts.batch, leaseTtlMs: opts.leaseTtl, durable: opts.durable,
+        });
+        w.start();
+        workers.push(w);
+      }
+      log(`${opts.concurrency} worker(s) on ${topology.partitions} partitions of "${opts.namespace}" (${streams.input} -> ${streams.output})`);
+      const status = opts.quiet
+        ? undefined
+        : setInterval(() => {
+            const c = workers.reduce((a, w) => ({ received: a.received + w.counters.received, sent: a.sent + w.counters.sent, dead: a.dead + w.counters.deadLettered, owned: a.owned + w.owned.length }), { received: 0, sent: 0, dead: 0, owned: 0 });
+            log(`owned ${c.owned}  received ${c.received}  sent ${c.sent}  dead-lettered ${c.dead}`);
+          }, 1000);
+      await new Promise<void>((resolve) => (io.signal.aborted ? resolve() : io.signal.addEventListener('abort', () => resolve(), { once: true })));
+      if (status) clearInterval(status);
+      log('draining...');
+      await Promise.all(workers.map((w) => w.stop(opts.shutdownTimeout)));
+      log('stopped');
+      return 0;
+    } finally {
+      await conn.close();
+    }
+  },
+});

@@ -1,0 +1,111 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, isAbsolute, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { parse as parseYaml } from 'yaml';
+import { z } from 'zod';
+import { UsageError } from '../errors.js';
+import type { Stage, StageFactory } from './stage.js';
+import { builtinStages } from './stages/index.js';
+
+const NAME = /^[a-z][a-z0-9_-]{0,39}$/;
+
+const stageSchema = z
+  .object({
+    name: z.string().regex(NAME, 'use lower-case letters, digits, _ or -, starting with a letter'),
+    use: z.string().min(1).describe('a built-in stage name, or a path to a JS module exporting a stage'),
+    workers: z.number().int().min(1).max(64).default(1),
+    maxDeliveries: z.number().int().min(1).max(100).default(5),
+    output: z.string().regex(NAME).optional(),
+    params: z.record(z.string(), z.unknown()).default({}),
+  })
+  .strict();
+
+export const pipelineSchema = z
+  .object({
+    partitions: z.number().int().min(1).max(1024).optional(),
+    stages: z.array(stageSchema).min(1),
+  })
+  .strict()
+  .superRefine((p, ctx) => {
+    const seen = new Set<string>();
+    p.stages.forEach((s, i) => {
+      if (seen.has(s.name)) ctx.addIssue({ code: 'custom', path: ['stages', i, 'name'], message: `duplicate stage name "${s.name}"` });
+      seen.add(s.name);
+    });
+  });
+
+export type PipelineDefinition = z.output<typeof pipelineSchema>;
+export type StageDefinition = PipelineDefinition['stages'][number];
+
+export const DEFAULT_PIPELINE_FILE = 'streamctl.yaml';
+
+/** The pipeline used when there is no file: three passthrough stages. */
+export const DEFAULT_PIPELINE: PipelineDefinition = pipelineSchema.parse({
+  stages: [
+    { name: 'stage1', use: 'passthrough' },
+    { name: 'stage2', use: 'passthrough' },
+    { name: 'stage3', use: 'passthrough' },
+  ],
+});
+
+function fieldPath(path: PropertyKey[]): string {
+  return path.map((p, i) => (typeof p === 'number' ? `[${p}]` : i === 0 ? String(p) : `.${String(p)}`)).join('') || '(top level)';
+}
+
+/**
+ * Parses and validates a pipeline definition.
+ * @throws UsageError PIPELINE_INVALID naming the file, the field and the problem (exit 2).
+ */
+export function parsePipeline(text: string, file: string): PipelineDefinition {
+  let doc: unknown;
+  try {
+    doc = parseYaml(text);
+  } catch (err) {
+    throw new UsageError('PIPELINE_INVALID', `${file}: not valid YAML: ${(err as Error).message.split('\n')[0]}`, 'fix the file, or pass another with --pipeline FILE');
+  }
+  const result = pipelineSchema.safeParse(doc);
+  if (!result.success) {
+    const issue = result.error.issues[0]!;
+    throw new UsageError('PIPELINE_INVALID', `${file}: ${fieldPath(issue.path)}: ${issue.message}`, 'fix the file, or pass another with --pipeline FILE');
+  }
+  return result.data;
+}
+
+/** The pipeline to run: --pipeline FILE, else ./streamctl.yaml if present, else the default. */
+export function loadPipeline(file: string | undefined, cwd: string): { definition: PipelineDefinition; file: string | undefined } {
+  const path = file ? resolve(cwd, file) : resolve(cwd, DEFAULT_PIPELINE_FILE);
+  if (!existsSync(path)) {
+    if (file) throw new UsageError('PIPELINE_NOT_FOUND', `pipeline file ${path} does not exist`, 'check --pipeline FILE');
+    return { definition: DEFAULT_PIPELINE, file: undefined };
+  }
+  return { definition: parsePipeline(readFileSync(path, 'utf8'), path), file: path };
+}
+
+function isStage(x: unknown): x is Stage {
+  return typeof x === 'object' && x !== null && typeof (x as Stage).process === 'function';
+}
+
+/**
+ * Resolves a stage's `use`: a built-in, or a JS module (path relative to the pipeline file) whose
+ * default export is a stage object or a factory `(params) => stage`.
+ * @returns a factory that makes the stage instance of one partition.
+ */
+export async function resolveStage(def: StageDefinition, pipelineFile: string | undefined, cwd: string): Promise<StageFactory> {
+  const builtin = builtinStages[def.use];
+  if (builtin) return builtin;
+  if (!/[/\\.]/.test(def.use)) {
+    throw new UsageError('UNKNOWN_STAGE', `stage "${def.name}": unknown built-in "${def.use}" (built-ins: ${Object.keys(builtinStages).join(', ')})`, 'use a built-in name or a path like ./stages/my-stage.js');
+  }
+  const base = pipelineFile ? dirname(pipelineFile) : cwd;
+  const path = isAbsolute(def.use) ? def.use : resolve(base, def.use);
+  let mod: { default?: unknown };
+  try {
+    mod = (await import(pathToFileURL(path).href)) as { default?: unknown };
+  } catch (err) {
+    throw new UsageError('STAGE_LOAD_FAILED', `stage "${def.name}": cannot load ${path}: ${(err as Error).message}`, 'check the path in `use:` (relative to the pipeline file)');
+  }
+  const exported = mod.default;
+  if (typeof exported === 'function') return exported as StageFactory;
+  if (isStage(exported)) return () => exported;
+  throw new UsageError('STAGE_INVALID', `stage "${def.name}": ${path} must export default a stage object with process(batch, ctx) or a factory (params) => stage`, 'see the README section on user stages');
+}

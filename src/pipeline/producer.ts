@@ -1,0 +1,174 @@
+import { CODEC_VERSION, encodeBatch, type StreamEvent } from './codec.js';
+import { partitionOf } from './keys.js';
+import type { ScriptClient } from './scripts.js';
+import type { Topology } from './topology.js';
+
+export interface ProducerOptions {
+  client: ScriptClient;
+  topology: Topology;
+  producerId: string;
+  /** Events per stream entry. */
+  batch?: number;
+  /** How long a partial batch may wait for more events (ms): bounds latency at low rates. */
+  lingerMs?: number;
+  /** WAIT for one replica after each append. */
+  durable?: boolean;
+  /** Attempts per batch before it is given up and counted as failed. */
+  maxAttempts?: number;
+  /** Events buffered or in flight above which `send` callers should wait for `drain()`. */
+  highWater?: number;
+}
+
+export interface ProducerStats {
+  sent: number;
+  acked: number;
+  /** Batches that an earlier, unanswered attempt had already appended (retries deduplicated). */
+  deduplicated: number;
+  errors: number;
+  failed: number;
+  /** seq ranges that were given up (their fate is unknown). */
+  failedRanges: [number, number][];
+}
+
+interface PartitionBuffer {
+  events: StreamEvent[];
+  since: number;
+  inFlight: Promise<void> | undefined;
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+/**
+ * The idempotent producer. Events get consecutive seqs; each partition's batches are appended one
+ * at a time, in seq order, by a script that drops a batch whose last seq is not above the
+ * partition's recorded mark for this producer. So a retry after a lost reply never duplicates,
+ * and a batch is never overtaken by a later one of the same partition.
+ */
+export class Producer {
+  readonly stats: ProducerStats = { sent: 0, acked: 0, deduplicated: 0, errors: 0, failed: 0, failedRanges: [] };
+  private nextSeq = 1;
+  private firstSeq = 1;
+  private readonly buffers: PartitionBuffer[];
+  private timer: NodeJS.Timeout | undefined;
+  private readonly batch: number;
+  private readonly linger: number;
+  private waiters: (() => void)[] = [];
+
+  constructor(private readonly o: ProducerOptions) {
+    this.batch = o.batch ?? 100;
+    this.linger = o.lingerMs ?? 5;
+    this.buffers = Array.from({ length: o.topology.partitions }, () => ({ events: [], since: 0, inFlight: undefined }));
+  }
+
+  /** The first seq this producer used in this run. */
+  get first(): number {
+    return this.firstSeq;
+  }
+  /** The last seq handed out. */
+  get last(): number {
+    return this.nextSeq - 1;
+  }
+  /** Events buffered or in flight. */
+  get backlog(): number {
+    return this.stats.sent - this.stats.acked - this.stats.failed;
+  }
+
+  /** Continues above the highest seq this producer id ever appended, so reused ids stay idempotent. */
+  async init(): Promise<void> {
+    const { keys, partitions } = this.o.topology;
+    const marks = await Promise.all(Array.from({ length: partitions }, (_, k) => this.o.client.hget(keys.seq(k), this.o.producerId)));
+    this.nextSeq = Math.max(0, ...marks.map((m) => Number(m ?? 0))) + 1;
+    this.firstSeq = this.nextSeq;
+    this.timer = setInterval(() => this.flushLingering(), Math.max(1, Math.min(this.linger, 10)));
+  }
+
+  /** Queues one event; returns its seq. Call `drain()` when `backlog` exceeds the high-water mark. */
+  send(key: string, data: Buffer, ts: number): number {
+    const seq = this.nextSeq++;
+    const k = partitionOf(key, this.o.topology.partitions);
+    const b = this.buffers[k]!;
+    if (b.events.length === 0) b.since = performance.now();
+    b.events.push({ key, producer: this.o.producerId, seq, ts, data });
+    this.stats.sent++;
+    if (b.events.length >= this.batch) this.flush(k);
+    return seq;
+  }
+
+  get highWater(): number {
+    return this.o.highWater ?? 200_000;
+  }
+
+  /** Resolves once the backlog is under half the high-water mark. */
+  drain(): Promise<void> {
+    if (this.backlog < this.highWater / 2) return Promise.resolve();
+    return new Promise((r) => this.waiters.push(r));
+  }
+
+  private flushLingering(): void {
+    const now = performance.now();
+    this.buffers.forEach((b, k) => {
+      if (b.events.length > 0 && !b.inFlight && now - b.since >= this.linger) this.flush(k);
+    });
+  }
+
+  private flush(k: number): void {
+    const b = this.buffers[k]!;
+    // One batch in flight per partition keeps appends in seq order (the mark only moves forward).
+    if (b.inFlight || b.events.length === 0) return;
+    const events = b.events.splice(0, this.batch);
+    b.since = performance.now();
+    b.inFlight = this.append(k, events).finally(() => {
+      b.inFlight = undefined;
+      if (b.events.length >= this.batch) this.flush(k);
+      if (this.waiters.length && this.backlog < this.highWater / 2) for (const w of this.waiters.splice(0)) w();
+    });
+  }
+
+  private async append(k: number, events: StreamEvent[]): Promise<void> {
+    const { keys } = this.o.topology;
+    const payload = encodeBatch(events);
+    const lastSeq = String(events[events.length - 1]!.seq);
+    const attempts = this.o.maxAttempts ?? 30;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        let id: string | null;
+        if (this.o.durable) {
+          const p = this.o.client.pipeline() as unknown as { streamctlAppend(...a: unknown[]): { call(...a: unknown[]): { exec(): Promise<[Error | null, unknown][]> } } };
+          const [[err, res]] = (await p.streamctlAppend(keys.stream(k, 'ingest'), keys.seq(k), this.o.producerId, lastSeq, String(CODEC_VERSION), payload).call('WAIT', 1, 1000).exec()) as [[Error | null, string | null]];
+          if (err) throw err;
+          id = res;
+        } else {
+          id = await this.o.client.streamctlAppend(keys.stream(k, 'ingest'), keys.seq(k), this.o.producerId, lastSeq, String(CODEC_VERSION), payload);
+        }
+        if (id === null) this.stats.deduplicated++;
+        this.stats.acked += events.length;
+        return;
+      } catch {
+        this.stats.errors++;
+        if (attempt >= attempts) {
+          this.stats.failed += events.length;
+          this.stats.failedRanges.push([events[0]!.seq, events[events.length - 1]!.seq]);
+          return;
+        }
+        await sleep(Math.min(1000, 20 * 2 ** attempt));
+      }
+    }
+  }
+
+  /** Sends every buffered event and waits for all appends to finish. */
+  async flushAll(): Promise<void> {
+    for (;;) {
+      this.buffers.forEach((_, k) => this.flush(k));
+      const pending = this.buffers.map((b) => b.inFlight).filter(Boolean);
+      if (pending.length === 0 && this.buffers.every((b) => b.events.length === 0)) return;
+      await Promise.all(pending);
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.flushAll();
+    if (this.timer) clearInterval(this.timer);
+  }
+}

@@ -1,0 +1,454 @@
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
+import type { Cluster, Redis } from 'ioredis';
+import type { RedisConnection } from '../redis/connection.js';
+import { CODEC_VERSION, CodecError, decodeEntry, encodeBatch, type StreamEvent } from './codec.js';
+import { withScripts, type ScriptClient } from './scripts.js';
+import type { Stage, StageContext, StageFactory } from './stage.js';
+import type { StageStreams, Topology } from './topology.js';
+
+/** Events per output entry: bounded so one entry stays well under Redis's limits and quick to copy. */
+const MAX_EVENTS_PER_ENTRY = 1000;
+/** A heartbeat older than this marks its worker dead. */
+export const HEARTBEAT_STALE_MS = 3000;
+
+export interface WorkerCounters {
+  received: number;
+  sent: number;
+  failed: number;
+  deadLettered: number;
+  batches: number;
+}
+
+/** What a worker publishes in `<ns>:workers` every second. */
+export interface Heartbeat extends WorkerCounters {
+  id: string;
+  stage: string;
+  pid: number;
+  host: string;
+  startedAt: number;
+  ts: number;
+  owned: number[];
+  rate: number;
+  metricsPort?: number;
+}
+
+export interface WorkerOptions {
+  conn: RedisConnection;
+  topology: Topology;
+  stage: StageStreams & { maxDeliveries: number; params: Record<string, unknown> };
+  factory: StageFactory;
+  workerId?: string;
+  /** Stream entries per read (each holds many events). */
+  batchEntries?: number;
+  blockMs?: number;
+  leaseTtlMs?: number;
+  /** WAIT for one replica after every commit. */
+  durable?: boolean;
+  metricsPort?: number;
+  log?: (message: string) => void;
+  /** Called after each committed batch, with its duration; the metrics layer hooks in here. */
+  onBatch?: (info: { partition: number; events: number; outputs: number; ms: number }) => void;
+}
+
+type Entry = [id: Buffer, fields: Buffer[]];
+
+interface DeadLetter {
+  /** How many events it holds (1 for an undecodable entry). */
+  events: number;
+  origin: string;
+  error: string;
+  deliveries: number;
+  batch: Buffer | '';
+  raw: string;
+}
+
+class LeaseLost extends Error {}
+
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(t);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    };
+    const t = setTimeout(done, ms);
+    signal?.addEventListener('abort', done, { once: true });
+  });
+}
+
+function chunks<T>(items: T[], size: number): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
+  return out;
+}
+
+function errorText(err: unknown): string {
+  return (err instanceof Error ? `${err.name}: ${err.message}` : String(err)).slice(0, 1000);
+}
+
+/**
+ * Runs one stage for the partitions this worker owns. All Redis I/O of the stage happens here:
+ * leases, batched reads on a dedicated connection per partition, the stage's `process`, and one
+ * atomic commit per batch (outputs + acks + state + dead letters, fenced by the lease).
+ */
+export class StageWorker {
+  readonly id: string;
+  readonly counters: WorkerCounters = { received: 0, sent: 0, failed: 0, deadLettered: 0, batches: 0 };
+  private readonly client: ScriptClient;
+  private readonly runners = new Map<number, PartitionRunner>();
+  private readonly abort = new AbortController();
+  private loop: Promise<void> | undefined;
+  private readonly startedAt = Date.now();
+  private lastRate = { t: Date.now(), n: 0, rate: 0 };
+
+  constructor(readonly opts: WorkerOptions) {
+    this.id = opts.workerId ?? `${opts.stage.name}-${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
+    this.client = withScripts(opts.conn.client());
+  }
+
+  get leaseTtlMs(): number {
+    return this.opts.leaseTtlMs ?? 3000;
+  }
+
+  /** Partitions owned right now. */
+  get owned(): number[] {
+    return [...this.runners.keys()].sort((a, b) => a - b);
+  }
+
+  /** Starts balancing and processing; returns at once. */
+  start(): void {
+    this.loop = this.balanceLoop();
+  }
+
+  private heartbeat(): Heartbeat {
+    const now = Date.now();
+    if (now - this.lastRate.t >= 1000) {
+      this.lastRate = { t: now, n: this.counters.received, rate: ((this.counters.received - this.lastRate.n) * 1000) / (now - this.lastRate.t) };
+    }
+    return {
+      id: this.id,
+      stage: this.opts.stage.name,
+      pid: process.pid,
+      host: hostname(),
+      startedAt: this.startedAt,
+      ts: now,
+      ...this.counters,
+      owned: this.owned,
+      rate: Math.round(this.lastRate.rate),
+      ...(this.opts.metricsPort ? { metricsPort: this.opts.metricsPort } : {}),
+    };
+  }
+
+  private async liveWorkers(): Promise<number> {
+    const all = await this.client.hgetall(this.opts.topology.keys.workers);
+    const now = Date.now();
+    let live = 0;
+    for (const [id, json] of Object.entries(all)) {
+      try {
+        const hb = JSON.parse(json) as Heartbeat;
+        if (hb.stage === this.opts.stage.name && now - hb.ts < HEARTBEAT_STALE_MS) live++;
+        // Long-dead entries are removed by whoever notices them first.
+        else if (now - hb.ts > 60_000) await this.client.hdel(this.opts.topology.keys.workers, id);
+      } catch {
+        await this.client.hdel(this.opts.topology.keys.workers, id);
+      }
+    }
+    return Math.max(1, live);
+  }
+
+  /** Every 500 ms: heartbeat, renew leases, and take or give partitions to balance the live workers. */
+  private async balanceLoop(): Promise<void> {
+    const { keys, partitions } = this.opts.topology;
+    const stage = this.opts.stage.name;
+    const signal = this.abort.signal;
+    // Start the scan at a worker-specific offset so that workers starting together rarely collide.
+    const offset = parseInt(this.id.slice(-6), 16) % partitions || 0;
+    while (!signal.aborted) {
+      try {
+        await this.client.hset(keys.workers, this.id, JSON.stringify(this.heartbeat()));
+        for (const [k, r] of this.runners) {
+          const renewed = await this.client.streamctlLeaseRenew(keys.lease(stage, k), r.token, this.leaseTtlMs);
+          if (!renewed) r.lose('lease expired');
+        }
+        const target = Math.ceil(partitions / (await this.liveWorkers()));
+        const active = [...this.runners.values()].filter((r) => !r.stopping);
+        if (active.length > target) {
+          for (const r of active.sort((a, b) => b.partition - a.partition).slice(0, active.length - target)) r.stop();
+        } else {
+          for (let i = 0; i < partitions && this.runners.size < target && !signal.aborted; i++) {
+            const k = (i + offset) % partitions;
+            if (this.runners.has(k)) continue;
+            const token = `${this.id}:${randomBytes(4).toString('hex')}`;
+            const ok = await this.client.set(keys.lease(stage, k), token, 'PX', this.leaseTtlMs, 'NX');
+            if (ok) this.startRunner(k, token);
+          }
+        }
+      } catch (err) {
+        this.opts.log?.(`balance: ${errorText(err)}`);
+      }
+      await sleep(500, signal);
+    }
+  }
+
+  private startRunner(k: number, token: string): void {
+    const r = new PartitionRunner(this, k, token);
+    this.runners.set(k, r);
+    r.done = r.run().then(
+      () => void this.runners.delete(k),
+      (err) => {
+        this.opts.log?.(`partition ${k}: ${errorText(err)}`);
+        this.runners.delete(k);
+      },
+    );
+  }
+
+  /** @internal the commit and read client shared by the runners. */
+  get shared(): ScriptClient {
+    return this.client;
+  }
+
+  /**
+   * Stops gracefully: no new reads, in-flight batches finish and commit, leases are released.
+   * After 3/4 of `timeoutMs` the blocking connections are cut.
+   */
+  async stop(timeoutMs = 10_000): Promise<void> {
+    this.abort.abort();
+    for (const r of this.runners.values()) r.stop();
+    const force = setTimeout(() => {
+      for (const r of this.runners.values()) r.kill();
+    }, timeoutMs * 0.75);
+    try {
+      await this.loop;
+      await Promise.all([...this.runners.values()].map((r) => r.done));
+      await this.client.hdel(this.opts.topology.keys.workers, this.id).catch(() => undefined);
+    } finally {
+      clearTimeout(force);
+    }
+  }
+}
+
+/** The loop of one owned partition. */
+class PartitionRunner {
+  stopping = false;
+  private lost = false;
+  done: Promise<void> = Promise.resolve();
+  private readonly reader: Redis | Cluster;
+  private readonly stage: Stage;
+  private readonly ctx: StageContext;
+  private committedState: Buffer | undefined;
+  private readonly stop$ = new AbortController();
+
+  constructor(
+    private readonly w: StageWorker,
+    readonly partition: number,
+    readonly token: string,
+  ) {
+    this.reader = w.opts.conn.dedicated();
+    this.stage = w.opts.factory(w.opts.stage.params);
+    this.ctx = { stage: w.opts.stage.name, partition, params: w.opts.stage.params };
+  }
+
+  private get keys() {
+    return this.w.opts.topology.keys;
+  }
+  private get input(): string {
+    return this.keys.stream(this.partition, this.w.opts.stage.input);
+  }
+  private get group(): string {
+    return this.w.opts.stage.name;
+  }
+
+  stop(): void {
+    this.stopping = true;
+  }
+  lose(why: string): void {
+    this.w.opts.log?.(`partition ${this.partition}: ${why}`);
+    this.lost = true;
+    this.stopping = true;
+  }
+  kill(): void {
+    this.stopping = true;
+    this.stop$.abort();
+    this.reader.disconnect();
+  }
+
+  private async loadState(): Promise<void> {
+    if (!this.stage.restore) return;
+    const state = (await this.w.shared.getBuffer(this.keys.state(this.partition, this.group))) ?? undefined;
+    this.committedState = state;
+    this.stage.restore(state, this.ctx);
+  }
+
+  private rollback(): void {
+    this.stage.restore?.(this.committedState, this.ctx);
+  }
+
+  async run(): Promise<void> {
+    try {
+      await this.stage.init?.(this.ctx);
+      await this.loadState();
+      let recovering = true; // a previous owner may have left pending entries: they come first
+      let backoff = 0;
+      while (!this.stopping) {
+        if (recovering) {
+          const r = await this.recover();
+          if (r === 'done') recovering = false;
+          else if (r === 'retry') {
+            backoff = Math.min(1000, Math.max(25, backoff * 2));
+            await sleep(backoff, this.stop$.signal);
+          } else backoff = 0;
+          continue;
+        }
+        const entries = await this.read();
+        if (!entries || entries.length === 0) continue;
+        if (!(await this.processAndCommit(entries, false))) recovering = true;
+      }
+    } catch (err) {
+      if (!(err instanceof LeaseLost) && !this.stop$.signal.aborted) throw err;
+    } finally {
+      if (!this.lost) await this.w.shared.streamctlLeaseRelease(this.keys.lease(this.group, this.partition), this.token).catch(() => undefined);
+      this.reader.disconnect();
+    }
+  }
+
+  private async read(): Promise<Entry[] | undefined> {
+    const block = this.w.opts.blockMs ?? 500;
+    const reply = (await (this.reader as Redis).xreadgroupBuffer(
+      'GROUP', this.group, this.w.id,
+      'COUNT', this.w.opts.batchEntries ?? 50,
+      'BLOCK', block,
+      'STREAMS', this.input, '>',
+    )) as [Buffer, Entry[]][] | null;
+    return reply?.[0]?.[1];
+  }
+
+  /** Decodes entries; undecodable ones become dead letters at once (retrying cannot fix them). */
+  private decode(entries: Entry[], deliveries: (id: string) => number): { events: StreamEvent[]; bad: DeadLetter[] } {
+    const events: StreamEvent[] = [];
+    const bad: DeadLetter[] = [];
+    for (const [id, fields] of entries) {
+      try {
+        for (const e of decodeEntry(fields)) events.push(e);
+      } catch (err) {
+        if (!(err instanceof CodecError)) throw err;
+        const raw = JSON.stringify(fields.map((f) => f.toString('utf8'))).slice(0, 65_536);
+        bad.push({ events: 1, origin: id.toString(), error: errorText(err), deliveries: deliveries(id.toString()), batch: '', raw });
+      }
+    }
+    return { events, bad };
+  }
+
+  /**
+   * Processes entries as one batch and commits. A throw from the stage rolls its state back and
+   * returns false: the entries stay pending and go through recovery.
+   */
+  private async processAndCommit(entries: Entry[], recovering: boolean): Promise<boolean> {
+    const t0 = performance.now();
+    const { events, bad } = this.decode(entries, () => 1);
+    this.w.counters.received += events.length;
+    let outputs: StreamEvent[];
+    try {
+      outputs = events.length ? await this.stage.process(events, this.ctx) : [];
+    } catch (err) {
+      this.w.counters.failed += events.length;
+      this.rollback();
+      if (!recovering) this.w.opts.log?.(`partition ${this.partition}: batch failed (${errorText(err)}); redelivering`);
+      return false;
+    }
+    await this.commit(entries.map(([id]) => id.toString()), outputs, bad);
+    this.w.opts.onBatch?.({ partition: this.partition, events: events.length, outputs: outputs.length, ms: performance.now() - t0 });
+    return true;
+  }
+
+  /**
+   * Takes over every pending entry of the partition (left by a previous owner or a failed batch),
+   * first as one batch, then entry by entry; an entry past maxDeliveries is split event by event
+   * and its failing events are dead-lettered.
+   * @returns 'done' when nothing is pending, 'more' after progress, 'retry' when an entry must wait.
+   */
+  private async recover(): Promise<'done' | 'more' | 'retry'> {
+    // XAUTOCLAIM counts a delivery per claim and drops entries deleted from the stream itself.
+    const [, claimed] = (await this.w.shared.callBuffer(
+      'XAUTOCLAIM', this.input, this.group, this.w.id, 0, '0-0', 'COUNT', this.w.opts.batchEntries ?? 50,
+    )) as [Buffer, (Entry | null)[]];
+    const live = claimed.filter((e): e is Entry => Array.isArray(e) && Array.isArray(e[1]));
+    if (live.length === 0) return 'done';
+    if (await this.processAndCommit(live, true)) return 'more';
+
+    const counts = await this.deliveries(live);
+    for (const entry of live) {
+      const id = entry[0].toString();
+      if (await this.processAndCommit([entry], true)) continue;
+      const deliveries = counts.get(id) ?? 1;
+      if (deliveries < this.w.opts.stage.maxDeliveries) return 'retry';
+      await this.isolate(entry, deliveries);
+    }
+    return 'more';
+  }
+
+  private async deliveries(entries: Entry[]): Promise<Map<string, number>> {
+    const first = entries[0]![0].toString();
+    const last = entries[entries.length - 1]![0].toString();
+    const rows = (await this.w.shared.xpending(this.input, this.group, first, last, entries.length + 10)) as [string, string, number, number][];
+    return new Map(rows.map(([id, , , n]) => [id, Number(n)]));
+  }
+
+  /** Processes a poisoned entry event by event; the events that still fail go to the DLQ. */
+  private async isolate(entry: Entry, deliveries: number): Promise<void> {
+    const id = entry[0].toString();
+    const { events, bad } = this.decode([entry], () => deliveries);
+    const outputs: StreamEvent[] = [];
+    const failed: { event: StreamEvent; error: string }[] = [];
+    for (const e of events) {
+      const before = this.stage.snapshot?.(this.ctx);
+      try {
+        outputs.push(...(await this.stage.process([e], this.ctx)));
+      } catch (err) {
+        this.stage.restore?.(before === undefined ? undefined : Buffer.from(before), this.ctx);
+        failed.push({ event: e, error: errorText(err) });
+      }
+    }
+    if (failed.length) {
+      bad.push({ events: failed.length, origin: id, error: failed[0]!.error, deliveries, batch: encodeBatch(failed.map((f) => f.event)), raw: '' });
+    }
+    await this.commit([id], outputs, bad);
+  }
+
+  private async commit(ids: string[], outputs: StreamEvent[], dead: DeadLetter[]): Promise<void> {
+    const keys = this.keys;
+    const k = this.partition;
+    const commitKeys = [keys.lease(this.group, k), this.input, keys.state(k, this.group), keys.dlq(k), keys.stream(k, this.w.opts.stage.output)];
+    const args: (string | Buffer | number)[] = [this.token, this.group, String(CODEC_VERSION), ids.length, ...ids];
+    const batches = chunks(outputs, MAX_EVENTS_PER_ENTRY).map(encodeBatch);
+    args.push(batches.length);
+    for (const b of batches) args.push(5, b);
+    const snapshot = this.stage.snapshot?.(this.ctx);
+    if (snapshot === undefined) args.push(this.stage.snapshot ? 'del' : '-', '');
+    else args.push('set', snapshot);
+    args.push(dead.length);
+    for (const d of dead) args.push(d.origin, this.group, d.error, String(d.deliveries), d.batch, d.raw);
+    try {
+      if (this.w.opts.durable) {
+        const pipeline = this.w.shared.pipeline() as unknown as { streamctlCommit(...a: unknown[]): { call(...a: unknown[]): { exec(): Promise<[Error | null, unknown][]> } } };
+        const [[err]] = (await pipeline.streamctlCommit(commitKeys.length, ...commitKeys, ...args).call('WAIT', 1, 1000).exec()) as [[Error | null, unknown]];
+        if (err) throw err;
+      } else {
+        await this.w.shared.streamctlCommit(commitKeys.length, ...commitKeys, ...args);
+      }
+    } catch (err) {
+      if (/LEASE_LOST/.test(String((err as Error).message))) {
+        this.lose('lease lost at commit; the new owner redoes the batch');
+        throw new LeaseLost();
+      }
+      // The commit may or may not have happened: the state in Redis is the truth, and what is
+      // still pending is redone by recovery.
+      await this.loadState().catch(() => this.rollback());
+      throw err;
+    }
+    if (snapshot !== undefined) this.committedState = Buffer.isBuffer(snapshot) ? snapshot : Buffer.from(snapshot);
+    this.w.counters.sent += outputs.length;
+    this.w.counters.batches++;
+    for (const d of dead) this.w.counters.deadLettered += d.events;
+  }
+}
