@@ -9,6 +9,7 @@ import type { Io } from '../io.js';
 import { connectionOptions, jsonOption, namespaceOption } from '../options.js';
 import type { RedisConnection } from '../redis/connection.js';
 import { connect } from '../redis/target.js';
+import { sleep } from '../sleep.js';
 
 const options = z.object({
   ...connectionOptions,
@@ -26,17 +27,6 @@ const options = z.object({
     .meta({ valueName: 'TIMEOUT' }),
 });
 
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const t = setTimeout(done, ms);
-    function done() {
-      clearTimeout(t);
-      signal.removeEventListener('abort', done);
-      resolve();
-    }
-    signal.addEventListener('abort', done, { once: true });
-  });
-}
 
 function print(report: HealthReport, io: Io, json: boolean): void {
   io.stdout.write(json ? `${JSON.stringify(report, null, 2)}\n` : renderHealth(report, io.stdout.isTTY));

@@ -2,6 +2,7 @@ import { CODEC_VERSION, encodeBatch, type StreamEvent } from './codec.js';
 import { partitionOf } from './keys.js';
 import type { ScriptClient } from './scripts.js';
 import type { Topology } from './topology.js';
+import { sleep } from '../sleep.js';
 
 export interface ProducerOptions {
   client: ScriptClient;
@@ -36,9 +37,6 @@ interface PartitionBuffer {
   inFlight: Promise<void> | undefined;
 }
 
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
-}
 
 /**
  * The idempotent producer. Events get consecutive seqs; each partition's batches are appended one

@@ -6,6 +6,7 @@ import { CODEC_VERSION, CodecError, decodeEntry, encodeBatch, type StreamEvent }
 import { withScripts, type ScriptClient } from './scripts.js';
 import type { Stage, StageContext, StageFactory } from './stage.js';
 import type { StageStreams, Topology } from './topology.js';
+import { sleep } from '../sleep.js';
 
 /** Events per output entry: bounded so one entry stays well under Redis's limits and quick to copy. */
 const MAX_EVENTS_PER_ENTRY = 1000;
@@ -65,17 +66,6 @@ interface DeadLetter {
 
 class LeaseLost extends Error {}
 
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const done = () => {
-      clearTimeout(t);
-      signal?.removeEventListener('abort', done);
-      resolve();
-    };
-    const t = setTimeout(done, ms);
-    signal?.addEventListener('abort', done, { once: true });
-  });
-}
 
 function chunks<T>(items: T[], size: number): T[][] {
   const out: T[][] = [];
