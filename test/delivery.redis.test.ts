@@ -1,0 +1,101 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { parseRedisUrls } from '../src/redis/endpoint.js';
+import { deploymentUrls } from '../src/redis/deployment.js';
+import { waitFor } from '../src/redis/wait.js';
+import { Keys } from '../src/pipeline/keys.js';
+import type { Heartbeat } from '../src/pipeline/worker.js';
+import type { AuditReport } from '../src/pipeline/audit.js';
+import type { RedisConnection } from '../src/redis/connection.js';
+import { runCli } from './helpers/cli.js';
+import { testIo } from './helpers/io.js';
+import { startWorker, stopWorkers, type WorkerProcess } from './helpers/pipeline.js';
+import { startTestDeployment, type TestDeployment } from './helpers/redis.js';
+
+const STAGES = ['stage1', 'stage2', 'stage3'];
+const LEASE_TTL_MS = 2000;
+
+interface Ctx {
+  url: string;
+  ns: string;
+  conn: RedisConnection;
+  workers: WorkerProcess[];
+  /** Takeover times measured by the fault, in ms. */
+  takeovers: number[];
+}
+
+async function heartbeats(ctx: Ctx): Promise<Heartbeat[]> {
+  const all = await ctx.conn.client().hgetall(new Keys(ctx.ns, 16).workers);
+  return Object.values(all).map((j) => JSON.parse(j) as Heartbeat);
+}
+
+/** Every 5 s while `running()`, SIGKILL a random worker, time the takeover of its partitions, start a replacement. */
+async function killWorkersEvery5s(ctx: Ctx, running: () => boolean): Promise<void> {
+  const keys = new Keys(ctx.ns, 16);
+  const client = ctx.conn.client();
+  while (running()) {
+    await new Promise((r) => setTimeout(r, 5000)); // the fault's schedule, not a synchronization
+    if (!running()) return;
+    const live = ctx.workers.filter((w) => w.child.exitCode === null && w.child.signalCode === null);
+    const victim = live[Math.floor(Math.random() * live.length)]!;
+    const hb = (await heartbeats(ctx)).find((h) => h.pid === victim.child.pid);
+    victim.child.kill('SIGKILL');
+    const t0 = Date.now();
+    await victim.exit;
+    ctx.workers.push(startWorker(victim.stage, ctx.url, ctx.ns, ['--lease-ttl', `${LEASE_TTL_MS}ms`]));
+    const owned = hb?.owned ?? [];
+    await waitFor(
+      async () => {
+        const holders = await Promise.all(owned.map((k) => client.get(keys.lease(victim.stage, k))));
+        return holders.every((h) => h !== null && !h.startsWith(`${hb!.id}:`)) ? true : undefined;
+      },
+      { timeoutMs: 30_000, intervalMs: 50, onTimeout: () => new Error(`partitions ${owned} of ${victim.stage} not taken over`) },
+    );
+    ctx.takeovers.push(Date.now() - t0);
+  }
+}
+
+const scenarios = [
+  { name: 'standalone, 1,000,000 events, no fault', mode: 'standalone' as const, count: 1_000_000, rate: 0, perStage: 1, fault: undefined },
+  { name: '3+3 cluster, 1,000,000 events, no fault', mode: 'cluster' as const, count: 1_000_000, rate: 0, perStage: 1, fault: undefined },
+  { name: '3+3 cluster, 300,000 events, SIGKILL a worker every 5 s', mode: 'cluster' as const, count: 300_000, rate: 20_000, perStage: 2, fault: killWorkersEvery5s },
+];
+
+describe('delivery through a 3-stage passthrough pipeline', () => {
+  let d: TestDeployment | undefined;
+  let ctx: Ctx | undefined;
+  afterEach(async () => {
+    if (ctx) {
+      await stopWorkers(ctx.workers);
+      await ctx.conn.close();
+    }
+    await d?.stop();
+    d = undefined;
+    ctx = undefined;
+  });
+
+  it.each(scenarios)('$name: nothing lost, duplicated or reordered', async ({ mode, count, rate, perStage, fault }) => {
+    d = await startTestDeployment({ mode });
+    const url = deploymentUrls(d.deployment).join(',');
+    const ns = `t${Date.now().toString(36)}`;
+    const conn = await testIo().io.redis.open({ endpoints: parseRedisUrls(url), source: '--redis' });
+    ctx = { url, ns, conn, workers: [], takeovers: [] };
+    for (const stage of STAGES) for (let i = 0; i < perStage; i++) ctx.workers.push(startWorker(stage, url, ns, ['--lease-ttl', `${LEASE_TTL_MS}ms`]));
+
+    let producing = true;
+    const faults = fault?.(ctx, () => producing);
+    const produced = await runCli(['produce', '--redis', url, '--namespace', ns, '--count', String(count), '--rate', String(rate), '--json']);
+    producing = false;
+    await faults;
+    expect(produced.code, produced.stderr).toBe(0);
+    expect(JSON.parse(produced.stdout)).toMatchObject({ sent: count, acked: count, failed: 0 });
+
+    const verified = await runCli(['verify', '--redis', url, '--namespace', ns, '--wait', '120s', '--json']);
+    const report = JSON.parse(verified.stdout) as AuditReport;
+    expect(report).toMatchObject({ produced: count, delivered: count, lost: 0, duplicates: 0, outOfOrderKeys: 0, unexpected: 0, drained: true });
+    expect(verified.code).toBe(0);
+    if (fault) {
+      expect(ctx.takeovers.length).toBeGreaterThanOrEqual(2);
+      for (const t of ctx.takeovers) expect(t).toBeLessThanOrEqual(LEASE_TTL_MS + 2000);
+    }
+  }, 240_000);
+});
