@@ -1,9 +1,10 @@
 import { createServer, connect, type Server, type Socket } from 'node:net';
 
 /**
- * A TCP proxy in front of a Redis server that can lose replies: when armed, the next reply coming
- * back from Redis is dropped and the client's connection cut, so the command ran but the client
- * never hears of it (the case an idempotent producer must survive).
+ * A TCP proxy in front of a Redis server that can lose replies: when armed, the reply to the next
+ * script call (EVAL/EVALSHA) is dropped and the client's connection cut, so the command ran but the
+ * client never hears of it (the case an idempotent producer must survive). Other commands, such as
+ * the handshake of a reconnecting client, pass.
  */
 export class ReplyCutter {
   private server: Server | undefined;
@@ -26,10 +27,16 @@ export class ReplyCutter {
         this.sockets.delete(client);
         this.sockets.delete(upstream);
       };
-      client.on('data', (d) => upstream.write(d));
-      upstream.on('data', (d) => {
-        if (this.armed > 0) {
+      let cutNextReply = false;
+      client.on('data', (d: Buffer) => {
+        if (this.armed > 0 && !cutNextReply && /EVAL/i.test(d.toString('latin1'))) {
           this.armed--;
+          cutNextReply = true;
+        }
+        upstream.write(d);
+      });
+      upstream.on('data', (d) => {
+        if (cutNextReply) {
           this.cut++;
           close();
           return;
