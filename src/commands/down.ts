@@ -3,6 +3,7 @@ import { defineCommand } from '../command.js';
 import { jsonOption } from '../options.js';
 import { liveNodes, readDeployment, resolveHome, stopDeployment } from '../redis/deployment.js';
 import { waitFor } from '../redis/wait.js';
+import { stopWorkerProcesses } from '../pipeline/supervisor.js';
 
 const options = z.object({
   keepData: z.boolean().default(false).describe('Keep the data and log files; the next `up` restarts from them'),
@@ -36,6 +37,7 @@ export default defineCommand({
       process.kill(d.supervisorPid, 'SIGTERM');
       await waitFor(async () => (isAlive(d.supervisorPid!) ? undefined : true), { timeoutMs: 15_000, onTimeout: () => new Error('supervisor did not exit') }).catch(() => undefined);
     }
+    if (d.workers?.length) await stopWorkerProcesses(d.workers, 15_000);
     const before = liveNodes(d).map((n) => n.port);
     const current = readDeployment(home);
     if (current) await stopDeployment(home, current, { keepData: opts.keepData });

@@ -1,9 +1,16 @@
 import { z } from 'zod';
 import { defineCommand } from '../command.js';
 import type { Io } from '../io.js';
-import { jsonOption } from '../options.js';
-import { deploymentUrls, resolveHome, startDeployment, stopDeployment, type Deployment } from '../redis/deployment.js';
+import { jsonOption, namespaceOption, pipelineOption } from '../options.js';
+import { loadPipeline } from '../pipeline/definition.js';
+import { spawnWorkers, stopWorkerProcesses, type WorkerProcessInfo } from '../pipeline/supervisor.js';
+import { ensureTopology } from '../pipeline/topology.js';
+import type { Heartbeat } from '../pipeline/worker.js';
+import { HEARTBEAT_STALE_MS } from '../pipeline/worker.js';
+import { deploymentUrls, resolveHome, startDeployment, stopDeployment, writeDeployment, type Deployment } from '../redis/deployment.js';
+import { parseRedisUrls } from '../redis/endpoint.js';
 import { findRedisServer } from '../redis/redis-server.js';
+import type { RedisConnection } from '../redis/connection.js';
 
 const options = z.object({
   standalone: z.boolean().default(false).describe('Start one redis-server instead of a Redis Cluster'),
@@ -31,8 +38,27 @@ const options = z.object({
   fresh: z.boolean().default(false).describe('Discard data kept by `down --keep-data` instead of restarting from it'),
   redisServer: z.string().optional().describe('Path of the redis-server binary (default: found on PATH)').meta({ valueName: 'PATH', env: 'STREAMCTL_REDIS_SERVER' }),
   home: z.string().default('.streamctl').describe('State folder: data, logs and the deployment record').meta({ valueName: 'DIR', env: 'STREAMCTL_HOME' }),
+  ...namespaceOption,
+  ...pipelineOption,
+  workers: z.boolean().default(true).describe("Start the pipeline's stage workers, each in its own process; --no-workers starts Redis only"),
+  quiet: z.boolean().default(false).describe('No status line every second'),
   ...jsonOption,
 });
+
+/** One line a second: per stage, live workers, owned partitions and rate, from the heartbeats. */
+async function statusLine(conn: RedisConnection, ns: string, stages: string[]): Promise<string> {
+  const all = await conn.client().hgetall(`${ns}:workers`);
+  const now = Date.now();
+  const beats = Object.values(all).map((j) => JSON.parse(j) as Heartbeat).filter((h) => now - h.ts < HEARTBEAT_STALE_MS);
+  const parts = stages.map((st) => {
+    const hs = beats.filter((h) => h.stage === st);
+    const rate = hs.reduce((a, h) => a + h.rate, 0);
+    const owned = hs.reduce((a, h) => a + h.owned.length, 0);
+    const done = hs.reduce((a, h) => a + h.received, 0);
+    return `${st}: ${hs.length}w ${owned}p ${rate.toLocaleString('en')} ev/s (${done.toLocaleString('en')})`;
+  });
+  return `${new Date().toISOString().slice(11, 19)}  ${parts.join('  |  ')}`;
+}
 
 function summary(d: Deployment, home: string, elapsedMs: number, resumed: boolean): string {
   const shape = d.mode === 'cluster' ? `Redis Cluster, ${d.primaries} primaries x ${d.replicas} replica(s)` : 'standalone Redis';
@@ -73,21 +99,61 @@ export default defineCommand({
       onProgress: progress,
     });
     const { deployment: d } = started;
+    let workers: WorkerProcessInfo[] = [];
+    let conn: RedisConnection | undefined;
+    let stageNames: string[] = [];
+    if (opts.workers) {
+      const { definition, file } = loadPipeline(opts.pipeline, io.cwd);
+      stageNames = definition.stages.map((st) => st.name);
+      conn = await io.redis.open({ endpoints: parseRedisUrls(deploymentUrls(d).join(',')), source: 'embedded deployment' });
+      await ensureTopology(conn.client(), opts.namespace, definition.stages, { partitions: definition.partitions });
+      workers = spawnWorkers({
+        stages: definition.stages,
+        redisUrls: deploymentUrls(d),
+        namespace: opts.namespace,
+        pipelineFile: file,
+        home,
+        detached: opts.detach,
+        env: io.env,
+      });
+      d.workers = workers.map((w) => ({ stage: w.stage, pid: w.pid }));
+      d.namespace = opts.namespace;
+      writeDeployment(home, d);
+      progress(`started ${workers.length} stage worker process(es): ${stageNames.join(' -> ')} in namespace "${opts.namespace}"`);
+    }
     const elapsedMs = Date.now() - t0;
     io.stdout.write(opts.json ? `${JSON.stringify({ ...d, home, urls: deploymentUrls(d), elapsedMs, resumed: started.resumed }, null, 2)}\n` : summary(d, home, elapsedMs, started.resumed));
     if (opts.detach) {
+      await conn?.close();
       progress('detached; stop it with `streamctl down`');
       return 0;
     }
 
     progress('running in the foreground; Ctrl-C stops it');
+    for (const w of workers) {
+      w.child?.once('exit', (code, signal) => {
+        if (!io.signal.aborted) progress(`worker ${w.stage} (pid ${w.pid}) exited (${signal ?? `code ${code}`}); not restarted`);
+      });
+    }
+    const status =
+      conn && !opts.quiet && !opts.json
+        ? setInterval(() => {
+            statusLine(conn!, opts.namespace, stageNames).then(progress, () => undefined);
+          }, 1000)
+        : undefined;
     for (const p of started.processes) {
       p.child?.once('exit', (code, signal) => {
         if (!io.signal.aborted) progress(`redis-server ${d.host}:${p.port} exited (${signal ?? `code ${code}`}); not restarted`);
       });
     }
     await untilAborted(io.signal);
-    progress('stopping...');
+    if (status) clearInterval(status);
+    if (workers.length) {
+      progress('draining the stage workers...');
+      await stopWorkerProcesses(workers, 15_000);
+    }
+    await conn?.close();
+    progress('stopping Redis...');
     const stopped = await stopDeployment(home, d, { keepData: opts.keepData });
     progress(`stopped ${stopped.length} redis-server process(es)${opts.keepData ? `; data kept in ${home}` : ''}`);
     return 0;

@@ -3,7 +3,8 @@ import { SLOT_COUNT } from '../redis/cluster-create.js';
 import { connectClient, type RedisConnection } from '../redis/connection.js';
 import { address } from '../redis/endpoint.js';
 import { infoNumber, pairs, parseClusterNodes, parseInfo, type ClusterNodeLine } from '../redis/info.js';
-import type { GroupHealth, HealthReport, NodeHealth, StreamHealth } from './report.js';
+import { HEARTBEAT_STALE_MS, type Heartbeat } from '../pipeline/worker.js';
+import type { GroupHealth, HealthReport, NodeHealth, StageHealth, StreamHealth } from './report.js';
 
 /** Streams beyond this many are not listed (a namespace of a real pipeline has a few hundred). */
 const MAX_STREAMS = 2000;
@@ -229,6 +230,40 @@ async function collectStreams(report: HealthReport, probes: Map<string, Probe>):
   report.streams.sort((a, b) => a.key.localeCompare(b.key));
 }
 
+/** Workers from their heartbeats, and per stage (consumer group) the live workers, lag and pending. */
+async function collectWorkers(conn: RedisConnection, report: HealthReport): Promise<void> {
+  const all = await conn.client().hgetall(`${report.namespace}:workers`);
+  const now = Date.now();
+  for (const json of Object.values(all)) {
+    const h = JSON.parse(json) as Heartbeat;
+    report.workers.push({
+      id: h.id, stage: h.stage, pid: h.pid, host: h.host, live: now - h.ts < HEARTBEAT_STALE_MS, lastSeenMs: now - h.ts,
+      owned: h.owned.length, received: h.received, rate: h.rate, ...(h.metricsPort ? { metricsPort: h.metricsPort } : {}),
+    });
+  }
+  report.workers.sort((a, b) => a.stage.localeCompare(b.stage) || a.id.localeCompare(b.id));
+  const stages = new Map<string, StageHealth>();
+  for (const g of report.groups) {
+    const s = stages.get(g.group) ?? { stage: g.group, liveWorkers: 0, lag: 0, pending: 0 };
+    s.lag += g.lag ?? 0;
+    s.pending += g.pending;
+    stages.set(g.group, s);
+  }
+  for (const w of report.workers) {
+    const s = stages.get(w.stage) ?? { stage: w.stage, liveWorkers: 0, lag: 0, pending: 0 };
+    if (w.live) s.liveWorkers++;
+    stages.set(w.stage, s);
+  }
+  report.stages = [...stages.values()];
+  for (const s of report.stages) {
+    if (s.liveWorkers === 0 && (s.lag > 0 || s.pending > 0)) {
+      report.problems.push({ code: 'STAGE_STALLED', message: `stage ${s.stage} has ${s.lag} undelivered and ${s.pending} pending entries and no live worker` });
+    }
+  }
+  for (const w of report.workers) if (!w.live) report.warnings.push({ code: 'WORKER_DEAD', message: `worker ${w.id} (${w.stage}) last seen ${Math.round(w.lastSeenMs / 1000)}s ago` });
+  if (report.status === 'ok' && report.problems.length) report.status = 'degraded';
+}
+
 /**
  * Reads the health of the deployment behind `conn`: every node, the cluster's own view, slot
  * coverage, and the streams and consumer groups of `namespace`. Unreachable nodes are reported
@@ -249,6 +284,8 @@ export async function collectHealth(conn: RedisConnection, namespace: string): P
     namespace,
     streams: [] as StreamHealth[],
     groups: [],
+    workers: [],
+    stages: [],
   };
   const probes = new Map<string, Probe>();
   await collectNodes(conn, report, probes);
@@ -257,6 +294,7 @@ export async function collectHealth(conn: RedisConnection, namespace: string): P
   if (report.status !== 'down') {
     try {
       await collectStreams(report, probes);
+      await collectWorkers(conn, report);
     } catch (err) {
       report.warnings.push({ code: 'STREAMS_UNREADABLE', message: `could not read the streams of ${namespace}: ${reason(err)}` });
     }

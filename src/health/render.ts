@@ -61,5 +61,21 @@ export function renderHealth(r: HealthReport, color: boolean): string {
       ),
     );
   }
+  if (r.stages.length > 0) {
+    out.push('', 'STAGES');
+    out.push(renderTable(['STAGE', 'LIVE WORKERS', 'LAG', 'PENDING'], r.stages.map((s) => [s.stage, String(s.liveWorkers), String(s.lag), String(s.pending)])));
+  }
+  if (r.workers.length > 0) {
+    out.push('', 'WORKERS');
+    out.push(
+      renderTable(
+        ['ID', 'STAGE', 'STATE', 'PID', 'OWNED', 'RECEIVED', 'RATE', 'METRICS'],
+        r.workers.map((w) => [
+          w.id, w.stage, w.live ? c.green('live') : c.red(`dead ${formatDuration(w.lastSeenMs)}`), String(w.pid), String(w.owned),
+          w.received.toLocaleString('en'), `${w.rate.toLocaleString('en')}/s`, w.metricsPort ? `http://127.0.0.1:${w.metricsPort}/metrics` : '-',
+        ]),
+      ),
+    );
+  }
   return `${out.join('\n')}\n`;
 }

@@ -61,6 +61,28 @@ export interface StreamHealth {
   groups: number;
 }
 
+export interface WorkerHealth {
+  id: string;
+  stage: string;
+  pid: number;
+  host: string;
+  /** Heartbeat within the last 3 s. */
+  live: boolean;
+  lastSeenMs: number;
+  owned: number;
+  received: number;
+  rate: number;
+  metricsPort?: number;
+}
+
+export interface StageHealth {
+  stage: string;
+  liveWorkers: number;
+  /** Entries not yet delivered to the stage, over all partitions. */
+  lag: number;
+  pending: number;
+}
+
 export interface Finding {
   code: string;
   message: string;
@@ -84,4 +106,6 @@ export interface HealthReport {
   namespace: string;
   streams: StreamHealth[];
   groups: GroupHealth[];
+  workers: WorkerHealth[];
+  stages: StageHealth[];
 }

@@ -34,6 +34,9 @@ export interface Deployment {
   detached: boolean;
   /** The foreground `up` that owns the processes, if any. */
   supervisorPid?: number;
+  /** Stage worker processes started by `up`, stopped by `down` before Redis. */
+  workers?: { stage: string; pid: number }[];
+  namespace?: string;
 }
 
 /** Absolute state folder: `--home` / STREAMCTL_HOME, relative to the working directory. */

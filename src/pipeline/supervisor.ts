@@ -1,0 +1,73 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { cliEntry } from '../self.js';
+import { sleep } from '../sleep.js';
+
+/** One stage worker process started by `up`. */
+export interface WorkerProcessInfo {
+  stage: string;
+  pid: number;
+  child?: ChildProcess;
+}
+
+export interface SpawnWorkersOptions {
+  stages: { name: string; workers: number }[];
+  redisUrls: string[];
+  namespace: string;
+  pipelineFile: string | undefined;
+  home: string;
+  detached: boolean;
+  /** Where worker stderr goes: inherited in the foreground, a log file when detached. */
+  logFd?: number;
+  env: Record<string, string | undefined>;
+}
+
+/** Starts `streamctl worker --stage S` processes, each stage worker in its own process so one can be killed. */
+export function spawnWorkers(o: SpawnWorkersOptions): WorkerProcessInfo[] {
+  const entry = cliEntry();
+  const out: WorkerProcessInfo[] = [];
+  for (const s of o.stages) {
+    for (let i = 0; i < s.workers; i++) {
+      const args = [entry, 'worker', '--stage', s.name, '--redis', o.redisUrls.join(','), '--namespace', o.namespace, '--quiet'];
+      if (o.pipelineFile) args.push('--pipeline', o.pipelineFile);
+      const child = spawn(process.execPath, args, {
+        detached: true,
+        stdio: ['ignore', 'ignore', o.logFd ?? 'inherit'],
+        env: { ...o.env, STREAMCTL_HOME: o.home } as NodeJS.ProcessEnv,
+      });
+      if (o.detached) child.unref();
+      out.push({ stage: s.name, pid: child.pid!, ...(o.detached ? {} : { child }) });
+    }
+  }
+  return out;
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** SIGTERM to every worker (they drain and commit), SIGKILL to those still alive after `timeoutMs`. */
+export async function stopWorkerProcesses(workers: { pid: number }[], timeoutMs: number): Promise<void> {
+  for (const w of workers) {
+    try {
+      process.kill(w.pid, 'SIGTERM');
+    } catch {
+      // already gone
+    }
+  }
+  const deadline = Date.now() + timeoutMs;
+  while (workers.some((w) => alive(w.pid)) && Date.now() < deadline) await sleep(50);
+  for (const w of workers) {
+    if (alive(w.pid)) {
+      try {
+        process.kill(w.pid, 'SIGKILL');
+      } catch {
+        // gone meanwhile
+      }
+    }
+  }
+}
