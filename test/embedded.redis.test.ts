@@ -1,4 +1,4 @@
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { isNodeAlive } from '../src/redis/redis-server.js';
@@ -17,6 +17,15 @@ function home(): string {
   cleanups.push(() => tmp.remove());
   cleanups.push(() => runCli(['down', '--home', tmp.dir]));
   return tmp.dir;
+}
+
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 function health(dir: string) {
@@ -45,16 +54,21 @@ describe.each([
     expect(report.status).toBe('ok');
     expect(report.mode).toBe(mode);
     expect(report.nodes).toHaveLength(nodes);
-    expect(report.nodes.filter((n: { role: string }) => n.role === 'primary')).toHaveLength(primaries);
+    expect(report.nodes.filter((n: { role: string }) => n.role === 'primary'), JSON.stringify(report.nodes)).toHaveLength(primaries);
     if (mode === 'cluster') expect(report.slots.covered).toBe(16384);
 
     const again = await runCli(['up', '--detach', '--home', dir, ...args]);
     expect(again.code).toBe(1);
     expect(again.stderr).toMatch(/already running/);
 
+    const recorded = JSON.parse(readFileSync(join(dir, 'deployment.json'), 'utf8')) as Deployment;
+    expect(recorded.workers?.map((w) => w.stage)).toEqual(['stage1', 'stage2', 'stage3']);
+    expect(recorded.workers!.every((w) => pidAlive(w.pid))).toBe(true);
+
     const down = await runCli(['down', '--home', dir]);
     expect(down.code).toBe(0);
     expect(d.nodes.some((n) => isNodeAlive(n.pid, n.port))).toBe(false);
+    expect(recorded.workers!.filter((w) => pidAlive(w.pid))).toEqual([]);
     expect(existsSync(join(dir, 'deployment.json'))).toBe(false);
   });
 });
@@ -71,14 +85,18 @@ describe('foreground up', () => {
       child.stderr!.on('data', () => stderr.includes('Ctrl-C stops it') && resolve());
       child.once('exit', (code) => reject(new Error(`up exited early with ${code}: ${stderr}`)));
     });
-    const d = JSON.parse(await import('node:fs').then((fs) => fs.readFileSync(join(dir, 'deployment.json'), 'utf8'))) as Deployment;
+    const d = JSON.parse(readFileSync(join(dir, 'deployment.json'), 'utf8')) as Deployment;
     expect(d.nodes).toHaveLength(6);
+    expect(d.workers).toHaveLength(3);
     const t0 = Date.now();
     child.kill('SIGINT');
     const result = await done;
     expect(result.code).toBe(0);
     expect(Date.now() - t0).toBeLessThan(5000);
     expect(d.nodes.filter((n) => isNodeAlive(n.pid, n.port))).toEqual([]);
+    expect(d.workers!.filter((w) => pidAlive(w.pid))).toEqual([]);
+    // Workers drain before Redis stops.
+    expect(stderr.indexOf('draining the stage workers')).toBeLessThan(stderr.indexOf('stopping Redis'));
   });
 });
 
@@ -87,7 +105,7 @@ describe('keep-data', () => {
     const dir = home();
     const port = String(randomBasePort());
     expect((await runCli(['up', '--standalone', '--detach', '--home', dir, '--port', port])).code).toBe(0);
-    const d = JSON.parse((await import('node:fs')).readFileSync(join(dir, 'deployment.json'), 'utf8')) as Deployment;
+    const d = JSON.parse(readFileSync(join(dir, 'deployment.json'), 'utf8')) as Deployment;
     const { Redis } = await import('ioredis');
     const r = new Redis({ port: d.nodes[0]!.port, lazyConnect: true });
     await r.connect();

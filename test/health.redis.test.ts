@@ -32,8 +32,11 @@ describe('health of a standalone server', () => {
     r.disconnect();
 
     const { code, report } = await check({ redis: server.url, namespace: ns });
-    expect(code).toBe(0);
-    expect(report.status).toBe('ok');
+    // A group with a backlog and no live worker is a stalled stage.
+    expect(code).toBe(1);
+    expect(report.status).toBe('degraded');
+    expect(report.problems).toEqual([expect.objectContaining({ code: 'STAGE_STALLED' })]);
+    expect(report.stages).toEqual([{ stage: 'enrich', liveWorkers: 0, lag: 6, pending: 4 }]);
     expect(report.mode).toBe('standalone');
     expect(report.slots).toBeNull();
     expect(report.streams).toEqual([expect.objectContaining({ key, length: 10, groups: 1 })]);

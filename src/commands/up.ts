@@ -1,3 +1,5 @@
+import { openSync } from 'node:fs';
+import { join } from 'node:path';
 import { z } from 'zod';
 import { defineCommand } from '../command.js';
 import type { Io } from '../io.js';
@@ -114,12 +116,14 @@ export default defineCommand({
         pipelineFile: file,
         home,
         detached: opts.detach,
+        // Detached workers outlive this process: their messages go to a file, not to our stderr.
+        ...(opts.detach ? { logFd: openSync(join(home, 'workers.log'), 'a') } : {}),
         env: io.env,
       });
       d.workers = workers.map((w) => ({ stage: w.stage, pid: w.pid }));
       d.namespace = opts.namespace;
       writeDeployment(home, d);
-      progress(`started ${workers.length} stage worker process(es): ${stageNames.join(' -> ')} in namespace "${opts.namespace}"`);
+      progress(`started ${workers.length} stage worker process(es): ${stageNames.join(' -> ')} in namespace "${opts.namespace}"${opts.detach ? ` (log: ${join(home, 'workers.log')})` : ''}`);
     }
     const elapsedMs = Date.now() - t0;
     io.stdout.write(opts.json ? `${JSON.stringify({ ...d, home, urls: deploymentUrls(d), elapsedMs, resumed: started.resumed }, null, 2)}\n` : summary(d, home, elapsedMs, started.resumed));

@@ -7,6 +7,8 @@ import { loadPipeline, resolveStage } from '../pipeline/definition.js';
 import { ensureTopology } from '../pipeline/topology.js';
 import { StageWorker } from '../pipeline/worker.js';
 import { connect } from '../redis/target.js';
+import { startMetricsServer, type MetricsServer } from '../observe/metrics-server.js';
+import { stageLag, WorkerMetrics } from '../observe/metrics.js';
 
 const options = z.object({
   ...connectionOptions,
@@ -19,6 +21,7 @@ const options = z.object({
   leaseTtl: durationSchema().prefault('3s').describe('Partition lease time to live: how soon a dead worker\'s partitions move').meta({ valueName: 'D' }),
   shutdownTimeout: durationSchema().prefault('10s').describe('On SIGTERM, finish in-flight batches within this; force after 3/4 of it').meta({ valueName: 'D' }),
   durable: z.boolean().default(false).describe('WAIT for a replica after every commit'),
+  metricsPort: z.coerce.number().int().min(0).max(65_535).default(0).describe('Port of the Prometheus endpoint (GET /metrics, /healthz) on 127.0.0.1; 0 picks a free port, shown in `health`').meta({ valueName: 'PORT' }),
   quiet: z.boolean().default(false).describe('No status line'),
 });
 
@@ -34,19 +37,26 @@ export default defineCommand({
     const factory = await resolveStage(def, file, io.cwd);
     const conn = await connect(opts, io);
     const workers: StageWorker[] = [];
+    let server: MetricsServer | undefined;
     try {
       const topology = await ensureTopology(conn.client(), opts.namespace, definition.stages, { partitions: opts.partitions ?? definition.partitions });
       const streams = topology.stages.find((s) => s.name === def.name)!;
       const log = (m: string) => io.stderr.write(`[${def.name}] ${m}\n`);
+      // Before any lease is taken, so a busy port fails cleanly.
+      const metrics = new WorkerMetrics({ lag: (stage) => stageLag(conn.client(), topology, stage) });
+      server = await startMetricsServer({ source: metrics, port: opts.metricsPort });
       for (let i = 0; i < opts.concurrency; i++) {
         const w = new StageWorker({
           conn, topology, factory, log,
           stage: { ...streams, maxDeliveries: def.maxDeliveries, params: def.params },
           batchEntries: opts.batch, leaseTtlMs: opts.leaseTtl, durable: opts.durable,
+          onBatch: metrics.onBatch(def.name), metricsPort: server.port,
         });
+        metrics.attach(w);
         w.start();
         workers.push(w);
       }
+      log(`metrics on ${server.url}`);
       log(`${opts.concurrency} worker(s) on ${topology.partitions} partitions of "${opts.namespace}" (${streams.input} -> ${streams.output})`);
       const status = opts.quiet
         ? undefined
@@ -61,6 +71,7 @@ export default defineCommand({
       log('stopped');
       return 0;
     } finally {
+      await server?.close();
       await conn.close();
     }
   },

@@ -1,5 +1,6 @@
 import type { Redis } from 'ioredis';
 import { RuntimeError } from '../errors.js';
+import { parseClusterNodes } from './info.js';
 import { waitFor } from './wait.js';
 
 export const SLOT_COUNT = 16384;
@@ -84,7 +85,13 @@ export async function waitForClusterOk(clients: Redis[], timeoutMs: number): Pro
       const ok = infos.every((t) => /cluster_state:ok/.test(t) && new RegExp(`cluster_slots_ok:${SLOT_COUNT}\\b`).test(t) && new RegExp(`cluster_known_nodes:${n}\\b`).test(t));
       if (!ok) return undefined;
       const repl = await Promise.all(clients.map((c) => c.info('replication')));
-      return repl.every((r) => !/role:slave/.test(r) || /master_link_status:up/.test(r)) ? true : undefined;
+      if (!repl.every((r) => !/role:slave/.test(r) || /master_link_status:up/.test(r))) return undefined;
+      // Every node's gossip view must agree with each node's own role, or a client asking one
+      // node right away would still see a replica as a primary.
+      const replicas = new Set(clients.map((c, i) => (/role:slave/.test(repl[i]!) ? c.options.port : undefined)).filter((p) => p !== undefined));
+      const views = await Promise.all(clients.map((c) => c.call('CLUSTER', 'NODES') as Promise<string>));
+      const agree = views.every((v) => parseClusterNodes(v).every((line) => line.flags.includes('slave') === replicas.has(line.port)));
+      return agree ? true : undefined;
     },
     {
       timeoutMs,

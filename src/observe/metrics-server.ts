@@ -1,0 +1,90 @@
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { RuntimeError, UsageError } from '../errors.js';
+
+/** Where the exposition text comes from: a prom-client Registry or a WorkerMetrics. */
+export interface MetricsSource {
+  metrics(): Promise<string>;
+  readonly contentType: string;
+}
+
+export interface MetricsServerOptions {
+  source: MetricsSource;
+  /** 0 (the default) picks a free port. */
+  port?: number;
+  /** Default 127.0.0.1: metrics are not published beyond this machine unless asked. */
+  host?: string;
+}
+
+export interface MetricsServer {
+  /** The port actually bound (the chosen one when port was 0). */
+  readonly port: number;
+  readonly host: string;
+  /** `http://host:port/metrics` */
+  readonly url: string;
+  /** Stops listening and drops open (keep-alive) connections. */
+  close(): Promise<void>;
+}
+
+function send(res: ServerResponse, status: number, body: string, headers: Record<string, string> = {}): void {
+  res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-store', ...headers });
+  res.end(res.req.method === 'HEAD' ? undefined : body);
+}
+
+async function handle(source: MetricsSource, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const path = new URL(req.url ?? '/', 'http://localhost').pathname;
+  if (path !== '/metrics' && path !== '/healthz') return send(res, 404, 'not found: try /metrics or /healthz\n');
+  if (req.method !== 'GET' && req.method !== 'HEAD') return send(res, 405, 'method not allowed\n', { allow: 'GET, HEAD' });
+  if (path === '/healthz') return send(res, 200, 'ok\n');
+  let text: string;
+  try {
+    text = await source.metrics();
+  } catch (err) {
+    return send(res, 500, `collecting metrics failed: ${(err as Error).message}\n`);
+  }
+  send(res, 200, text, { 'content-type': source.contentType });
+}
+
+/**
+ * Serves `GET /metrics` (Prometheus text) and `GET /healthz` (200 "ok") with node:http.
+ * @throws UsageError METRICS_PORT_BUSY / METRICS_PORT_DENIED when the port cannot be bound.
+ */
+export function startMetricsServer(opts: MetricsServerOptions): Promise<MetricsServer> {
+  const host = opts.host ?? '127.0.0.1';
+  const port = opts.port ?? 0;
+  const server = createServer((req, res) => {
+    handle(opts.source, req, res).catch((err: unknown) => {
+      if (!res.headersSent) send(res, 500, `${(err as Error).message}\n`);
+      else res.destroy();
+    });
+  });
+  return new Promise((resolve, reject) => {
+    const onError = (err: NodeJS.ErrnoException) => {
+      const where = `${host}:${port}`;
+      if (err.code === 'EADDRINUSE') reject(new UsageError('METRICS_PORT_BUSY', `metrics port ${where} is already in use`, 'pick another --metrics-port, or 0 for a free one'));
+      else if (err.code === 'EACCES') reject(new UsageError('METRICS_PORT_DENIED', `not allowed to listen on ${where}`, 'use a --metrics-port above 1023, or 0 for a free one'));
+      else reject(new RuntimeError('METRICS_LISTEN_FAILED', `cannot listen on ${where} for metrics: ${err.message}`, 'check --metrics-port', err));
+    };
+    server.once('error', onError);
+    server.listen(port, host, () => {
+      server.off('error', onError);
+      // After listening, a socket error is the client's problem, not the process's.
+      server.on('error', () => {});
+      const bound = (server.address() as AddressInfo).port;
+      const urlHost = host.includes(':') ? `[${host}]` : host;
+      let closing: Promise<void> | undefined;
+      resolve({
+        port: bound,
+        host,
+        url: `http://${urlHost}:${bound}/metrics`,
+        close() {
+          closing ??= new Promise<void>((done) => {
+            server.close(() => done());
+            server.closeAllConnections();
+          });
+          return closing;
+        },
+      });
+    });
+  });
+}

@@ -1,0 +1,236 @@
+import type { Cluster, Redis } from 'ioredis';
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { Topology } from '../pipeline/topology.js';
+import type { WorkerCounters, WorkerOptions } from '../pipeline/worker.js';
+import { pairs } from '../redis/info.js';
+
+/** Every metric name starts with this. */
+export const METRIC_PREFIX = 'streamctl_';
+
+/** Batch durations: 0.1 ms to 5 s, roughly 1-2.5-5 per decade. */
+export const BATCH_DURATION_BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
+
+/** What the metrics read from a worker: a StageWorker fits (tests may pass a stand-in). */
+export interface MeteredWorker {
+  readonly counters: Readonly<WorkerCounters>;
+  readonly owned: readonly number[];
+  readonly opts: { readonly stage: { readonly name: string } };
+}
+
+export type BatchHook = NonNullable<WorkerOptions['onBatch']>;
+
+export interface WorkerMetricsOptions {
+  /**
+   * Entries not yet delivered to `stage`, summed over its partitions; called once per stage on
+   * every scrape. A throw or a timeout leaves the stage's lag sample out of that scrape and counts
+   * in `streamctl_lag_errors_total`. Without it there is no lag gauge value.
+   */
+  lag?: (stage: string) => Promise<number>;
+  /** How long one lag computation may take before the scrape goes on without it (default 3000 ms). */
+  lagTimeoutMs?: number;
+  /** Process metrics (CPU, memory, event loop, GC) with the `streamctl_` prefix (default true). */
+  defaultMetrics?: boolean;
+}
+
+type Totals = Pick<WorkerCounters, 'received' | 'sent' | 'failed' | 'deadLettered'>;
+const COUNTER_FIELDS = ['received', 'sent', 'failed', 'deadLettered'] as const;
+
+function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} took more than ${ms} ms`)), ms);
+  });
+  return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
+}
+
+/**
+ * Prometheus metrics of the stage workers of one process, in a registry of its own. The workers
+ * know nothing of it: counters and owned partitions are read from the attached workers when
+ * scraped (so nothing is counted twice), batch durations arrive through each worker's `onBatch`
+ * hook (`onBatch(stage)`), and the lag through the `lag` callback. Labels: `stage` only.
+ *
+ * One instance per process: the default process metrics install a GC observer and an event-loop
+ * monitor that live as long as the process.
+ */
+export class WorkerMetrics {
+  readonly registry = new Registry();
+  private readonly workers = new Set<MeteredWorker>();
+  /** Per stage: the final counters of detached workers, so the totals never go down. */
+  private readonly retired = new Map<string, Totals>();
+  /** Stages seen through attach or onBatch, in order. */
+  private readonly stages = new Set<string>();
+  private readonly batchDuration: Histogram<'stage'>;
+  private readonly lagErrors: Counter<'stage'>;
+  private readonly lag: Gauge<'stage'>;
+  private lagRound: Promise<void> | undefined;
+
+  constructor(private readonly opts: WorkerMetricsOptions = {}) {
+    if (opts.defaultMetrics ?? true) collectDefaultMetrics({ register: this.registry, prefix: METRIC_PREFIX });
+    const registers = [this.registry];
+    const labelNames = ['stage'] as const;
+
+    const counter = (field: (typeof COUNTER_FIELDS)[number], name: string, help: string): void => {
+      const c: Counter<'stage'> = new Counter({
+        name: `${METRIC_PREFIX}${name}`,
+        help,
+        labelNames,
+        registers,
+        // Set from the workers' own counters at each scrape: the worker is the one source of truth.
+        collect: () => {
+          const totals = this.totals();
+          c.reset();
+          for (const [stage, t] of totals) c.inc({ stage }, t[field]);
+        },
+      });
+    };
+    counter('received', 'events_received_total', 'Events the stage read and decoded (a redelivered event counts again)');
+    counter('sent', 'events_sent_total', 'Events the stage committed to its output stream');
+    counter('failed', 'events_failed_total', 'Events of batches whose process() threw (they are redelivered)');
+    counter('deadLettered', 'events_dead_lettered_total', 'Events the stage moved to the dead-letter stream');
+
+    this.batchDuration = new Histogram({
+      name: `${METRIC_PREFIX}batch_duration_seconds`,
+      help: 'Time from reading a batch to its commit (decode, process, commit), committed batches only',
+      labelNames,
+      registers,
+      buckets: BATCH_DURATION_BUCKETS,
+    });
+
+    const owned: Gauge<'stage'> = new Gauge({
+      name: `${METRIC_PREFIX}owned_partitions`,
+      help: 'Partitions whose lease the stage workers of this process hold',
+      labelNames,
+      registers,
+      collect: () => {
+        const byStage = new Map<string, number>([...this.stages].map((s) => [s, 0]));
+        for (const w of this.workers) byStage.set(w.opts.stage.name, (byStage.get(w.opts.stage.name) ?? 0) + w.owned.length);
+        owned.reset();
+        for (const [stage, n] of byStage) owned.set({ stage }, n);
+      },
+    });
+
+    // Both collect through one shared computation per scrape (the registry collects concurrently),
+    // so an error shows in the same scrape; simultaneous scrapes share it too.
+    this.lagErrors = new Counter({
+      name: `${METRIC_PREFIX}lag_errors_total`,
+      help: 'Scrapes whose lag computation failed or timed out (the lag sample was left out)',
+      labelNames,
+      registers,
+      collect: () => this.refreshLag(),
+    });
+    this.lag = new Gauge({
+      name: `${METRIC_PREFIX}lag_entries`,
+      help: 'Stream entries not yet delivered to the stage, summed over all its partitions (computed at scrape)',
+      labelNames,
+      registers,
+      collect: () => this.refreshLag(),
+    });
+  }
+
+  private refreshLag(): Promise<void> {
+    this.lagRound ??= this.computeLag().finally(() => {
+      this.lagRound = undefined;
+    });
+    return this.lagRound;
+  }
+
+  private async computeLag(): Promise<void> {
+    const fn = this.opts.lag;
+    if (!fn) return;
+    const stages = [...this.stages];
+    const timeoutMs = this.opts.lagTimeoutMs ?? 3000;
+    const results = await Promise.allSettled(stages.map((s) => withTimeout(Promise.resolve().then(() => fn(s)), timeoutMs, `lag of stage "${s}"`)));
+    // Set everything at once after the awaits, so no scrape sees a half-updated gauge.
+    this.lag.reset();
+    results.forEach((r, i) => {
+      const stage = stages[i]!;
+      if (r.status === 'fulfilled' && Number.isFinite(r.value)) this.lag.set({ stage }, r.value);
+      else this.lagErrors.inc({ stage });
+    });
+  }
+
+  /** Adds a stage, so that its series exist (at 0) before its first batch. */
+  private track(stage: string): void {
+    if (this.stages.has(stage)) return;
+    this.stages.add(stage);
+    this.batchDuration.zero({ stage });
+    this.lagErrors.inc({ stage }, 0);
+  }
+
+  /** The function to pass as the worker's `onBatch` option: it feeds the batch duration histogram. */
+  onBatch(stage: string): BatchHook {
+    this.track(stage);
+    return (info) => this.batchDuration.observe({ stage }, info.ms / 1000);
+  }
+
+  /** Reads this worker's counters and owned partitions at every scrape, summed per stage. */
+  attach(...workers: MeteredWorker[]): void {
+    for (const w of workers) {
+      this.track(w.opts.stage.name);
+      this.workers.add(w);
+    }
+  }
+
+  /** Stops reading the worker; its counts so far stay in the totals (counters never go down). */
+  detach(worker: MeteredWorker): void {
+    if (!this.workers.delete(worker)) return;
+    const stage = worker.opts.stage.name;
+    const r = this.retired.get(stage) ?? { received: 0, sent: 0, failed: 0, deadLettered: 0 };
+    for (const f of COUNTER_FIELDS) r[f] += worker.counters[f];
+    this.retired.set(stage, r);
+  }
+
+  private totals(): Map<string, Totals> {
+    const out = new Map<string, Totals>();
+    for (const s of this.stages) out.set(s, { received: 0, sent: 0, failed: 0, deadLettered: 0, ...this.retired.get(s) });
+    for (const w of this.workers) {
+      const t = out.get(w.opts.stage.name)!;
+      for (const f of COUNTER_FIELDS) t[f] += w.counters[f];
+    }
+    return out;
+  }
+
+  /** The exposition text (Prometheus format 0.0.4). */
+  metrics(): Promise<string> {
+    return this.registry.metrics();
+  }
+
+  get contentType(): string {
+    return this.registry.contentType;
+  }
+}
+
+/**
+ * Entries of `stage`'s input not yet delivered to its consumer group, summed over the partitions
+ * (XINFO GROUPS `lag`). A missing stream counts 0; any other error is thrown, so an unreachable
+ * Redis shows as a missing sample rather than a lag of 0.
+ */
+export async function stageLag(client: Redis | Cluster, topology: Topology, stage: string): Promise<number> {
+  const s = topology.stages.find((x) => x.name === stage);
+  if (!s) throw new Error(`no stage "${stage}" in the topology`);
+  const counts = await Promise.all(
+    Array.from({ length: topology.partitions }, async (_, k) => {
+      const key = topology.keys.stream(k, s.input);
+      let reply: unknown;
+      try {
+        reply = await client.call('XINFO', 'GROUPS', key);
+      } catch (err) {
+        if (/no such key/i.test((err as Error).message)) return 0;
+        throw err;
+      }
+      const g = (reply as unknown[]).map(pairs).find((x) => String(x.name) === s.name);
+      if (!g) return 0;
+      if (g.lag !== null && g.lag !== undefined) return Number(g.lag);
+      // Redis cannot tell the lag after deletions: count from the last delivered id, in pages.
+      let n = 0;
+      let start = `(${String(g['last-delivered-id'])}`;
+      for (;;) {
+        const page = (await client.xrange(key, start, '+', 'COUNT', 1000)) as [string, string[]][];
+        n += page.length;
+        if (page.length < 1000) return n;
+        start = `(${page[page.length - 1]![0]}`;
+      }
+    }),
+  );
+  return counts.reduce((a, b) => a + b, 0);
+}
