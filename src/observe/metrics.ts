@@ -2,7 +2,7 @@ import type { Cluster, Redis } from 'ioredis';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { Topology } from '../pipeline/topology.js';
 import type { WorkerCounters, WorkerOptions } from '../pipeline/worker.js';
-import { pairs } from '../redis/info.js';
+import { stageBacklog } from '../pipeline/backlog.js';
 
 /** Every metric name starts with this. */
 export const METRIC_PREFIX = 'streamctl_';
@@ -200,37 +200,7 @@ export class WorkerMetrics {
   }
 }
 
-/**
- * Entries of `stage`'s input not yet delivered to its consumer group, summed over the partitions
- * (XINFO GROUPS `lag`). A missing stream counts 0; any other error is thrown, so an unreachable
- * Redis shows as a missing sample rather than a lag of 0.
- */
+/** The lag of `stage` (entries not yet delivered to it, over all partitions): the gauge's source. */
 export async function stageLag(client: Redis | Cluster, topology: Topology, stage: string): Promise<number> {
-  const s = topology.stages.find((x) => x.name === stage);
-  if (!s) throw new Error(`no stage "${stage}" in the topology`);
-  const counts = await Promise.all(
-    Array.from({ length: topology.partitions }, async (_, k) => {
-      const key = topology.keys.stream(k, s.input);
-      let reply: unknown;
-      try {
-        reply = await client.call('XINFO', 'GROUPS', key);
-      } catch (err) {
-        if (/no such key/i.test((err as Error).message)) return 0;
-        throw err;
-      }
-      const g = (reply as unknown[]).map(pairs).find((x) => String(x.name) === s.name);
-      if (!g) return 0;
-      if (g.lag !== null && g.lag !== undefined) return Number(g.lag);
-      // Redis cannot tell the lag after deletions: count from the last delivered id, in pages.
-      let n = 0;
-      let start = `(${String(g['last-delivered-id'])}`;
-      for (;;) {
-        const page = (await client.xrange(key, start, '+', 'COUNT', 1000)) as [string, string[]][];
-        n += page.length;
-        if (page.length < 1000) return n;
-        start = `(${page[page.length - 1]![0]}`;
-      }
-    }),
-  );
-  return counts.reduce((a, b) => a + b, 0);
+  return (await stageBacklog(client, topology, stage)).lag;
 }

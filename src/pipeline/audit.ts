@@ -1,16 +1,9 @@
 import type { Cluster, Redis } from 'ioredis';
 import { decodeBatch, decodeEntry, type StreamEvent } from './codec.js';
 import { pairs } from '../redis/info.js';
+import { stagePending, type StagePending } from './backlog.js';
 import type { RunRecord } from './runs.js';
 import { OUT, type Topology } from './topology.js';
-
-export interface StagePending {
-  stage: string;
-  /** Entries delivered to the stage and not yet committed. */
-  pending: number;
-  /** Entries not yet delivered to the stage. */
-  lag: number;
-}
 
 /** The shape of `streamctl verify --json`. */
 export interface AuditReport {
@@ -56,32 +49,6 @@ function ranges(missing: Iterable<number>, limit: number): [number, number][] {
     else break;
   }
   return out;
-}
-
-/** Per stage: pending entries and undelivered entries, summed over partitions. */
-export async function stagePending(client: Redis | Cluster, topology: Topology): Promise<StagePending[]> {
-  const { keys, partitions } = topology;
-  return Promise.all(
-    topology.stages.map(async (s) => {
-      let pending = 0;
-      let lag = 0;
-      await Promise.all(
-        Array.from({ length: partitions }, async (_, k) => {
-          const key = keys.stream(k, s.input);
-          const groups = ((await client.call('XINFO', 'GROUPS', key).catch(() => [])) as unknown[]).map(pairs);
-          const g = groups.find((x) => x.name === s.name);
-          if (!g) return;
-          pending += Number(g.pending ?? 0);
-          if (g.lag !== null && g.lag !== undefined) lag += Number(g.lag);
-          else {
-            // Redis cannot tell the lag after deletions: count from the last delivered id.
-            lag += ((await client.xrange(key, `(${String(g['last-delivered-id'])}`, '+')) as unknown[]).length;
-          }
-        }),
-      );
-      return { stage: s.name, pending, lag };
-    }),
-  );
 }
 
 /**

@@ -386,6 +386,7 @@ class PartitionRunner {
 
   /** Processes a poisoned entry event by event; the events that still fail go to the DLQ. */
   private async isolate(entry: Entry, deliveries: number): Promise<void> {
+    const t0 = performance.now();
     const id = entry[0].toString();
     const { events, bad } = this.decode([entry], () => deliveries);
     const outputs: StreamEvent[] = [];
@@ -403,6 +404,7 @@ class PartitionRunner {
       bad.push({ events: failed.length, origin: id, error: failed[0]!.error, deliveries, batch: encodeBatch(failed.map((f) => f.event)), raw: '' });
     }
     await this.commit([id], outputs, bad);
+    this.w.opts.onBatch?.({ partition: this.partition, events: events.length, outputs: outputs.length, ms: performance.now() - t0 });
   }
 
   private async commit(ids: string[], outputs: StreamEvent[], dead: DeadLetter[]): Promise<void> {

@@ -1,0 +1,48 @@
+import type { Cluster, Redis } from 'ioredis';
+import { pairs } from '../redis/info.js';
+import type { Topology } from './topology.js';
+
+export interface StagePending {
+  stage: string;
+  /** Entries delivered to the stage and not yet committed. */
+  pending: number;
+  /** Entries not yet delivered to the stage. */
+  lag: number;
+}
+
+/** Pending and undelivered entries of one consumer group on one stream. A missing stream has none. */
+async function groupBacklog(client: Redis | Cluster, key: string, group: string): Promise<{ pending: number; lag: number }> {
+  let reply: unknown;
+  try {
+    reply = await client.call('XINFO', 'GROUPS', key);
+  } catch (err) {
+    if (/no such key/i.test((err as Error).message)) return { pending: 0, lag: 0 };
+    throw err;
+  }
+  const g = (reply as unknown[]).map(pairs).find((x) => String(x.name) === group);
+  if (!g) return { pending: 0, lag: 0 };
+  const pending = Number(g.pending ?? 0);
+  if (g.lag !== null && g.lag !== undefined) return { pending, lag: Number(g.lag) };
+  // Redis cannot tell the lag after deletions: count from the last delivered id, in pages.
+  let lag = 0;
+  let start = `(${String(g['last-delivered-id'])}`;
+  for (;;) {
+    const page = (await client.xrange(key, start, '+', 'COUNT', 1000)) as [string, string[]][];
+    lag += page.length;
+    if (page.length < 1000) return { pending, lag };
+    start = `(${page[page.length - 1]![0]}`;
+  }
+}
+
+/** One stage's backlog summed over all partitions. */
+export async function stageBacklog(client: Redis | Cluster, topology: Topology, stage: string): Promise<StagePending> {
+  const s = topology.stages.find((x) => x.name === stage);
+  if (!s) throw new Error(`no stage "${stage}" in the topology`);
+  const parts = await Promise.all(Array.from({ length: topology.partitions }, (_, k) => groupBacklog(client, topology.keys.stream(k, s.input), s.name)));
+  return { stage, pending: parts.reduce((a, p) => a + p.pending, 0), lag: parts.reduce((a, p) => a + p.lag, 0) };
+}
+
+/** Every stage's backlog, in pipeline order. */
+export function stagePending(client: Redis | Cluster, topology: Topology): Promise<StagePending[]> {
+  return Promise.all(topology.stages.map((s) => stageBacklog(client, topology, s.name)));
+}
