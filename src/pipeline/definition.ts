@@ -12,7 +12,7 @@ const NAME = /^[a-z][a-z0-9_-]{0,39}$/;
 const stageSchema = z
   .object({
     name: z.string().regex(NAME, 'use lower-case letters, digits, _ or -, starting with a letter'),
-    use: z.string().min(1).describe('a built-in stage name, or a path to a JS module exporting a stage'),
+    use: z.string().min(1).describe('a built-in stage name, or a path to a JS or TS module exporting a stage'),
     workers: z.number().int().min(1).max(64).default(1),
     maxDeliveries: z.number().int().min(1).max(100).default(5),
     output: z.string().regex(NAME).optional(),
@@ -86,7 +86,7 @@ function isStage(x: unknown): x is Stage {
 }
 
 /**
- * Resolves a stage's `use`: a built-in, or a JS module (path relative to the pipeline file) whose
+ * Resolves a stage's `use`: a built-in, or a JS or TS module (path relative to the pipeline file) whose
  * default export is a stage object or a factory `(params) => stage`.
  * @returns a factory that makes the stage instance of one partition.
  */
@@ -100,11 +100,16 @@ export async function resolveStage(def: StageDefinition, pipelineFile: string | 
   const path = isAbsolute(def.use) ? def.use : resolve(base, def.use);
   let mod: { default?: unknown };
   try {
-    mod = (await import(pathToFileURL(path).href)) as { default?: unknown };
+    // TypeScript stages load through tsx, so users need no build step for them.
+    mod = /\.[cm]?ts$/.test(path)
+      ? ((await (await import('tsx/esm/api')).tsImport(pathToFileURL(path).href, import.meta.url)) as { default?: unknown })
+      : ((await import(pathToFileURL(path).href)) as { default?: unknown });
   } catch (err) {
     throw new UsageError('STAGE_LOAD_FAILED', `stage "${def.name}": cannot load ${path}: ${(err as Error).message}`, 'check the path in `use:` (relative to the pipeline file)');
   }
-  const exported = mod.default;
+  let exported = mod.default;
+  // A TS or CommonJS module outside an ESM package arrives wrapped once more.
+  if (exported && typeof exported === 'object' && !isStage(exported) && 'default' in exported) exported = (exported as { default: unknown }).default;
   if (typeof exported === 'function') return exported as StageFactory;
   if (isStage(exported)) return () => exported;
   throw new UsageError('STAGE_INVALID', `stage "${def.name}": ${path} must export default a stage object with process(batch, ctx) or a factory (params) => stage`, 'see the README section on user stages');
