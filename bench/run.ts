@@ -1,0 +1,106 @@
+/**
+ * Benchmarks of streamctl. They print figures; they assert nothing (this machine is shared and
+ * noisy: compare ratios measured in one run).
+ *
+ *   npm run bench                         throughput of the 3-stage passthrough pipeline
+ *   npm run bench -- throughput --events 1000000 --mode standalone|cluster|both
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { availableParallelism, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { stagePending } from '../src/pipeline/backlog.js';
+import { DEFAULT_PIPELINE } from '../src/pipeline/definition.js';
+import { spawnWorkers, stopWorkerProcesses } from '../src/pipeline/supervisor.js';
+import { ensureTopology } from '../src/pipeline/topology.js';
+import { createRedisFactory } from '../src/redis/connection.js';
+import { deploymentUrls, startDeployment, stopDeployment } from '../src/redis/deployment.js';
+import { parseRedisUrls } from '../src/redis/endpoint.js';
+import { findRedisServer } from '../src/redis/redis-server.js';
+import { cliEntry } from '../src/self.js';
+import { sleep } from '../src/sleep.js';
+
+interface Row {
+  mode: string;
+  events: number;
+  produceRate: number;
+  endToEnd: number;
+  seconds: number;
+  lost: number;
+  duplicates: number;
+}
+
+function cli(args: string[]): { code: number; json: Record<string, number> } {
+  try {
+    const out = execFileSync(process.execPath, [cliEntry(), ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 64 << 20 });
+    return { code: 0, json: JSON.parse(out) };
+  } catch (err) {
+    const e = err as { status: number; stdout: string };
+    return { code: e.status, json: JSON.parse(e.stdout || '{}') };
+  }
+}
+
+async function throughput(mode: 'standalone' | 'cluster', events: number): Promise<Row> {
+  const home = mkdtempSync(join(tmpdir(), 'streamctl-bench-'));
+  const { deployment } = await startDeployment({
+    home, bin: findRedisServer(undefined, process.env.PATH), mode, primaries: 3, replicas: 1,
+    basePort: 21_000, persist: true, nodeTimeoutMs: 2000, detached: false, fresh: true,
+  });
+  const urls = deploymentUrls(deployment);
+  const conn = await createRedisFactory().open({ endpoints: parseRedisUrls(urls.join(',')), source: '--redis' });
+  const ns = 'bench';
+  try {
+    const topology = await ensureTopology(conn.client(), ns, DEFAULT_PIPELINE.stages);
+    const workers = spawnWorkers({ stages: DEFAULT_PIPELINE.stages, redisUrls: urls, namespace: ns, pipelineFile: undefined, home, detached: false, env: process.env });
+    await sleep(1000); // let the workers take their leases before the clock starts
+    const t0 = performance.now();
+    const produced = cli(['produce', '--redis', urls.join(','), '--namespace', ns, '--count', String(events), '--rate', '0', '--json']);
+    for (;;) {
+      const p = await stagePending(conn.client(), topology);
+      if (p.every((s) => s.lag === 0 && s.pending === 0)) break;
+      await sleep(20);
+    }
+    const seconds = (performance.now() - t0) / 1000;
+    const verified = cli(['verify', '--redis', urls.join(','), '--namespace', ns, '--wait', '0', '--json']);
+    await stopWorkerProcesses(workers, 10_000);
+    return {
+      mode: mode === 'cluster' ? 'cluster 3+3' : 'standalone',
+      events,
+      produceRate: produced.json.rate ?? 0,
+      endToEnd: Math.round(events / seconds),
+      seconds,
+      lost: verified.json.lost ?? -1,
+      duplicates: verified.json.duplicates ?? -1,
+    };
+  } finally {
+    await conn.close();
+    await stopDeployment(home, deployment, { keepData: false });
+    rmSync(home, { recursive: true, force: true });
+  }
+}
+
+async function main(): Promise<void> {
+  const { positionals, values } = parseArgs({
+    allowPositionals: true,
+    options: { events: { type: 'string', default: '1000000' }, mode: { type: 'string', default: 'both' } },
+  });
+  const what = positionals[0] ?? 'throughput';
+  if (what !== 'throughput') throw new Error(`unknown benchmark "${what}" (known: throughput)`);
+  const events = Number(values.events);
+  const modes = values.mode === 'both' ? (['standalone', 'cluster'] as const) : [values.mode as 'standalone' | 'cluster'];
+  console.log(`3-stage passthrough pipeline (stage1 -> stage2 -> stage3), one worker process per stage, ${events.toLocaleString('en')} events, producer in its own process at max rate, AOF everysec, Redis co-located, ${availableParallelism()} cores`);
+  const rows: Row[] = [];
+  for (const m of modes) rows.push(await throughput(m, events));
+  console.log('MODE          EVENTS      PRODUCE ev/s   END-TO-END ev/s   SECONDS   LOST   DUPLICATES');
+  for (const r of rows) {
+    console.log(
+      `${r.mode.padEnd(13)} ${r.events.toLocaleString('en').padEnd(11)} ${r.produceRate.toLocaleString('en').padEnd(14)} ${r.endToEnd.toLocaleString('en').padEnd(17)} ${r.seconds.toFixed(2).padEnd(9)} ${String(r.lost).padEnd(6)} ${r.duplicates}`,
+    );
+  }
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exitCode = 1;
+});
