@@ -94,6 +94,7 @@ describe('delivery through a 3-stage passthrough pipeline', () => {
     expect(report).toMatchObject({ produced: count, delivered: count, lost: 0, duplicates: 0, outOfOrderKeys: 0, unexpected: 0, drained: true });
     expect(verified.code).toBe(0);
     if (fault) {
+      console.info(`takeover after SIGKILL (ms): ${ctx.takeovers.join(', ')}; lease TTL ${LEASE_TTL_MS} ms`);
       expect(ctx.takeovers.length).toBeGreaterThanOrEqual(2);
       for (const t of ctx.takeovers) expect(t).toBeLessThanOrEqual(LEASE_TTL_MS + 2000);
     }
