@@ -1,4 +1,4 @@
-import { Command as Program, CommanderError, Option } from 'commander';
+import { Argument, Command as Program, CommanderError, Option } from 'commander';
 import { z } from 'zod';
 import type { Command } from './command.js';
 import { commands } from './commands/index.js';
@@ -87,8 +87,17 @@ export function buildProgram(io: Io, onResult: (code: number) => void): Program 
     sub.configureOutput({ writeOut: (s) => io.stdout.write(s), writeErr: (s) => io.stderr.write(s) });
     const properties = propertiesOf(command.options);
     for (const [key, p] of Object.entries(properties)) sub.addOption(optionFor(key, p));
+    const positional = command.positional ? properties[command.positional] : undefined;
+    if (command.positional && positional) {
+      const arg = new Argument(`[${command.positional}]`, `${positional.description ?? ''} (or --${kebab(command.positional)})`);
+      if (positional.enum) arg.choices(positional.enum.map(String));
+      sub.addArgument(arg);
+    }
     if (command.examples?.length) sub.addHelpText('after', `\nExamples:\n${command.examples.map((e) => `  $ ${e}`).join('\n')}\n`);
-    sub.action(async (raw: Record<string, unknown>) => {
+    sub.action(async (...args: unknown[]) => {
+      // commander passes the positional argument (if declared) before the options.
+      const raw = (command.positional ? args[1] : args[0]) as Record<string, unknown>;
+      if (command.positional && args[0] !== undefined) raw[command.positional] ??= args[0];
       for (const [key, p] of Object.entries(properties)) {
         if (p.env && raw[key] === undefined && io.env[p.env]) raw[key] = io.env[p.env];
       }

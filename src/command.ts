@@ -15,6 +15,8 @@ export interface Command<S extends z.ZodObject = z.ZodObject> {
   /** Shown under "Examples" in `--help`. */
   examples?: string[];
   options: S;
+  /** An option (an enum) that may also be given as the first argument: `streamctl dlq list`. */
+  positional?: keyof z.output<S> & string;
   run(opts: z.output<S>, io: Io): Promise<number>;
 }
 

@@ -198,8 +198,8 @@ describe('buildProgram: options come from the zod schemas', () => {
   const sub = (name: string) => program.commands.find((c) => c.name() === name)!;
   const option = (cmd: string, long: string) => sub(cmd).options.find((o) => o.long === long)!;
 
-  it('registers up, down and health in that order', () => {
-    expect(program.commands.map((c) => c.name())).toEqual(['up', 'down', 'health']);
+  it('registers every command in help order', () => {
+    expect(program.commands.map((c) => c.name())).toEqual(['up', 'down', 'health', 'worker', 'produce', 'verify', 'dlq']);
   });
 
   it('maps .meta() of the real commands', () => {

@@ -1,4 +1,5 @@
 import type { Command } from '../command.js';
+import dlq from './dlq.js';
 import down from './down.js';
 import health from './health.js';
 import produce from './produce.js';
@@ -7,4 +8,4 @@ import verify from './verify.js';
 import worker from './worker.js';
 
 /** Every registered command, in the order `--help` lists them. Only commands that work are here. */
-export const commands: Command[] = [up, down, health, worker, produce, verify] as unknown as Command[];
+export const commands: Command[] = [up, down, health, worker, produce, verify, dlq] as unknown as Command[];

@@ -98,7 +98,13 @@ export async function audit(client: Redis | Cluster, topology: Topology, run: Ru
     await scanStream(client, keys.dlq(k), (_id, fields) => {
       const f = pairs(fields.map((b, i) => (i % 2 === 0 ? b.toString() : b)));
       if (!Buffer.isBuffer(f.b)) return;
-      for (const e of decodeBatch(f.b)) {
+      let events: StreamEvent[];
+      try {
+        events = decodeBatch(f.b);
+      } catch {
+        return; // a damaged dead letter holds no event we can attribute
+      }
+      for (const e of events) {
         const i = e.seq - first;
         if (e.producer === run.producer && i >= 0 && i < n && !dead[i]) {
           dead[i] = 1;

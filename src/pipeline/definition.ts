@@ -66,7 +66,10 @@ export function parsePipeline(text: string, file: string): PipelineDefinition {
   const result = pipelineSchema.safeParse(doc);
   if (!result.success) {
     const issue = result.error.issues[0]!;
-    throw new UsageError('PIPELINE_INVALID', `${file}: ${fieldPath(issue.path)}: ${issue.message}`, 'fix the file, or pass another with --pipeline FILE');
+    // An unknown field is named itself, not by its parent.
+    const path = issue.code === 'unrecognized_keys' ? [...issue.path, issue.keys[0]!] : issue.path;
+    const message = issue.code === 'unrecognized_keys' ? 'unknown field' : issue.message;
+    throw new UsageError('PIPELINE_INVALID', `${file}: ${fieldPath(path)}: ${message}`, 'fix the file, or pass another with --pipeline FILE');
   }
   return result.data;
 }

@@ -1,3 +1,4 @@
+import { isUtf8 } from 'node:buffer';
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { Cluster, Redis } from 'ioredis';
@@ -322,7 +323,8 @@ class PartitionRunner {
         for (const e of decodeEntry(fields)) events.push(e);
       } catch (err) {
         if (!(err instanceof CodecError)) throw err;
-        const raw = JSON.stringify(fields.map((f) => f.toString('utf8'))).slice(0, 65_536);
+        // Text fields as text, binary ones as base64, so the original entry can be rebuilt.
+        const raw = JSON.stringify(fields.map((f) => (isUtf8(f) ? f.toString('utf8') : { b64: f.toString('base64') }))).slice(0, 65_536);
         bad.push({ events: 1, origin: id.toString(), error: errorText(err), deliveries: deliveries(id.toString()), batch: '', raw });
       }
     }
