@@ -21,6 +21,7 @@ export interface ScriptCommands {
   streamctlLeaseRenew(lease: string, token: string, ttlMs: number): Promise<number>;
   streamctlLeaseRelease(lease: string, token: string): Promise<number>;
   streamctlDlqReplay(dlq: string, ...ids: string[]): Promise<number>;
+  streamctlModelSave(latest: string, versionKey: string, version: number, bytes: Buffer): Promise<number>;
 }
 
 export type ScriptClient = (Redis | Cluster) & ScriptCommands;
@@ -35,6 +36,7 @@ export function withScripts(client: Redis | Cluster): ScriptClient {
     client.defineCommand('streamctlLeaseRenew', { numberOfKeys: 1, lua: load('lease-renew') });
     client.defineCommand('streamctlLeaseRelease', { numberOfKeys: 1, lua: load('lease-release') });
     client.defineCommand('streamctlDlqReplay', { numberOfKeys: 1, lua: load('dlq-replay') });
+    client.defineCommand('streamctlModelSave', { numberOfKeys: 2, lua: load('model-save') });
     defined.add(client);
   }
   return client as ScriptClient;

@@ -1,12 +1,36 @@
 import type { StreamEvent } from './codec.js';
+import type { LookupResult } from './lookup.js';
+import type { StoredModel } from './model-store.js';
+
+/**
+ * Redis-backed services the worker offers to stages, so that a stage never holds a client: the
+ * worker owns the connections, the caching and the failure handling.
+ */
+export interface StageServices {
+  /** Fields of the hash `<namespace>:<hash>`, through an LRU with TTL and a circuit breaker. */
+  lookup(hash: string, fields: Iterable<string>): Promise<LookupResult>;
+  /** Versioned models shared by every worker of the namespace. */
+  models: {
+    latestVersion(name: string): Promise<number>;
+    latest(name: string): Promise<StoredModel | undefined>;
+    save(name: string, bytes: Buffer): Promise<number>;
+  };
+}
 
 /** What a stage is told about the batch it processes. */
 export interface StageContext {
   /** The stage's name in the pipeline. */
   stage: string;
   partition: number;
+  namespace: string;
   /** The stage's `params` from the pipeline file. */
   params: Record<string, unknown>;
+  /**
+   * Sends events to another stream of this partition (e.g. `alerts`); they commit atomically with
+   * the batch, and are discarded if the batch fails.
+   */
+  emit(stream: string, events: StreamEvent[]): void;
+  services: StageServices;
 }
 
 /**

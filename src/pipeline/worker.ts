@@ -5,7 +5,9 @@ import type { Cluster, Redis } from 'ioredis';
 import type { RedisConnection } from '../redis/connection.js';
 import { CODEC_VERSION, CodecError, decodeEntry, encodeBatch, type StreamEvent } from './codec.js';
 import { withScripts, type ScriptClient } from './scripts.js';
-import type { Stage, StageContext, StageFactory } from './stage.js';
+import { HashLookup, type LookupOptions, type LookupStats } from './lookup.js';
+import { ModelStore } from './model-store.js';
+import type { Stage, StageContext, StageFactory, StageServices } from './stage.js';
 import type { StageStreams, Topology } from './topology.js';
 import { sleep } from '../sleep.js';
 
@@ -17,6 +19,8 @@ export const HEARTBEAT_STALE_MS = 3000;
 export interface WorkerCounters {
   received: number;
   sent: number;
+  /** Events sent to other streams with ctx.emit (e.g. alerts). */
+  emitted: number;
   failed: number;
   deadLettered: number;
   batches: number;
@@ -32,6 +36,7 @@ export interface Heartbeat extends WorkerCounters {
   ts: number;
   owned: number[];
   rate: number;
+  lookup?: LookupStats;
   metricsPort?: number;
 }
 
@@ -48,6 +53,8 @@ export interface WorkerOptions {
   /** WAIT for one replica after every commit. */
   durable?: boolean;
   metricsPort?: number;
+  /** Cache and breaker settings of `ctx.services.lookup`. */
+  lookup?: LookupOptions;
   log?: (message: string) => void;
   /** Called after each committed batch, with its duration; the metrics layer hooks in here. */
   onBatch?: (info: { partition: number; events: number; outputs: number; ms: number }) => void;
@@ -85,17 +92,43 @@ function errorText(err: unknown): string {
  */
 export class StageWorker {
   readonly id: string;
-  readonly counters: WorkerCounters = { received: 0, sent: 0, failed: 0, deadLettered: 0, batches: 0 };
+  readonly counters: WorkerCounters = { received: 0, sent: 0, emitted: 0, failed: 0, deadLettered: 0, batches: 0 };
   private readonly client: ScriptClient;
   private readonly runners = new Map<number, PartitionRunner>();
   private readonly abort = new AbortController();
   private loop: Promise<void> | undefined;
   private readonly startedAt = Date.now();
   private lastRate = { t: Date.now(), n: 0, rate: 0 };
+  private readonly lookups = new Map<string, HashLookup>();
+  /** Shared by the partitions of this worker. */
+  readonly services: StageServices;
 
   constructor(readonly opts: WorkerOptions) {
     this.id = opts.workerId ?? `${opts.stage.name}-${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
     this.client = withScripts(opts.conn.client());
+    const models = new ModelStore(this.client, opts.topology.keys.ns);
+    this.services = {
+      lookup: (hash, fields) => {
+        let l = this.lookups.get(hash);
+        if (!l) this.lookups.set(hash, (l = new HashLookup(this.client, `${opts.topology.keys.ns}:${hash}`, opts.lookup)));
+        return l.get(fields);
+      },
+      models: { latestVersion: (n) => models.latestVersion(n), latest: (n) => models.latest(n), save: (n, b) => models.save(n, b) },
+    };
+  }
+
+  /** Lookup statistics summed over the hashes this worker's stages used. */
+  lookupStats(): LookupStats {
+    const total: LookupStats = { hits: 0, misses: 0, degraded: 0, failures: 0, breaker: 'closed', breakerOpened: 0 };
+    for (const l of this.lookups.values()) {
+      total.hits += l.stats.hits;
+      total.misses += l.stats.misses;
+      total.degraded += l.stats.degraded;
+      total.failures += l.stats.failures;
+      total.breakerOpened += l.stats.breakerOpened;
+      if (l.stats.breaker !== 'closed') total.breaker = l.stats.breaker;
+    }
+    return total;
   }
 
   get leaseTtlMs(): number {
@@ -127,6 +160,7 @@ export class StageWorker {
       ...this.counters,
       owned: this.owned,
       rate: Math.round(this.lastRate.rate),
+      ...(this.lookups.size ? { lookup: this.lookupStats() } : {}),
       ...(this.opts.metricsPort ? { metricsPort: this.opts.metricsPort } : {}),
     };
   }
@@ -229,6 +263,8 @@ class PartitionRunner {
   private readonly ctx: StageContext;
   private committedState: Buffer | undefined;
   private readonly stop$ = new AbortController();
+  /** Events the stage emitted to other streams during the current batch. */
+  private emitted = new Map<string, StreamEvent[]>();
 
   constructor(
     private readonly w: StageWorker,
@@ -237,7 +273,29 @@ class PartitionRunner {
   ) {
     this.reader = w.opts.conn.dedicated();
     this.stage = w.opts.factory(w.opts.stage.params);
-    this.ctx = { stage: w.opts.stage.name, partition, params: w.opts.stage.params };
+    this.ctx = {
+      stage: w.opts.stage.name,
+      partition,
+      namespace: w.opts.topology.keys.ns,
+      params: w.opts.stage.params,
+      emit: (stream, events) => {
+        const list = this.emitted.get(stream);
+        if (list) list.push(...events);
+        else this.emitted.set(stream, [...events]);
+      },
+      services: w.services,
+    };
+  }
+
+  private emittedCount(): number {
+    let n = 0;
+    for (const l of this.emitted.values()) n += l.length;
+    return n;
+  }
+
+  /** Drops emitted events beyond the first `keep` of each stream (a failed event's emissions). */
+  private truncateEmitted(marks: Map<string, number>): void {
+    for (const [stream, list] of this.emitted) list.length = marks.get(stream) ?? 0;
   }
 
   private get keys() {
@@ -340,10 +398,12 @@ class PartitionRunner {
     const { events, bad } = this.decode(entries, () => 1);
     this.w.counters.received += events.length;
     let outputs: StreamEvent[];
+    this.emitted = new Map();
     try {
       outputs = events.length ? await this.stage.process(events, this.ctx) : [];
     } catch (err) {
       this.w.counters.failed += events.length;
+      this.emitted = new Map();
       this.rollback();
       if (!recovering) this.w.opts.log?.(`partition ${this.partition}: batch failed (${errorText(err)}); redelivering`);
       return false;
@@ -393,12 +453,15 @@ class PartitionRunner {
     const { events, bad } = this.decode([entry], () => deliveries);
     const outputs: StreamEvent[] = [];
     const failed: { event: StreamEvent; error: string }[] = [];
+    this.emitted = new Map();
     for (const e of events) {
       const before = this.stage.snapshot?.(this.ctx);
+      const marks = new Map([...this.emitted].map(([k, v]) => [k, v.length]));
       try {
         outputs.push(...(await this.stage.process([e], this.ctx)));
       } catch (err) {
         this.stage.restore?.(before === undefined ? undefined : Buffer.from(before), this.ctx);
+        this.truncateEmitted(marks);
         failed.push({ event: e, error: errorText(err) });
       }
     }
@@ -414,9 +477,14 @@ class PartitionRunner {
     const k = this.partition;
     const commitKeys = [keys.lease(this.group, k), this.input, keys.state(k, this.group), keys.dlq(k), keys.stream(k, this.w.opts.stage.output)];
     const args: (string | Buffer | number)[] = [this.token, this.group, String(CODEC_VERSION), ids.length, ...ids];
-    const batches = chunks(outputs, MAX_EVENTS_PER_ENTRY).map(encodeBatch);
+    const batches: [number, Buffer][] = chunks(outputs, MAX_EVENTS_PER_ENTRY).map((c) => [5, encodeBatch(c)]);
+    for (const [stream, events] of this.emitted) {
+      if (events.length === 0) continue;
+      commitKeys.push(keys.stream(k, stream));
+      for (const c of chunks(events, MAX_EVENTS_PER_ENTRY)) batches.push([commitKeys.length, encodeBatch(c)]);
+    }
     args.push(batches.length);
-    for (const b of batches) args.push(5, b);
+    for (const [keyIndex, b] of batches) args.push(keyIndex, b);
     const snapshot = this.stage.snapshot?.(this.ctx);
     if (snapshot === undefined) args.push(this.stage.snapshot ? 'del' : '-', '');
     else args.push('set', snapshot);
@@ -442,6 +510,8 @@ class PartitionRunner {
     }
     if (snapshot !== undefined) this.committedState = Buffer.isBuffer(snapshot) ? snapshot : Buffer.from(snapshot);
     this.w.counters.sent += outputs.length;
+    this.w.counters.emitted += this.emittedCount();
+    this.emitted = new Map();
     this.w.counters.batches++;
     for (const d of dead) this.w.counters.deadLettered += d.events;
   }
