@@ -11,7 +11,7 @@ import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { stagePending } from '../src/pipeline/backlog.js';
-import { DEFAULT_PIPELINE } from '../src/pipeline/definition.js';
+import { PASSTHROUGH_PIPELINE } from '../src/pipeline/definition.js';
 import { spawnWorkers, stopWorkerProcesses } from '../src/pipeline/supervisor.js';
 import { ensureTopology } from '../src/pipeline/topology.js';
 import { createRedisFactory } from '../src/redis/connection.js';
@@ -51,8 +51,8 @@ async function throughput(mode: 'standalone' | 'cluster', events: number): Promi
   const conn = await createRedisFactory().open({ endpoints: parseRedisUrls(urls.join(',')), source: '--redis' });
   const ns = 'bench';
   try {
-    const topology = await ensureTopology(conn.client(), ns, DEFAULT_PIPELINE.stages);
-    const workers = spawnWorkers({ stages: DEFAULT_PIPELINE.stages, redisUrls: urls, namespace: ns, pipelineFile: undefined, home, detached: false, env: process.env });
+    const topology = await ensureTopology(conn.client(), ns, PASSTHROUGH_PIPELINE.stages);
+    const workers = spawnWorkers({ stages: PASSTHROUGH_PIPELINE.stages, redisUrls: urls, namespace: ns, pipeline: 'passthrough', home, detached: false, env: process.env });
     await sleep(1000); // let the workers take their leases before the clock starts
     const t0 = performance.now();
     const produced = cli(['produce', '--redis', urls.join(','), '--namespace', ns, '--count', String(events), '--rate', '0', '--json']);
@@ -62,7 +62,7 @@ async function throughput(mode: 'standalone' | 'cluster', events: number): Promi
       await sleep(20);
     }
     const seconds = (performance.now() - t0) / 1000;
-    const verified = cli(['verify', '--redis', urls.join(','), '--namespace', ns, '--wait', '0', '--json']);
+    const verified = cli(['verify', '--redis', urls.join(','), '--namespace', ns, '--pipeline', 'passthrough', '--wait', '0', '--json']);
     await stopWorkerProcesses(workers, 10_000);
     return {
       mode: mode === 'cluster' ? 'cluster 3+3' : 'standalone',

@@ -30,5 +30,9 @@ export type ConnectionOptions = { redis?: string | undefined; tlsCa?: string | u
 
 /** Where the pipeline definition comes from. */
 export const pipelineOption = {
-  pipeline: z.string().optional().describe('Pipeline file (default: ./streamctl.yaml if present, else three passthrough stages)').meta({ valueName: 'FILE' }),
+  pipeline: z
+    .string()
+    .optional()
+    .describe('Pipeline file, or a built-in pipeline: "default" (enrich -> detect -> cep) or "passthrough" (three passthrough stages). Default: ./streamctl.yaml if present, else "default"')
+    .meta({ valueName: 'FILE' }),
 };

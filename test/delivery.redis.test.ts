@@ -89,7 +89,7 @@ describe('delivery through a 3-stage passthrough pipeline', () => {
     expect(produced.code, produced.stderr).toBe(0);
     expect(JSON.parse(produced.stdout)).toMatchObject({ sent: count, acked: count, failed: 0 });
 
-    const verified = await runCli(['verify', '--redis', url, '--namespace', ns, '--wait', '120s', '--json']);
+    const verified = await runCli(['verify', '--redis', url, '--namespace', ns, '--pipeline', 'passthrough', '--wait', '120s', '--json']);
     const report = JSON.parse(verified.stdout) as AuditReport;
     expect(report).toMatchObject({ produced: count, delivered: count, lost: 0, duplicates: 0, outOfOrderKeys: 0, unexpected: 0, drained: true });
     expect(verified.code).toBe(0);

@@ -62,7 +62,7 @@ describe.each([
     expect(again.stderr).toMatch(/already running/);
 
     const recorded = JSON.parse(readFileSync(join(dir, 'deployment.json'), 'utf8')) as Deployment;
-    expect(recorded.workers?.map((w) => w.stage)).toEqual(['stage1', 'stage2', 'stage3']);
+    expect(recorded.workers?.map((w) => w.stage)).toEqual(['enrich', 'detect', 'cep']);
     expect(recorded.workers!.every((w) => pidAlive(w.pid))).toBe(true);
 
     const down = await runCli(['down', '--home', dir]);

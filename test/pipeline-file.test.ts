@@ -86,10 +86,17 @@ describe('loadPipeline', () => {
     expect(r.file).toBeUndefined();
     expect(r.definition).toBe(DEFAULT_PIPELINE);
     expect(r.definition.stages.map((s) => [s.name, s.use])).toEqual([
-      ['stage1', 'passthrough'],
-      ['stage2', 'passthrough'],
-      ['stage3', 'passthrough'],
+      ['enrich', 'enrich'],
+      ['detect', 'detect'],
+      ['cep', 'cep'],
     ]);
+  });
+
+  it('built-in pipelines by name, unless a file of that name exists', () => {
+    expect(loadPipeline('passthrough', tmp.dir).definition.stages.map((s) => s.use)).toEqual(['passthrough', 'passthrough', 'passthrough']);
+    expect(loadPipeline('default', tmp.dir).definition).toBe(DEFAULT_PIPELINE);
+    writeFileSync(join(tmp.dir, 'passthrough'), 'stages:\n  - name: mine\n    use: passthrough\n');
+    expect(loadPipeline('passthrough', tmp.dir).definition.stages.map((s) => s.name)).toEqual(['mine']);
   });
 
   it('./streamctl.yaml is read when present, and its errors name its path', async () => {

@@ -92,7 +92,7 @@ describe('worker shutdown', () => {
       }
       workers[1] = startWorker('stage2', server.url, ns);
       expect((await producing).code).toBe(0);
-      const verified = await runCli(['verify', '--redis', server.url, '--namespace', ns, '--wait', '60s', '--json']);
+      const verified = await runCli(['verify', '--redis', server.url, '--namespace', ns, '--pipeline', 'passthrough', '--wait', '60s', '--json']);
       expect(JSON.parse(verified.stdout)).toMatchObject({ lost: 0, duplicates: 0, delivered: 150000 });
     } finally {
       await stopWorkers(workers);

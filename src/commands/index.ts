@@ -1,11 +1,13 @@
 import type { Command } from '../command.js';
+import alerts from './alerts.js';
 import dlq from './dlq.js';
 import down from './down.js';
 import health from './health.js';
 import produce from './produce.js';
+import reference from './reference.js';
 import up from './up.js';
 import verify from './verify.js';
 import worker from './worker.js';
 
 /** Every registered command, in the order `--help` lists them. Only commands that work are here. */
-export const commands: Command[] = [up, down, health, worker, produce, verify, dlq] as unknown as Command[];
+export const commands: Command[] = [up, down, health, worker, produce, verify, dlq, reference, alerts] as unknown as Command[];

@@ -9,7 +9,9 @@ import { Producer } from '../pipeline/producer.js';
 import { saveRun, type RunRecord } from '../pipeline/runs.js';
 import { withScripts } from '../pipeline/scripts.js';
 import { ensureTopology } from '../pipeline/topology.js';
-import { syntheticWorkload } from '../pipeline/workload.js';
+import { metricKeyNames, metricWorkload, readNdjsonWorkload, type NdjsonWorkload } from '../pipeline/metric-workload.js';
+import { syntheticReference, writeReference } from '../pipeline/reference.js';
+import { UsageError } from '../errors.js';
 import { connect } from '../redis/target.js';
 
 const options = z.object({
@@ -18,8 +20,12 @@ const options = z.object({
   rate: z.coerce.number().min(0).default(10_000).describe('Events per second, paced open-loop against intended send times; 0 = as fast as possible').meta({ valueName: 'R' }),
   count: z.coerce.number().int().positive().optional().describe('Events to send (default 100000 unless --duration)').meta({ valueName: 'N' }),
   duration: durationSchema().optional().describe('Send for this long, e.g. 30s').meta({ valueName: 'D' }),
-  keys: z.coerce.number().int().positive().default(1000).describe('Distinct event keys').meta({ valueName: 'K' }),
-  seed: z.coerce.number().int().default(1).describe('Seed of the synthetic workload').meta({ valueName: 'S' }),
+  keys: z.coerce.number().int().positive().default(1000).describe('Distinct event keys (hosts/sensors)').meta({ valueName: 'K' }),
+  seed: z.coerce.number().int().default(1).describe('Seed of the synthetic workload: the same seed gives the same events').meta({ valueName: 'S' }),
+  anomalyRate: z.coerce.number().min(0).max(1).default(0.01).describe('Fraction of events that are injected anomalies (spike, drop, level shift, error burst), labelled with ground truth').meta({ valueName: 'P' }),
+  stepMs: z.coerce.number().positive().default(1).describe('Event time between consecutive synthetic events, in ms (event time is synthetic, so runs are reproducible)').meta({ valueName: 'MS' }),
+  from: z.string().optional().describe('Replay events from an NDJSON file (one JSON object with a "key" per line) instead of the synthetic workload').meta({ valueName: 'FILE' }),
+  reference: z.boolean().default(true).describe('Write seeded reference data (region, service, owner, tier) for the synthetic keys; --no-reference to keep yours'),
   batch: z.coerce.number().int().min(1).max(10_000).default(100).describe('Events per stream entry').meta({ valueName: 'B' }),
   linger: durationSchema().prefault('5ms').describe('How long a partial batch waits for more events, e.g. 5ms').meta({ valueName: 'MS' }),
   producerId: z.string().regex(/^[A-Za-z0-9_.:-]{1,64}$/).optional().describe('Producer id (default: p-<run id>); reusing one continues its seqs').meta({ valueName: 'ID' }),
@@ -35,8 +41,8 @@ function bar(fraction: number, width = 24): string {
 
 export default defineCommand({
   name: 'produce',
-  description: 'Send synthetic events into the pipeline at a rate, through the idempotent producer, and record the run for `verify`.',
-  examples: ['streamctl produce --count 1000000 --rate 0', 'streamctl produce --rate 5000 --duration 30s --keys 200', 'streamctl produce --count 10000 --json'],
+  description: 'Send metric events (synthetic, with labelled anomalies, or replayed from a file) into the pipeline at a rate, through the idempotent producer, and record the run for `verify`.',
+  examples: ['streamctl produce --count 1000000 --rate 0', 'streamctl produce --rate 5000 --duration 30s --keys 200 --anomaly-rate 0.02', 'streamctl produce --from events.ndjson --rate 1000', 'streamctl produce --count 10000 --json'],
   options,
   async run(opts, io: Io) {
     const conn = await connect(opts, io);
@@ -47,8 +53,18 @@ export default defineCommand({
       const producerId = opts.producerId ?? `p-${runId}`;
       const producer = new Producer({ client, topology, producerId, batch: opts.batch, lingerMs: opts.linger, durable: opts.durable });
       await producer.init();
-      const total = opts.count ?? (opts.duration !== undefined ? (opts.rate > 0 ? Math.floor((opts.rate * opts.duration) / 1000) : Infinity) : 100_000);
-      const workload = syntheticWorkload({ keys: opts.keys, seed: opts.seed });
+      let file: NdjsonWorkload | undefined;
+      if (opts.from) {
+        try {
+          file = await readNdjsonWorkload(opts.from);
+        } catch (err) {
+          throw new UsageError('BAD_FROM', `--from: cannot read ${opts.from}: ${(err as Error).message}`, 'give an NDJSON file with one JSON object (with a "key") per line');
+        }
+      } else if (opts.reference) {
+        await writeReference(client, `${opts.namespace}:reference`, syntheticReference(metricKeyNames(opts.keys), opts.seed));
+      }
+      const total = opts.count ?? (opts.duration !== undefined ? (opts.rate > 0 ? Math.floor((opts.rate * opts.duration) / 1000) : Infinity) : file ? Infinity : 100_000);
+      const workload = metricWorkload({ keys: opts.keys, seed: opts.seed, anomalyRate: opts.anomalyRate, stepMs: opts.stepMs });
       const run: RunRecord = {
         id: runId, kind: 'produce', producer: producerId, status: 'running', startedAt: Date.now(), partitions: topology.partitions, rate: opts.rate,
         firstSeq: producer.first, lastSeq: producer.first - 1, sent: 0, acked: 0, errors: 0, failed: 0, failedRanges: [],
@@ -80,10 +96,12 @@ export default defineCommand({
           const now = performance.now();
           const due = opts.rate > 0 ? Math.min(total, Math.floor(((now - t0) * opts.rate) / 1000) + 1) : Math.min(total, i + 2000);
           for (; i < due; i++) {
-            const e = workload.next();
+            const e = file ? await file.next() : workload.next();
+            if (!e) break;
             // Open loop: an event's time is when it was meant to be sent, not when we got to it.
             producer.send(e.key, e.data, opts.rate > 0 ? wall0 + (i * 1000) / opts.rate : Date.now());
           }
+          if (i < due) break; // the file ended
           if (producer.backlog >= producer.highWater) await producer.drain();
           else if (opts.rate > 0) await new Promise((r) => setTimeout(r, 1));
           else await yieldNow();
@@ -102,6 +120,11 @@ export default defineCommand({
         await record(io.signal.aborted ? 'aborted' : 'done');
       }
       const seconds = (performance.now() - t0) / 1000;
+      if (file) {
+        await file.close();
+        for (const m of file.malformed.slice(0, 10)) io.stderr.write(`${opts.from}:${m.line}: skipped: ${m.reason}\n`);
+        if (file.stats.malformed > 10) io.stderr.write(`... and ${file.stats.malformed - 10} more malformed line(s)\n`);
+      }
       const result = {
         run: runId,
         producer: producerId,
@@ -116,13 +139,15 @@ export default defineCommand({
         lastSeq: run.lastSeq,
         durationMs: Math.round(seconds * 1000),
         rate: Math.round(producer.stats.acked / Math.max(seconds, 0.001)),
+        ...(file ? { malformed: file.stats.malformed, malformedLines: file.malformed.slice(0, 100) } : {}),
       };
       io.stdout.write(
         opts.json
           ? `${JSON.stringify(result, null, 2)}\n`
           : `run ${runId}: sent ${result.sent.toLocaleString('en')}, acked ${result.acked.toLocaleString('en')}, errors ${result.errors}, failed ${result.failed} in ${seconds.toFixed(1)}s (${result.rate.toLocaleString('en')} ev/s)\ncheck it with: streamctl verify --run ${runId}\n`,
       );
-      return result.failed > 0 ? 1 : 0;
+      // Malformed input lines were reported and skipped; the user must know the run is not their whole file.
+      return result.failed > 0 || (file?.stats.malformed ?? 0) > 0 ? 1 : 0;
     } finally {
       await conn.close();
     }

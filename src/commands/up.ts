@@ -113,7 +113,7 @@ export default defineCommand({
         stages: definition.stages,
         redisUrls: deploymentUrls(d),
         namespace: opts.namespace,
-        pipelineFile: file,
+        pipeline: file ?? opts.pipeline,
         home,
         detached: opts.detach,
         // Detached workers outlive this process: their messages go to a file, not to our stderr.

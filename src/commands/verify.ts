@@ -27,6 +27,14 @@ function render(r: AuditReport): string {
       [[r.produced, r.delivered, r.lost, r.duplicates, r.unexpected, r.outOfOrderKeys, r.deadLettered, r.unknown].map((v) => v.toLocaleString('en'))],
     ),
   ];
+  if (r.quality) {
+    const q = r.quality;
+    lines.push(
+      '',
+      `detection: precision ${q.precision}  recall ${q.recall}  F1 ${q.f1}  ROC AUC ${q.auc}  (${q.anomalies} anomalies, ${q.flagged} flagged, of ${q.events} events)`,
+      `recall by kind: ${Object.entries(q.recallByKind).map(([k, v]) => `${k} ${v.recall} (${v.detected}/${v.anomalies})`).join(', ')}`,
+    );
+  }
   if (r.lostRanges.length) lines.push(`lost seqs: ${r.lostRanges.map(([a, b]) => (a === b ? `${a}` : `${a}-${b}`)).join(', ')}`);
   lines.push('', renderTable(['STAGE', 'PENDING', 'LAG'], r.pending.map((p) => [p.stage, String(p.pending), String(p.lag)])));
   return `${lines.join('\n')}\n`;

@@ -1,6 +1,7 @@
 import type { Cluster, Redis } from 'ioredis';
 import { decodeBatch, decodeEntry, type StreamEvent } from './codec.js';
 import { pairs } from '../redis/info.js';
+import { confusion, rocAuc } from '../ml/metrics.js';
 import { stagePending, type StagePending } from './backlog.js';
 import type { RunRecord } from './runs.js';
 import { OUT, type Topology } from './topology.js';
@@ -25,6 +26,74 @@ export interface AuditReport {
   unknown: number;
   pending: StagePending[];
   drained: boolean;
+  /** Present when the delivered events carry ground truth and an anomaly flag. */
+  quality?: DetectionQuality;
+}
+
+/** How well the pipeline's anomaly flag and score match the events' ground truth. */
+export interface DetectionQuality {
+  events: number;
+  anomalies: number;
+  flagged: number;
+  tp: number;
+  fp: number;
+  fn: number;
+  precision: number;
+  recall: number;
+  f1: number;
+  /** ROC AUC of the score (events without a score count as 0). */
+  auc: number;
+  /** Recall per anomaly kind. */
+  recallByKind: Record<string, { anomalies: number; detected: number; recall: number }>;
+}
+
+/** Collects (truth, flag, score) of delivered events. */
+class QualityTracker {
+  private readonly labels: boolean[] = [];
+  private readonly preds: boolean[] = [];
+  private readonly scores: number[] = [];
+  private readonly kinds = new Map<string, { anomalies: number; detected: number }>();
+  private seen = false;
+
+  add(data: Buffer): void {
+    let d: { truth?: { anomaly?: boolean; kind?: string }; anomaly?: unknown; score?: unknown };
+    try {
+      d = JSON.parse(data.toString()) as typeof d;
+    } catch {
+      return;
+    }
+    if (!d.truth || typeof d.truth.anomaly !== 'boolean' || d.anomaly === undefined) return;
+    this.seen = true;
+    const flagged = d.anomaly === true;
+    this.labels.push(d.truth.anomaly);
+    this.preds.push(flagged);
+    this.scores.push(typeof d.score === 'number' ? d.score : 0);
+    if (d.truth.anomaly) {
+      const k = this.kinds.get(d.truth.kind ?? 'unknown') ?? { anomalies: 0, detected: 0 };
+      k.anomalies++;
+      if (flagged) k.detected++;
+      this.kinds.set(d.truth.kind ?? 'unknown', k);
+    }
+  }
+
+  result(): DetectionQuality | undefined {
+    if (!this.seen) return undefined;
+    const c = confusion(this.preds, this.labels);
+    const r = (x: number) => Math.round(x * 10_000) / 10_000;
+    return {
+      events: this.labels.length,
+      anomalies: c.tp + c.fn,
+      flagged: c.tp + c.fp,
+      tp: c.tp,
+      fp: c.fp,
+      fn: c.fn,
+      precision: r(c.precision),
+      recall: r(c.recall),
+      f1: r(c.f1),
+      auc: r(c.tp + c.fn > 0 && c.tn + c.fp > 0 ? rocAuc(this.scores, this.labels) : NaN),
+      recallByKind: Object.fromEntries([...this.kinds].sort().map(([k, v]) => [k, { ...v, recall: r(v.detected / v.anomalies) }])),
+    };
+  }
 }
 
 type Entry = [Buffer, Buffer[]];
@@ -67,6 +136,7 @@ export async function audit(client: Redis | Cluster, topology: Topology, run: Ru
   let deadLettered = 0;
   const disordered = new Set<string>();
 
+  const quality = new QualityTracker();
   const account = (e: StreamEvent, lastByKey: Map<string, number>) => {
     if (e.producer !== run.producer) return;
     const i = e.seq - first;
@@ -75,6 +145,7 @@ export async function audit(client: Redis | Cluster, topology: Topology, run: Ru
       return;
     }
     if (seen[i]! > 0) duplicates++;
+    else quality.add(e.data);
     if (seen[i]! < 0xffff) seen[i]!++;
     const prev = lastByKey.get(e.key);
     if (prev !== undefined && e.seq < prev && !disordered.has(e.key)) {
@@ -148,5 +219,6 @@ export async function audit(client: Redis | Cluster, topology: Topology, run: Ru
     unknown: unknownCount,
     pending,
     drained,
+    ...(quality.result() ? { quality: quality.result() } : {}),
   };
 }

@@ -39,8 +39,17 @@ export type StageDefinition = PipelineDefinition['stages'][number];
 
 export const DEFAULT_PIPELINE_FILE = 'streamctl.yaml';
 
-/** The pipeline used when there is no file: three passthrough stages. */
+/** The pipeline used when there is no file: enrichment, anomaly detection, complex event processing. */
 export const DEFAULT_PIPELINE: PipelineDefinition = pipelineSchema.parse({
+  stages: [
+    { name: 'enrich', use: 'enrich', output: 'enriched' },
+    { name: 'detect', use: 'detect', output: 'scored' },
+    { name: 'cep', use: 'cep' },
+  ],
+});
+
+/** Three passthrough stages: the runtime alone, for measuring it. */
+export const PASSTHROUGH_PIPELINE: PipelineDefinition = pipelineSchema.parse({
   stages: [
     { name: 'stage1', use: 'passthrough' },
     { name: 'stage2', use: 'passthrough' },
@@ -74,8 +83,15 @@ export function parsePipeline(text: string, file: string): PipelineDefinition {
   return result.data;
 }
 
-/** The pipeline to run: --pipeline FILE, else ./streamctl.yaml if present, else the default. */
+/** Pipelines that `--pipeline` accepts by name. */
+export const BUILTIN_PIPELINES: Record<string, PipelineDefinition> = { default: DEFAULT_PIPELINE, passthrough: PASSTHROUGH_PIPELINE };
+
+/**
+ * The pipeline to run: --pipeline FILE (or a built-in name: default, passthrough), else
+ * ./streamctl.yaml if present, else the default.
+ */
 export function loadPipeline(file: string | undefined, cwd: string): { definition: PipelineDefinition; file: string | undefined } {
+  if (file && BUILTIN_PIPELINES[file] && !existsSync(resolve(cwd, file))) return { definition: BUILTIN_PIPELINES[file], file: undefined };
   const path = file ? resolve(cwd, file) : resolve(cwd, DEFAULT_PIPELINE_FILE);
   if (!existsSync(path)) {
     if (file) throw new UsageError('PIPELINE_NOT_FOUND', `pipeline file ${path} does not exist`, 'check --pipeline FILE');

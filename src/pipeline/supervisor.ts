@@ -13,7 +13,8 @@ export interface SpawnWorkersOptions {
   stages: { name: string; workers: number }[];
   redisUrls: string[];
   namespace: string;
-  pipelineFile: string | undefined;
+  /** A pipeline file or a built-in pipeline name. */
+  pipeline: string | undefined;
   home: string;
   detached: boolean;
   /** Where worker stderr goes: inherited in the foreground, a log file when detached. */
@@ -28,7 +29,7 @@ export function spawnWorkers(o: SpawnWorkersOptions): WorkerProcessInfo[] {
   for (const s of o.stages) {
     for (let i = 0; i < s.workers; i++) {
       const args = [entry, 'worker', '--stage', s.name, '--redis', o.redisUrls.join(','), '--namespace', o.namespace, '--quiet'];
-      if (o.pipelineFile) args.push('--pipeline', o.pipelineFile);
+      if (o.pipeline) args.push('--pipeline', o.pipeline);
       const child = spawn(process.execPath, args, {
         detached: true,
         stdio: ['ignore', 'ignore', o.logFd ?? 'inherit'],

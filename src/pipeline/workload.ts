@@ -14,16 +14,3 @@ export interface Workload {
   /** The i-th event's key and body. */
   next(): { key: string; data: Buffer };
 }
-
-/** Synthetic metric events from `keys` keys: `{"key":..,"value":..}`. */
-export function syntheticWorkload(opts: { keys: number; seed: number }): Workload {
-  const rand = prng(opts.seed);
-  const names = Array.from({ length: opts.keys }, (_, i) => `key-${i}`);
-  return {
-    next() {
-      const key = names[Math.floor(rand() * names.length)]!;
-      const value = Math.round(rand() * 10_000) / 100;
-      return { key, data: Buffer.from(`{"key":"${key}","value":${value}}`) };
-    },
-  };
-}

@@ -7,9 +7,9 @@ export interface WorkerProcess {
   exit: Promise<CliResult>;
 }
 
-/** Starts `streamctl worker --stage <stage>` as a real process against `url`/`ns`. */
+/** Starts `streamctl worker --stage <stage>` of the passthrough pipeline (unless `extra` names another) against `url`/`ns`. */
 export function startWorker(stage: string, url: string, ns: string, extra: string[] = []): WorkerProcess {
-  const child = spawnCli(['worker', '--stage', stage, '--redis', url, '--namespace', ns, '--quiet', ...extra]);
+  const child = spawnCli(['worker', '--stage', stage, '--redis', url, '--namespace', ns, '--quiet', '--pipeline', 'passthrough', ...extra]);
   return { stage, child, exit: finished(child) };
 }
 

@@ -1,0 +1,603 @@
+import { createHash } from 'node:crypto';
+import { z } from 'zod';
+import type { CepCondition, CepRule } from './cep-rules.js';
+
+/**
+ * The complex-event-processing engine of one partition: deterministic, event time only.
+ *
+ * Time model
+ * - `maxTime` is the largest event time seen. An event is late for a rule when its time is below
+ *   `maxTime - rule.lateness` (or below the watermark already passed): it is dropped for that rule and
+ *   counted in `lateDropped`.
+ * - The partition's watermark is `maxTime - max(lateness of all rules)`. Accepted events wait in a
+ *   buffer until the watermark passes them, and are then evaluated in (time, id) order, interleaved
+ *   with absence deadlines. So events that arrive out of order within their lateness give exactly the
+ *   alerts (and the state) of an in-order run, and how the input is cut into batches changes nothing
+ *   but which call returns an alert. The price: alerts come out once the watermark passes, i.e. the
+ *   largest lateness behind the newest event time.
+ * - Never the wall clock: the engine is a pure function of the events it was given.
+ *
+ * State is bounded per rule and key by what the rule needs (count: its last `min` matches inside the
+ * window; sequence: the latest one or two first-events; trend: the current run, under `length`;
+ * absence: the last-seen event), and is dropped as soon as the watermark makes it irrelevant; so a key
+ * idle for longer than a rule's window, gap or cooldown holds nothing for it.
+ */
+
+/** An input event, already parsed by the caller. */
+export interface CepEvent {
+  /** Stable event identity, e.g. `producer:seq`: evidence in alerts, and the tie-break of equal times. */
+  id: string;
+  key: string;
+  /** Event time, ms. */
+  time: number;
+  /** cpu | mem | latency | errors | ... */
+  type: string;
+  value: number;
+  score?: number;
+  anomaly?: boolean;
+  z?: number;
+}
+
+export interface CepAlert {
+  /** `rule|key|windowStart|windowEnd`: the same detection always has the same id. */
+  id: string;
+  rule: string;
+  kind: CepRule['kind'];
+  key: string;
+  windowStart: number;
+  windowEnd: number;
+  /** Ids of the events that make the match, oldest first (absence: the last event seen). */
+  evidence: string[];
+  /** Event time of the detection: the completing event's time, or an absence's deadline. */
+  time: number;
+}
+
+export interface CepStats {
+  /** Largest event time seen. */
+  maxTime: number | undefined;
+  /** Event time up to which (exclusive) events have been evaluated. */
+  watermark: number | undefined;
+  /** Events waiting for the watermark. */
+  pending: number;
+  /** Rule+key states held. */
+  states: number;
+  /** Late events dropped, by rule name. */
+  lateDropped: Record<string, number>;
+  /** Events ignored because one with the same id and time was waiting already. */
+  duplicates: number;
+}
+
+/** [time, event id] */
+type Mark = [number, string];
+/** [time, event id, value] */
+type RunItem = [number, string, number];
+
+/** What one rule keeps for one key. */
+interface KeyState {
+  /** count: the last ≤ min matches in the window; sequence: the latest ≤ 2 first-events (distinct times); absence: the last seen. */
+  marks: Mark[];
+  /** trend: the current strictly increasing run (shorter than `length`). */
+  run: RunItem[];
+  /** The last alert raised: its time and id (cooldown and de-duplication). */
+  last: Mark | undefined;
+}
+
+type Matcher = (e: CepEvent) => boolean;
+
+interface CompiledRule {
+  rule: CepRule;
+  index: number;
+  fingerprint: string;
+  match: Matcher;
+  /** sequence: the second event's condition. */
+  matchSecond: Matcher;
+  keys: Map<string, KeyState>;
+  lateDropped: number;
+}
+
+interface Pending {
+  e: CepEvent;
+  /** Indexes of the rules the event came too late for. */
+  skip: number[];
+}
+
+interface Timer {
+  due: number;
+  rule: number;
+  key: string;
+}
+
+/** An event's identity among the waiting ones: its id and time. */
+function pendingSlot(e: CepEvent): string {
+  return `${e.time}|${e.id}`;
+}
+
+/** Code-unit order: the same everywhere, unlike localeCompare. */
+function cmpStr(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+function timerBefore(a: Timer, b: Timer): boolean {
+  if (a.due !== b.due) return a.due < b.due;
+  if (a.rule !== b.rule) return a.rule < b.rule;
+  return a.key < b.key;
+}
+
+/** A min-heap of absence deadlines, at most one per rule+key, ordered by (due, rule, key). */
+class TimerHeap {
+  private items: Timer[] = [];
+  private pos = new Map<string, number>();
+
+  private static slot(rule: number, key: string): string {
+    return `${rule}|${key}`;
+  }
+
+  get size(): number {
+    return this.items.length;
+  }
+
+  peek(): Timer | undefined {
+    return this.items[0];
+  }
+
+  /** Adds or moves the deadline of rule+key. */
+  set(rule: number, key: string, due: number): void {
+    const slot = TimerHeap.slot(rule, key);
+    const at = this.pos.get(slot);
+    if (at === undefined) {
+      this.items.push({ due, rule, key });
+      this.pos.set(slot, this.items.length - 1);
+      this.up(this.items.length - 1);
+      return;
+    }
+    this.items[at]!.due = due;
+    this.down(this.up(at));
+  }
+
+  pop(): Timer | undefined {
+    const top = this.items[0];
+    if (!top) return undefined;
+    this.pos.delete(TimerHeap.slot(top.rule, top.key));
+    const last = this.items.pop()!;
+    if (this.items.length > 0) {
+      this.items[0] = last;
+      this.pos.set(TimerHeap.slot(last.rule, last.key), 0);
+      this.down(0);
+    }
+    return top;
+  }
+
+  clear(): void {
+    this.items = [];
+    this.pos.clear();
+  }
+
+  private swap(i: number, j: number): void {
+    const a = this.items[i]!;
+    const b = this.items[j]!;
+    this.items[i] = b;
+    this.items[j] = a;
+    this.pos.set(TimerHeap.slot(b.rule, b.key), i);
+    this.pos.set(TimerHeap.slot(a.rule, a.key), j);
+  }
+
+  private up(i: number): number {
+    while (i > 0) {
+      const parent = (i - 1) >> 1;
+      if (!timerBefore(this.items[i]!, this.items[parent]!)) break;
+      this.swap(i, parent);
+      i = parent;
+    }
+    return i;
+  }
+
+  private down(i: number): void {
+    for (;;) {
+      const l = 2 * i + 1;
+      const r = l + 1;
+      let min = i;
+      if (l < this.items.length && timerBefore(this.items[l]!, this.items[min]!)) min = l;
+      if (r < this.items.length && timerBefore(this.items[r]!, this.items[min]!)) min = r;
+      if (min === i) return;
+      this.swap(i, min);
+      i = min;
+    }
+  }
+}
+
+function compare(x: number, op: NonNullable<CepCondition['op']>, y: number): boolean {
+  switch (op) {
+    case '>':
+      return x > y;
+    case '>=':
+      return x >= y;
+    case '<':
+      return x < y;
+    case '<=':
+      return x <= y;
+    case '==':
+      return x === y;
+    case '!=':
+      return x !== y;
+  }
+}
+
+/** A predicate for a list of conditions, all of which must hold (an empty list matches everything). */
+export function compileConditions(conditions: readonly CepCondition[]): Matcher {
+  const parts: Matcher[] = [];
+  for (const c of conditions) {
+    if (c.anomaly !== undefined) {
+      const want = c.anomaly;
+      parts.push((e) => (e.anomaly === true) === want);
+    }
+    if (c.type !== undefined) {
+      const types = new Set(typeof c.type === 'string' ? [c.type] : c.type);
+      parts.push((e) => types.has(e.type));
+    }
+    if (c.field !== undefined && c.op !== undefined && c.value !== undefined) {
+      const { field, op, value } = c;
+      parts.push((e) => {
+        const x = e[field];
+        return typeof x === 'number' && Number.isFinite(x) && compare(x, op, value);
+      });
+    }
+  }
+  return (e) => parts.every((p) => p(e));
+}
+
+/** JSON with object keys sorted at every level: the same value always gives the same bytes. */
+export function canonicalJson(value: unknown): string {
+  if (value === null || typeof value !== 'object') return JSON.stringify(value) ?? 'null';
+  if (Array.isArray(value)) return `[${value.map((v) => (v === undefined ? 'null' : canonicalJson(v))).join(',')}]`;
+  const entries = Object.entries(value as Record<string, unknown>)
+    .filter(([, v]) => v !== undefined)
+    .sort(([a], [b]) => cmpStr(a, b));
+  return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
+}
+
+function fingerprint(rule: CepRule): string {
+  return createHash('sha256').update(canonicalJson(rule)).digest('hex').slice(0, 16);
+}
+
+function validEvent(e: unknown): string | undefined {
+  if (typeof e !== 'object' || e === null) return 'not an object';
+  const x = e as Record<string, unknown>;
+  if (typeof x.id !== 'string' || x.id === '') return 'id must be a non-empty string';
+  if (typeof x.key !== 'string') return 'key must be a string';
+  if (typeof x.time !== 'number' || !Number.isFinite(x.time)) return 'time must be a finite number';
+  if (typeof x.type !== 'string') return 'type must be a string';
+  if (typeof x.value !== 'number' || !Number.isFinite(x.value)) return 'value must be a finite number';
+  for (const f of ['score', 'z'] as const) {
+    if (x[f] !== undefined && (typeof x[f] !== 'number' || !Number.isFinite(x[f]))) return `${f} must be a finite number when present`;
+  }
+  if (x.anomaly !== undefined && typeof x.anomaly !== 'boolean') return 'anomaly must be a boolean when present';
+  return undefined;
+}
+
+const SNAPSHOT_VERSION = 1;
+
+const markSchema = z.tuple([z.number(), z.string()]);
+const snapshotSchema = z.object({
+  v: z.literal(SNAPSHOT_VERSION),
+  maxTime: z.number().nullable(),
+  watermark: z.number().nullable(),
+  duplicates: z.number().int().min(0),
+  /** [id, key, time, type, value, score, anomaly, z, names of the rules it was late for] */
+  pending: z.array(z.tuple([z.string(), z.string(), z.number(), z.string(), z.number(), z.number().nullable(), z.boolean().nullable(), z.number().nullable(), z.array(z.string())])),
+  rules: z.record(
+    z.string(),
+    z.object({
+      fp: z.string(),
+      lateDropped: z.number().int().min(0),
+      /** [key, { m: marks, r: run, l: last alert }] sorted by key */
+      keys: z.array(z.tuple([z.string(), z.object({ m: z.array(markSchema).optional(), r: z.array(z.tuple([z.number(), z.string(), z.number()])).optional(), l: markSchema.optional() })])),
+    }),
+  ),
+});
+type Snapshot = z.infer<typeof snapshotSchema>;
+
+/** Deterministic complex event processing over one partition's events; see the module comment. */
+export class CepEngine {
+  private readonly rules: CompiledRule[];
+  private readonly maxLateness: number;
+  private maxTime: number | undefined;
+  private watermark: number | undefined;
+  private pending: Pending[] = [];
+  /** `pendingSlot`s of the waiting events, to drop a repeated event. */
+  private pendingIds = new Set<string>();
+  private timers = new TimerHeap();
+  private duplicates = 0;
+
+  constructor(rules: readonly CepRule[]) {
+    const names = new Set<string>();
+    this.rules = rules.map((rule, index) => {
+      if (names.has(rule.name)) throw new Error(`cep: duplicate rule name "${rule.name}"`);
+      names.add(rule.name);
+      const never: Matcher = () => false;
+      return {
+        rule,
+        index,
+        fingerprint: fingerprint(rule),
+        match: compileConditions(rule.kind === 'sequence' ? rule.first : rule.where),
+        matchSecond: rule.kind === 'sequence' ? compileConditions(rule.second) : never,
+        keys: new Map(),
+        lateDropped: 0,
+      };
+    });
+    this.maxLateness = rules.reduce((m, r) => Math.max(m, r.lateness), 0);
+  }
+
+  /**
+   * Takes a batch of events in arrival order; returns the alerts whose evidence the watermark has
+   * now passed, in event-time order.
+   * @throws TypeError, before changing any state, when an event is malformed.
+   */
+  process(events: readonly CepEvent[]): CepAlert[] {
+    events.forEach((e, i) => {
+      const problem = validEvent(e);
+      if (problem) throw new TypeError(`cep: event ${i}${typeof (e as CepEvent | null)?.id === 'string' ? ` (${e.id})` : ''}: ${problem}`);
+    });
+    for (const e of events) this.accept(e);
+    const alerts: CepAlert[] = [];
+    if (this.maxTime === undefined) return alerts;
+    const watermark = Math.max(this.watermark ?? -Infinity, this.maxTime - this.maxLateness);
+    this.release(watermark, alerts);
+    this.watermark = watermark;
+    this.sweep(watermark);
+    return alerts;
+  }
+
+  private accept(e: CepEvent): void {
+    if (this.maxTime === undefined || e.time > this.maxTime) this.maxTime = e.time;
+    const skip: number[] = [];
+    for (const r of this.rules) {
+      const floor = Math.max(this.maxTime - r.rule.lateness, this.watermark ?? -Infinity);
+      if (e.time < floor) {
+        r.lateDropped++;
+        skip.push(r.index);
+      }
+    }
+    if (skip.length === this.rules.length) return;
+    if (this.pendingIds.has(pendingSlot(e))) {
+      this.duplicates++;
+      return;
+    }
+    // A copy: the caller may reuse its objects, and the snapshot holds only these fields.
+    const copy: CepEvent = { id: e.id, key: e.key, time: e.time, type: e.type, value: e.value };
+    if (e.score !== undefined) copy.score = e.score;
+    if (e.anomaly !== undefined) copy.anomaly = e.anomaly;
+    if (e.z !== undefined) copy.z = e.z;
+    this.pending.push({ e: copy, skip });
+    this.pendingIds.add(pendingSlot(copy));
+  }
+
+  /** Evaluates the waiting events with time < watermark in (time, id) order, with absence deadlines between them. */
+  private release(watermark: number, alerts: CepAlert[]): void {
+    // Mostly in order already, which the engine's sort (TimSort) handles in about linear time.
+    this.pending.sort((a, b) => a.e.time - b.e.time || cmpStr(a.e.id, b.e.id));
+    let n = 0;
+    while (n < this.pending.length && this.pending[n]!.e.time < watermark) n++;
+    const ready = this.pending.slice(0, n);
+    this.pending = this.pending.slice(n);
+    for (const p of ready) {
+      this.pendingIds.delete(pendingSlot(p.e));
+      this.fireTimers(p.e.time, alerts);
+      for (const r of this.rules) {
+        if (p.skip.length > 0 && p.skip.includes(r.index)) continue;
+        this.evaluate(r, p.e, alerts);
+      }
+    }
+    this.fireTimers(watermark, alerts);
+  }
+
+  /** Fires the absence deadlines before `limit`: no event can arrive any more at or before them. */
+  private fireTimers(limit: number, alerts: CepAlert[]): void {
+    for (let t = this.timers.peek(); t && t.due < limit; t = this.timers.peek()) {
+      this.timers.pop();
+      const r = this.rules[t.rule]!;
+      const st = r.keys.get(t.key);
+      const seen = st?.marks[0];
+      if (!st || !seen) continue;
+      st.marks = [];
+      this.emit(r, st, t.key, seen[0], t.due, [seen[1]], t.due, alerts);
+    }
+  }
+
+  private state(r: CompiledRule, key: string): KeyState {
+    let st = r.keys.get(key);
+    if (!st) r.keys.set(key, (st = { marks: [], run: [], last: undefined }));
+    return st;
+  }
+
+  private evaluate(r: CompiledRule, e: CepEvent, alerts: CepAlert[]): void {
+    const rule = r.rule;
+    switch (rule.kind) {
+      case 'count': {
+        if (!r.match(e)) return;
+        const st = this.state(r, e.key);
+        st.marks.push([e.time, e.id]);
+        while (st.marks.length > rule.min || st.marks[0]![0] < e.time - rule.window) st.marks.shift();
+        if (st.marks.length >= rule.min) {
+          this.emit(r, st, e.key, st.marks[0]![0], e.time, st.marks.map((m) => m[1]), e.time, alerts);
+        }
+        return;
+      }
+      case 'sequence': {
+        const second = r.matchSecond(e);
+        const first = r.match(e);
+        if (!second && !first) return;
+        const st = this.state(r, e.key);
+        if (second) {
+          // The latest first-event strictly before this one; marks hold at most two, of distinct times.
+          let a: Mark | undefined;
+          for (const m of st.marks) if (m[0] < e.time) a = m;
+          if (a && e.time - a[0] <= rule.within) {
+            // Matched first-events are used up: one per second-event.
+            st.marks = st.marks.filter((m) => m[0] >= e.time);
+            this.emit(r, st, e.key, a[0], e.time, [a[1], e.id], e.time, alerts);
+          }
+        }
+        if (first) {
+          const latest = st.marks[st.marks.length - 1];
+          if (latest && latest[0] === e.time) st.marks[st.marks.length - 1] = [e.time, e.id];
+          else st.marks = [...st.marks.slice(-1), [e.time, e.id]];
+        }
+        return;
+      }
+      case 'trend': {
+        if (!r.match(e)) return;
+        const v = e[rule.field];
+        if (typeof v !== 'number' || !Number.isFinite(v)) return;
+        const st = this.state(r, e.key);
+        const last = st.run[st.run.length - 1];
+        if (last && v > last[2] && e.time - last[0] <= rule.maxGap) st.run.push([e.time, e.id, v]);
+        else st.run = [[e.time, e.id, v]];
+        if (st.run.length >= rule.length) {
+          const run = st.run;
+          // The run restarts: the next alert needs `length` new increasing values.
+          st.run = [];
+          this.emit(r, st, e.key, run[0]![0], e.time, run.map((x) => x[1]), e.time, alerts);
+        }
+        return;
+      }
+      case 'absence': {
+        if (!r.match(e)) return;
+        const st = this.state(r, e.key);
+        st.marks = [[e.time, e.id]];
+        this.timers.set(r.index, e.key, e.time + rule.window);
+        return;
+      }
+    }
+  }
+
+  private emit(r: CompiledRule, st: KeyState, key: string, windowStart: number, windowEnd: number, evidence: string[], time: number, alerts: CepAlert[]): void {
+    const id = `${r.rule.name}|${key}|${windowStart}|${windowEnd}`;
+    if (st.last && (st.last[1] === id || time < st.last[0] + r.rule.cooldown)) return;
+    st.last = [time, id];
+    alerts.push({ id, rule: r.rule.name, kind: r.rule.kind, key, windowStart, windowEnd, evidence, time });
+  }
+
+  /**
+   * Drops what no future event can use. Every later evaluation is of an event at or after the
+   * watermark, and every later alert is at or after it, so this changes no output, and the state
+   * after a batch depends on the events only, not on how they were cut into batches.
+   */
+  private sweep(watermark: number): void {
+    for (const r of this.rules) {
+      const rule = r.rule;
+      for (const [key, st] of r.keys) {
+        if (rule.kind === 'count') {
+          while (st.marks.length > 0 && st.marks[0]![0] < watermark - rule.window) st.marks.shift();
+        } else if (rule.kind === 'sequence') {
+          st.marks = st.marks.filter((m) => m[0] >= watermark - rule.within);
+        } else if (rule.kind === 'trend') {
+          const last = st.run[st.run.length - 1];
+          if (last && watermark - last[0] > rule.maxGap) st.run = [];
+        }
+        if (st.last && watermark > st.last[0] && watermark >= st.last[0] + rule.cooldown) st.last = undefined;
+        if (st.marks.length === 0 && st.run.length === 0 && !st.last) r.keys.delete(key);
+      }
+    }
+  }
+
+  stats(): CepStats {
+    return {
+      maxTime: this.maxTime,
+      watermark: this.watermark,
+      pending: this.pending.length,
+      states: this.rules.reduce((n, r) => n + r.keys.size, 0),
+      lateDropped: Object.fromEntries(this.rules.map((r) => [r.rule.name, r.lateDropped])),
+      duplicates: this.duplicates,
+    };
+  }
+
+  /**
+   * The partition state as canonical JSON (object keys sorted, arrays in a fixed order): equal states
+   * give equal bytes. The objects are built with their keys in sorted order, so JSON.stringify writes
+   * them canonically without a sorting pass (rule names start with a letter, so none is an
+   * integer-like key that JavaScript would move to the front).
+   */
+  snapshot(): Buffer {
+    const names = (skip: number[]) => skip.map((i) => this.rules[i]!.rule.name).sort(cmpStr);
+    const rules: Snapshot['rules'] = {};
+    for (const r of [...this.rules].sort((a, b) => cmpStr(a.rule.name, b.rule.name))) {
+      rules[r.rule.name] = {
+        fp: r.fingerprint,
+        keys: [...r.keys]
+          .sort(([a], [b]) => cmpStr(a, b))
+          .map(([key, st]) => [key, { l: st.last, m: st.marks.length ? st.marks : undefined, r: st.run.length ? st.run : undefined }]),
+        lateDropped: r.lateDropped,
+      };
+    }
+    const snap: Snapshot = {
+      duplicates: this.duplicates,
+      maxTime: this.maxTime ?? null,
+      pending: [...this.pending]
+        .sort((a, b) => a.e.time - b.e.time || cmpStr(a.e.id, b.e.id))
+        .map(({ e, skip }) => [e.id, e.key, e.time, e.type, e.value, e.score ?? null, e.anomaly ?? null, e.z ?? null, names(skip)]),
+      rules,
+      v: SNAPSHOT_VERSION,
+      watermark: this.watermark ?? null,
+    };
+    return Buffer.from(JSON.stringify(snap));
+  }
+
+  /**
+   * Replaces the state with a snapshot's (undefined or empty: a fresh start). The state of a rule
+   * whose definition changed since the snapshot is dropped; its lateDropped count is kept.
+   * @throws Error when the snapshot is not one this engine wrote.
+   */
+  restore(buf: Buffer | undefined): void {
+    this.reset();
+    if (!buf || buf.length === 0) return;
+    let snap: Snapshot;
+    try {
+      snap = snapshotSchema.parse(JSON.parse(buf.toString('utf8')));
+    } catch (err) {
+      const issue = err instanceof z.ZodError ? err.issues[0] : undefined;
+      const why = issue ? `${issue.path.join('.') || '(top level)'}: ${issue.message}` : (err as Error).message.split('\n')[0];
+      throw new Error(`cep: not a cep state snapshot (version ${SNAPSHOT_VERSION}): ${why}`);
+    }
+    this.maxTime = snap.maxTime ?? undefined;
+    this.watermark = snap.watermark ?? undefined;
+    this.duplicates = snap.duplicates;
+    const byName = new Map(this.rules.map((r) => [r.rule.name, r]));
+    for (const [name, saved] of Object.entries(snap.rules)) {
+      const r = byName.get(name);
+      if (!r) continue;
+      r.lateDropped = saved.lateDropped;
+      if (saved.fp !== r.fingerprint) continue;
+      for (const [key, s] of saved.keys) {
+        const st: KeyState = { marks: s.m ?? [], run: s.r ?? [], last: s.l };
+        r.keys.set(key, st);
+        const seen = st.marks[0];
+        if (r.rule.kind === 'absence' && seen) this.timers.set(r.index, key, seen[0] + r.rule.window);
+      }
+    }
+    for (const [id, key, time, type, value, score, anomaly, zScore, late] of snap.pending) {
+      const e: CepEvent = { id, key, time, type, value };
+      if (score !== null) e.score = score;
+      if (anomaly !== null) e.anomaly = anomaly;
+      if (zScore !== null) e.z = zScore;
+      const skip = late.flatMap((n) => {
+        const r = byName.get(n);
+        return r ? [r.index] : [];
+      });
+      this.pending.push({ e, skip });
+      this.pendingIds.add(pendingSlot(e));
+    }
+  }
+
+  private reset(): void {
+    this.maxTime = undefined;
+    this.watermark = undefined;
+    this.pending = [];
+    this.pendingIds.clear();
+    this.timers.clear();
+    this.duplicates = 0;
+    for (const r of this.rules) {
+      r.keys.clear();
+      r.lateDropped = 0;
+    }
+  }
+}

@@ -1,0 +1,177 @@
+import { IsolationForest, thresholdForContamination } from '../../ml/isolation-forest.js';
+import { seededRandom, type Random } from '../../ml/random.js';
+import type { Stage, StageContext } from '../stage.js';
+
+export interface DetectParams {
+  /** Model name in the namespace's model store; every detect worker uses its newest version. */
+  model: string;
+  trees: number;
+  subsample: number;
+  /** Rows of the training reservoir: the first `window` ready events, later a uniform sample. */
+  window: number;
+  /** Retrain on the reservoir this often (ms); 0 never retrains once a model exists. */
+  retrainMs: number;
+  /** Train a model when none exists (false: wait for `streamctl train`). */
+  train: boolean;
+  /** Flag scores at or above this; when absent, the threshold is the `contamination` quantile of the training scores. */
+  threshold?: number;
+  contamination: number;
+  seed: number;
+  /** How often a worker looks for a newer model version (ms). */
+  refreshMs: number;
+}
+
+export const DETECT_DEFAULTS: DetectParams = {
+  model: 'detect',
+  trees: 100,
+  subsample: 256,
+  window: 4096,
+  retrainMs: 600_000,
+  train: true,
+  contamination: 0.01,
+  seed: 1,
+  refreshMs: 1000,
+};
+
+/**
+ * The features of an enriched event: its z-score and its change from the last normal value, in
+ * standard deviations; undefined while its key warms up.
+ */
+export function features(d: { z?: unknown; delta?: unknown; std?: unknown; ready?: unknown }): [number, number] | undefined {
+  const z = Number(d.z);
+  const std = Number(d.std);
+  if (d.ready !== true || !Number.isFinite(z) || !(std > 0)) return undefined;
+  return [z, Number(d.delta) / std];
+}
+
+/** A stored model: the forest and the threshold it was calibrated with. */
+export interface DetectModel {
+  forest: IsolationForest;
+  threshold: number;
+}
+
+/** Model bytes: u32 length of the threshold JSON, the JSON, then the forest. */
+export function encodeModel(m: DetectModel): Buffer {
+  const meta = Buffer.from(JSON.stringify({ threshold: m.threshold }));
+  const head = Buffer.alloc(4);
+  head.writeUInt32LE(meta.length);
+  return Buffer.concat([head, meta, m.forest.serialize()]);
+}
+
+export function decodeModel(buf: Buffer): DetectModel {
+  const n = buf.readUInt32LE(0);
+  const meta = JSON.parse(buf.subarray(4, 4 + n).toString()) as { threshold: number };
+  return { forest: IsolationForest.deserialize(buf.subarray(4 + n)), threshold: meta.threshold };
+}
+
+/** Trains a model on rows and calibrates its threshold. */
+export function trainModel(rows: number[][], p: Pick<DetectParams, 'trees' | 'subsample' | 'seed' | 'threshold' | 'contamination'>): DetectModel {
+  const forest = IsolationForest.train(rows, { trees: p.trees, subsample: p.subsample, seed: p.seed });
+  const threshold = p.threshold ?? thresholdForContamination(forest.scoreMany(rows), p.contamination);
+  return { forest, threshold };
+}
+
+/**
+ * What the detect instances of one process share: the current model and the training reservoir
+ * (training data is not partition state; the model is shared through Redis).
+ */
+class Shared {
+  model: { version: number; m: DetectModel } | undefined;
+  private checkedAt = 0;
+  private reservoir: number[][] = [];
+  private seen = 0;
+  private readonly rand: Random;
+  private trainedAt = 0;
+  private training = false;
+
+  constructor(private readonly p: DetectParams) {
+    this.rand = seededRandom(p.seed);
+  }
+
+  /** Loads a newer model version if there is one, at most every refreshMs. */
+  async refresh(ctx: StageContext, force = false): Promise<void> {
+    const now = Date.now();
+    if (!force && now - this.checkedAt < this.p.refreshMs) return;
+    this.checkedAt = now;
+    const version = await ctx.services.models.latestVersion(this.p.model);
+    if (version && version !== this.model?.version) {
+      const stored = await ctx.services.models.latest(this.p.model);
+      if (stored) this.model = { version: stored.version, m: decodeModel(stored.bytes) };
+    }
+  }
+
+  /** Reservoir sampling (Algorithm R): a uniform sample of every ready event seen. */
+  add(row: number[]): void {
+    this.seen++;
+    if (this.reservoir.length < this.p.window) this.reservoir.push(row);
+    else {
+      const j = Math.floor(this.rand() * this.seen);
+      if (j < this.p.window) this.reservoir[j] = row;
+    }
+  }
+
+  async maybeTrain(ctx: StageContext): Promise<void> {
+    if (!this.p.train || this.training || this.reservoir.length < this.p.window) return;
+    const due = !this.model || (this.p.retrainMs > 0 && Date.now() - this.trainedAt >= this.p.retrainMs);
+    if (!due) return;
+    this.training = true;
+    try {
+      const m = trainModel(this.reservoir, this.p);
+      const version = await ctx.services.models.save(this.p.model, encodeModel(m));
+      this.model = { version, m };
+      this.trainedAt = Date.now();
+      this.reservoir = [];
+      this.seen = 0;
+    } finally {
+      this.training = false;
+    }
+  }
+}
+
+const shared = new Map<string, Shared>();
+
+/**
+ * Built-in `detect`: scores enriched events with an Isolation Forest shared through the model
+ * store, and flags those at or above the model's threshold. It adds `score`, `anomaly` and
+ * `model` (the version) to the event's JSON; events without statistics yet get `score: null`.
+ */
+export function detect(params: Record<string, unknown>): Stage {
+  const p: DetectParams = { ...DETECT_DEFAULTS, ...(params as Partial<DetectParams>) };
+  let s: Shared | undefined;
+  const sharedFor = (ctx: StageContext) => {
+    if (!s) {
+      const id = `${ctx.namespace}\u0000${p.model}`;
+      s = shared.get(id) ?? new Shared(p);
+      shared.set(id, s);
+    }
+    return s;
+  };
+  return {
+    name: 'detect',
+    async init(ctx) {
+      await sharedFor(ctx).refresh(ctx, true);
+    },
+    async process(batch, ctx) {
+      const sh = sharedFor(ctx);
+      await sh.refresh(ctx);
+      const out = batch.map((e) => {
+        const d = JSON.parse(e.data.toString()) as Record<string, unknown>;
+        const f = features(d);
+        if (f) sh.add(f);
+        const model = sh.model;
+        if (f && model) {
+          const score = model.m.forest.score(f);
+          d.score = Math.round(score * 1e4) / 1e4;
+          d.anomaly = score >= model.m.threshold;
+          d.model = model.version;
+        } else {
+          d.score = null;
+          d.anomaly = false;
+        }
+        return { ...e, data: Buffer.from(JSON.stringify(d)) };
+      });
+      await sh.maybeTrain(ctx);
+      return out;
+    },
+  };
+}

@@ -1,0 +1,151 @@
+import { DEGRADED } from '../lookup.js';
+import type { Stage } from '../stage.js';
+
+/** Rolling statistics of one key: EWMA mean and variance, after a Welford warm-up. */
+interface KeyStats {
+  n: number;
+  mean: number;
+  /** Variance (EWMA), or during warm-up the Welford sum of squares. */
+  v: number;
+  last: number;
+  /** Consecutive outliers seen: enough of them mean the level moved, not that values are wrong. */
+  out: number;
+  /** Their values, to restart from the new level. */
+  recent: number[];
+  /** The level before the last shift, and for how many more events a return to it undoes the shift. */
+  prev?: number;
+  probation?: number;
+}
+
+export interface EnrichParams {
+  /** Hash of reference data in the namespace: key -> JSON {region, service, owner, tier}. */
+  reference: string;
+  /** EWMA weight of a new value. */
+  alpha: number;
+  /** Events of a key before its z-score means anything. */
+  warmup: number;
+  /** |z| above which a value is an outlier and does not move the statistics. */
+  outlier: number;
+  /** Consecutive outliers after which the key's level is taken to have shifted... */
+  shiftAfter: number;
+  /** ...if their spread is under this many standard deviations. */
+  shiftSpread: number;
+  /** Events after a shift during which a return to the old level undoes it. */
+  probation: number;
+}
+
+export const ENRICH_DEFAULTS: EnrichParams = { reference: 'reference', alpha: 0.05, warmup: 20, outlier: 4, shiftAfter: 3, shiftSpread: 1.5, probation: 50 };
+
+/** The fields enrich adds to an event's JSON. */
+export interface Enriched {
+  ref: Record<string, unknown> | null;
+  degraded: boolean;
+  mean: number;
+  std: number;
+  z: number;
+  delta: number;
+  /** False while the key is warming up: z and delta mean nothing yet. */
+  ready: boolean;
+}
+
+function round(x: number): number {
+  return Math.round(x * 1e4) / 1e4;
+}
+
+/**
+ * Updates a key's statistics with `value` and returns its z-score and delta against the state
+ * before the update. Outliers leave the statistics alone (a spike must not drag the mean), unless
+ * `shiftAfter` of them come in a row: then the level moved and the statistics restart there.
+ */
+export function observe(s: KeyStats, value: number, p: EnrichParams): { z: number; delta: number; std: number; mean: number; ready: boolean } {
+  const warm = s.n >= p.warmup;
+  const ready = warm;
+  const std = warm ? Math.sqrt(s.v) : s.n > 1 ? Math.sqrt(s.v / (s.n - 1)) : 0;
+  let z = warm && std > 0 ? (value - s.mean) / std : 0;
+  if (s.probation && s.prev !== undefined && std > 0) {
+    // Values back at the old level soon after a shift: it was a burst, not a shift. Undo it.
+    s.probation--;
+    const zPrev = (value - s.prev) / std;
+    if (Math.abs(z) > p.outlier && Math.abs(zPrev) <= p.outlier) {
+      s.mean = s.prev;
+      s.probation = 0;
+      z = zPrev;
+    }
+  }
+  const mean = s.mean;
+  // The change from the last normal value: after a spike, the next normal value is no change.
+  const delta = s.n > 0 ? value - s.last : 0;
+  if (!warm) {
+    s.last = value;
+    s.n++;
+    const d = value - s.mean;
+    s.mean += d / s.n;
+    s.v += d * (value - s.mean);
+    if (s.n === p.warmup) s.v = s.v / (s.n - 1);
+    return { z, delta, std, mean, ready };
+  }
+  if (Math.abs(z) > p.outlier) {
+    s.out++;
+    s.recent.push(value);
+    if (s.out >= p.shiftAfter) {
+      // Outliers that agree with each other are a new level; scattered ones (a burst) are not.
+      const m = s.recent.reduce((a, b) => a + b, 0) / s.recent.length;
+      const spread = Math.sqrt(s.recent.reduce((a, b) => a + (b - m) ** 2, 0) / s.recent.length);
+      if (spread < p.shiftSpread * std) {
+        s.prev = s.mean;
+        s.probation = p.probation;
+        s.mean = m;
+        s.last = value;
+      }
+      s.out = 0;
+      s.recent = [];
+    }
+    return { z, delta, std, mean, ready };
+  }
+  s.out = 0;
+  s.recent = [];
+  s.last = value;
+  s.n++;
+  const d = value - s.mean;
+  const inc = p.alpha * d;
+  s.mean += inc;
+  s.v = (1 - p.alpha) * (s.v + d * inc);
+  return { z, delta, std, mean, ready };
+}
+
+/**
+ * Built-in `enrich`: adds reference data (through the worker's cached, breaker-guarded lookup;
+ * events flow marked `degraded` when Redis cannot answer) and per-key rolling statistics
+ * (EWMA mean/std, z-score, delta), which are partition state and so survive a crash exactly once.
+ * Input and output: JSON metric events `{key, type, value, time, ...}`.
+ */
+export function enrich(params: Record<string, unknown>): Stage {
+  const p: EnrichParams = { ...ENRICH_DEFAULTS, ...(params as Partial<EnrichParams>) };
+  let stats = new Map<string, KeyStats>();
+  return {
+    name: 'enrich',
+    async process(batch, ctx) {
+      const refs = await ctx.services.lookup(p.reference, batch.map((e) => e.key));
+      return batch.map((e) => {
+        const d = JSON.parse(e.data.toString()) as Record<string, unknown> & Partial<Enriched>;
+        const value = Number(d.value);
+        let s = stats.get(e.key);
+        if (!s) stats.set(e.key, (s = { n: 0, mean: 0, v: 0, last: 0, out: 0, recent: [] }));
+        const o = Number.isFinite(value) ? observe(s, value, p) : { z: 0, delta: 0, std: 0, mean: s.mean, ready: false };
+        const ref = refs.get(e.key);
+        d.degraded = ref === DEGRADED;
+        d.ref = typeof ref === 'string' ? (JSON.parse(ref) as Record<string, unknown>) : null;
+        d.mean = round(o.mean);
+        d.std = round(o.std);
+        d.z = round(o.z);
+        d.delta = round(o.delta);
+        d.ready = o.ready;
+        return { ...e, data: Buffer.from(JSON.stringify(d)) };
+      });
+    },
+    snapshot: () => JSON.stringify([...stats]),
+    restore(state) {
+      stats = new Map(state ? (JSON.parse(state.toString()) as [string, KeyStats][]) : []);
+    },
+  };
+}

@@ -1,0 +1,332 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import {
+  ANOMALY_KINDS,
+  LEVEL_SHIFT_LABELLED,
+  METRIC_T0,
+  METRIC_TYPES,
+  metricWorkload,
+  parseTruth,
+  readNdjsonWorkload,
+  type MetricEvent,
+  type NdjsonEvent,
+  type NdjsonWorkload,
+} from '../src/pipeline/metric-workload.js';
+import type { Workload } from '../src/pipeline/workload.js';
+
+interface Parsed {
+  key: string;
+  type: string;
+  value: number;
+  time: number;
+  truth: { anomaly: boolean; kind?: string };
+}
+
+function take(n: number, opts: Parameters<typeof metricWorkload>[0]): MetricEvent[] {
+  const w = metricWorkload(opts);
+  return Array.from({ length: n }, () => w.next());
+}
+
+const parse = (e: MetricEvent): Parsed => JSON.parse(e.data.toString('utf8')) as Parsed;
+
+function meanStd(xs: number[]): { mean: number; std: number } {
+  const mean = xs.reduce((a, b) => a + b, 0) / xs.length;
+  const variance = xs.reduce((a, b) => a + (b - mean) ** 2, 0) / (xs.length - 1);
+  return { mean, std: Math.sqrt(variance) };
+}
+
+describe('metricWorkload', () => {
+  it('is a Workload: next() gives a key and a Buffer', () => {
+    const w: Workload = metricWorkload({ keys: 10, seed: 1, anomalyRate: 0.01 });
+    const e = w.next();
+    expect(typeof e.key).toBe('string');
+    expect(Buffer.isBuffer(e.data)).toBe(true);
+  });
+
+  it('gives byte-identical events for the same seed, and different ones for another seed', () => {
+    const opts = { keys: 100, seed: 42, anomalyRate: 0.05 };
+    const a = take(10_000, opts);
+    const b = take(10_000, opts);
+    expect(Buffer.concat(b.map((e) => e.data)).equals(Buffer.concat(a.map((e) => e.data)))).toBe(true);
+    expect(b.map((e) => e.key)).toEqual(a.map((e) => e.key));
+    expect(b.map((e) => e.truth)).toEqual(a.map((e) => e.truth));
+    const c = take(10_000, { ...opts, seed: 43 });
+    expect(Buffer.concat(c.map((e) => e.data)).equals(Buffer.concat(a.map((e) => e.data)))).toBe(false);
+    const differing = c.filter((e, i) => !e.data.equals(a[i]!.data)).length;
+    expect(differing).toBeGreaterThan(9_000);
+  });
+
+  it('writes valid JSON with every field, consistent with what next() returns', () => {
+    const events = take(50_000, { keys: 200, seed: 3, anomalyRate: 0.05 });
+    const typeOf = new Map<string, string>();
+    // Checked without an expect per event (50,000 events), reporting the first problems.
+    const problems: string[] = [];
+    const check = (ok: boolean, what: string, i: number, e: MetricEvent) => {
+      if (!ok && problems.length < 10) problems.push(`event ${i}: ${what}: ${e.data.toString()}`);
+    };
+    events.forEach((e, i) => {
+      const j = parse(e);
+      check(Object.keys(j).join() === 'key,type,value,time,truth', 'fields', i, e);
+      check(j.key === e.key && /^host-\d{4}$/.test(j.key), 'key', i, e);
+      check((METRIC_TYPES as readonly string[]).includes(j.type), 'type', i, e);
+      check(typeof j.value === 'number' && Number.isFinite(j.value) && j.value >= 0, 'value', i, e);
+      if (j.type === 'errors') check(Number.isInteger(j.value), 'errors are counts', i, e);
+      if (j.type === 'cpu' || j.type === 'mem') check(j.value <= 100, 'percent', i, e);
+      check(j.time === METRIC_T0 + i && e.time === j.time, 'time', i, e);
+      check(typeof j.truth === 'object' && typeof j.truth.anomaly === 'boolean', 'truth', i, e);
+      check(JSON.stringify(j.truth) === JSON.stringify(e.truth), 'truth as returned', i, e);
+      check(j.truth.anomaly ? (ANOMALY_KINDS as readonly string[]).includes(j.truth.kind!) : !('kind' in j.truth), 'kind', i, e);
+      // One type per key.
+      const t = typeOf.get(j.key);
+      if (t === undefined) typeOf.set(j.key, j.type);
+      else check(j.type === t, 'one type per key', i, e);
+    });
+    expect(problems).toEqual([]);
+    expect(new Set(typeOf.values()).size).toBe(4);
+    // The documented example layout.
+    expect(events[0]!.data.toString()).toMatch(/^\{"key":"host-\d{4}","type":"[a-z]+","value":[0-9.]+,"time":1700000000000,"truth":\{"anomaly":(false|true,"kind":"[a-z_]+")\}\}$/);
+  });
+
+  it('widens key names past 9999 keys', () => {
+    const keys = new Set(take(2000, { keys: 20_000, seed: 1, anomalyRate: 0 }).map((e) => e.key));
+    for (const k of keys) expect(k).toMatch(/^host-\d{5}$/);
+  });
+
+  it('uses event time T0 + i * stepMs, increasing per key', () => {
+    const events = take(20_000, { keys: 37, seed: 9, anomalyRate: 0.05, stepMs: 5 });
+    const last = new Map<string, number>();
+    events.forEach((e, i) => {
+      const { key, time } = parse(e);
+      expect(time).toBe(METRIC_T0 + 5 * i);
+      expect(time).toBeGreaterThan(last.get(key) ?? -Infinity);
+      last.set(key, time);
+    });
+    expect(last.size).toBe(37);
+    const frac = take(100, { keys: 3, seed: 9, anomalyRate: 0, stepMs: 0.5 }).map((e) => parse(e).time);
+    expect(frac[3]).toBe(METRIC_T0 + 1.5);
+  });
+
+  it.each([0.01, 0.05])('labels a fraction close to p = %s of 200,000 events, of every kind', (p) => {
+    const w = metricWorkload({ keys: 50, seed: 11, anomalyRate: p });
+    const kinds = new Map<string, number>();
+    let anomalies = 0;
+    const N = 200_000;
+    for (let i = 0; i < N; i++) {
+      const { truth } = w.next();
+      if (truth.anomaly) {
+        anomalies++;
+        kinds.set(truth.kind!, (kinds.get(truth.kind!) ?? 0) + 1);
+      }
+    }
+    expect(Math.abs(anomalies / N - p)).toBeLessThan(0.15 * p);
+    for (const kind of ANOMALY_KINDS) expect(kinds.get(kind) ?? 0, kind).toBeGreaterThan(0);
+  });
+
+  it('gives no anomalies at rate 0 and only anomalies at rate 1', () => {
+    const w = metricWorkload({ keys: 50, seed: 5, anomalyRate: 0 });
+    let anomalies = 0;
+    for (let i = 0; i < 200_000; i++) {
+      const e = w.next();
+      if (e.truth.anomaly || parseTruth(e.data)?.anomaly !== false) anomalies++;
+    }
+    expect(anomalies).toBe(0);
+    expect(take(5000, { keys: 50, seed: 5, anomalyRate: 1 }).every((e) => e.truth.anomaly)).toBe(true);
+  });
+
+  it('keeps keys and normal noise the same whatever the anomaly rate', () => {
+    const a = take(5000, { keys: 20, seed: 8, anomalyRate: 0 });
+    const b = take(5000, { keys: 20, seed: 8, anomalyRate: 0.01 });
+    expect(b.map((e) => e.key)).toEqual(a.map((e) => e.key));
+    const same = a.filter((e, i) => e.data.equals(b[i]!.data)).length;
+    expect(same).toBeGreaterThan(1000);
+  });
+
+  it('puts spikes, drops and error bursts far (> 5 sigma) from the key\'s recent normal values, and level shifts > 3 sigma', () => {
+    const w = metricWorkload({ keys: 40, seed: 21, anomalyRate: 0.02 });
+    // Per key: its normal values since its last level shift (a level shift starts a new normal).
+    const recent = new Map<string, number[]>();
+    const shifting = new Map<string, { before: { mean: number; std: number } | undefined; values: number[] }>();
+    const checked = new Map<string, number>();
+    const WINDOW = 100;
+    for (let i = 0; i < 200_000; i++) {
+      const e = w.next();
+      const { key, value } = parse(e);
+      const window = recent.get(key) ?? [];
+      recent.set(key, window);
+      const kind = e.truth.kind;
+      if (kind === 'level_shift') {
+        let s = shifting.get(key);
+        if (!s) {
+          s = { before: window.length >= 30 ? meanStd(window) : undefined, values: [] };
+          shifting.set(key, s);
+          window.length = 0;
+        }
+        s.values.push(value);
+        if (s.values.length === LEVEL_SHIFT_LABELLED) {
+          if (s.before) {
+            const after = s.values.reduce((x, y) => x + y, 0) / s.values.length;
+            expect(Math.abs(after - s.before.mean), `${key} level shift at ${i}`).toBeGreaterThan(3 * s.before.std);
+            checked.set(kind, (checked.get(kind) ?? 0) + 1);
+          }
+          shifting.delete(key);
+        }
+        continue;
+      }
+      if (kind !== undefined) {
+        if (window.length >= 30) {
+          const { mean, std } = meanStd(window);
+          expect(std).toBeGreaterThan(0);
+          const distance = (value - mean) / std;
+          if (kind === 'drop') expect(distance, `${key} drop at ${i}`).toBeLessThan(-5);
+          else expect(distance, `${key} ${kind} at ${i}`).toBeGreaterThan(5);
+          checked.set(kind, (checked.get(kind) ?? 0) + 1);
+        }
+        continue;
+      }
+      window.push(value);
+      if (window.length > WINDOW) window.shift();
+    }
+    for (const kind of ANOMALY_KINDS) expect(checked.get(kind) ?? 0, kind).toBeGreaterThan(10);
+  });
+
+  it('rejects bad options', () => {
+    expect(() => metricWorkload({ keys: 0, seed: 1, anomalyRate: 0 })).toThrow(RangeError);
+    expect(() => metricWorkload({ keys: 1.5, seed: 1, anomalyRate: 0 })).toThrow(RangeError);
+    expect(() => metricWorkload({ keys: 1, seed: 1, anomalyRate: -0.1 })).toThrow(RangeError);
+    expect(() => metricWorkload({ keys: 1, seed: 1, anomalyRate: 1.1 })).toThrow(RangeError);
+    expect(() => metricWorkload({ keys: 1, seed: 1, anomalyRate: Number.NaN })).toThrow(RangeError);
+    expect(() => metricWorkload({ keys: 1, seed: 1, anomalyRate: 0, stepMs: 0 })).toThrow(RangeError);
+  });
+});
+
+describe('parseTruth', () => {
+  it('reads the truth of generated events', () => {
+    for (const e of take(20_000, { keys: 30, seed: 4, anomalyRate: 0.1 })) expect(parseTruth(e.data)).toEqual(e.truth);
+  });
+
+  it.each([
+    ['{"key":"a","value":1}', undefined],
+    ['{"key":"a","truth":{"anomaly":false}}', { anomaly: false }],
+    ['{"truth":{"anomaly":true}}', { anomaly: true }],
+    ['{"key":"a","truth":{"anomaly":true,"kind":"spike"}}', { anomaly: true, kind: 'spike' }],
+    ['{"key":"a","truth":{"anomaly":true,"kind":"my kind"}}', { anomaly: true, kind: 'my kind' }],
+    // Other layouts: parsed.
+    ['{"truth": {"kind": "drop", "anomaly": true}, "key": "a"}', { anomaly: true, kind: 'drop' }],
+    ['{ "key": "a", "truth": { "anomaly": false } }', { anomaly: false }],
+    ['{"key":"a","truth":{"anomaly":true,"kind":"a\\"b"}}', { anomaly: true, kind: 'a"b' }],
+    // Not a truth at the top level, or not a valid one.
+    ['{"key":"a","meta":{"truth":{"anomaly":true,"kind":"spike"}}}', undefined],
+    ['{"key":"a","note":"\\"truth\\":{\\"anomaly\\":true}"}', undefined],
+    ['{"key":"a","truth":{"anomaly":"yes"}}', undefined],
+    ['{"key":"a","truth":true}', undefined],
+    ['{"key":"a","truth":', undefined],
+    ['[{"truth":{"anomaly":true}}]', undefined],
+    ['', undefined],
+  ])('%s', (text, expected) => {
+    expect(parseTruth(Buffer.from(text))).toEqual(expected);
+  });
+});
+
+describe('readNdjsonWorkload', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'ndjson-'));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  const lines = [
+    /* 1 */ '\uFEFF{"key":"a","value":1}',
+    /* 2 */ '{"key":"b","value":2,"truth":{"anomaly":true,"kind":"spike"}}',
+    /* 3 */ 'not json',
+    /* 4 */ '',
+    /* 5 */ '[1,2]',
+    /* 6 */ '{"value":3}',
+    /* 7 */ '{"key":7}',
+    /* 8 */ '{"key":"c", "note":"spaced  as given"}\r',
+    /* 9 */ '   ',
+    /* 10 */ '{"key":""}',
+    /* 11 */ '{"key":"d","x":"é"}',
+    /* 12 */ 'null',
+    /* 13 */ '{"key":"e"',
+    /* 14 */ '{"key":"f"}',
+  ];
+  const file = join(dir, 'events.ndjson');
+  // Line 15: invalid UTF-8.
+  writeFileSync(file, Buffer.concat([Buffer.from(`${lines.join('\n')}\n{"key":"g","x":"`), Buffer.from([0xff, 0xfe]), Buffer.from('"}\n')]));
+
+  const drain = async (w: NdjsonWorkload): Promise<NdjsonEvent[]> => {
+    const out: NdjsonEvent[] = [];
+    for await (const e of w) out.push(e);
+    return out;
+  };
+
+  it.each([1 << 20, 7, 1])('yields the good lines and reports the malformed ones with line numbers (reads of %d bytes)', async (chunkBytes) => {
+    const w = await readNdjsonWorkload(file, { chunkBytes });
+    const events = await drain(w);
+    expect(events.map((e) => [e.line, e.key])).toEqual([
+      [1, 'a'],
+      [2, 'b'],
+      [8, 'c'],
+      [11, 'd'],
+      [14, 'f'],
+    ]);
+    expect(events[0]!.data.toString()).toBe('{"key":"a","value":1}');
+    expect(events[1]!.data.toString()).toBe(lines[1]);
+    expect(events[2]!.data.toString()).toBe('{"key":"c", "note":"spaced  as given"}');
+    expect(events[3]!.data.equals(Buffer.from('{"key":"d","x":"é"}'))).toBe(true);
+    expect(parseTruth(events[1]!.data)).toEqual({ anomaly: true, kind: 'spike' });
+    expect(parseTruth(events[0]!.data)).toBeUndefined();
+    expect(w.malformed.map((m) => m.line)).toEqual([3, 5, 6, 7, 10, 12, 13, 15]);
+    const reason = (line: number) => w.malformed.find((m) => m.line === line)!.reason;
+    expect(reason(3)).toMatch(/^not JSON/);
+    expect(reason(5)).toMatch(/not a JSON object \(array\)/);
+    expect(reason(6)).toMatch(/no "key"/);
+    expect(reason(7)).toMatch(/"key" is not a non-empty string/);
+    expect(reason(12)).toMatch(/null/);
+    expect(reason(15)).toMatch(/UTF-8/);
+    expect(w.malformed[0]!.text).toBe('not json');
+    expect(w.stats).toEqual({ lines: 15, events: 5, malformed: 8, blank: 2 });
+  });
+
+  it('works with next() and keeps at most maxMalformed details', async () => {
+    const w = await readNdjsonWorkload(file, { maxMalformed: 2 });
+    const keys: string[] = [];
+    for (let e = await w.next(); e; e = await w.next()) keys.push(e.key);
+    expect(keys).toEqual(['a', 'b', 'c', 'd', 'f']);
+    expect(await w.next()).toBeUndefined();
+    expect(w.malformed.map((m) => m.line)).toEqual([3, 5]);
+    expect(w.stats.malformed).toBe(8);
+  });
+
+  it('replays generated events byte for byte, and can stop early', async () => {
+    const events = take(1000, { keys: 10, seed: 2, anomalyRate: 0.05 });
+    const path = join(dir, 'generated.ndjson');
+    writeFileSync(path, `${events.map((e) => e.data.toString()).join('\n')}\n`);
+    const replayed = await drain(await readNdjsonWorkload(path, { chunkBytes: 4096 }));
+    expect(replayed.length).toBe(1000);
+    replayed.forEach((e, i) => {
+      expect(e.data.equals(events[i]!.data)).toBe(true);
+      expect(e.key).toBe(events[i]!.key);
+      expect(e.line).toBe(i + 1);
+    });
+    const w = await readNdjsonWorkload(path);
+    expect((await w.next())?.key).toBe(events[0]!.key);
+    await w.close();
+    expect(await w.next()).toBeUndefined();
+    await (await readNdjsonWorkload(path)).close(); // closing before reading
+  });
+
+  it('reads a last line without a newline', async () => {
+    const path = join(dir, 'no-newline.ndjson');
+    writeFileSync(path, '{"key":"x"}\n{"key":"y","v":1}');
+    const w = await readNdjsonWorkload(path, { chunkBytes: 5 });
+    expect((await drain(w)).map((e) => [e.line, e.data.toString()])).toEqual([
+      [1, '{"key":"x"}'],
+      [2, '{"key":"y","v":1}'],
+    ]);
+    expect(w.malformed).toEqual([]);
+  });
+
+  it('fails at once on a missing file', async () => {
+    await expect(readNdjsonWorkload(join(dir, 'missing.ndjson'))).rejects.toThrow(/ENOENT/);
+  });
+});
