@@ -32,6 +32,7 @@ function render(r: AuditReport): string {
     lines.push(
       '',
       `detection: precision ${q.precision}  recall ${q.recall}  F1 ${q.f1}  ROC AUC ${q.auc}  (${q.anomalies} anomalies, ${q.flagged} flagged, of ${q.events} events)`,
+      `unscored (key warming up or no model yet): ${q.unscored} events, ${q.unscoredAnomalies} of them anomalies (counted as missed)`,
       `recall by kind: ${Object.entries(q.recallByKind).map(([k, v]) => `${k} ${v.recall} (${v.detected}/${v.anomalies})`).join(', ')}`,
     );
   }

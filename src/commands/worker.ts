@@ -35,6 +35,8 @@ export default defineCommand({
     const def = definition.stages.find((s) => s.name === opts.stage);
     if (!def) throw new UsageError('UNKNOWN_STAGE', `--stage: no stage "${opts.stage}" in ${file ?? 'the default pipeline'} (stages: ${definition.stages.map((s) => s.name).join(', ')})`, 'pick one of the listed stages');
     const factory = await resolveStage(def, file, io.cwd);
+    // Bad stage params (e.g. cep rules) fail here, before any lease is taken.
+    factory(def.params);
     const conn = await connect(opts, io);
     const workers: StageWorker[] = [];
     let server: MetricsServer | undefined;

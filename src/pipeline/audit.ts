@@ -41,8 +41,12 @@ export interface DetectionQuality {
   precision: number;
   recall: number;
   f1: number;
-  /** ROC AUC of the score (events without a score count as 0). */
+  /** ROC AUC of the score, over the events that have one. */
   auc: number;
+  /** Events without a score (their key was warming up, or no model existed yet); they count as not flagged. */
+  unscored: number;
+  /** Anomalies among them. */
+  unscoredAnomalies: number;
   /** Recall per anomaly kind. */
   recallByKind: Record<string, { anomalies: number; detected: number; recall: number }>;
 }
@@ -52,6 +56,9 @@ class QualityTracker {
   private readonly labels: boolean[] = [];
   private readonly preds: boolean[] = [];
   private readonly scores: number[] = [];
+  private readonly scoredLabels: boolean[] = [];
+  private unscored = 0;
+  private unscoredAnomalies = 0;
   private readonly kinds = new Map<string, { anomalies: number; detected: number }>();
   private seen = false;
 
@@ -67,7 +74,13 @@ class QualityTracker {
     const flagged = d.anomaly === true;
     this.labels.push(d.truth.anomaly);
     this.preds.push(flagged);
-    this.scores.push(typeof d.score === 'number' ? d.score : 0);
+    if (typeof d.score === 'number') {
+      this.scores.push(d.score);
+      this.scoredLabels.push(d.truth.anomaly);
+    } else {
+      this.unscored++;
+      if (d.truth.anomaly) this.unscoredAnomalies++;
+    }
     if (d.truth.anomaly) {
       const k = this.kinds.get(d.truth.kind ?? 'unknown') ?? { anomalies: 0, detected: 0 };
       k.anomalies++;
@@ -90,7 +103,9 @@ class QualityTracker {
       precision: r(c.precision),
       recall: r(c.recall),
       f1: r(c.f1),
-      auc: r(c.tp + c.fn > 0 && c.tn + c.fp > 0 ? rocAuc(this.scores, this.labels) : NaN),
+      auc: r(this.scoredLabels.includes(true) && this.scoredLabels.includes(false) ? rocAuc(this.scores, this.scoredLabels) : NaN),
+      unscored: this.unscored,
+      unscoredAnomalies: this.unscoredAnomalies,
       recallByKind: Object.fromEntries([...this.kinds].sort().map(([k, v]) => [k, { ...v, recall: r(v.detected / v.anomalies) }])),
     };
   }

@@ -22,6 +22,7 @@ export interface ScriptCommands {
   streamctlLeaseRelease(lease: string, token: string): Promise<number>;
   streamctlDlqReplay(dlq: string, ...ids: string[]): Promise<number>;
   streamctlModelSave(latest: string, versionKey: string, version: number, bytes: Buffer): Promise<number>;
+  streamctlReadBuffer(lease: string, stream: string, token: string, group: string, consumer: string, count: number): Promise<unknown>;
 }
 
 export type ScriptClient = (Redis | Cluster) & ScriptCommands;
@@ -37,6 +38,7 @@ export function withScripts(client: Redis | Cluster): ScriptClient {
     client.defineCommand('streamctlLeaseRelease', { numberOfKeys: 1, lua: load('lease-release') });
     client.defineCommand('streamctlDlqReplay', { numberOfKeys: 1, lua: load('dlq-replay') });
     client.defineCommand('streamctlModelSave', { numberOfKeys: 2, lua: load('model-save') });
+    client.defineCommand('streamctlRead', { numberOfKeys: 2, lua: load('read') });
     defined.add(client);
   }
   return client as ScriptClient;

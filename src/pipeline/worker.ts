@@ -4,6 +4,7 @@ import { hostname } from 'node:os';
 import type { Cluster, Redis } from 'ioredis';
 import type { RedisConnection } from '../redis/connection.js';
 import { CODEC_VERSION, CodecError, decodeEntry, encodeBatch, type StreamEvent } from './codec.js';
+import { pairs } from '../redis/info.js';
 import { withScripts, type ScriptClient } from './scripts.js';
 import { HashLookup, type LookupOptions, type LookupStats } from './lookup.js';
 import { ModelStore } from './model-store.js';
@@ -361,15 +362,39 @@ class PartitionRunner {
     }
   }
 
+  /** The id after which the group's next new entry comes: where a wait for new entries starts. */
+  private lastSeen: string | undefined;
+
+  /**
+   * Reads new entries through the fenced read script; when there are none, waits on the stream
+   * itself (XREAD BLOCK on this partition's own connection) for an entry after the last one seen.
+   */
   private async read(): Promise<Entry[] | undefined> {
-    const block = this.w.opts.blockMs ?? 500;
-    const reply = (await (this.reader as Redis).xreadgroupBuffer(
-      'GROUP', this.group, this.w.id,
-      'COUNT', this.w.opts.batchEntries ?? 50,
-      'BLOCK', block,
-      'STREAMS', this.input, '>',
-    )) as [Buffer, Entry[]][] | null;
-    return reply?.[0]?.[1];
+    const keys = this.keys;
+    const count = this.w.opts.batchEntries ?? 50;
+    const fetch = async () => {
+      let reply: [Buffer, Entry[]][] | null;
+      try {
+        reply = (await this.w.shared.streamctlReadBuffer(keys.lease(this.group, this.partition), this.input, this.token, this.group, this.w.id, count)) as [Buffer, Entry[]][] | null;
+      } catch (err) {
+        if (/LEASE_LOST/.test(String((err as Error).message))) {
+          this.lose('lease lost before reading');
+          throw new LeaseLost();
+        }
+        throw err;
+      }
+      const entries = reply?.[0]?.[1];
+      if (entries?.length) this.lastSeen = entries[entries.length - 1]![0].toString();
+      return entries;
+    };
+    const entries = await fetch();
+    if (entries?.length) return entries;
+    if (this.lastSeen === undefined) {
+      const groups = ((await this.w.shared.call('XINFO', 'GROUPS', this.input)) as unknown[]).map(pairs);
+      this.lastSeen = String(groups.find((g) => String(g.name) === this.group)?.['last-delivered-id'] ?? '0-0');
+    }
+    await (this.reader as Redis).xread('COUNT', 1, 'BLOCK', this.w.opts.blockMs ?? 500, 'STREAMS', this.input, this.lastSeen);
+    return this.stopping ? undefined : fetch();
   }
 
   /** Decodes entries; undecodable ones become dead letters at once (retrying cannot fix them). */

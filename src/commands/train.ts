@@ -1,0 +1,102 @@
+import { createReadStream } from 'node:fs';
+import { createInterface } from 'node:readline';
+import { z } from 'zod';
+import { defineCommand } from '../command.js';
+import { UsageError } from '../errors.js';
+import { connectionOptions, jsonOption, namespaceOption, pipelineOption } from '../options.js';
+import { decodeEntry } from '../pipeline/codec.js';
+import { loadPipeline } from '../pipeline/definition.js';
+import { ModelStore } from '../pipeline/model-store.js';
+import { DETECT_DEFAULTS, encodeModel, features, trainModel, type DetectParams } from '../pipeline/stages/detect.js';
+import { ENRICH_DEFAULTS, observe } from '../pipeline/stages/enrich.js';
+import { ensureTopology } from '../pipeline/topology.js';
+import { connect } from '../redis/target.js';
+
+const options = z.object({
+  ...connectionOptions,
+  ...namespaceOption,
+  ...pipelineOption,
+  from: z.string().optional().describe('NDJSON file of metric events ({"key","value",...} per line) to train on; default: the events already enriched in the namespace').meta({ valueName: 'FILE' }),
+  rows: z.coerce.number().int().min(16).max(1_000_000).default(4096).describe('Training rows: the first ROWS events whose key has warmed up').meta({ valueName: 'ROWS' }),
+  stage: z.string().default('detect').describe('The detect stage whose model and parameters to use').meta({ valueName: 'NAME' }),
+  ...jsonOption,
+});
+
+/** Feature rows from an NDJSON file, computing the enrich statistics on the way. */
+async function rowsFromFile(path: string, limit: number): Promise<number[][]> {
+  const stats = new Map<string, Parameters<typeof observe>[0]>();
+  const rows: number[][] = [];
+  let line = 0;
+  const rl = createInterface({ input: createReadStream(path), crlfDelay: Infinity });
+  try {
+    for await (const text of rl) {
+      line++;
+      if (!text.trim()) continue;
+      let d: { key?: unknown; value?: unknown };
+      try {
+        d = JSON.parse(text) as typeof d;
+      } catch {
+        throw new UsageError('BAD_FROM', `${path}:${line}: not JSON`, 'one JSON object per line with "key" and "value"');
+      }
+      const value = Number(d.value);
+      if (typeof d.key !== 'string' || !Number.isFinite(value)) continue;
+      let s = stats.get(d.key);
+      if (!s) stats.set(d.key, (s = { n: 0, mean: 0, v: 0, last: 0, out: 0, recent: [] }));
+      const o = observe(s, value, ENRICH_DEFAULTS);
+      const f = features({ ...o });
+      if (f) rows.push(f);
+      if (rows.length >= limit) break;
+    }
+  } catch (err) {
+    if (err instanceof UsageError) throw err;
+    throw new UsageError('BAD_FROM', `--from: cannot read ${path}: ${(err as Error).message}`, 'check the file');
+  } finally {
+    rl.close();
+  }
+  return rows;
+}
+
+export default defineCommand({
+  name: 'train',
+  description: "Train the detect stage's Isolation Forest ahead of time (from a file of metric events, or from the namespace's enriched events) and store it as the newest model version.",
+  examples: ['streamctl train --from events.ndjson', 'streamctl train --rows 8192 --json'],
+  options,
+  async run(opts, io) {
+    const { definition } = loadPipeline(opts.pipeline, io.cwd);
+    const def = definition.stages.find((s) => s.name === opts.stage);
+    if (!def) throw new UsageError('UNKNOWN_STAGE', `--stage: no stage "${opts.stage}" in the pipeline`, 'name the detect stage with --stage');
+    const p: DetectParams = { ...DETECT_DEFAULTS, ...(def.params as Partial<DetectParams>) };
+    const conn = await connect(opts, io);
+    try {
+      const client = conn.client();
+      let rows: number[][];
+      if (opts.from) rows = await rowsFromFile(opts.from, opts.rows);
+      else {
+        const topology = await ensureTopology(client, opts.namespace, definition.stages, { partitions: definition.partitions });
+        const input = topology.stages.find((s) => s.name === def.name)!.input;
+        rows = [];
+        for (let k = 0; k < topology.partitions && rows.length < opts.rows; k++) {
+          const entries = (await client.xrangeBuffer(topology.keys.stream(k, input), '-', '+', 'COUNT', 200)) as [Buffer, Buffer[]][];
+          for (const [, fields] of entries) {
+            for (const e of decodeEntry(fields)) {
+              const f = features(JSON.parse(e.data.toString()) as Record<string, unknown>);
+              if (f && rows.length < opts.rows) rows.push(f);
+            }
+          }
+        }
+      }
+      if (rows.length < 16) {
+        throw new UsageError('TOO_FEW_ROWS', `only ${rows.length} training row(s) found`, opts.from ? 'give a longer file (keys need 20 events to warm up)' : 'run some events through enrich first, or use --from FILE');
+      }
+      const t0 = performance.now();
+      const model = trainModel(rows, p);
+      const ms = performance.now() - t0;
+      const version = await new ModelStore(client, opts.namespace).save(p.model, encodeModel(model));
+      const result = { model: p.model, version, rows: rows.length, trees: model.forest.trees, subsample: model.forest.subsample, threshold: model.threshold, trainMs: Math.round(ms) };
+      io.stdout.write(opts.json ? `${JSON.stringify(result, null, 2)}\n` : `model "${p.model}" v${version}: ${rows.length} rows, ${result.trees} trees, threshold ${model.threshold.toFixed(4)} (trained in ${result.trainMs} ms)\n`);
+      return 0;
+    } finally {
+      await conn.close();
+    }
+  },
+});
