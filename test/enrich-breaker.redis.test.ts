@@ -1,0 +1,104 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { decodeEntry } from '../src/pipeline/codec.js';
+import { metricWorkload } from '../src/pipeline/metric-workload.js';
+import { Producer } from '../src/pipeline/producer.js';
+import { syntheticReference, writeReference } from '../src/pipeline/reference.js';
+import { withScripts } from '../src/pipeline/scripts.js';
+import { enrich } from '../src/pipeline/stages/enrich.js';
+import { ensureTopology, type Topology } from '../src/pipeline/topology.js';
+import { StageWorker } from '../src/pipeline/worker.js';
+import type { RedisConnection } from '../src/redis/connection.js';
+import { parseRedisUrls } from '../src/redis/endpoint.js';
+import { waitFor } from '../src/redis/wait.js';
+import { testIo } from './helpers/io.js';
+import { startRedis, type TestServer } from './helpers/redis.js';
+
+let server: TestServer;
+let conn: RedisConnection;
+beforeAll(async () => {
+  server = await startRedis();
+  conn = await testIo().io.redis.open({ endpoints: parseRedisUrls(server.url), source: '--redis' });
+});
+afterAll(async () => {
+  await conn.close();
+  await server.stop();
+});
+
+interface Out {
+  key: string;
+  degraded: boolean;
+  ref: { region?: string } | null;
+}
+
+/** Every enriched event in the output streams so far, in order per partition. */
+async function outputs(topology: Topology): Promise<Out[]> {
+  const all: Out[] = [];
+  for (let k = 0; k < topology.partitions; k++) {
+    const entries = (await conn.client().xrangeBuffer(topology.keys.stream(k, 'out'), '-', '+')) as [Buffer, Buffer[]][];
+    for (const [, f] of entries) for (const e of decodeEntry(f)) all.push(JSON.parse(e.data.toString()) as Out);
+  }
+  return all;
+}
+
+describe('enrich with its reference lookups failing', () => {
+  it('opens the breaker, keeps events flowing marked degraded, and closes after recovery', async () => {
+    const ns = 'breaker';
+    const refKey = `${ns}:reference`;
+    const topology = await ensureTopology(conn.client(), ns, [{ name: 'enrich' }], { partitions: 2 });
+    const keys = Array.from({ length: 50 }, (_, i) => `host-${String(i).padStart(4, '0')}`);
+    await writeReference(conn.client(), refKey, syntheticReference(keys, 1));
+    const worker = new StageWorker({
+      conn, topology, factory: enrich,
+      stage: { ...topology.stages[0]!, maxDeliveries: 5, params: {} },
+      // A short TTL so that lookups reach Redis again soon; a short open period so recovery is quick.
+      lookup: { ttlMs: 20, failures: 2, openMs: 200, timeoutMs: 500 },
+    });
+    worker.start();
+    const producer = new Producer({ client: withScripts(conn.client()), topology, producerId: 'p', batch: 5, lingerMs: 1 });
+    await producer.init();
+    const w = metricWorkload({ keys: 50, seed: 3, anomalyRate: 0 });
+    // Keys host-0050.. were never looked up, so no cache can answer for them.
+    const fresh = metricWorkload({ keys: 100, seed: 4, anomalyRate: 0 });
+    const send = async (n: number, source = w) => {
+      for (let i = 0; i < n; i++) {
+        const e = source.next();
+        producer.send(e.key, e.data, Date.now());
+      }
+      await producer.flushAll();
+    };
+    const delivered = (n: number) => waitFor(async () => ((await outputs(topology)).length >= n ? outputs(topology) : undefined), { timeoutMs: 20_000, onTimeout: () => new Error(`fewer than ${n} events delivered`) });
+    try {
+      await send(200);
+      const healthy = await delivered(200);
+      expect(healthy.every((e) => !e.degraded && e.ref?.region)).toBe(true);
+
+      // The reference hash becomes unreadable (WRONGTYPE): every lookup fails.
+      await conn.client().del(refKey);
+      await conn.client().set(refKey, 'not a hash');
+      await send(300, fresh);
+      const during = (await delivered(500)).slice(200);
+      expect(during.length).toBe(300);
+      const uncached = during.filter((e) => Number(e.key.slice(5)) >= 50);
+      expect(uncached.length).toBeGreaterThan(100);
+      expect(uncached.every((e) => e.degraded && e.ref === null)).toBe(true);
+      expect(worker.lookupStats().breakerOpened).toBeGreaterThanOrEqual(1);
+      expect(worker.lookupStats().failures).toBeGreaterThan(0);
+
+      // Recovery: the hash is back; the half-open probe succeeds and the breaker closes.
+      await conn.client().del(refKey);
+      await writeReference(conn.client(), refKey, syntheticReference(keys, 1));
+      await waitFor(
+        async () => {
+          await send(20);
+          const all = await outputs(topology);
+          return all.slice(-20).every((e) => !e.degraded && e.ref?.region) ? true : undefined;
+        },
+        { timeoutMs: 20_000, intervalMs: 100, onTimeout: () => new Error('breaker never closed') },
+      );
+      expect(worker.lookupStats().breaker).toBe('closed');
+    } finally {
+      await producer.close();
+      await worker.stop();
+    }
+  });
+});
