@@ -4,14 +4,16 @@
  *
  *   npm run bench                         throughput of the 3-stage passthrough pipeline
  *   npm run bench -- throughput --events 1000000 --mode standalone|cluster|both
+ *   npm run bench -- pipeline --events 500000 --mode cluster   the default pipeline, with detection quality
+ *   npm run bench -- ml                   Isolation Forest scoring cost per event
  */
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, openSync, rmSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { stagePending } from '../src/pipeline/backlog.js';
-import { PASSTHROUGH_PIPELINE } from '../src/pipeline/definition.js';
+import { BUILTIN_PIPELINES } from '../src/pipeline/definition.js';
 import { spawnWorkers, stopWorkerProcesses } from '../src/pipeline/supervisor.js';
 import { ensureTopology } from '../src/pipeline/topology.js';
 import { createRedisFactory } from '../src/redis/connection.js';
@@ -20,8 +22,10 @@ import { parseRedisUrls } from '../src/redis/endpoint.js';
 import { findRedisServer } from '../src/redis/redis-server.js';
 import { cliEntry } from '../src/self.js';
 import { sleep } from '../src/sleep.js';
+import { benchMl } from './ml.js';
 
 interface Row {
+  pipeline: string;
   mode: string;
   events: number;
   produceRate: number;
@@ -29,6 +33,7 @@ interface Row {
   seconds: number;
   lost: number;
   duplicates: number;
+  quality?: { precision: number; recall: number; f1: number; auc: number; anomalies: number; unscored: number; recallByKind: Record<string, { recall: number }> };
 }
 
 function cli(args: string[]): { code: number; json: Record<string, number> } {
@@ -41,7 +46,8 @@ function cli(args: string[]): { code: number; json: Record<string, number> } {
   }
 }
 
-async function throughput(mode: 'standalone' | 'cluster', events: number): Promise<Row> {
+async function throughput(mode: 'standalone' | 'cluster', events: number, pipeline: 'passthrough' | 'default'): Promise<Row> {
+  const stages = BUILTIN_PIPELINES[pipeline]!.stages;
   const home = mkdtempSync(join(tmpdir(), 'streamctl-bench-'));
   const { deployment } = await startDeployment({
     home, bin: findRedisServer(undefined, process.env.PATH), mode, primaries: 3, replicas: 1,
@@ -51,20 +57,22 @@ async function throughput(mode: 'standalone' | 'cluster', events: number): Promi
   const conn = await createRedisFactory().open({ endpoints: parseRedisUrls(urls.join(',')), source: '--redis' });
   const ns = 'bench';
   try {
-    const topology = await ensureTopology(conn.client(), ns, PASSTHROUGH_PIPELINE.stages);
-    const workers = spawnWorkers({ stages: PASSTHROUGH_PIPELINE.stages, redisUrls: urls, namespace: ns, pipeline: 'passthrough', home, detached: false, env: process.env });
+    const topology = await ensureTopology(conn.client(), ns, stages);
+    const workers = spawnWorkers({ stages, redisUrls: urls, namespace: ns, pipeline, home, detached: false, logFd: openSync('/dev/null', 'w'), env: process.env });
     await sleep(1000); // let the workers take their leases before the clock starts
     const t0 = performance.now();
-    const produced = cli(['produce', '--redis', urls.join(','), '--namespace', ns, '--count', String(events), '--rate', '0', '--json']);
+    const produced = cli(['produce', '--redis', urls.join(','), '--namespace', ns, '--count', String(events), '--rate', '0', '--anomaly-rate', '0.01', '--json']);
     for (;;) {
       const p = await stagePending(conn.client(), topology);
       if (p.every((s) => s.lag === 0 && s.pending === 0)) break;
       await sleep(20);
     }
     const seconds = (performance.now() - t0) / 1000;
-    const verified = cli(['verify', '--redis', urls.join(','), '--namespace', ns, '--pipeline', 'passthrough', '--wait', '0', '--json']);
+    const verified = cli(['verify', '--redis', urls.join(','), '--namespace', ns, '--pipeline', pipeline, '--wait', '0', '--json']);
     await stopWorkerProcesses(workers, 10_000);
     return {
+      pipeline,
+      ...(verified.json.quality ? { quality: verified.json.quality as unknown as Row['quality'] } : {}),
       mode: mode === 'cluster' ? 'cluster 3+3' : 'standalone',
       events,
       produceRate: produced.json.rate ?? 0,
@@ -83,20 +91,29 @@ async function throughput(mode: 'standalone' | 'cluster', events: number): Promi
 async function main(): Promise<void> {
   const { positionals, values } = parseArgs({
     allowPositionals: true,
-    options: { events: { type: 'string', default: '1000000' }, mode: { type: 'string', default: 'both' } },
+    options: { events: { type: 'string' }, mode: { type: 'string' } },
   });
   const what = positionals[0] ?? 'throughput';
-  if (what !== 'throughput') throw new Error(`unknown benchmark "${what}" (known: throughput)`);
-  const events = Number(values.events);
-  const modes = values.mode === 'both' ? (['standalone', 'cluster'] as const) : [values.mode as 'standalone' | 'cluster'];
-  console.log(`3-stage passthrough pipeline (stage1 -> stage2 -> stage3), one worker process per stage, ${events.toLocaleString('en')} events, producer in its own process at max rate, AOF everysec, Redis co-located, ${availableParallelism()} cores`);
+  if (what === 'ml') return benchMl();
+  if (what !== 'throughput' && what !== 'pipeline') throw new Error(`unknown benchmark "${what}" (known: throughput, pipeline, ml)`);
+  const pipeline = what === 'pipeline' ? 'default' : 'passthrough';
+  const events = Number(values.events ?? (pipeline === 'default' ? 500_000 : 1_000_000));
+  const mode = values.mode ?? (pipeline === 'default' ? 'cluster' : 'both');
+  const modes = mode === 'both' ? (['standalone', 'cluster'] as const) : [mode as 'standalone' | 'cluster'];
+  const shape = pipeline === 'default' ? 'default pipeline (enrich -> detect -> cep), anomaly rate 0.01' : '3-stage passthrough pipeline (stage1 -> stage2 -> stage3)';
+  console.log(`${shape}, one worker process per stage, ${events.toLocaleString('en')} events, producer in its own process at max rate, AOF everysec, Redis co-located, ${availableParallelism()} cores`);
   const rows: Row[] = [];
-  for (const m of modes) rows.push(await throughput(m, events));
+  for (const m of modes) rows.push(await throughput(m, events, pipeline));
   console.log('MODE          EVENTS      PRODUCE ev/s   END-TO-END ev/s   SECONDS   LOST   DUPLICATES');
   for (const r of rows) {
     console.log(
       `${r.mode.padEnd(13)} ${r.events.toLocaleString('en').padEnd(11)} ${r.produceRate.toLocaleString('en').padEnd(14)} ${r.endToEnd.toLocaleString('en').padEnd(17)} ${r.seconds.toFixed(2).padEnd(9)} ${String(r.lost).padEnd(6)} ${r.duplicates}`,
     );
+    if (r.quality) {
+      const q = r.quality;
+      console.log(`  detection: precision ${q.precision}, recall ${q.recall}, F1 ${q.f1}, ROC AUC ${q.auc} (${q.anomalies} anomalies; ${q.unscored} events unscored while keys warmed up / before the first model)`);
+      console.log(`  recall by kind: ${Object.entries(q.recallByKind).map(([k, v]) => `${k} ${v.recall}`).join(', ')}`);
+    }
   }
 }
 
