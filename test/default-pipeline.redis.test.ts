@@ -1,0 +1,38 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { AuditReport } from '../src/pipeline/audit.js';
+import { runCli } from './helpers/cli.js';
+import { startWorker, stopWorkers, type WorkerProcess } from './helpers/pipeline.js';
+import { startRedis, type TestServer } from './helpers/redis.js';
+
+let server: TestServer;
+beforeAll(async () => {
+  server = await startRedis();
+});
+afterAll(() => server.stop());
+
+describe('the default pipeline: enrich -> detect -> cep', () => {
+  it('delivers everything, detects the injected anomalies, and raises alerts', async () => {
+    const ns = 'quality';
+    const workers: WorkerProcess[] = ['enrich', 'detect', 'cep'].map((s) => startWorker(s, server.url, ns, ['--pipeline', 'default']));
+    try {
+      const produced = await runCli(['produce', '--redis', server.url, '-n', ns, '--count', '120000', '--rate', '0', '--keys', '200', '--anomaly-rate', '0.01', '--seed', '11', '--json']);
+      expect(produced.code, produced.stderr).toBe(0);
+      const verified = await runCli(['verify', '--redis', server.url, '-n', ns, '--pipeline', 'default', '--wait', '90s', '--json']);
+      const r = JSON.parse(verified.stdout) as AuditReport;
+      expect(r).toMatchObject({ produced: 120000, delivered: 120000, lost: 0, duplicates: 0, outOfOrderKeys: 0, drained: true });
+      const q = r.quality!;
+      console.info(`detection on 120,000 events: precision ${q.precision}, recall ${q.recall}, AUC ${q.auc}, by kind ${JSON.stringify(q.recallByKind)}`);
+      expect(q.anomalies).toBeGreaterThan(900);
+      expect(q.auc).toBeGreaterThanOrEqual(0.95);
+      expect(q.precision).toBeGreaterThanOrEqual(0.8);
+      expect(q.recall).toBeGreaterThanOrEqual(0.8);
+      for (const kind of ['spike', 'drop', 'level_shift', 'error_burst']) expect(q.recallByKind[kind]!.anomalies).toBeGreaterThan(0);
+
+      const alerts = await runCli(['alerts', '--redis', server.url, '-n', ns, '--json']);
+      const rules = new Set(alerts.stdout.trim().split('\n').map((l) => (JSON.parse(l) as { rule: string }).rule));
+      expect(rules.has('anomaly-burst')).toBe(true);
+    } finally {
+      await stopWorkers(workers);
+    }
+  }, 180_000);
+});
