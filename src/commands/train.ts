@@ -18,6 +18,7 @@ const options = z.object({
   ...pipelineOption,
   from: z.string().optional().describe('NDJSON file of metric events ({"key","value",...} per line) to train on; default: the events already enriched in the namespace').meta({ valueName: 'FILE' }),
   rows: z.coerce.number().int().min(16).max(1_000_000).default(4096).describe('Training rows: the first ROWS events whose key has warmed up').meta({ valueName: 'ROWS' }),
+  calibrate: z.coerce.number().int().min(0).max(10_000_000).default(40_960).describe('Further rows whose scores set the threshold (0: the training rows)').meta({ valueName: 'ROWS' }),
   stage: z.string().default('detect').describe('The detect stage whose model and parameters to use').meta({ valueName: 'NAME' }),
   ...jsonOption,
 });
@@ -70,17 +71,18 @@ export default defineCommand({
     try {
       const client = conn.client();
       let rows: number[][];
-      if (opts.from) rows = await rowsFromFile(opts.from, opts.rows);
+      const want = opts.rows + opts.calibrate;
+      if (opts.from) rows = await rowsFromFile(opts.from, want);
       else {
         const topology = await ensureTopology(client, opts.namespace, definition.stages, { partitions: definition.partitions });
         const input = topology.stages.find((s) => s.name === def.name)!.input;
         rows = [];
-        for (let k = 0; k < topology.partitions && rows.length < opts.rows; k++) {
-          const entries = (await client.xrangeBuffer(topology.keys.stream(k, input), '-', '+', 'COUNT', 200)) as [Buffer, Buffer[]][];
+        for (let k = 0; k < topology.partitions && rows.length < want; k++) {
+          const entries = (await client.xrangeBuffer(topology.keys.stream(k, input), '-', '+', 'COUNT', Math.ceil(want / topology.partitions / 50) + 1)) as [Buffer, Buffer[]][];
           for (const [, fields] of entries) {
             for (const e of decodeEntry(fields)) {
               const f = features(JSON.parse(e.data.toString()) as Record<string, unknown>);
-              if (f && rows.length < opts.rows) rows.push(f);
+              if (f && rows.length < want) rows.push(f);
             }
           }
         }
@@ -89,11 +91,13 @@ export default defineCommand({
         throw new UsageError('TOO_FEW_ROWS', `only ${rows.length} training row(s) found`, opts.from ? 'give a longer file (keys need 20 events to warm up)' : 'run some events through enrich first, or use --from FILE');
       }
       const t0 = performance.now();
-      const model = trainModel(rows, p);
+      const training = rows.slice(0, opts.rows);
+      const calibration = rows.length > opts.rows ? rows.slice(opts.rows) : training;
+      const model = trainModel(training, p, calibration);
       const ms = performance.now() - t0;
       const version = await new ModelStore(client, opts.namespace).save(p.model, encodeModel(model));
-      const result = { model: p.model, version, rows: rows.length, trees: model.forest.trees, subsample: model.forest.subsample, threshold: model.threshold, trainMs: Math.round(ms) };
-      io.stdout.write(opts.json ? `${JSON.stringify(result, null, 2)}\n` : `model "${p.model}" v${version}: ${rows.length} rows, ${result.trees} trees, threshold ${model.threshold.toFixed(4)} (trained in ${result.trainMs} ms)\n`);
+      const result = { model: p.model, version, rows: training.length, calibrationRows: calibration.length, calibrated: model.calibrated, trees: model.forest.trees, subsample: model.forest.subsample, threshold: model.threshold, trainMs: Math.round(ms) };
+      io.stdout.write(opts.json ? `${JSON.stringify(result, null, 2)}\n` : `model "${p.model}" v${version}: ${training.length} rows (threshold from ${calibration.length}), ${result.trees} trees, threshold ${model.threshold.toFixed(4)} (trained in ${result.trainMs} ms)\n`);
       return 0;
     } finally {
       await conn.close();

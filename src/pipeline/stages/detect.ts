@@ -1,4 +1,4 @@
-import { IsolationForest, thresholdForContamination } from '../../ml/isolation-forest.js';
+import { isAnomaly, IsolationForest, thresholdForContamination } from '../../ml/isolation-forest.js';
 import { seededRandom, type Random } from '../../ml/random.js';
 import type { Stage, StageContext } from '../stage.js';
 
@@ -19,6 +19,11 @@ export interface DetectParams {
   seed: number;
   /** How often a worker looks for a newer model version (ms). */
   refreshMs: number;
+  /**
+   * Scores of events after training from which the threshold is set again (the contamination
+   * quantile of a few thousand training rows moves too much from one window to the next).
+   */
+  calibration: number;
 }
 
 export const DETECT_DEFAULTS: DetectParams = {
@@ -31,6 +36,7 @@ export const DETECT_DEFAULTS: DetectParams = {
   contamination: 0.01,
   seed: 1,
   refreshMs: 1000,
+  calibration: 40_960,
 };
 
 /**
@@ -48,11 +54,13 @@ export function features(d: { z?: unknown; delta?: unknown; std?: unknown; ready
 export interface DetectModel {
   forest: IsolationForest;
   threshold: number;
+  /** Whether the threshold comes from a large sample of scores, not only the training rows. */
+  calibrated: boolean;
 }
 
-/** Model bytes: u32 length of the threshold JSON, the JSON, then the forest. */
+/** Model bytes: u32 length of the metadata JSON, the JSON, then the forest. */
 export function encodeModel(m: DetectModel): Buffer {
-  const meta = Buffer.from(JSON.stringify({ threshold: m.threshold }));
+  const meta = Buffer.from(JSON.stringify({ threshold: m.threshold, calibrated: m.calibrated }));
   const head = Buffer.alloc(4);
   head.writeUInt32LE(meta.length);
   return Buffer.concat([head, meta, m.forest.serialize()]);
@@ -60,15 +68,22 @@ export function encodeModel(m: DetectModel): Buffer {
 
 export function decodeModel(buf: Buffer): DetectModel {
   const n = buf.readUInt32LE(0);
-  const meta = JSON.parse(buf.subarray(4, 4 + n).toString()) as { threshold: number };
-  return { forest: IsolationForest.deserialize(buf.subarray(4 + n)), threshold: meta.threshold };
+  const meta = JSON.parse(buf.subarray(4, 4 + n).toString()) as { threshold: number; calibrated?: boolean };
+  return { forest: IsolationForest.deserialize(buf.subarray(4 + n)), threshold: meta.threshold, calibrated: meta.calibrated === true };
 }
 
-/** Trains a model on rows and calibrates its threshold. */
-export function trainModel(rows: number[][], p: Pick<DetectParams, 'trees' | 'subsample' | 'seed' | 'threshold' | 'contamination'>): DetectModel {
+/**
+ * Trains a model on `rows` and sets its threshold: `p.threshold` if given, else the contamination
+ * quantile of the scores of `calibrationRows` (default: the training rows themselves).
+ */
+export function trainModel(
+  rows: number[][],
+  p: Pick<DetectParams, 'trees' | 'subsample' | 'seed' | 'threshold' | 'contamination'>,
+  calibrationRows: number[][] = rows,
+): DetectModel {
   const forest = IsolationForest.train(rows, { trees: p.trees, subsample: p.subsample, seed: p.seed });
-  const threshold = p.threshold ?? thresholdForContamination(forest.scoreMany(rows), p.contamination);
-  return { forest, threshold };
+  const threshold = p.threshold ?? thresholdForContamination(forest.scoreMany(calibrationRows), p.contamination);
+  return { forest, threshold, calibrated: p.threshold !== undefined || calibrationRows.length >= 8 * rows.length };
 }
 
 /**
@@ -83,6 +98,9 @@ class Shared {
   private readonly rand: Random;
   private trainedAt = 0;
   private training = false;
+  /** Scores seen under an uncalibrated model: a uniform sample, for setting its threshold. */
+  private calib: number[] = [];
+  private calibSeen = 0;
 
   constructor(private readonly p: DetectParams) {
     this.rand = seededRandom(p.seed);
@@ -110,6 +128,33 @@ class Shared {
     }
   }
 
+  /** Samples a score for calibrating the current model's threshold. */
+  addScore(score: number): void {
+    if (!this.p.train || this.p.threshold !== undefined || !this.model || this.model.m.calibrated) return;
+    this.calibSeen++;
+    if (this.calib.length < this.p.calibration) this.calib.push(score);
+    else {
+      const j = Math.floor(this.rand() * this.calibSeen);
+      if (j < this.p.calibration) this.calib[j] = score;
+    }
+  }
+
+  /** Once enough scores are in, stores the model again with the threshold they give. */
+  async maybeCalibrate(ctx: StageContext): Promise<void> {
+    const current = this.model;
+    if (!current || current.m.calibrated || this.training || this.calib.length < this.p.calibration) return;
+    this.training = true;
+    try {
+      const m: DetectModel = { forest: current.m.forest, threshold: thresholdForContamination(this.calib, this.p.contamination), calibrated: true };
+      const version = await ctx.services.models.save(this.p.model, encodeModel(m));
+      this.model = { version, m };
+      this.calib = [];
+      this.calibSeen = 0;
+    } finally {
+      this.training = false;
+    }
+  }
+
   async maybeTrain(ctx: StageContext): Promise<void> {
     if (!this.p.train || this.training || this.reservoir.length < this.p.window) return;
     const due = !this.model || (this.p.retrainMs > 0 && Date.now() - this.trainedAt >= this.p.retrainMs);
@@ -122,6 +167,8 @@ class Shared {
       this.trainedAt = Date.now();
       this.reservoir = [];
       this.seen = 0;
+      this.calib = [];
+      this.calibSeen = 0;
     } finally {
       this.training = false;
     }
@@ -161,8 +208,9 @@ export function detect(params: Record<string, unknown>): Stage {
         const model = sh.model;
         if (f && model) {
           const score = model.m.forest.score(f);
+          sh.addScore(score);
           d.score = Math.round(score * 1e4) / 1e4;
-          d.anomaly = score >= model.m.threshold;
+          d.anomaly = isAnomaly(score, model.m.threshold);
           d.model = model.version;
         } else {
           d.score = null;
@@ -171,6 +219,7 @@ export function detect(params: Record<string, unknown>): Stage {
         return { ...e, data: Buffer.from(JSON.stringify(d)) };
       });
       await sh.maybeTrain(ctx);
+      await sh.maybeCalibrate(ctx);
       return out;
     },
   };
