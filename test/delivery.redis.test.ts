@@ -1,5 +1,4 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { parseRedisUrls } from '../src/redis/endpoint.js';
 import { deploymentUrls } from '../src/redis/deployment.js';
 import { waitFor } from '../src/redis/wait.js';
 import { Keys } from '../src/pipeline/keys.js';
@@ -7,7 +6,7 @@ import type { Heartbeat } from '../src/pipeline/worker.js';
 import type { AuditReport } from '../src/pipeline/audit.js';
 import type { RedisConnection } from '../src/redis/connection.js';
 import { runCli } from './helpers/cli.js';
-import { testIo } from './helpers/io.js';
+import { connectTo } from './helpers/io.js';
 import { startWorker, stopWorkers, type WorkerProcess } from './helpers/pipeline.js';
 import { startTestDeployment, type TestDeployment } from './helpers/redis.js';
 
@@ -77,7 +76,7 @@ describe('delivery through a 3-stage passthrough pipeline', () => {
     d = await startTestDeployment({ mode });
     const url = deploymentUrls(d.deployment).join(',');
     const ns = `t${Date.now().toString(36)}`;
-    const conn = await testIo().io.redis.open({ endpoints: parseRedisUrls(url), source: '--redis' });
+    const conn = await connectTo(url);
     ctx = { url, ns, conn, workers: [], takeovers: [] };
     for (const stage of STAGES) for (let i = 0; i < perStage; i++) ctx.workers.push(startWorker(stage, url, ns, ['--lease-ttl', `${LEASE_TTL_MS}ms`]));
 

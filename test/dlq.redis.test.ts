@@ -16,9 +16,8 @@ import { withScripts } from '../src/pipeline/scripts.js';
 import { ensureTopology, type Topology } from '../src/pipeline/topology.js';
 import { StageWorker } from '../src/pipeline/worker.js';
 import type { RedisClient, RedisConnection } from '../src/redis/connection.js';
-import { parseRedisUrls } from '../src/redis/endpoint.js';
 import { waitFor } from '../src/redis/wait.js';
-import { testIo } from './helpers/io.js';
+import { connectTo, testIo } from './helpers/io.js';
 import { startRedis, tempDir, type TestServer } from './helpers/redis.js';
 
 let server: TestServer;
@@ -49,7 +48,7 @@ function newNamespace(): string {
 }
 
 async function open(): Promise<RedisConnection> {
-  const conn = await testIo().io.redis.open({ endpoints: parseRedisUrls(server.url), source: '--redis' });
+  const conn = await connectTo(server.url);
   conns.push(conn);
   return conn;
 }

@@ -1,6 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { isPidAlive as pidAlive } from '../src/pid.js';
 import { isNodeAlive } from '../src/redis/redis-server.js';
 import type { Deployment } from '../src/redis/deployment.js';
 import { finished, runCli, spawnCli } from './helpers/cli.js';
@@ -17,15 +18,6 @@ function home(): string {
   cleanups.push(() => tmp.remove());
   cleanups.push(() => runCli(['down', '--home', tmp.dir]));
   return tmp.dir;
-}
-
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 function health(dir: string) {

@@ -8,16 +8,15 @@ import { passthrough } from '../src/pipeline/stages/passthrough.js';
 import { ensureTopology } from '../src/pipeline/topology.js';
 import { StageWorker } from '../src/pipeline/worker.js';
 import type { RedisConnection } from '../src/redis/connection.js';
-import { parseRedisUrls } from '../src/redis/endpoint.js';
 import { waitFor } from '../src/redis/wait.js';
-import { testIo } from './helpers/io.js';
+import { connectTo, testIo } from './helpers/io.js';
 import { startRedis, type TestServer } from './helpers/redis.js';
 
 let server: TestServer;
 let conn: RedisConnection;
 beforeAll(async () => {
   server = await startRedis();
-  conn = await testIo().io.redis.open({ endpoints: parseRedisUrls(server.url), source: '--redis' });
+  conn = await connectTo(server.url);
 });
 afterAll(async () => {
   await conn.close();

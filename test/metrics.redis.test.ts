@@ -8,9 +8,8 @@ import { passthrough } from '../src/pipeline/stages/passthrough.js';
 import { ensureTopology } from '../src/pipeline/topology.js';
 import { StageWorker, type WorkerCounters } from '../src/pipeline/worker.js';
 import type { RedisConnection } from '../src/redis/connection.js';
-import { parseRedisUrls } from '../src/redis/endpoint.js';
 import { waitFor } from '../src/redis/wait.js';
-import { testIo } from './helpers/io.js';
+import { connectTo } from './helpers/io.js';
 import { startRedis, type TestServer } from './helpers/redis.js';
 
 interface Sample {
@@ -72,7 +71,7 @@ function tryConnect(host: string, port: number): Promise<string> {
 }
 
 function stubWorker(stage: string, counters: Partial<WorkerCounters> = {}, owned: number[] = []): MeteredWorker & { counters: WorkerCounters; owned: number[] } {
-  return { opts: { stage: { name: stage } }, counters: { received: 0, sent: 0, failed: 0, deadLettered: 0, batches: 0, ...counters }, owned };
+  return { opts: { stage: { name: stage } }, counters: { received: 0, sent: 0, emitted: 0, failed: 0, deadLettered: 0, batches: 0, ...counters }, owned };
 }
 
 /** Cleanups registered by a test, run in reverse order after it whether it passed or not. */
@@ -239,8 +238,7 @@ describe('metrics of a StageWorker on a real redis-server', () => {
     const N = 500;
     const P = 4;
     const STAGE = 'stage1';
-    const t = testIo();
-    const conn: RedisConnection = await t.io.redis.open({ endpoints: parseRedisUrls(server.url), source: '--redis' });
+    const conn: RedisConnection = await connectTo(server.url);
     cleanups.push(() => conn.close());
     const ns = `metrics${Date.now()}`;
     const topology = await ensureTopology(conn.client(), ns, [{ name: STAGE }], { partitions: P });

@@ -2,6 +2,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { UsageError } from '../src/errors.js';
+import { stageContext } from './helpers/stage.js';
 import { DEFAULT_PIPELINE, loadPipeline, parsePipeline, resolveStage, type StageDefinition } from '../src/pipeline/definition.js';
 import { tempDir } from './helpers/redis.js';
 
@@ -148,7 +149,7 @@ describe('resolveStage', () => {
 
   it('a module path is relative to the pipeline file; objects and factories both work', async () => {
     const ev = (seq: number) => ({ key: 'k', producer: 'p', seq, ts: 0, data: Buffer.from('x') });
-    const ctx = { stage: 'mine', partition: 0, params: {} };
+    const ctx = stageContext();
     const obj = await resolveStage(def('./object.mjs'), pipelineFile(), '/nonexistent');
     expect((await obj({}).process([ev(1), ev(2)], ctx)).map((e) => e.seq)).toEqual([2]);
     const fac = await resolveStage(def('./factory.mjs'), pipelineFile(), '/nonexistent');

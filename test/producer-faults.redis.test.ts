@@ -5,10 +5,9 @@ import { Producer } from '../src/pipeline/producer.js';
 import { withScripts } from '../src/pipeline/scripts.js';
 import { ensureTopology } from '../src/pipeline/topology.js';
 import type { Heartbeat } from '../src/pipeline/worker.js';
-import { parseRedisUrls } from '../src/redis/endpoint.js';
 import { waitFor } from '../src/redis/wait.js';
 import { runCli } from './helpers/cli.js';
-import { testIo } from './helpers/io.js';
+import { connectTo } from './helpers/io.js';
 import { startWorker, stopWorkers } from './helpers/pipeline.js';
 import { ReplyCutter } from './helpers/proxy.js';
 import { startRedis, type TestServer } from './helpers/redis.js';
@@ -19,7 +18,7 @@ beforeAll(async () => {
 });
 afterAll(() => server.stop());
 
-const open = (url: string) => testIo().io.redis.open({ endpoints: parseRedisUrls(url), source: '--redis' });
+const open = (url: string) => connectTo(url);
 
 describe('idempotent producer', () => {
   it.each([

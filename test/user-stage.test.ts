@@ -4,6 +4,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import type { StreamEvent } from '../src/pipeline/codec.js';
 import { resolveStage } from '../src/pipeline/definition.js';
 import { tempDir } from './helpers/redis.js';
+import { stageContext } from './helpers/stage.js';
 
 const tmp = tempDir('streamctl-stage-');
 afterAll(() => tmp.remove());
@@ -21,13 +22,13 @@ describe('user stages', () => {
     writeFileSync(path, source);
     const factory = await resolveStage(def(path), undefined, tmp.dir);
     const stage = factory({ min: 2 });
-    const out = await stage.process([event('a'), event('abc')], { stage: 'user', partition: 0, params: { min: 2 } });
+    const out = await stage.process([event('a'), event('abc')], stageContext({ min: 2 }));
     expect(out.map((e) => e.data.toString())).toEqual(['abc']);
   });
 
   it('a module path is resolved relative to the pipeline file', async () => {
     writeFileSync(join(tmp.dir, 'rel.mjs'), `export default { name: 'r', process: (b) => [] };\n`);
     const factory = await resolveStage(def('./rel.mjs'), join(tmp.dir, 'streamctl.yaml'), '/');
-    expect(await factory({}).process([event('x')], { stage: 'user', partition: 0, params: {} })).toEqual([]);
+    expect(await factory({}).process([event('x')], stageContext())).toEqual([]);
   });
 });

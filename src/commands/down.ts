@@ -4,21 +4,13 @@ import { jsonOption } from '../options.js';
 import { liveNodes, readDeployment, resolveHome, stopDeployment } from '../redis/deployment.js';
 import { waitFor } from '../redis/wait.js';
 import { stopWorkerProcesses } from '../pipeline/supervisor.js';
+import { isPidAlive } from '../pid.js';
 
 const options = z.object({
   keepData: z.boolean().default(false).describe('Keep the data and log files; the next `up` restarts from them'),
   home: z.string().default('.streamctl').describe('State folder of the deployment').meta({ valueName: 'DIR', env: 'STREAMCTL_HOME' }),
   ...jsonOption,
 });
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 export default defineCommand({
   name: 'down',
@@ -33,9 +25,9 @@ export default defineCommand({
       return 0;
     }
     // A foreground `up` owns its processes: ask it to stop them, so that it exits too.
-    if (d.supervisorPid && d.supervisorPid !== process.pid && isAlive(d.supervisorPid)) {
+    if (d.supervisorPid && d.supervisorPid !== process.pid && isPidAlive(d.supervisorPid)) {
       process.kill(d.supervisorPid, 'SIGTERM');
-      await waitFor(async () => (isAlive(d.supervisorPid!) ? undefined : true), { timeoutMs: 15_000, onTimeout: () => new Error('supervisor did not exit') }).catch(() => undefined);
+      await waitFor(async () => (isPidAlive(d.supervisorPid!) ? undefined : true), { timeoutMs: 15_000, onTimeout: () => new Error('supervisor did not exit') }).catch(() => undefined);
     }
     if (d.workers?.length) await stopWorkerProcesses(d.workers, 15_000);
     const before = liveNodes(d).map((n) => n.port);

@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { cliEntry } from '../self.js';
+import { isPidAlive } from '../pid.js';
 import { sleep } from '../sleep.js';
 
 /** One stage worker process started by `up`. */
@@ -42,15 +43,6 @@ export function spawnWorkers(o: SpawnWorkersOptions): WorkerProcessInfo[] {
   return out;
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 /** SIGTERM to every worker (they drain and commit), SIGKILL to those still alive after `timeoutMs`. */
 export async function stopWorkerProcesses(workers: { pid: number }[], timeoutMs: number): Promise<void> {
   for (const w of workers) {
@@ -61,9 +53,9 @@ export async function stopWorkerProcesses(workers: { pid: number }[], timeoutMs:
     }
   }
   const deadline = Date.now() + timeoutMs;
-  while (workers.some((w) => alive(w.pid)) && Date.now() < deadline) await sleep(50);
+  while (workers.some((w) => isPidAlive(w.pid)) && Date.now() < deadline) await sleep(50);
   for (const w of workers) {
-    if (alive(w.pid)) {
+    if (isPidAlive(w.pid)) {
       try {
         process.kill(w.pid, 'SIGKILL');
       } catch {

@@ -101,6 +101,8 @@ export class StageWorker {
   private readonly startedAt = Date.now();
   private lastRate = { t: Date.now(), n: 0, rate: 0 };
   private readonly lookups = new Map<string, HashLookup>();
+  /** Partitions seen without any lease in the last balance round. */
+  private orphans = new Set<number>();
   /** Shared by the partitions of this worker. */
   readonly services: StageServices;
 
@@ -199,17 +201,26 @@ export class StageWorker {
         }
         const target = Math.ceil(partitions / (await this.liveWorkers()));
         const active = [...this.runners.values()].filter((r) => !r.stopping);
-        if (active.length > target) {
+        if (active.length > target && this.orphans.size === 0) {
           for (const r of active.sort((a, b) => b.partition - a.partition).slice(0, active.length - target)) r.stop();
-        } else {
-          for (let i = 0; i < partitions && this.runners.size < target && !signal.aborted; i++) {
-            const k = (i + offset) % partitions;
-            if (this.runners.has(k)) continue;
-            const token = `${this.id}:${randomBytes(4).toString('hex')}`;
-            const ok = await this.client.set(keys.lease(stage, k), token, 'PX', this.leaseTtlMs, 'NX');
-            if (ok) this.startRunner(k, token);
-          }
         }
+        const orphansNow = new Set<number>();
+        for (let i = 0; i < partitions && !signal.aborted; i++) {
+          const k = (i + offset) % partitions;
+          if (this.runners.has(k)) continue;
+          // Under the target, take any free partition. Over it, take one only if it stayed free for
+          // a whole round: its owner died, and waiting for its heartbeat to go stale would add
+          // seconds to the takeover. The balance evens out once the dead worker is seen as dead.
+          const under = this.runners.size < target;
+          if (!under && !this.orphans.has(k)) {
+            if (!(await this.client.exists(keys.lease(stage, k)))) orphansNow.add(k);
+            continue;
+          }
+          const token = `${this.id}:${randomBytes(4).toString('hex')}`;
+          const ok = await this.client.set(keys.lease(stage, k), token, 'PX', this.leaseTtlMs, 'NX');
+          if (ok) this.startRunner(k, token);
+        }
+        this.orphans = orphansNow;
       } catch (err) {
         this.opts.log?.(`balance: ${errorText(err)}`);
       }

@@ -1,6 +1,7 @@
 import type { Io } from '../../src/io.js';
 import { redact } from '../../src/redact.js';
-import { createRedisFactory } from '../../src/redis/connection.js';
+import { createRedisFactory, type RedisConnection } from '../../src/redis/connection.js';
+import { parseRedisUrls } from '../../src/redis/endpoint.js';
 
 export interface TestIo {
   io: Io;
@@ -27,4 +28,9 @@ export function testIo(opts: { env?: Record<string, string | undefined>; cwd?: s
     signal: controller.signal,
   };
   return { io, stdout: () => out, stderr: () => err, abort: () => controller.abort() };
+}
+
+/** Opens a connection to `url` (comma-separated seeds for a cluster) through the real factory. */
+export function connectTo(url: string): Promise<RedisConnection> {
+  return createRedisFactory().open({ endpoints: parseRedisUrls(url), source: '--redis' });
 }
