@@ -5,6 +5,7 @@ import { Producer } from '../src/pipeline/producer.js';
 import { syntheticReference, writeReference } from '../src/pipeline/reference.js';
 import { withScripts } from '../src/pipeline/scripts.js';
 import { enrich } from '../src/pipeline/stages/enrich.js';
+import { WorkerMetrics } from '../src/observe/metrics.js';
 import { ensureTopology, type Topology } from '../src/pipeline/topology.js';
 import { StageWorker } from '../src/pipeline/worker.js';
 import type { RedisConnection } from '../src/redis/connection.js';
@@ -52,6 +53,9 @@ describe('enrich with its reference lookups failing', () => {
       // A short TTL so that lookups reach Redis again soon; a short open period so recovery is quick.
       lookup: { ttlMs: 20, failures: 2, openMs: 200, timeoutMs: 500 },
     });
+    const metrics = new WorkerMetrics({ defaultMetrics: false });
+    metrics.attach(worker);
+    const sample = async (name: string) => Number(new RegExp(`^${name}\\{stage="enrich"\\} (\\S+)$`, 'm').exec(await metrics.registry.metrics())?.[1]);
     worker.start();
     const producer = new Producer({ client: withScripts(conn.client()), topology, producerId: 'p', batch: 5, lingerMs: 1 });
     await producer.init();
@@ -82,6 +86,7 @@ describe('enrich with its reference lookups failing', () => {
       expect(uncached.every((e) => e.degraded && e.ref === null)).toBe(true);
       expect(worker.lookupStats().breakerOpened).toBeGreaterThanOrEqual(1);
       expect(worker.lookupStats().failures).toBeGreaterThan(0);
+      expect(await sample('streamctl_lookup_degraded_total')).toBeGreaterThan(100);
 
       // Recovery: the hash is back; the half-open probe succeeds and the breaker closes.
       await conn.client().del(refKey);
@@ -95,6 +100,8 @@ describe('enrich with its reference lookups failing', () => {
         { timeoutMs: 20_000, intervalMs: 100, onTimeout: () => new Error('breaker never closed') },
       );
       expect(worker.lookupStats().breaker).toBe('closed');
+      expect(await sample('streamctl_lookup_breaker_open')).toBe(0);
+      expect(await sample('streamctl_lookup_cache_hit_ratio')).toBeGreaterThan(0);
     } finally {
       await producer.close();
       await worker.stop();

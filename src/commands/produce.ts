@@ -31,6 +31,7 @@ const options = z.object({
   producerId: z.string().regex(/^[A-Za-z0-9_.:-]{1,64}$/).optional().describe('Producer id (default: p-<run id>); reusing one continues its seqs').meta({ valueName: 'ID' }),
   partitions: z.coerce.number().int().min(1).max(1024).optional().describe('Partitions of a new namespace (default 16; an existing namespace keeps its own)').meta({ valueName: 'P' }),
   durable: z.boolean().default(false).describe('WAIT for a replica to acknowledge every append'),
+  reset: z.boolean().default(false).describe('Delete every key of the namespace first (e.g. to change --partitions); stop its workers before'),
   ...jsonOption,
 });
 
@@ -48,7 +49,7 @@ export default defineCommand({
     const conn = await connect(opts, io);
     try {
       const client = withScripts(conn.client());
-      const topology = await ensureTopology(client, opts.namespace, [], { partitions: opts.partitions });
+      const topology = await ensureTopology(client, opts.namespace, [], { partitions: opts.partitions, reset: opts.reset });
       const runId = `${Date.now().toString(36)}-${randomBytes(3).toString('hex')}`;
       const producerId = opts.producerId ?? `p-${runId}`;
       const producer = new Producer({ client, topology, producerId, batch: opts.batch, lingerMs: opts.linger, durable: opts.durable });

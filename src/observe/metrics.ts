@@ -3,6 +3,7 @@ import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom
 import type { Topology } from '../pipeline/topology.js';
 import type { WorkerCounters, WorkerOptions } from '../pipeline/worker.js';
 import { stageBacklog } from '../pipeline/backlog.js';
+import type { LookupStats } from '../pipeline/lookup.js';
 
 /** Every metric name starts with this. */
 export const METRIC_PREFIX = 'streamctl_';
@@ -15,6 +16,8 @@ export interface MeteredWorker {
   readonly counters: Readonly<WorkerCounters>;
   readonly owned: readonly number[];
   readonly opts: { readonly stage: { readonly name: string } };
+  /** Reference lookups of the worker's stages (cache and breaker), if it made any. */
+  lookupStats?(): LookupStats;
 }
 
 export type BatchHook = NonNullable<WorkerOptions['onBatch']>;
@@ -87,6 +90,55 @@ export class WorkerMetrics {
     counter('sent', 'events_sent_total', 'Events the stage committed to its output stream');
     counter('failed', 'events_failed_total', 'Events of batches whose process() threw (they are redelivered)');
     counter('deadLettered', 'events_dead_lettered_total', 'Events the stage moved to the dead-letter stream');
+
+    // Reference lookups (the enrich stage's two-level cache and its circuit breaker), per stage.
+    const lookups = () => {
+      const byStage = new Map<string, LookupStats[]>();
+      for (const w of this.workers) {
+        const st = w.lookupStats?.();
+        if (st && st.hits + st.misses > 0) byStage.set(w.opts.stage.name, [...(byStage.get(w.opts.stage.name) ?? []), st]);
+      }
+      return byStage;
+    };
+    const lookupCounter = (field: 'hits' | 'misses' | 'degraded', help: string): void => {
+      const c: Counter<'stage'> = new Counter({
+        name: `${METRIC_PREFIX}lookup_${field}_total`,
+        help,
+        labelNames,
+        registers,
+        collect: () => {
+          c.reset();
+          for (const [stage, list] of lookups()) c.inc({ stage }, list.reduce((a, x) => a + x[field], 0));
+        },
+      });
+    };
+    lookupCounter('hits', 'Reference lookups answered by the in-process cache');
+    lookupCounter('misses', 'Reference lookups that went past the cache');
+    lookupCounter('degraded', 'Reference lookups answered as degraded (breaker open or Redis failing)');
+    const hitRatio: Gauge<'stage'> = new Gauge({
+      name: `${METRIC_PREFIX}lookup_cache_hit_ratio`,
+      help: 'Share of reference lookups answered by the in-process cache',
+      labelNames,
+      registers,
+      collect: () => {
+        hitRatio.reset();
+        for (const [stage, list] of lookups()) {
+          const hits = list.reduce((a, x) => a + x.hits, 0);
+          const all = list.reduce((a, x) => a + x.hits + x.misses, 0);
+          hitRatio.set({ stage }, all ? hits / all : 0);
+        }
+      },
+    });
+    const breakerOpen: Gauge<'stage'> = new Gauge({
+      name: `${METRIC_PREFIX}lookup_breaker_open`,
+      help: 'Whether a reference lookup circuit breaker of the stage is open or half-open (1) or closed (0)',
+      labelNames,
+      registers,
+      collect: () => {
+        breakerOpen.reset();
+        for (const [stage, list] of lookups()) breakerOpen.set({ stage }, list.some((x) => x.breaker !== 'closed') ? 1 : 0);
+      },
+    });
 
     this.batchDuration = new Histogram({
       name: `${METRIC_PREFIX}batch_duration_seconds`,
