@@ -195,25 +195,27 @@ export class StageWorker {
     while (!signal.aborted) {
       try {
         await this.client.hset(keys.workers, this.id, JSON.stringify(this.heartbeat()));
-        for (const [k, r] of this.runners) {
-          const renewed = await this.client.streamctlLeaseRenew(keys.lease(stage, k), r.token, this.leaseTtlMs);
-          if (!renewed) r.lose('lease expired');
-        }
+        // Concurrently, so one slow reply does not delay the other renewals toward expiry.
+        await Promise.all(
+          [...this.runners].map(async ([k, r]) => {
+            if (!(await this.client.streamctlLeaseRenew(keys.lease(stage, k), r.token, this.leaseTtlMs))) r.lose('lease expired');
+          }),
+        );
         const target = Math.ceil(partitions / (await this.liveWorkers()));
         const active = [...this.runners.values()].filter((r) => !r.stopping);
         if (active.length > target && this.orphans.size === 0) {
           for (const r of active.sort((a, b) => b.partition - a.partition).slice(0, active.length - target)) r.stop();
         }
+        // Under the target, take any free partition. Over it, take one only if it stayed free for a
+        // whole round: its owner died, and waiting for its heartbeat to go stale would add seconds
+        // to the takeover. The balance evens out once the dead worker is seen as dead.
         const orphansNow = new Set<number>();
-        for (let i = 0; i < partitions && !signal.aborted; i++) {
-          const k = (i + offset) % partitions;
-          if (this.runners.has(k)) continue;
-          // Under the target, take any free partition. Over it, take one only if it stayed free for
-          // a whole round: its owner died, and waiting for its heartbeat to go stale would add
-          // seconds to the takeover. The balance evens out once the dead worker is seen as dead.
-          const under = this.runners.size < target;
-          if (!under && !this.orphans.has(k)) {
-            if (!(await this.client.exists(keys.lease(stage, k)))) orphansNow.add(k);
+        const others = Array.from({ length: partitions }, (_, i) => (i + offset) % partitions).filter((k) => !this.runners.has(k));
+        const free = await Promise.all(others.map(async (k) => (await this.client.exists(keys.lease(stage, k))) === 0));
+        for (const [i, k] of others.entries()) {
+          if (signal.aborted || !free[i]) continue;
+          if (this.runners.size >= target && !this.orphans.has(k)) {
+            orphansNow.add(k);
             continue;
           }
           const token = `${this.id}:${randomBytes(4).toString('hex')}`;
