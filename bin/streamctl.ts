@@ -17,5 +17,13 @@ for (const sig of ['SIGINT', 'SIGTERM'] as const) {
   });
 }
 
+// A closed pipe (`streamctl alerts | head`) ends the output, not with a crash.
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') process.exit(0);
+    throw err;
+  });
+}
+
 const code = await main(process.argv.slice(2), createProcessIo(controller.signal));
 process.exit(code);
