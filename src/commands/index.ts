@@ -5,10 +5,11 @@ import down from './down.js';
 import health from './health.js';
 import produce from './produce.js';
 import reference from './reference.js';
+import serve from './serve.js';
 import train from './train.js';
 import up from './up.js';
 import verify from './verify.js';
 import worker from './worker.js';
 
 /** Every registered command, in the order `--help` lists them. Only commands that work are here. */
-export const commands: Command[] = [up, down, health, worker, produce, verify, dlq, reference, alerts, train] as unknown as Command[];
+export const commands: Command[] = [up, down, health, worker, produce, verify, dlq, reference, alerts, train, serve] as unknown as Command[];
