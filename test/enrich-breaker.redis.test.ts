@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodeEntry } from '../src/pipeline/codec.js';
+import { eventJson } from '../src/pipeline/stages/metric-record.js';
 import { metricWorkload } from '../src/pipeline/metric-workload.js';
 import { Producer } from '../src/pipeline/producer.js';
 import { syntheticReference, writeReference } from '../src/pipeline/reference.js';
@@ -35,7 +36,7 @@ async function outputs(topology: Topology): Promise<Out[]> {
   const all: Out[] = [];
   for (let k = 0; k < topology.partitions; k++) {
     const entries = (await conn.client().xrangeBuffer(topology.keys.stream(k, 'out'), '-', '+')) as [Buffer, Buffer[]][];
-    for (const [, f] of entries) for (const e of decodeEntry(f)) all.push(JSON.parse(e.data.toString()) as Out);
+    for (const [, f] of entries) for (const e of decodeEntry(f)) all.push(eventJson(e.data) as unknown as Out);
   }
   return all;
 }

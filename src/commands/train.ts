@@ -9,6 +9,7 @@ import { loadPipeline } from '../pipeline/definition.js';
 import { ModelStore } from '../pipeline/model-store.js';
 import { DETECT_DEFAULTS, encodeModel, features, trainModel, type DetectParams } from '../pipeline/stages/detect.js';
 import { ENRICH_DEFAULTS, observe } from '../pipeline/stages/enrich.js';
+import { isMetricRecord, recordFeatures } from '../pipeline/stages/metric-record.js';
 import { ensureTopology } from '../pipeline/topology.js';
 import { connect } from '../redis/target.js';
 
@@ -81,7 +82,7 @@ export default defineCommand({
           const entries = (await client.xrangeBuffer(topology.keys.stream(k, input), '-', '+', 'COUNT', Math.ceil(want / topology.partitions / 50) + 1)) as [Buffer, Buffer[]][];
           for (const [, fields] of entries) {
             for (const e of decodeEntry(fields)) {
-              const f = features(JSON.parse(e.data.toString()) as Record<string, unknown>);
+              const f = features(isMetricRecord(e.data) ? recordFeatures(e.data) : (JSON.parse(e.data.toString()) as Record<string, unknown>));
               if (f && rows.length < want) rows.push(f);
             }
           }

@@ -2,6 +2,8 @@ import type { Cluster, Redis } from 'ioredis';
 import { decodeBatch, decodeEntry, type StreamEvent } from './codec.js';
 import { pairs } from '../redis/info.js';
 import { confusion, rocAuc } from '../ml/metrics.js';
+import { parseTruth } from './metric-workload.js';
+import { decodeMetricRecord, isMetricRecord } from './stages/metric-record.js';
 import { stagePending, type StagePending } from './backlog.js';
 import type { RunRecord } from './runs.js';
 import { OUT, type Topology } from './topology.js';
@@ -63,9 +65,13 @@ class QualityTracker {
   private seen = false;
 
   add(data: Buffer): void {
-    let d: { truth?: { anomaly?: boolean; kind?: string }; anomaly?: unknown; score?: unknown };
+    let d: { truth?: { anomaly?: boolean; kind?: string | undefined }; anomaly?: unknown; score?: unknown };
     try {
-      d = JSON.parse(data.toString()) as typeof d;
+      if (isMetricRecord(data)) {
+        // The stages' verdict is in the record, the ground truth in the original event.
+        const r = decodeMetricRecord(data);
+        d = { truth: parseTruth(r.original), anomaly: r.anomaly, score: r.score };
+      } else d = JSON.parse(data.toString()) as typeof d;
     } catch {
       return;
     }

@@ -1,6 +1,7 @@
 import { isAnomaly, IsolationForest, thresholdForContamination } from '../../ml/isolation-forest.js';
 import { seededRandom, type Random } from '../../ml/random.js';
 import type { Stage, StageContext } from '../stage.js';
+import { isMetricRecord, recordFeatures, withScore } from './metric-record.js';
 
 export interface DetectParams {
   /** Model name in the namespace's model store; every detect worker uses its newest version. */
@@ -201,21 +202,22 @@ export function detect(params: Record<string, unknown>): Stage {
     async process(batch, ctx) {
       const sh = sharedFor(ctx);
       await sh.refresh(ctx);
+      const model = sh.model;
       const out = batch.map((e) => {
-        const d = JSON.parse(e.data.toString()) as Record<string, unknown>;
-        const f = features(d);
+        const record = isMetricRecord(e.data);
+        // Metric records from enrich are read and written in place; JSON from a user's stage works too.
+        const d = record ? undefined : (JSON.parse(e.data.toString()) as Record<string, unknown>);
+        const f = features(d ?? recordFeatures(e.data));
         if (f) sh.add(f);
-        const model = sh.model;
+        let score: number | null = null;
+        let anomaly = false;
         if (f && model) {
-          const score = model.m.forest.score(f);
+          score = model.m.forest.score(f);
           sh.addScore(score);
-          d.score = Math.round(score * 1e4) / 1e4;
-          d.anomaly = isAnomaly(score, model.m.threshold);
-          d.model = model.version;
-        } else {
-          d.score = null;
-          d.anomaly = false;
+          anomaly = isAnomaly(score, model.m.threshold);
         }
+        if (record) return { ...e, data: withScore(e.data, score, anomaly, model?.version ?? 0) };
+        Object.assign(d!, { score, anomaly, ...(model ? { model: model.version } : {}) });
         return { ...e, data: Buffer.from(JSON.stringify(d)) };
       });
       await sh.maybeTrain(ctx);

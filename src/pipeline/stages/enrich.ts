@@ -1,5 +1,8 @@
 import { DEGRADED } from '../lookup.js';
 import type { Stage } from '../stage.js';
+import { decodeMetricRecord, encodeMetricRecord, isMetricRecord } from './metric-record.js';
+
+const NO_REF = Buffer.alloc(0);
 
 /** Rolling statistics of one key: EWMA mean and variance, after a Welford warm-up. */
 interface KeyStats {
@@ -36,21 +39,6 @@ export interface EnrichParams {
 
 export const ENRICH_DEFAULTS: EnrichParams = { reference: 'reference', alpha: 0.05, warmup: 20, outlier: 4, shiftAfter: 3, shiftSpread: 1.5, probation: 50 };
 
-/** The fields enrich adds to an event's JSON. */
-export interface Enriched {
-  ref: Record<string, unknown> | null;
-  degraded: boolean;
-  mean: number;
-  std: number;
-  z: number;
-  delta: number;
-  /** False while the key is warming up: z and delta mean nothing yet. */
-  ready: boolean;
-}
-
-function round(x: number): number {
-  return Math.round(x * 1e4) / 1e4;
-}
 
 /**
  * Updates a key's statistics with `value` and returns its z-score and delta against the state
@@ -117,7 +105,8 @@ export function observe(s: KeyStats, value: number, p: EnrichParams): { z: numbe
  * Built-in `enrich`: adds reference data (through the worker's cached, breaker-guarded lookup;
  * events flow marked `degraded` when Redis cannot answer) and per-key rolling statistics
  * (EWMA mean/std, z-score, delta), which are partition state and so survive a crash exactly once.
- * Input and output: JSON metric events `{key, type, value, time, ...}`.
+ * Input: JSON metric events `{key, type, value, time, ...}`. Output: metric records (see
+ * metric-record.ts) carrying the original JSON.
  */
 export function enrich(params: Record<string, unknown>): Stage {
   const p: EnrichParams = { ...ENRICH_DEFAULTS, ...(params as Partial<EnrichParams>) };
@@ -126,21 +115,38 @@ export function enrich(params: Record<string, unknown>): Stage {
     name: 'enrich',
     async process(batch, ctx) {
       const refs = await ctx.services.lookup(p.reference, batch.map((e) => e.key));
+      const refBytes = new Map<string, Buffer>();
       return batch.map((e) => {
-        const d = JSON.parse(e.data.toString()) as Record<string, unknown> & Partial<Enriched>;
+        // A record replayed into the pipeline is enriched again from its original event.
+        const original = isMetricRecord(e.data) ? decodeMetricRecord(e.data).original : e.data;
+        const d = JSON.parse(original.toString()) as { value?: unknown; type?: unknown; time?: unknown };
         const value = Number(d.value);
         let s = stats.get(e.key);
         if (!s) stats.set(e.key, (s = { n: 0, mean: 0, v: 0, last: 0, out: 0, recent: [] }));
         const o = Number.isFinite(value) ? observe(s, value, p) : { z: 0, delta: 0, std: 0, mean: s.mean, ready: false };
         const ref = refs.get(e.key);
-        d.degraded = ref === DEGRADED;
-        d.ref = typeof ref === 'string' ? (JSON.parse(ref) as Record<string, unknown>) : null;
-        d.mean = round(o.mean);
-        d.std = round(o.std);
-        d.z = round(o.z);
-        d.delta = round(o.delta);
-        d.ready = o.ready;
-        return { ...e, data: Buffer.from(JSON.stringify(d)) };
+        let refBuf: Buffer = NO_REF;
+        if (typeof ref === 'string') {
+          refBuf = refBytes.get(ref) ?? Buffer.from(ref);
+          refBytes.set(ref, refBuf);
+        }
+        const data = encodeMetricRecord({
+          type: typeof d.type === 'string' ? d.type : '',
+          value,
+          time: Number(d.time ?? e.ts),
+          ready: o.ready,
+          degraded: ref === DEGRADED,
+          mean: o.mean,
+          std: o.std,
+          z: o.z,
+          delta: o.delta,
+          score: null,
+          anomaly: false,
+          model: 0,
+          ref: refBuf,
+          original,
+        });
+        return { ...e, data };
       });
     },
     snapshot: () => JSON.stringify([...stats]),
