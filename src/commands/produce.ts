@@ -1,10 +1,10 @@
 import { randomBytes } from 'node:crypto';
-import { setImmediate as yieldNow } from 'node:timers/promises';
 import { z } from 'zod';
 import { defineCommand } from '../command.js';
 import { durationSchema, formatDuration } from '../duration.js';
 import type { Io } from '../io.js';
 import { connectionOptions, jsonOption, namespaceOption } from '../options.js';
+import { sendOpenLoop } from '../pipeline/pacer.js';
 import { Producer } from '../pipeline/producer.js';
 import { saveRun, type RunRecord } from '../pipeline/runs.js';
 import { withScripts } from '../pipeline/scripts.js';
@@ -79,7 +79,6 @@ export default defineCommand({
 
       const showProgress = io.stderr.isTTY && !opts.json;
       const t0 = performance.now();
-      const wall0 = Date.now();
       let lastSave = t0;
       const progress = () => {
         const s = (performance.now() - t0) / 1000;
@@ -90,27 +89,21 @@ export default defineCommand({
       };
       const ticker = showProgress ? setInterval(progress, 250) : undefined;
 
-      let i = 0;
-      const deadline = opts.duration !== undefined ? t0 + opts.duration : Infinity;
       try {
-        while (i < total && !io.signal.aborted && performance.now() < deadline) {
-          const now = performance.now();
-          const due = opts.rate > 0 ? Math.min(total, Math.floor(((now - t0) * opts.rate) / 1000) + 1) : Math.min(total, i + 2000);
-          for (; i < due; i++) {
-            const e = file ? await file.next() : workload.next();
-            if (!e) break;
-            // Open loop: an event's time is when it was meant to be sent, not when we got to it.
-            producer.send(e.key, e.data, opts.rate > 0 ? wall0 + (i * 1000) / opts.rate : Date.now());
-          }
-          if (i < due) break; // the file ended
-          if (producer.backlog >= producer.highWater) await producer.drain();
-          else if (opts.rate > 0) await new Promise((r) => setTimeout(r, 1));
-          else await yieldNow();
-          if (now - lastSave > 1000) {
-            lastSave = now;
-            await record('running');
-          }
-        }
+        await sendOpenLoop({
+          producer,
+          source: file ?? workload,
+          rate: opts.rate,
+          total,
+          durationMs: opts.duration,
+          signal: io.signal,
+          onTick: async (now) => {
+            if (now - lastSave > 1000) {
+              lastSave = now;
+              await record('running');
+            }
+          },
+        });
         await producer.close();
       } finally {
         if (ticker) clearInterval(ticker);
