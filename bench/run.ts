@@ -6,6 +6,7 @@
  *   npm run bench -- throughput --events 1000000 --mode standalone|cluster|both
  *   npm run bench -- pipeline --events 500000 --mode cluster   the default pipeline, with detection quality
  *   npm run bench -- ml                   Isolation Forest scoring cost per event
+ *   npm run bench -- peers --events 200000   the naive per-event pipeline and a BullMQ 3-queue chain
  */
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, openSync, rmSync } from 'node:fs';
@@ -23,6 +24,7 @@ import { findRedisServer } from '../src/redis/redis-server.js';
 import { cliEntry } from '../src/self.js';
 import { sleep } from '../src/sleep.js';
 import { benchMl } from './ml.js';
+import { benchPeers } from './peers.js';
 
 interface Row {
   pipeline: string;
@@ -95,7 +97,8 @@ async function main(): Promise<void> {
   });
   const what = positionals[0] ?? 'throughput';
   if (what === 'ml') return benchMl();
-  if (what !== 'throughput' && what !== 'pipeline') throw new Error(`unknown benchmark "${what}" (known: throughput, pipeline, ml)`);
+  if (what === 'peers') return benchPeers({ events: Number(values.events ?? 200000) });
+  if (what !== 'throughput' && what !== 'pipeline') throw new Error(`unknown benchmark "${what}" (known: throughput, pipeline, ml, peers)`);
   const pipeline = what === 'pipeline' ? 'default' : 'passthrough';
   const events = Number(values.events ?? (pipeline === 'default' ? 500_000 : 1_000_000));
   const mode = values.mode ?? (pipeline === 'default' ? 'cluster' : 'both');

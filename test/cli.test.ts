@@ -199,7 +199,7 @@ describe('buildProgram: options come from the zod schemas', () => {
   const option = (cmd: string, long: string) => sub(cmd).options.find((o) => o.long === long)!;
 
   it('registers every command in help order', () => {
-    expect(program.commands.map((c) => c.name())).toEqual(['up', 'down', 'health', 'worker', 'produce', 'verify', 'dlq', 'reference', 'alerts', 'train', 'serve']);
+    expect(program.commands.map((c) => c.name())).toEqual(['up', 'down', 'health', 'worker', 'produce', 'verify', 'dlq', 'reference', 'alerts', 'train', 'serve', 'bench']);
   });
 
   it('maps .meta() of the real commands', () => {

@@ -1,5 +1,6 @@
 import type { Command } from '../command.js';
 import alerts from './alerts.js';
+import bench from './bench.js';
 import dlq from './dlq.js';
 import down from './down.js';
 import health from './health.js';
@@ -12,4 +13,4 @@ import verify from './verify.js';
 import worker from './worker.js';
 
 /** Every registered command, in the order `--help` lists them. Only commands that work are here. */
-export const commands: Command[] = [up, down, health, worker, produce, verify, dlq, reference, alerts, train, serve] as unknown as Command[];
+export const commands: Command[] = [up, down, health, worker, produce, verify, dlq, reference, alerts, train, serve, bench] as unknown as Command[];
