@@ -23,6 +23,7 @@ export interface ScriptCommands {
   streamctlDlqReplay(dlq: string, ...ids: string[]): Promise<number>;
   streamctlModelSave(latest: string, versionKey: string, version: number, bytes: Buffer): Promise<number>;
   streamctlReadBuffer(lease: string, stream: string, token: string, group: string, consumer: string, count: number): Promise<unknown>;
+  streamctlClaimBuffer(lease: string, stream: string, token: string, group: string, consumer: string, count: number): Promise<unknown>;
 }
 
 export type ScriptClient = (Redis | Cluster) & ScriptCommands;
@@ -39,6 +40,7 @@ export function withScripts(client: Redis | Cluster): ScriptClient {
     client.defineCommand('streamctlDlqReplay', { numberOfKeys: 1, lua: load('dlq-replay') });
     client.defineCommand('streamctlModelSave', { numberOfKeys: 2, lua: load('model-save') });
     client.defineCommand('streamctlRead', { numberOfKeys: 2, lua: load('read') });
+    client.defineCommand('streamctlClaim', { numberOfKeys: 2, lua: load('claim') });
     defined.add(client);
   }
   return client as ScriptClient;

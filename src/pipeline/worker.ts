@@ -458,10 +458,20 @@ class PartitionRunner {
    * @returns 'done' when nothing is pending, 'more' after progress, 'retry' when an entry must wait.
    */
   private async recover(): Promise<'done' | 'more' | 'retry'> {
-    // XAUTOCLAIM counts a delivery per claim and drops entries deleted from the stream itself.
-    const [, claimed] = (await this.w.shared.callBuffer(
-      'XAUTOCLAIM', this.input, this.group, this.w.id, 0, '0-0', 'COUNT', this.w.opts.batchEntries ?? 50,
-    )) as [Buffer, (Entry | null)[]];
+    // XAUTOCLAIM (fenced by the lease) counts a delivery per claim and drops entries deleted from
+    // the stream itself.
+    let claimed: (Entry | null)[];
+    try {
+      [, claimed] = (await this.w.shared.streamctlClaimBuffer(
+        this.keys.lease(this.group, this.partition), this.input, this.token, this.group, this.w.id, this.w.opts.batchEntries ?? 50,
+      )) as [Buffer, (Entry | null)[]];
+    } catch (err) {
+      if (/LEASE_LOST/.test(String((err as Error).message))) {
+        this.lose('lease lost before claiming');
+        throw new LeaseLost();
+      }
+      throw err;
+    }
     const live = claimed.filter((e): e is Entry => Array.isArray(e) && Array.isArray(e[1]));
     if (live.length === 0) return 'done';
     if (await this.processAndCommit(live, true)) return 'more';
