@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { decodeEntry } from '../src/pipeline/codec.js';
 import { eventJson } from '../src/pipeline/stages/metric-record.js';
 import { metricWorkload } from '../src/pipeline/metric-workload.js';
@@ -9,21 +9,10 @@ import { enrich } from '../src/pipeline/stages/enrich.js';
 import { WorkerMetrics } from '../src/observe/metrics.js';
 import { ensureTopology, type Topology } from '../src/pipeline/topology.js';
 import { StageWorker } from '../src/pipeline/worker.js';
-import type { RedisConnection } from '../src/redis/connection.js';
 import { waitFor } from '../src/redis/wait.js';
-import { connectTo } from './helpers/io.js';
-import { startRedis, type TestServer } from './helpers/redis.js';
+import { redisWithConnection } from './helpers/redis.js';
 
-let server: TestServer;
-let conn: RedisConnection;
-beforeAll(async () => {
-  server = await startRedis();
-  conn = await connectTo(server.url);
-});
-afterAll(async () => {
-  await conn.close();
-  await server.stop();
-});
+const fixture = redisWithConnection();
 
 interface Out {
   key: string;
@@ -35,7 +24,7 @@ interface Out {
 async function outputs(topology: Topology): Promise<Out[]> {
   const all: Out[] = [];
   for (let k = 0; k < topology.partitions; k++) {
-    const entries = (await conn.client().xrangeBuffer(topology.keys.stream(k, 'out'), '-', '+')) as [Buffer, Buffer[]][];
+    const entries = (await fixture.conn.client().xrangeBuffer(topology.keys.stream(k, 'out'), '-', '+')) as [Buffer, Buffer[]][];
     for (const [, f] of entries) for (const e of decodeEntry(f)) all.push(eventJson(e.data) as unknown as Out);
   }
   return all;
@@ -45,11 +34,11 @@ describe('enrich with its reference lookups failing', () => {
   it('opens the breaker, keeps events flowing marked degraded, and closes after recovery', async () => {
     const ns = 'breaker';
     const refKey = `${ns}:reference`;
-    const topology = await ensureTopology(conn.client(), ns, [{ name: 'enrich' }], { partitions: 2 });
+    const topology = await ensureTopology(fixture.conn.client(), ns, [{ name: 'enrich' }], { partitions: 2 });
     const keys = Array.from({ length: 50 }, (_, i) => `host-${String(i).padStart(4, '0')}`);
-    await writeReference(conn.client(), refKey, syntheticReference(keys, 1));
+    await writeReference(fixture.conn.client(), refKey, syntheticReference(keys, 1));
     const worker = new StageWorker({
-      conn, topology, factory: enrich,
+      conn: fixture.conn, topology, factory: enrich,
       stage: { ...topology.stages[0]!, maxDeliveries: 5, params: {} },
       // A short TTL so that lookups reach Redis again soon; a short open period so recovery is quick.
       lookup: { ttlMs: 20, failures: 2, openMs: 200, timeoutMs: 500 },
@@ -58,7 +47,7 @@ describe('enrich with its reference lookups failing', () => {
     metrics.attach(worker);
     const sample = async (name: string) => Number(new RegExp(`^${name}\\{stage="enrich"\\} (\\S+)$`, 'm').exec(await metrics.registry.metrics())?.[1]);
     worker.start();
-    const producer = new Producer({ client: withScripts(conn.client()), topology, producerId: 'p', batch: 5, lingerMs: 1 });
+    const producer = new Producer({ client: withScripts(fixture.conn.client()), topology, producerId: 'p', batch: 5, lingerMs: 1 });
     await producer.init();
     const w = metricWorkload({ keys: 50, seed: 3, anomalyRate: 0 });
     // Keys host-0050.. were never looked up, so no cache can answer for them.
@@ -77,8 +66,8 @@ describe('enrich with its reference lookups failing', () => {
       expect(healthy.every((e) => !e.degraded && e.ref?.region)).toBe(true);
 
       // The reference hash becomes unreadable (WRONGTYPE): every lookup fails.
-      await conn.client().del(refKey);
-      await conn.client().set(refKey, 'not a hash');
+      await fixture.conn.client().del(refKey);
+      await fixture.conn.client().set(refKey, 'not a hash');
       await send(300, fresh);
       const during = (await delivered(500)).slice(200);
       expect(during.length).toBe(300);
@@ -90,8 +79,8 @@ describe('enrich with its reference lookups failing', () => {
       expect(await sample('streamctl_lookup_degraded_total')).toBeGreaterThan(100);
 
       // Recovery: the hash is back; the half-open probe succeeds and the breaker closes.
-      await conn.client().del(refKey);
-      await writeReference(conn.client(), refKey, syntheticReference(keys, 1));
+      await fixture.conn.client().del(refKey);
+      await writeReference(fixture.conn.client(), refKey, syntheticReference(keys, 1));
       await waitFor(
         async () => {
           await send(20);

@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { parseOptions } from '../src/cli.js';
 import health from '../src/commands/health.js';
 import type { HealthReport } from '../src/health/report.js';
@@ -7,33 +7,23 @@ import { withScripts } from '../src/pipeline/scripts.js';
 import { passthrough } from '../src/pipeline/stages/passthrough.js';
 import { ensureTopology } from '../src/pipeline/topology.js';
 import { StageWorker } from '../src/pipeline/worker.js';
-import type { RedisConnection } from '../src/redis/connection.js';
 import { waitFor } from '../src/redis/wait.js';
-import { connectTo, testIo } from './helpers/io.js';
-import { startRedis, type TestServer } from './helpers/redis.js';
+import { testIo } from './helpers/io.js';
+import { redisWithConnection } from './helpers/redis.js';
 
-let server: TestServer;
-let conn: RedisConnection;
-beforeAll(async () => {
-  server = await startRedis();
-  conn = await connectTo(server.url);
-});
-afterAll(async () => {
-  await conn.close();
-  await server.stop();
-});
+const fixture = redisWithConnection();
 
 async function report(ns: string): Promise<{ code: number; r: HealthReport }> {
   const t = testIo();
-  const code = await health.run(parseOptions(health, { redis: server.url, namespace: ns, json: true }), t.io);
+  const code = await health.run(parseOptions(health, { redis: fixture.server.url, namespace: ns, json: true }), t.io);
   return { code, r: JSON.parse(t.stdout()) as HealthReport };
 }
 
 describe('health and the pipeline workers', () => {
   it('a stage with a backlog and no live worker is stalled; a live worker owning every partition clears it', async () => {
     const ns = 'hw';
-    const topology = await ensureTopology(conn.client(), ns, [{ name: 'only' }], { partitions: 4 });
-    const producer = new Producer({ client: withScripts(conn.client()), topology, producerId: 'p', batch: 10 });
+    const topology = await ensureTopology(fixture.conn.client(), ns, [{ name: 'only' }], { partitions: 4 });
+    const producer = new Producer({ client: withScripts(fixture.conn.client()), topology, producerId: 'p', batch: 10 });
     await producer.init();
     for (let i = 0; i < 200; i++) producer.send(`k${i}`, Buffer.from('x'), Date.now());
     await producer.close();
@@ -44,7 +34,7 @@ describe('health and the pipeline workers', () => {
     expect(stalled.r.problems.map((p) => p.code)).toContain('STAGE_STALLED');
     expect(stalled.r.stages).toContainEqual({ stage: 'only', liveWorkers: 0, lag: 20, pending: 0 });
 
-    const w = new StageWorker({ conn, topology, factory: passthrough, stage: { ...topology.stages[0]!, maxDeliveries: 5, params: {} } });
+    const w = new StageWorker({ conn: fixture.conn, topology, factory: passthrough, stage: { ...topology.stages[0]!, maxDeliveries: 5, params: {} } });
     w.start();
     try {
       const ok = await waitFor(

@@ -1,5 +1,5 @@
 import { request as httpRequest } from 'node:http';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { startHttpIngest, type HttpIngest, type HttpIngestOptions } from '../src/ingest/http-ingest.js';
 import { audit } from '../src/pipeline/audit.js';
 import { decodeEntry, type StreamEvent } from '../src/pipeline/codec.js';
@@ -10,21 +10,10 @@ import { withScripts } from '../src/pipeline/scripts.js';
 import { passthrough } from '../src/pipeline/stages/passthrough.js';
 import { ensureTopology, type Topology } from '../src/pipeline/topology.js';
 import { StageWorker } from '../src/pipeline/worker.js';
-import type { RedisConnection } from '../src/redis/connection.js';
 import { waitFor } from '../src/redis/wait.js';
-import { connectTo } from './helpers/io.js';
-import { startRedis, type TestServer } from './helpers/redis.js';
+import { redisWithConnection } from './helpers/redis.js';
 
-let redis: TestServer;
-let conn: RedisConnection;
-beforeAll(async () => {
-  redis = await startRedis();
-  conn = await connectTo(redis.url);
-});
-afterAll(async () => {
-  await conn?.close();
-  await redis?.stop();
-});
+const fixture = redisWithConnection();
 
 interface Reply {
   status: number;
@@ -67,7 +56,7 @@ const ndjson = (events: unknown[]) => events.map((e) => JSON.stringify(e)).join(
 async function ingested(topology: Topology, producer: string): Promise<StreamEvent[]> {
   const out: StreamEvent[] = [];
   for (let k = 0; k < topology.partitions; k++) {
-    const entries = (await conn.client().xrangeBuffer(topology.keys.stream(k, 'ingest'), '-', '+')) as [Buffer, Buffer[]][];
+    const entries = (await fixture.conn.client().xrangeBuffer(topology.keys.stream(k, 'ingest'), '-', '+')) as [Buffer, Buffer[]][];
     for (const [, fields] of entries) out.push(...decodeEntry(fields).filter((e) => e.producer === producer));
   }
   return out.sort((a, b) => a.seq - b.seq);
@@ -75,8 +64,8 @@ async function ingested(topology: Topology, producer: string): Promise<StreamEve
 
 /** A server on a free port over namespace `ns` (one stage "only", no worker, unless `stages` say otherwise). */
 async function serve(ns: string, extra: Partial<HttpIngestOptions> = {}, stages: { name: string }[] = [{ name: 'only' }]): Promise<{ server: HttpIngest; topology: Topology }> {
-  const topology = await ensureTopology(conn.client(), ns, stages, { partitions: 4 });
-  const server = await startHttpIngest({ client: withScripts(conn.client()), topology, port: 0, ...extra });
+  const topology = await ensureTopology(fixture.conn.client(), ns, stages, { partitions: 4 });
+  const server = await startHttpIngest({ client: withScripts(fixture.conn.client()), topology, port: 0, ...extra });
   return { server, topology };
 }
 
@@ -111,7 +100,7 @@ describe('http ingest: requests', () => {
       // The run record follows while serving (saved every second).
       const running = await waitFor(
         async () => {
-          const r = await loadRun(conn.client(), topology.keys, server.runId);
+          const r = await loadRun(fixture.conn.client(), topology.keys, server.runId);
           return r.acked === 8 ? r : undefined;
         },
         { timeoutMs: 5000, onTimeout: () => new Error('run record never showed the acked events') },
@@ -121,7 +110,7 @@ describe('http ingest: requests', () => {
       const final = await server.close();
       expect(final).toMatchObject({ status: 'done', firstSeq: 1, lastSeq: 8, acked: 8, failed: 0 });
     }
-    expect(await loadRun(conn.client(), topology.keys, server.runId)).toMatchObject({ status: 'done', lastSeq: 8, acked: 8 });
+    expect(await loadRun(fixture.conn.client(), topology.keys, server.runId)).toMatchObject({ status: 'done', lastSeq: 8, acked: 8 });
   });
 
   it('malformed JSON: 400 naming the line or position, and nothing of the request is appended', async () => {
@@ -152,7 +141,7 @@ describe('http ingest: requests', () => {
     // Only the one good request reached Redis, and the run accounts for exactly it.
     const events = await ingested(topology, server.producerId);
     expect(events.map((e) => [e.seq, e.key])).toEqual([[1, 'z']]);
-    expect(await loadRun(conn.client(), topology.keys, server.runId)).toMatchObject({ firstSeq: 1, lastSeq: 1, acked: 1 });
+    expect(await loadRun(fixture.conn.client(), topology.keys, server.runId)).toMatchObject({ firstSeq: 1, lastSeq: 1, acked: 1 });
   });
 
   it('wrong types: 400 with the array index or NDJSON line of the first bad event, accepting nothing', async () => {
@@ -177,7 +166,7 @@ describe('http ingest: requests', () => {
       await server.close();
     }
     expect(await ingested(topology, server.producerId)).toEqual([]);
-    expect(await loadRun(conn.client(), topology.keys, server.runId)).toMatchObject({ lastSeq: 0, sent: 0 });
+    expect(await loadRun(fixture.conn.client(), topology.keys, server.runId)).toMatchObject({ lastSeq: 0, sent: 0 });
   });
 
   it('an oversized body gets 413 (declared or chunked); a body at the limit is accepted', async () => {
@@ -203,9 +192,9 @@ describe('http ingest: requests', () => {
 
   it('backpressure: a lag above --max-lag gets 503 with Retry-After and accepts nothing; under it, 202', async () => {
     const ns = 'lagged';
-    const topology = await ensureTopology(conn.client(), ns, [{ name: 'only' }], { partitions: 4 });
+    const topology = await ensureTopology(fixture.conn.client(), ns, [{ name: 'only' }], { partitions: 4 });
     // 20 entries no worker reads: the stage's lag is 20.
-    const filler = new Producer({ client: withScripts(conn.client()), topology, producerId: 'filler', batch: 1 });
+    const filler = new Producer({ client: withScripts(fixture.conn.client()), topology, producerId: 'filler', batch: 1 });
     await filler.init();
     for (let i = 0; i < 20; i++) filler.send(`k${i}`, Buffer.from('{}'), Date.now());
     await filler.close();
@@ -273,7 +262,7 @@ describe('http ingest: end to end', () => {
   it('concurrent batches through a passthrough pipeline: nothing lost or duplicated, delivered = accepted', async () => {
     const ns = 'e2e';
     const { server, topology } = await serve(ns, { batch: 20, lingerMs: 2 }, PASSTHROUGH_PIPELINE.stages);
-    const workers = topology.stages.map((s) => new StageWorker({ conn, topology, factory: passthrough, stage: { ...s, maxDeliveries: 5, params: {} } }));
+    const workers = topology.stages.map((s) => new StageWorker({ conn: fixture.conn, topology, factory: passthrough, stage: { ...s, maxDeliveries: 5, params: {} } }));
     for (const w of workers) w.start();
     let accepted = 0;
     try {
@@ -288,10 +277,10 @@ describe('http ingest: end to end', () => {
       const run = await server.close();
       expect(run).toMatchObject({ status: 'done', acked: accepted, failed: 0, lastSeq: run.firstSeq + accepted - 1 });
       try {
-        const run2 = await loadRun(conn.client(), topology.keys, server.runId);
+        const run2 = await loadRun(fixture.conn.client(), topology.keys, server.runId);
         const report = await waitFor(
           async () => {
-            const r = await audit(conn.client(), topology, run2);
+            const r = await audit(fixture.conn.client(), topology, run2);
             return r.drained && r.delivered >= accepted ? r : undefined;
           },
           { timeoutMs: 30_000, onTimeout: (last) => new Error(`the pipeline never delivered every accepted event: ${String(last)}`) },

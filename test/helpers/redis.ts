@@ -1,9 +1,12 @@
 import { mkdtempSync, rmSync } from 'node:fs';
+import { afterAll, beforeAll } from 'vitest';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { RedisConnection } from '../../src/redis/connection.js';
 import { startDeployment, stopDeployment, type Deployment } from '../../src/redis/deployment.js';
 import { findFreePorts } from '../../src/redis/ports.js';
 import { findRedisServer, startNode, stopNode, type NodeProcess } from '../../src/redis/redis-server.js';
+import { connectTo } from './io.js';
 
 export const REDIS_SERVER = findRedisServer(undefined, process.env.PATH);
 
@@ -74,6 +77,31 @@ export async function startTestDeployment(opts: { mode?: 'cluster' | 'standalone
     async stop() {
       await stopDeployment(tmp.dir, deployment, { keepData: false });
       tmp.remove();
+    },
+  };
+}
+
+/**
+ * A redis-server and a connection to it for the tests of one file: started before them, closed
+ * and stopped after them. Read `server` and `conn` inside tests (they exist once beforeAll ran).
+ */
+export function redisWithConnection(): { readonly server: TestServer; readonly conn: RedisConnection } {
+  let server: TestServer | undefined;
+  let conn: RedisConnection | undefined;
+  beforeAll(async () => {
+    server = await startRedis();
+    conn = await connectTo(server.url);
+  });
+  afterAll(async () => {
+    await conn?.close();
+    await server?.stop();
+  });
+  return {
+    get server() {
+      return server!;
+    },
+    get conn() {
+      return conn!;
     },
   };
 }
