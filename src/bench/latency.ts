@@ -22,13 +22,15 @@ function histogram(): Histogram {
 
 function summary(stream: string, h: Histogram): LatencySummary {
   const ms = (us: number) => Math.round(us) / 1000;
+  // A percentile is reported as the top of its HDR bucket, which can lie above the exact maximum.
+  const at = (p: number) => ms(Math.min(h.getValueAtPercentile(p), h.maxValue));
   return {
     stream,
     events: h.totalCount,
-    p50: ms(h.getValueAtPercentile(50)),
-    p90: ms(h.getValueAtPercentile(90)),
-    p99: ms(h.getValueAtPercentile(99)),
-    p999: ms(h.getValueAtPercentile(99.9)),
+    p50: at(50),
+    p90: at(90),
+    p99: at(99),
+    p999: at(99.9),
     max: ms(h.maxValue),
     mean: ms(h.mean),
   };
