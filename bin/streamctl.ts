@@ -25,5 +25,18 @@ for (const stream of [process.stdout, process.stderr]) {
   });
 }
 
+/**
+ * Resolves once everything written to `stream` so far has left the process. On Linux, writes to a
+ * pipe are asynchronous: exiting at once would cut `streamctl alerts --json | jq` after the first
+ * 64 KiB the pipe holds.
+ */
+function drained(stream: NodeJS.WriteStream): Promise<void> {
+  return new Promise((resolve) => {
+    if (stream.destroyed || !stream.writable) return resolve();
+    stream.write('', () => resolve());
+  });
+}
+
 const code = await main(process.argv.slice(2), createProcessIo(controller.signal));
+await Promise.all([drained(process.stdout), drained(process.stderr)]);
 process.exit(code);

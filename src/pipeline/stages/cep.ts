@@ -19,8 +19,7 @@ function parseRules(params: Record<string, unknown>): readonly CepRule[] {
 /**
  * Built-in `cep`: complex event processing on event time (rules from `params.rules`, or the
  * defaults). Events pass through unchanged; alerts go to the partition's `alerts` stream in the same
- * commit, and the rule state is partition state, committed with each batch. Known gap: after a
- * worker is killed, some later alerts can be missing (see docs/ARCHITECTURE.md, Known limits).
+ * commit, and the rule state is partition state, committed with each batch.
  */
 export function cep(params: Record<string, unknown>): Stage {
   const engine = new CepEngine(parseRules(params));
