@@ -33,6 +33,6 @@ export const pipelineOption = {
   pipeline: z
     .string()
     .optional()
-    .describe('Pipeline file, or a built-in pipeline: "default" (enrich -> detect -> cep) or "passthrough" (three passthrough stages). Default: ./streamctl.yaml if present, else "default"')
+    .describe('Pipeline file, or a built-in pipeline: "default" (enrich -> detect -> cep fused into one stage), "staged" (the same as three stages) or "passthrough" (three passthrough stages). Default: ./streamctl.yaml if present, else "default"')
     .meta({ valueName: 'FILE' }),
 };

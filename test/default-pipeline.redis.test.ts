@@ -10,10 +10,10 @@ beforeAll(async () => {
 });
 afterAll(() => server.stop());
 
-describe('the default pipeline: enrich -> detect -> cep', () => {
+describe('the default pipeline: enrich -> detect -> cep, fused', () => {
   it('delivers everything, detects the injected anomalies, and raises alerts', async () => {
     const ns = 'quality';
-    const workers: WorkerProcess[] = ['enrich', 'detect', 'cep'].map((s) => startWorker(s, server.url, ns, ['--pipeline', 'default']));
+    const workers: WorkerProcess[] = ['analyze', 'analyze'].map((s) => startWorker(s, server.url, ns, ['--pipeline', 'default']));
     try {
       const produced = await runCli(['produce', '--redis', server.url, '-n', ns, '--count', '300000', '--rate', '0', '--keys', '500', '--anomaly-rate', '0.01', '--seed', '11', '--json']);
       expect(produced.code, produced.stderr).toBe(0);

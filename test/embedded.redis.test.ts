@@ -54,7 +54,7 @@ describe.each([
     expect(again.stderr).toMatch(/already running/);
 
     const recorded = JSON.parse(readFileSync(join(dir, 'deployment.json'), 'utf8')) as Deployment;
-    expect(recorded.workers?.map((w) => w.stage)).toEqual(['enrich', 'detect', 'cep']);
+    expect(recorded.workers?.map((w) => w.stage)).toEqual(['analyze', 'analyze']);
     expect(recorded.workers!.every((w) => pidAlive(w.pid))).toBe(true);
 
     const down = await runCli(['down', '--home', dir]);
@@ -79,7 +79,7 @@ describe('foreground up', () => {
     });
     const d = JSON.parse(readFileSync(join(dir, 'deployment.json'), 'utf8')) as Deployment;
     expect(d.nodes).toHaveLength(6);
-    expect(d.workers).toHaveLength(3);
+    expect(d.workers).toHaveLength(2);
     const t0 = Date.now();
     child.kill('SIGINT');
     const result = await done;

@@ -11,21 +11,25 @@ import { connectTo } from './helpers/io.js';
 import { startWorker, stopWorkers, type WorkerProcess } from './helpers/pipeline.js';
 import { startRedis, tempDir, type TestServer } from './helpers/redis.js';
 
-const STAGES = ['enrich', 'detect', 'cep'];
 const EVENTS = 60_000;
 let server: TestServer;
 const tmp = tempDir('streamctl-eo-');
-const pipelineFile = join(tmp.dir, 'streamctl.yaml');
 const trainingFile = join(tmp.dir, 'train.ndjson');
+/** The default pipeline's steps as stages of their own, and fused into one stage (as the default runs them). */
+const pipelines = {
+  staged: { file: join(tmp.dir, 'staged.yaml'), stages: ['enrich', 'detect', 'cep'] },
+  fused: { file: join(tmp.dir, 'fused.yaml'), stages: ['analyze'] },
+};
 
 beforeAll(async () => {
   server = await startRedis();
   // The default pipeline, with a model trained ahead of time and never retrained: the run is then
   // a pure function of the events, and so are its alerts.
   writeFileSync(
-    pipelineFile,
+    pipelines.staged.file,
     'stages:\n  - name: enrich\n    use: enrich\n    output: enriched\n  - name: detect\n    use: detect\n    output: scored\n    params: { train: false }\n  - name: cep\n    use: cep\n',
   );
+  writeFileSync(pipelines.fused.file, 'stages:\n  - name: analyze\n    steps:\n      - use: enrich\n      - use: detect\n        params: { train: false }\n      - use: cep\n');
   const w = metricWorkload({ keys: 200, seed: 99, anomalyRate: 0.01 });
   writeFileSync(trainingFile, Array.from({ length: 20_000 }, () => w.next().data.toString()).join('\n'));
 });
@@ -34,7 +38,8 @@ afterAll(async () => {
   tmp.remove();
 });
 
-async function run(ns: string, opts: { kill: boolean; pause?: boolean }): Promise<{ report: AuditReport; alerts: string[] }> {
+async function run(ns: string, opts: { pipeline: keyof typeof pipelines; kill: boolean; pause?: boolean }): Promise<{ report: AuditReport; alerts: string[] }> {
+  const { file: pipelineFile, stages: STAGES } = pipelines[opts.pipeline];
   const trained = await runCli(['train', '--redis', server.url, '-n', ns, '--pipeline', pipelineFile, '--from', trainingFile, '--json']);
   expect(trained.code, trained.stderr).toBe(0);
   // The default 3 s lease: a shorter one expires under a loaded CI machine while its owner lives,
@@ -56,8 +61,8 @@ async function run(ns: string, opts: { kill: boolean; pause?: boolean }): Promis
       }
     }
     if (opts.kill) {
-      // One SIGKILL per stage while events flow; a replacement starts at once.
-      for (const stage of STAGES) {
+      // Three SIGKILLs while events flow, one per stage (or all of the fused stage); a replacement starts at once.
+      for (const stage of STAGES.length === 3 ? STAGES : [STAGES[0]!, STAGES[0]!, STAGES[0]!]) {
         await new Promise((r) => setTimeout(r, 1500)); // the fault's schedule, not a synchronization
         const victim = workers.find((w) => w.stage === stage && w.child.exitCode === null)!;
         victim.child.kill('SIGKILL');
@@ -111,11 +116,17 @@ describe('exactly-once state through the default pipeline', () => {
   // The alerts are compared as a whole: a missed alert (state lost in a takeover) and a repeated or
   // spurious one (a batch applied twice) both fail. Enrich and detect results are compared event by
   // event first, so a failure says which stage diverged.
-  it('after SIGKILLs of enrich, detect and cep workers, or stalls past the lease: the alerts of the undisturbed run, exactly', async () => {
-    const calm = await run('calm', { kill: false });
+  it('after SIGKILLs of enrich, detect and cep workers, or stalls past the lease, staged or fused: the alerts of the undisturbed run, exactly', async () => {
+    const calm = await run('calm', { pipeline: 'staged', kill: false });
     expect(calm.report).toMatchObject({ produced: EVENTS, delivered: EVENTS, lost: 0, duplicates: 0, outOfOrderKeys: 0 });
     expect(calm.alerts.length).toBeGreaterThan(10);
-    for (const variant of [{ ns: 'killed', kill: true, pause: false }, { ns: 'paused', kill: false, pause: true }]) {
+    const variants = [
+      { ns: 'killed', pipeline: 'staged', kill: true, pause: false },
+      { ns: 'paused', pipeline: 'staged', kill: false, pause: true },
+      // Fusing the steps changes how state is committed, not what is computed.
+      { ns: 'fused-killed', pipeline: 'fused', kill: true, pause: false },
+    ] as const;
+    for (const variant of variants) {
       const disturbed = await run(variant.ns, variant);
       expect(disturbed.report).toMatchObject({ produced: EVENTS, delivered: EVENTS, lost: 0, duplicates: 0, outOfOrderKeys: 0 });
       expect(await differingFlags('calm', variant.ns), `${variant.ns}: enrich/detect results of the same events differ`).toEqual([]);

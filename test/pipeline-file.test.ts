@@ -49,7 +49,11 @@ stages:
   // Each case: the file text, the field path the message must name, and a word of the problem.
   const invalid: { what: string; text: string; path: string; problem: RegExp }[] = [
     { what: 'malformed YAML', text: 'stages:\n  - name: a\n   use: [passthrough\n', path: 'not valid YAML', problem: /YAML/ },
-    { what: 'a missing use', text: 'stages:\n  - name: a\n    use: passthrough\n  - name: b\n', path: 'stages[1].use', problem: /expected string|required/i },
+    { what: 'a missing use', text: 'stages:\n  - name: a\n    use: passthrough\n  - name: b\n', path: 'stages[1].use', problem: /either `use`/ },
+    { what: 'both use and steps', text: 'stages:\n  - name: a\n    use: passthrough\n    steps: [{ use: passthrough }]\n', path: 'stages[0].use', problem: /either `use`/ },
+    { what: 'params beside steps', text: 'stages:\n  - name: a\n    params: { x: 1 }\n    steps: [{ use: passthrough }]\n', path: 'stages[0].params', problem: /each step its own/ },
+    { what: 'two unnamed steps of one built-in', text: 'stages:\n  - name: a\n    steps: [{ use: passthrough }, { use: passthrough }]\n', path: 'stages[0].steps[1].name', problem: /duplicate step name "passthrough"/ },
+    { what: 'an unknown step field', text: 'stages:\n  - name: a\n    steps: [{ use: passthrough, workers: 2 }]\n', path: 'stages[0].steps[0].workers: unknown field', problem: /unknown field/ },
     { what: 'workers: two', text: 'stages:\n  - name: a\n    use: passthrough\n  - name: b\n    use: passthrough\n    workers: two\n', path: 'stages[1].workers', problem: /number/i },
     { what: 'a duplicate stage name', text: 'stages:\n  - name: a\n    use: passthrough\n  - name: a\n    use: passthrough\n', path: 'stages[1].name', problem: /duplicate stage name "a"/ },
     { what: 'an unknown top-level field', text: 'stages:\n  - name: a\n    use: passthrough\nreplicas: 3\n', path: 'replicas: unknown field', problem: /unknown field/ },
@@ -86,11 +90,8 @@ describe('loadPipeline', () => {
     const r = loadPipeline(undefined, empty);
     expect(r.file).toBeUndefined();
     expect(r.definition).toBe(DEFAULT_PIPELINE);
-    expect(r.definition.stages.map((s) => [s.name, s.use])).toEqual([
-      ['enrich', 'enrich'],
-      ['detect', 'detect'],
-      ['cep', 'cep'],
-    ]);
+    // enrich -> detect -> cep, fused into one stage.
+    expect(r.definition.stages.map((s) => [s.name, s.steps?.map((step) => step.name)])).toEqual([['analyze', ['enrich', 'detect', 'cep']]]);
   });
 
   it('built-in pipelines by name, unless a file of that name exists', () => {

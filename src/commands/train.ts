@@ -24,30 +24,58 @@ const options = z.object({
   ...jsonOption,
 });
 
-/** Feature rows from an NDJSON file, computing the enrich statistics on the way. */
+/**
+ * Feature rows from events in arrival order. Raw events (`{key, value}`) get the enrich statistics
+ * computed on the way, as the enrich stage would; events that enrich already saw carry them.
+ */
+class RowCollector {
+  readonly rows: number[][] = [];
+  private readonly stats = new Map<string, Parameters<typeof observe>[0]>();
+  constructor(readonly limit: number) {}
+
+  get full(): boolean {
+    return this.rows.length >= this.limit;
+  }
+
+  add(d: Record<string, unknown>): void {
+    if (this.full) return;
+    if (d.z !== undefined || d.ready !== undefined) {
+      const f = features(d);
+      if (f) this.rows.push(f);
+      return;
+    }
+    const value = Number(d.value);
+    if (typeof d.key !== 'string' || !Number.isFinite(value)) return;
+    let s = this.stats.get(d.key);
+    if (!s) this.stats.set(d.key, (s = { n: 0, mean: 0, v: 0, last: 0, out: 0, recent: [] }));
+    const f = features({ ...observe(s, value, ENRICH_DEFAULTS) });
+    if (f) this.rows.push(f);
+  }
+
+  addRecord(data: Buffer): void {
+    if (this.full) return;
+    const f = features(recordFeatures(data));
+    if (f) this.rows.push(f);
+  }
+}
+
+/** Feature rows from an NDJSON file. */
 async function rowsFromFile(path: string, limit: number): Promise<number[][]> {
-  const stats = new Map<string, Parameters<typeof observe>[0]>();
-  const rows: number[][] = [];
+  const rows = new RowCollector(limit);
   let line = 0;
   const rl = createInterface({ input: createReadStream(path), crlfDelay: Infinity });
   try {
     for await (const text of rl) {
       line++;
       if (!text.trim()) continue;
-      let d: { key?: unknown; value?: unknown };
+      let d: Record<string, unknown>;
       try {
         d = JSON.parse(text) as typeof d;
       } catch {
         throw new UsageError('BAD_FROM', `${path}:${line}: not JSON`, 'one JSON object per line with "key" and "value"');
       }
-      const value = Number(d.value);
-      if (typeof d.key !== 'string' || !Number.isFinite(value)) continue;
-      let s = stats.get(d.key);
-      if (!s) stats.set(d.key, (s = { n: 0, mean: 0, v: 0, last: 0, out: 0, recent: [] }));
-      const o = observe(s, value, ENRICH_DEFAULTS);
-      const f = features({ ...o });
-      if (f) rows.push(f);
-      if (rows.length >= limit) break;
+      rows.add(d);
+      if (rows.full) break;
     }
   } catch (err) {
     if (err instanceof UsageError) throw err;
@@ -55,7 +83,7 @@ async function rowsFromFile(path: string, limit: number): Promise<number[][]> {
   } finally {
     rl.close();
   }
-  return rows;
+  return rows.rows;
 }
 
 export default defineCommand({
@@ -65,9 +93,11 @@ export default defineCommand({
   options,
   async run(opts, io) {
     const { definition } = loadPipeline(opts.pipeline, io.cwd);
-    const def = definition.stages.find((s) => s.name === opts.stage);
-    if (!def) throw new UsageError('UNKNOWN_STAGE', `--stage: no stage "${opts.stage}" in the pipeline`, 'name the detect stage with --stage');
-    const p: DetectParams = { ...DETECT_DEFAULTS, ...(def.params as Partial<DetectParams>) };
+    // The detect stage, or the detect step of a fused stage (whose input then holds raw events).
+    const def = definition.stages.find((s) => s.name === opts.stage) ?? definition.stages.find((s) => s.steps?.some((step) => step.name === opts.stage));
+    if (!def) throw new UsageError('UNKNOWN_STAGE', `--stage: no stage or step "${opts.stage}" in the pipeline`, 'name the detect stage (or step) with --stage');
+    const params = def.steps ? def.steps.find((step) => step.name === opts.stage)!.params : def.params;
+    const p: DetectParams = { ...DETECT_DEFAULTS, ...(params as Partial<DetectParams>) };
     const conn = await connect(opts, io);
     try {
       const client = conn.client();
@@ -77,16 +107,17 @@ export default defineCommand({
       else {
         const topology = await ensureTopology(client, opts.namespace, definition.stages, { partitions: definition.partitions });
         const input = topology.stages.find((s) => s.name === def.name)!.input;
-        rows = [];
-        for (let k = 0; k < topology.partitions && rows.length < want; k++) {
+        const collector = new RowCollector(want);
+        for (let k = 0; k < topology.partitions && !collector.full; k++) {
           const entries = (await client.xrangeBuffer(topology.keys.stream(k, input), '-', '+', 'COUNT', Math.ceil(want / topology.partitions / 50) + 1)) as [Buffer, Buffer[]][];
           for (const [, fields] of entries) {
             for (const e of decodeEntry(fields)) {
-              const f = features(isMetricRecord(e.data) ? recordFeatures(e.data) : (JSON.parse(e.data.toString()) as Record<string, unknown>));
-              if (f && rows.length < want) rows.push(f);
+              if (isMetricRecord(e.data)) collector.addRecord(e.data);
+              else collector.add(JSON.parse(e.data.toString()) as Record<string, unknown>);
             }
           }
         }
+        rows = collector.rows;
       }
       if (rows.length < 16) {
         throw new UsageError('TOO_FEW_ROWS', `only ${rows.length} training row(s) found`, opts.from ? 'give a longer file (keys need 20 events to warm up)' : 'run some events through enrich first, or use --from FILE');
