@@ -38,10 +38,10 @@ const stageSchema = z
     if ((s.use === undefined) === (s.steps === undefined)) ctx.addIssue({ code: 'custom', path: ['use'], message: 'give either `use` (one stage) or `steps` (stages fused into one)' });
     if (s.steps && Object.keys(s.params).length > 0) ctx.addIssue({ code: 'custom', path: ['params'], message: 'a stage with `steps` takes no params: give each step its own' });
   })
-  .transform((s) => ({
+  .transform(({ steps, ...s }) => ({
     ...s,
     // A step is named after its built-in, else by its position; names are unique within the stage.
-    steps: s.steps?.map((step, i) => ({ ...step, name: step.name ?? (/[/\\.]/.test(step.use) ? `step${i + 1}` : step.use) })),
+    ...(steps ? { steps: steps.map((step, i) => ({ ...step, name: step.name ?? (/[/\\.]/.test(step.use) ? `step${i + 1}` : step.use) })) } : {}),
   }))
   .superRefine((s, ctx) => {
     const seen = new Set<string>();
