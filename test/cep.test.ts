@@ -397,16 +397,17 @@ describe('cep engine: bounded state', () => {
   });
 });
 
-describe('cep engine: snapshot and restore', () => {
-  const cases: { name: string; rules: readonly CepRule[]; events: CepEvent[]; until?: number }[] = [
-    { name: 'count', rules: COUNT, events: countCases[7]!.events },
-    { name: 'sequence', rules: SEQUENCE, events: sequenceCases[8]!.events },
-    { name: 'trend', rules: TREND, events: trendCases[7]!.events },
-    { name: 'absence', rules: ABSENCE, events: absenceCases[6]!.events, until: 600 * S },
-    { name: 'out of order, default rules', rules: DEFAULT_RULES, events: jitter(workload(120, 5), 5 * S, 9) },
-  ];
+/** Event sequences of every rule kind, to cut at every position: state must not depend on the cut. */
+const splitCases: { name: string; rules: readonly CepRule[]; events: CepEvent[]; until?: number }[] = [
+  { name: 'count', rules: COUNT, events: countCases[7]!.events },
+  { name: 'sequence', rules: SEQUENCE, events: sequenceCases[8]!.events },
+  { name: 'trend', rules: TREND, events: trendCases[7]!.events },
+  { name: 'absence', rules: ABSENCE, events: absenceCases[6]!.events, until: 600 * S },
+  { name: 'out of order, default rules', rules: DEFAULT_RULES, events: jitter(workload(120, 5), 5 * S, 9) },
+];
 
-  it.each(cases.map((c) => [c.name, c] as const))('split at every position gives the alerts and state of an uninterrupted run: %s', (_name, c) => {
+describe('cep engine: snapshot and restore', () => {
+  it.each(splitCases.map((c) => [c.name, c] as const))('split at every position gives the alerts and state of an uninterrupted run: %s', (_name, c) => {
     const whole = run(c.rules, [c.events], c.until);
     expect(whole.alerts.length).toBeGreaterThan(0);
     const end = tick(c.until ?? Math.max(...c.events.map((e) => e.time)) + 86_400 * S);
@@ -457,6 +458,79 @@ describe('cep engine: snapshot and restore', () => {
     changed.restore(engine.snapshot());
     const alerts = [...changed.process([errors('e1', 'a', 10 * S), anomaly('a2', 'a', 11 * S)]), ...changed.process([tick(100 * S)])];
     expect(ids(alerts.filter((a) => a.key !== TICK))).toEqual(['burst|a|0|11000']);
+  });
+});
+
+describe('cep engine: entry state', () => {
+  /** A Redis hash's view of the state: the changes applied after every batch, as a commit does. */
+  class Committed {
+    readonly entries = new Map<string, Buffer>();
+    apply({ set, del }: { set: [string, string][]; del: string[] }): void {
+      for (const [name, value] of set) this.entries.set(name, Buffer.from(value));
+      for (const name of del) this.entries.delete(name);
+    }
+  }
+  it.each(splitCases.map((c) => [c.name, c] as const))('batches committed by change, loaded at every split, give the alerts and state of an uninterrupted run: %s', (_name, c) => {
+    const whole = run(c.rules, [c.events], c.until);
+    const end = tick(c.until ?? Math.max(...c.events.map((e) => e.time)) + 86_400 * S);
+    for (let i = 0; i <= c.events.length; i += 3) {
+      const committed = new Committed();
+      const first = new CepEngine(c.rules);
+      first.load(undefined);
+      // Batches of 1-2 events up to the split, each committed.
+      const before: CepAlert[] = [];
+      for (let j = 0; j < i; j += 2) {
+        before.push(...first.process(c.events.slice(j, Math.min(i, j + 2))));
+        committed.apply(first.changes());
+      }
+      const second = new CepEngine(c.rules);
+      second.load(committed.entries);
+      expect(second.snapshot().toString(), `loaded at ${i}`).toBe(first.snapshot().toString());
+      const after = [...second.process(c.events.slice(i)), ...second.process([end])];
+      committed.apply(second.changes());
+      expect([...before, ...after].filter((a) => a.key !== TICK), `split at ${i}`).toEqual(whole.alerts);
+      expect(second.snapshot().toString(), `split at ${i}`).toBe(whole.engine.snapshot().toString());
+      // What is committed at the end is that state too, and holds nothing the state does not need.
+      const third = new CepEngine(c.rules);
+      third.load(committed.entries);
+      expect(third.snapshot().toString()).toBe(whole.engine.snapshot().toString());
+      expect([...committed.entries.keys()].filter((n) => n.startsWith('p:')).length).toBeLessThanOrEqual(third.stats().pending);
+    }
+  });
+
+  it('a commit carries what the batch touched, not the whole state', () => {
+    const engine = new CepEngine(DEFAULT_RULES);
+    engine.load(undefined);
+    // 50 keys, an event every 100 ms: the last one releases (5 s lateness) about one other.
+    const events = Array.from({ length: 200 }, (_, i) => latency(`l${i}`, `key${i % 50}`, i * 100, i % 7));
+    engine.process(events.slice(0, events.length - 1));
+    const full = engine.changes();
+    engine.process([events[events.length - 1]!]);
+    const one = engine.changes();
+    // The counters, the new event's chunk, and the states of the keys whose events the watermark
+    // released with it: a small part of the state.
+    const keyStates = (c: { set: [string, string][] }) => c.set.filter(([n]) => n.startsWith('k:'));
+    const bytes = (c: { set: [string, string][] }) => c.set.reduce((n, [k, v]) => n + k.length + v.length, 0);
+    expect(keyStates(full).length).toBeGreaterThan(4 * keyStates(one).length);
+    expect(bytes(full)).toBeGreaterThan(4 * bytes(one));
+    expect(one.set.map(([n]) => n)).toEqual(expect.arrayContaining(['m', expect.stringMatching(/^p:\d+$/)]));
+  });
+
+  it('a foreign or unknown entry is refused; the entries of a changed rule are dropped and deleted', () => {
+    const engine = new CepEngine(COUNT);
+    expect(() => engine.load(new Map([['m', Buffer.from('{"v":2}')]]))).toThrow(/state entry "m" is not one of a cep engine/);
+    expect(() => engine.load(new Map([['x', Buffer.from('1')]]))).toThrow(/without "m"/);
+    const before = rules({ name: 'burst', kind: 'count', where: { anomaly: true }, min: 2, window: '60s' });
+    const after = rules({ name: 'burst', kind: 'count', where: { anomaly: true }, min: 2, window: '90s' });
+    const old = new CepEngine(before);
+    old.load(undefined);
+    old.process([anomaly('a1', 'a', 0), ev('x', 'b', 6 * S)]);
+    const committed = new Map(old.changes().set.map(([n, v]) => [n, Buffer.from(v)] as const));
+    expect([...committed.keys()]).toContain('k:burst:a');
+    const changed = new CepEngine(after);
+    changed.load(committed);
+    expect(changed.stats().states).toBe(0);
+    expect(changed.changes().del).toContain('k:burst:a');
   });
 });
 

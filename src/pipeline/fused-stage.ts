@@ -89,7 +89,45 @@ export function fuseSteps(stageName: string, steps: readonly FusedStep[]): Stage
         return events;
       },
     };
-    if (stateful) {
+    if (stages.some((s) => s.state)) {
+      // Entry state for all: a step's entries are named `<step index>.<entry>`; a step with a
+      // snapshot instead keeps it whole in the entry `<step index>`.
+      fused.state = {
+        changes(ctx) {
+          const c = stepContexts(ctx);
+          const set: [string, Buffer | string][] = [];
+          const del: string[] = [];
+          stages.forEach((s, i) => {
+            if (s.state) {
+              const ch = s.state.changes(c[i]!);
+              for (const [name, value] of ch.set) set.push([`${i}.${name}`, value]);
+              for (const name of ch.del) del.push(`${i}.${name}`);
+            } else if (s.snapshot) {
+              const snap = s.snapshot(c[i]!);
+              if (snap === undefined) del.push(String(i));
+              else set.push([String(i), snap]);
+            }
+          });
+          return { set, del };
+        },
+        load(entries, ctx) {
+          const c = stepContexts(ctx);
+          const byStep = stages.map(() => new Map<string, Buffer>());
+          const whole = new Map<number, Buffer>();
+          for (const [name, value] of entries ?? []) {
+            const dot = name.indexOf('.');
+            const i = Number(dot < 0 ? name : name.slice(0, dot));
+            if (!Number.isInteger(i) || i < 0 || i >= stages.length) throw new Error(`${stageName}: state entry "${name}" belongs to no step of ${stages.length}`);
+            if (dot < 0) whole.set(i, value);
+            else byStep[i]!.set(name.slice(dot + 1), value);
+          }
+          stages.forEach((s, i) => {
+            if (s.state) s.state.load(byStep[i]!.size ? byStep[i] : undefined, c[i]!);
+            else s.restore?.(whole.get(i), c[i]!);
+          });
+        },
+      };
+    } else if (stateful) {
       fused.snapshot = (ctx) => {
         const c = stepContexts(ctx);
         return encodeSnapshots(

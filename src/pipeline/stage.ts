@@ -33,6 +33,26 @@ export interface StageContext {
   services: StageServices;
 }
 
+/** What changed in a stage's entry state since the last commit. */
+export interface StateChanges {
+  /** Entries written (name, value). */
+  set: [string, Buffer | string][];
+  /** Entries removed. */
+  del: string[];
+}
+
+/**
+ * State kept as named entries (a Redis hash per partition), so that a commit carries only the
+ * entries a batch changed, not the whole state: the cost of a commit follows the batch, not the
+ * state's size, which keeps small batches (low rates, low latency) cheap.
+ */
+export interface EntryState {
+  /** The changes since the last call (or since `load`), forgetting them. */
+  changes(ctx: StageContext): StateChanges;
+  /** Replaces the state with these committed entries (none: a fresh start); no changes are pending after it. */
+  load(entries: Map<string, Buffer> | undefined, ctx: StageContext): void;
+}
+
 /**
  * A stage: a plain object. The worker loop owns all Redis I/O: it reads a batch, calls `process`,
  * and commits the outputs, the input acks and the stage's state snapshot in one atomic step.
@@ -40,7 +60,8 @@ export interface StageContext {
  * - `process` returns the events to pass on; an empty array filters the batch. A throw marks the
  *   batch failed: it is redelivered, then dead-lettered event by event after maxDeliveries.
  * - `snapshot`/`restore` carry per-partition state: the snapshot taken after a batch commits with
- *   it, and a new owner of the partition restores it, so state is exactly once.
+ *   it, and a new owner of the partition restores it, so state is exactly once. `state` does the
+ *   same by entries, committing only what each batch changed; a stage has one or the other.
  *
  * A stage object serves one partition at a time when its module exports a factory
  * (`(params) => stage`); a plain exported object is shared and must key any state by partition.
@@ -51,6 +72,8 @@ export interface Stage {
   process(batch: StreamEvent[], ctx: StageContext): StreamEvent[] | Promise<StreamEvent[]>;
   snapshot?(ctx: StageContext): Buffer | string | undefined;
   restore?(state: Buffer | undefined, ctx: StageContext): void;
+  /** Instead of snapshot/restore: state as entries, committed by change (see EntryState). */
+  state?: EntryState;
 }
 
 /** Makes the stage instance of one partition. */

@@ -337,14 +337,23 @@ class PartitionRunner {
   }
 
   private async loadState(): Promise<void> {
+    const key = this.keys.state(this.partition, this.group);
+    if (this.stage.state) {
+      const entries = await this.w.shared.hgetallBuffer(key);
+      const names = Object.keys(entries);
+      this.stage.state.load(names.length ? new Map(names.map((n) => [n, entries[n]!])) : undefined, this.ctx);
+      return;
+    }
     if (!this.stage.restore) return;
-    const state = (await this.w.shared.getBuffer(this.keys.state(this.partition, this.group))) ?? undefined;
+    const state = (await this.w.shared.getBuffer(key)) ?? undefined;
     this.committedState = state;
     this.stage.restore(state, this.ctx);
   }
 
-  private rollback(): void {
-    this.stage.restore?.(this.committedState, this.ctx);
+  /** Back to the last committed state: kept in memory for snapshots, read again for entry state. */
+  private async rollback(): Promise<void> {
+    if (this.stage.state) await this.loadState();
+    else this.stage.restore?.(this.committedState, this.ctx);
   }
 
   async run(): Promise<void> {
@@ -442,7 +451,7 @@ class PartitionRunner {
     } catch (err) {
       this.w.counters.failed += events.length;
       this.emitted = new Map();
-      this.rollback();
+      await this.rollback();
       if (!recovering) this.w.opts.log?.(`partition ${this.partition}: batch failed (${errorText(err)}); redelivering`);
       return false;
     }
@@ -502,15 +511,26 @@ class PartitionRunner {
     const outputs: StreamEvent[] = [];
     const failed: { event: StreamEvent; error: string }[] = [];
     this.emitted = new Map();
+    const passed: StreamEvent[] = [];
     for (const e of events) {
-      const before = this.stage.snapshot?.(this.ctx);
+      const before = this.stage.state ? undefined : this.stage.snapshot?.(this.ctx);
       const marks = new Map([...this.emitted].map(([k, v]) => [k, v.length]));
       try {
         outputs.push(...(await this.stage.process([e], this.ctx)));
+        passed.push(e);
       } catch (err) {
-        this.stage.restore?.(before === undefined ? undefined : Buffer.from(before), this.ctx);
-        this.truncateEmitted(marks);
         failed.push({ event: e, error: errorText(err) });
+        if (this.stage.state) {
+          // Entry state cannot be copied cheaply: back to the committed state, then the events
+          // that went through, again, one by one as before.
+          await this.rollback();
+          this.emitted = new Map();
+          outputs.length = 0;
+          for (const p of passed) outputs.push(...(await this.stage.process([p], this.ctx)));
+        } else {
+          this.stage.restore?.(before === undefined ? undefined : Buffer.from(before), this.ctx);
+          this.truncateEmitted(marks);
+        }
       }
     }
     if (failed.length) {
@@ -533,8 +553,13 @@ class PartitionRunner {
     }
     args.push(batches.length);
     for (const [keyIndex, b] of batches) args.push(keyIndex, b);
-    const snapshot = this.stage.snapshot?.(this.ctx);
-    if (snapshot === undefined) args.push(this.stage.snapshot ? 'del' : '-', '');
+    const snapshot = this.stage.state ? undefined : this.stage.snapshot?.(this.ctx);
+    if (this.stage.state) {
+      const { set, del } = this.stage.state.changes(this.ctx);
+      args.push('hash', set.length);
+      for (const [field, value] of set) args.push(field, value);
+      args.push(del.length, ...del);
+    } else if (snapshot === undefined) args.push(this.stage.snapshot ? 'del' : '-', '');
     else args.push('set', snapshot);
     args.push(dead.length);
     for (const d of dead) args.push(d.origin, this.group, d.error, String(d.deliveries), d.batch, d.raw);
@@ -553,7 +578,7 @@ class PartitionRunner {
       }
       // The commit may or may not have happened: the state in Redis is the truth, and what is
       // still pending is redone by recovery.
-      await this.loadState().catch(() => this.rollback());
+      await this.loadState().catch(() => this.rollback().catch(() => undefined));
       throw err;
     }
     if (snapshot !== undefined) this.committedState = Buffer.isBuffer(snapshot) ? snapshot : Buffer.from(snapshot);

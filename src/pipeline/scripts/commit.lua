@@ -6,7 +6,8 @@
 -- ARGV[1] lease token   ARGV[2] consumer group   ARGV[3] codec version
 -- then: n, and n input entry ids to acknowledge
 -- then: m, and m pairs (index into KEYS of the output stream, batch bytes)
--- then: state op ('-' keep, 'set', 'del') and the state value
+-- then: state op ('-' keep, 'set', 'del') and the state value; or op 'hash' (entry state, KEYS[3] a
+--   hash) followed by s, s pairs (field, value) to set, d, and d fields to delete
 -- then: d, and d dead-letter records of 6 values: origin id, stage, error, deliveries, batch or '', raw or ''
 -- Every output entry also gets field t: the server's clock in microseconds at the commit, from which
 -- `bench` measures latency with sub-millisecond resolution.
@@ -25,8 +26,27 @@ for j = 1, m do
   redis.call('XADD', KEYS[tonumber(ARGV[i])], '*', 'v', ARGV[3], 'b', ARGV[i + 1], 't', t)
   i = i + 2
 end
-local op = ARGV[i]; local value = ARGV[i + 1]; i = i + 2
-if op == 'set' then redis.call('SET', KEYS[3], value) elseif op == 'del' then redis.call('DEL', KEYS[3]) end
+local op = ARGV[i]
+if op == 'hash' then
+  -- In slices: unpack() of thousands of values would overflow Lua's C stack.
+  local s = tonumber(ARGV[i + 1]); i = i + 2
+  local j = 0
+  while j < s do
+    local k = math.min(s - j, 500)
+    redis.call('HSET', KEYS[3], unpack(ARGV, i, i + 2 * k - 1))
+    i = i + 2 * k; j = j + k
+  end
+  local d = tonumber(ARGV[i]); i = i + 1
+  j = 0
+  while j < d do
+    local k = math.min(d - j, 1000)
+    redis.call('HDEL', KEYS[3], unpack(ARGV, i, i + k - 1))
+    i = i + k; j = j + k
+  end
+else
+  local value = ARGV[i + 1]; i = i + 2
+  if op == 'set' then redis.call('SET', KEYS[3], value) elseif op == 'del' then redis.call('DEL', KEYS[3]) end
+end
 local d = tonumber(ARGV[i]); i = i + 1
 for j = 1, d do
   local fields = {'origin', ARGV[i], 'stage', ARGV[i + 1], 'error', ARGV[i + 2], 'deliveries', ARGV[i + 3], 'stream', KEYS[2]}

@@ -295,6 +295,22 @@ const snapshotSchema = z.object({
   ),
 });
 type Snapshot = z.infer<typeof snapshotSchema>;
+type PendingTuple = Snapshot['pending'][number];
+
+const metaSchema = z.object({
+  v: z.literal(SNAPSHOT_VERSION),
+  maxTime: z.number().nullable(),
+  watermark: z.number().nullable(),
+  duplicates: z.number().int().min(0),
+  lateDropped: z.record(z.string(), z.number().int().min(0)),
+  fps: z.record(z.string(), z.string()),
+  nextChunk: z.number().int().min(0),
+});
+const keyStateSchema = z.object({ m: z.array(markSchema).optional(), r: z.array(z.tuple([z.number(), z.string(), z.number()])).optional(), l: markSchema.optional() });
+const chunkSchema = snapshotSchema.shape.pending;
+
+/** Entry names of the entry state: `m` the engine's counters, `k:<rule>:<key>` a rule's state of a key, `p:<n>` a chunk of pending events. */
+const META = 'm';
 
 /** Deterministic complex event processing over one partition's events; see the module comment. */
 export class CepEngine {
@@ -307,6 +323,17 @@ export class CepEngine {
   private pendingIds = new Set<string>();
   private timers = new TimerHeap();
   private duplicates = 0;
+  /** Whether changes are tracked for entry state: from the first `load` or `changes` on. */
+  private tracking = false;
+  /** Entry state: rule+key states changed since the last `changes()`, by rule. */
+  private dirty = new Map<CompiledRule, Set<string>>();
+  /** Entry state: the events accepted by the current `process` call, as snapshot tuples. */
+  private chunk: PendingTuple[] = [];
+  /** Entry state: committed chunks of pending events, by number, with the largest event time in each. */
+  private chunks = new Map<number, number>();
+  private nextChunk = 0;
+  private chunkWrites: [string, string][] = [];
+  private chunkDeletes: string[] = [];
 
   constructor(rules: readonly CepRule[]) {
     const names = new Set<string>();
@@ -344,7 +371,153 @@ export class CepEngine {
     this.release(watermark, alerts);
     this.watermark = watermark;
     this.sweep(watermark);
+    this.closeChunk(watermark);
     return alerts;
+  }
+
+  /**
+   * Entry state: the events accepted by this call become one chunk entry, unless the watermark has
+   * passed them all already; chunks whose events it has all passed are dropped. What is pending is
+   * exactly the chunks' events at or after the watermark (an accepted event is never below it, and
+   * leaves the buffer only when the watermark passes it), so a chunk never needs rewriting.
+   */
+  private closeChunk(watermark: number): void {
+    if (!this.tracking) return;
+    if (this.chunk.length > 0) {
+      let max = -Infinity;
+      for (const t of this.chunk) if (t[2] > max) max = t[2];
+      if (max >= watermark) {
+        const n = this.nextChunk++;
+        this.chunks.set(n, max);
+        this.chunkWrites.push([`p:${n}`, JSON.stringify(this.chunk)]);
+      }
+      this.chunk = [];
+    }
+    for (const [n, max] of this.chunks) {
+      if (max >= watermark) continue;
+      this.chunks.delete(n);
+      this.chunkDeletes.push(`p:${n}`);
+    }
+  }
+
+  /**
+   * The entry state changed since the last call (or `load`): the counters, the rule+key states
+   * touched, new chunks of pending events and the chunks the watermark has passed.
+   */
+  changes(): { set: [string, string][]; del: string[] } {
+    if (!this.tracking) {
+      // The first call: everything there is counts as changed.
+      this.tracking = true;
+      for (const r of this.rules) for (const key of r.keys.keys()) this.touch(r, key);
+      if (this.pending.length > 0) {
+        this.chunk = this.pending.map(({ e, skip }) => [e.id, e.key, e.time, e.type, e.value, e.score ?? null, e.anomaly ?? null, e.z ?? null, skip.map((i) => this.rules[i]!.rule.name).sort(cmpStr)]);
+        this.closeChunk(-Infinity);
+      }
+    }
+    const set: [string, string][] = [[META, JSON.stringify(this.meta())], ...this.chunkWrites];
+    const del = this.chunkDeletes;
+    for (const [r, keys] of this.dirty) {
+      for (const key of keys) {
+        const st = r.keys.get(key);
+        const name = `k:${r.rule.name}:${key}`;
+        if (st) set.push([name, JSON.stringify({ l: st.last, m: st.marks.length ? st.marks : undefined, r: st.run.length ? st.run : undefined })]);
+        else del.push(name);
+      }
+    }
+    this.dirty = new Map();
+    this.chunkWrites = [];
+    this.chunkDeletes = [];
+    return { set, del };
+  }
+
+  private meta(): z.infer<typeof metaSchema> {
+    return {
+      v: SNAPSHOT_VERSION,
+      maxTime: this.maxTime ?? null,
+      watermark: this.watermark ?? null,
+      duplicates: this.duplicates,
+      lateDropped: Object.fromEntries(this.rules.map((r) => [r.rule.name, r.lateDropped])),
+      fps: Object.fromEntries(this.rules.map((r) => [r.rule.name, r.fingerprint])),
+      nextChunk: this.nextChunk,
+    };
+  }
+
+  /**
+   * Replaces the state with committed entries (undefined: a fresh start). As with `restore`, the
+   * state of a rule whose definition changed is dropped (and its entries deleted at the next
+   * `changes()`), its lateDropped count kept.
+   * @throws Error when an entry is not one this engine wrote.
+   */
+  load(entries: Map<string, Buffer> | undefined): void {
+    this.reset();
+    this.tracking = true;
+    if (!entries || entries.size === 0) return;
+    const parse = <T>(name: string, schema: z.ZodType<T>): T => {
+      try {
+        return schema.parse(JSON.parse(entries.get(name)!.toString('utf8')));
+      } catch (err) {
+        const issue = err instanceof z.ZodError ? err.issues[0] : undefined;
+        const why = issue ? `${issue.path.join('.') || '(top level)'}: ${issue.message}` : (err as Error).message.split('\n')[0];
+        throw new Error(`cep: state entry "${name}" is not one of a cep engine (version ${SNAPSHOT_VERSION}): ${why}`);
+      }
+    };
+    if (!entries.has(META)) throw new Error(`cep: state entries without "${META}"`);
+    const meta = parse(META, metaSchema);
+    this.maxTime = meta.maxTime ?? undefined;
+    this.watermark = meta.watermark ?? undefined;
+    this.duplicates = meta.duplicates;
+    this.nextChunk = meta.nextChunk;
+    const byName = new Map(this.rules.map((r) => [r.rule.name, r]));
+    for (const r of this.rules) r.lateDropped = meta.lateDropped[r.rule.name] ?? 0;
+    const chunks: [number, PendingTuple[]][] = [];
+    for (const name of entries.keys()) {
+      if (name.startsWith('k:')) {
+        const at = name.indexOf(':', 2);
+        const r = byName.get(name.slice(2, at));
+        const key = name.slice(at + 1);
+        if (!r || meta.fps[r.rule.name] !== r.fingerprint) {
+          // A rule removed or changed: its old state goes.
+          this.deletions.push(name);
+          continue;
+        }
+        const saved = parse(name, keyStateSchema);
+        const st: KeyState = { marks: saved.m ?? [], run: saved.r ?? [], last: saved.l };
+        r.keys.set(key, st);
+        const seen = st.marks[0];
+        if (r.rule.kind === 'absence' && seen) this.timers.set(r.index, key, seen[0] + r.rule.window);
+      } else if (name.startsWith('p:')) {
+        chunks.push([Number(name.slice(2)), parse(name, chunkSchema)]);
+      } else if (name !== META) {
+        throw new Error(`cep: unknown state entry "${name}"`);
+      }
+    }
+    const watermark = this.watermark ?? -Infinity;
+    for (const [n, tuples] of chunks.sort((a, b) => a[0] - b[0])) {
+      let max = -Infinity;
+      for (const t of tuples) {
+        if (t[2] > max) max = t[2];
+        if (t[2] >= watermark) this.pushPending(t, byName);
+      }
+      this.chunks.set(n, max);
+    }
+    this.chunkDeletes.push(...this.deletions);
+    this.deletions = [];
+  }
+
+  /** Entries of changed rules found by `load`, deleted at the next `changes()`. */
+  private deletions: string[] = [];
+
+  private pushPending([id, key, time, type, value, score, anomaly, zScore, late]: PendingTuple, byName: Map<string, CompiledRule>): void {
+    const e: CepEvent = { id, key, time, type, value };
+    if (score !== null) e.score = score;
+    if (anomaly !== null) e.anomaly = anomaly;
+    if (zScore !== null) e.z = zScore;
+    const skip = late.flatMap((n) => {
+      const r = byName.get(n);
+      return r ? [r.index] : [];
+    });
+    this.pending.push({ e, skip });
+    this.pendingIds.add(pendingSlot(e));
   }
 
   private accept(e: CepEvent): void {
@@ -369,6 +542,7 @@ export class CepEngine {
     if (e.z !== undefined) copy.z = e.z;
     this.pending.push({ e: copy, skip });
     this.pendingIds.add(pendingSlot(copy));
+    if (this.tracking) this.chunk.push([copy.id, copy.key, copy.time, copy.type, copy.value, copy.score ?? null, copy.anomaly ?? null, copy.z ?? null, skip.map((i) => this.rules[i]!.rule.name).sort(cmpStr)]);
   }
 
   /** Evaluates the waiting events with time < watermark in (time, id) order, with absence deadlines between them. */
@@ -398,6 +572,7 @@ export class CepEngine {
       const st = r.keys.get(t.key);
       const seen = st?.marks[0];
       if (!st || !seen) continue;
+      this.touch(r, t.key);
       st.marks = [];
       this.emit(r, st, t.key, seen[0], t.due, [seen[1]], t.due, alerts);
     }
@@ -406,7 +581,15 @@ export class CepEngine {
   private state(r: CompiledRule, key: string): KeyState {
     let st = r.keys.get(key);
     if (!st) r.keys.set(key, (st = { marks: [], run: [], last: undefined }));
+    this.touch(r, key);
     return st;
+  }
+
+  private touch(r: CompiledRule, key: string): void {
+    if (!this.tracking) return;
+    let keys = this.dirty.get(r);
+    if (!keys) this.dirty.set(r, (keys = new Set()));
+    keys.add(key);
   }
 
   private evaluate(r: CompiledRule, e: CepEvent, alerts: CepAlert[]): void {
@@ -486,6 +669,7 @@ export class CepEngine {
     for (const r of this.rules) {
       const rule = r.rule;
       for (const [key, st] of r.keys) {
+        const before = st.marks.length + st.run.length + (st.last ? 1 : 0);
         if (rule.kind === 'count') {
           while (st.marks.length > 0 && st.marks[0]![0] < watermark - rule.window) st.marks.shift();
         } else if (rule.kind === 'sequence') {
@@ -495,7 +679,11 @@ export class CepEngine {
           if (last && watermark - last[0] > rule.maxGap) st.run = [];
         }
         if (st.last && watermark > st.last[0] && watermark >= st.last[0] + rule.cooldown) st.last = undefined;
-        if (st.marks.length === 0 && st.run.length === 0 && !st.last) r.keys.delete(key);
+        if (st.marks.length + st.run.length + (st.last ? 1 : 0) !== before) this.touch(r, key);
+        if (st.marks.length === 0 && st.run.length === 0 && !st.last) {
+          r.keys.delete(key);
+          this.touch(r, key);
+        }
       }
     }
   }
@@ -574,18 +762,7 @@ export class CepEngine {
         if (r.rule.kind === 'absence' && seen) this.timers.set(r.index, key, seen[0] + r.rule.window);
       }
     }
-    for (const [id, key, time, type, value, score, anomaly, zScore, late] of snap.pending) {
-      const e: CepEvent = { id, key, time, type, value };
-      if (score !== null) e.score = score;
-      if (anomaly !== null) e.anomaly = anomaly;
-      if (zScore !== null) e.z = zScore;
-      const skip = late.flatMap((n) => {
-        const r = byName.get(n);
-        return r ? [r.index] : [];
-      });
-      this.pending.push({ e, skip });
-      this.pendingIds.add(pendingSlot(e));
-    }
+    for (const t of snap.pending) this.pushPending(t, byName);
   }
 
   private reset(): void {
@@ -595,6 +772,13 @@ export class CepEngine {
     this.pendingIds.clear();
     this.timers.clear();
     this.duplicates = 0;
+    this.tracking = false;
+    this.dirty = new Map();
+    this.chunk = [];
+    this.chunks = new Map();
+    this.nextChunk = 0;
+    this.chunkWrites = [];
+    this.chunkDeletes = [];
     for (const r of this.rules) {
       r.keys.clear();
       r.lateDropped = 0;

@@ -52,7 +52,7 @@ export function cep(params: Record<string, unknown>): Stage {
       }
       return batch;
     },
-    snapshot: () => engine.snapshot(),
-    restore: (state) => engine.restore(state),
+    // Entry state: a commit carries the touched keys and the new pending events, not the whole state.
+    state: { changes: () => engine.changes(), load: (entries) => engine.load(entries) },
   };
 }

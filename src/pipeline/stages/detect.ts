@@ -98,7 +98,6 @@ class Shared {
   private seen = 0;
   private readonly rand: Random;
   private trainedAt = 0;
-  private training = false;
   /** Scores seen under an uncalibrated model: a uniform sample, for setting its threshold. */
   private calib: number[] = [];
   private calibSeen = 0;
@@ -140,40 +139,65 @@ class Shared {
     }
   }
 
-  /** Once enough scores are in, stores the model again with the threshold they give. */
-  async maybeCalibrate(ctx: StageContext): Promise<void> {
+  /**
+   * Once enough scores are in, sets the threshold they give, at once (the rest of the batch is
+   * flagged with it); `save` stores the model.
+   */
+  calibrateNow(): void {
     const current = this.model;
-    if (!current || current.m.calibrated || this.training || this.calib.length < this.p.calibration) return;
-    this.training = true;
-    try {
-      const m: DetectModel = { forest: current.m.forest, threshold: thresholdForContamination(this.calib, this.p.contamination), calibrated: true };
-      const version = await ctx.services.models.save(this.p.model, encodeModel(m));
-      this.model = { version, m };
+    if (!current || current.m.calibrated) return;
+    if (this.calib.length >= this.p.calibration) {
+      this.use({ forest: current.m.forest, threshold: thresholdForContamination(this.calib, this.p.contamination), calibrated: true });
       this.calib = [];
       this.calibSeen = 0;
-    } finally {
-      this.training = false;
+    } else if (!this.provisional && this.calib.length >= Math.ceil(this.p.calibration / 5)) {
+      // A first threshold from a fifth of the sample: far steadier than the training rows' one,
+      // and several worker processes each filling the whole sample take a long while.
+      this.provisional = true;
+      this.use({ forest: current.m.forest, threshold: thresholdForContamination(this.calib, this.p.contamination), calibrated: false });
     }
   }
+  /** Whether the current training's model has its provisional threshold already. */
+  private provisional = false;
 
-  async maybeTrain(ctx: StageContext): Promise<void> {
-    if (!this.p.train || this.training || this.reservoir.length < this.p.window) return;
+  /**
+   * Trains when the reservoir is full and a model is due, at once: in a large batch (a backlog
+   * at startup holds thousands of events per batch) the rest of the batch is scored with it.
+   */
+  trainNow(): void {
+    if (!this.p.train || this.reservoir.length < this.p.window) return;
     const due = !this.model || (this.p.retrainMs > 0 && Date.now() - this.trainedAt >= this.p.retrainMs);
     if (!due) return;
-    this.training = true;
+    this.use(trainModel(this.reservoir, this.p));
+    this.provisional = false;
+    this.trainedAt = Date.now();
+    this.reservoir = [];
+    this.seen = 0;
+    this.calib = [];
+    this.calibSeen = 0;
+  }
+
+  /** A model made here: used at once (version 0 until stored), stored by `save`. */
+  private use(m: DetectModel): void {
+    this.model = { version: 0, m };
+    this.unsaved = m;
+  }
+  private unsaved: DetectModel | undefined;
+
+  /** Stores the model made here, if any, as the newest version for every worker. */
+  async save(ctx: StageContext): Promise<void> {
+    const m = this.unsaved;
+    if (!m || this.saving) return;
+    this.saving = true;
     try {
-      const m = trainModel(this.reservoir, this.p);
       const version = await ctx.services.models.save(this.p.model, encodeModel(m));
-      this.model = { version, m };
-      this.trainedAt = Date.now();
-      this.reservoir = [];
-      this.seen = 0;
-      this.calib = [];
-      this.calibSeen = 0;
+      if (this.model?.m === m) this.model = { version, m };
+      if (this.unsaved === m) this.unsaved = undefined;
     } finally {
-      this.training = false;
+      this.saving = false;
     }
   }
+  private saving = false;
 }
 
 const shared = new Map<string, Shared>();
@@ -202,26 +226,31 @@ export function detect(params: Record<string, unknown>): Stage {
     async process(batch, ctx) {
       const sh = sharedFor(ctx);
       await sh.refresh(ctx);
-      const model = sh.model;
+      let model = sh.model;
       const out = batch.map((e) => {
         const record = isMetricRecord(e.data);
         // Metric records from enrich are read and written in place; JSON from a user's stage works too.
         const d = record ? undefined : (JSON.parse(e.data.toString()) as Record<string, unknown>);
         const f = features(d ?? recordFeatures(e.data));
-        if (f) sh.add(f);
+        if (f) {
+          sh.add(f);
+          sh.trainNow();
+          model = sh.model;
+        }
         let score: number | null = null;
         let anomaly = false;
         if (f && model) {
           score = model.m.forest.score(f);
           sh.addScore(score);
+          sh.calibrateNow();
+          model = sh.model!;
           anomaly = isAnomaly(score, model.m.threshold);
         }
         if (record) return { ...e, data: withScore(e.data, score, anomaly, model?.version ?? 0) };
         Object.assign(d!, { score, anomaly, ...(model ? { model: model.version } : {}) });
         return { ...e, data: Buffer.from(JSON.stringify(d)) };
       });
-      await sh.maybeTrain(ctx);
-      await sh.maybeCalibrate(ctx);
+      await sh.save(ctx);
       return out;
     },
   };

@@ -111,6 +111,8 @@ export function observe(s: KeyStats, value: number, p: EnrichParams): { z: numbe
 export function enrich(params: Record<string, unknown>): Stage {
   const p: EnrichParams = { ...ENRICH_DEFAULTS, ...(params as Partial<EnrichParams>) };
   let stats = new Map<string, KeyStats>();
+  // Keys whose statistics changed since the last commit: one state entry per key.
+  const dirty = new Set<string>();
   return {
     name: 'enrich',
     async process(batch, ctx) {
@@ -123,6 +125,7 @@ export function enrich(params: Record<string, unknown>): Stage {
         const value = Number(d.value);
         let s = stats.get(e.key);
         if (!s) stats.set(e.key, (s = { n: 0, mean: 0, v: 0, last: 0, out: 0, recent: [] }));
+        dirty.add(e.key);
         const o = Number.isFinite(value) ? observe(s, value, p) : { z: 0, delta: 0, std: 0, mean: s.mean, ready: false };
         const ref = refs.get(e.key);
         let refBuf: Buffer = NO_REF;
@@ -149,9 +152,18 @@ export function enrich(params: Record<string, unknown>): Stage {
         return { ...e, data };
       });
     },
-    snapshot: () => JSON.stringify([...stats]),
-    restore(state) {
-      stats = new Map(state ? (JSON.parse(state.toString()) as [string, KeyStats][]) : []);
+    state: {
+      changes() {
+        const set: [string, string][] = [];
+        for (const key of dirty) set.push([key, JSON.stringify(stats.get(key))]);
+        dirty.clear();
+        return { set, del: [] };
+      },
+      load(entries) {
+        dirty.clear();
+        stats = new Map();
+        for (const [key, value] of entries ?? []) stats.set(key, JSON.parse(value.toString()) as KeyStats);
+      },
     },
   };
 }
