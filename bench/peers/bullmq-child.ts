@@ -1,15 +1,22 @@
 /**
- * Child process of the BullMQ peer (bench/peers/bullmq.ts), forked with an IPC channel:
+ * Child process of the BullMQ peer (bench/peers/bullmq.ts), forked with an IPC channel and the Redis
+ * connection spec in its environment (see child.ts):
  *
- *   bullmq-child.js worker URL PREFIX INDEX JOBS   Worker on queue q<INDEX>, concurrency 100; INDEX 1
- *                                                  and 2 add each job's data to q<INDEX+1>, 3 just
- *                                                  completes it ("done")
- *   bullmq-child.js produce URL PREFIX JOBS        addBulk of JOBS jobs to q1 in chunks of 1000
+ *   bullmq-child.js worker PREFIX INDEX JOBS                Worker on queue q<INDEX>, concurrency 100;
+ *                                                           INDEX 1 and 2 add each job's data to
+ *                                                           q<INDEX+1>, 3 just completes it ("done")
+ *   bullmq-child.js produce PREFIX JOBS KEYS SEED ANOMALY   addBulk of JOBS jobs (data {key, data:
+ *                                                           the metric workload's event JSON}) to q1
+ *                                                           in chunks of 1000
  *
  * Messages as in naive-child.ts: 'ready', 'start' (producer), 'done' with Date.now() when the
  * worker has seen JOBS 'completed' events (or the producer's last addBulk was answered).
  */
-import { Queue, Worker, type ConnectionOptions, type JobsOptions } from 'bullmq';
+import { Queue, Worker, type JobsOptions } from 'bullmq';
+import { Cluster, Redis } from 'ioredis';
+import { metricWorkload } from '../../src/pipeline/metric-workload.js';
+import { createRedisFactory, redisOptions, type ConnectionSpec, type RedisClient } from '../../src/redis/connection.js';
+import { childConnectionSpec, sendToParent as send, workloadFromArgs } from './child.js';
 
 const CONCURRENCY = 100;
 const CHUNK = 1000;
@@ -18,28 +25,31 @@ const JOB_OPTIONS: JobsOptions = { removeOnComplete: true, removeOnFail: true };
 
 interface EventData {
   key: string;
-  value: number;
-  ts: number;
+  data: string;
 }
 
-function send(msg: Record<string, unknown>): Promise<void> {
-  return new Promise((resolve) => {
-    if (!process.send) return resolve();
-    process.send(msg, undefined, undefined, () => resolve());
-  });
-}
-
-function connection(url: string): ConnectionOptions {
-  const u = new URL(url);
-  return { host: u.hostname, port: Number(u.port || 6379), maxRetriesPerRequest: null };
+/**
+ * A new ioredis client for BullMQ, with streamctl's credentials and TLS. Not streamctl's own client:
+ * BullMQ requires maxRetriesPerRequest null and blocks for longer than streamctl's command timeout.
+ * In a cluster every key of the run shares the prefix's hash tag, as BullMQ requires.
+ */
+function bullClient(spec: ConnectionSpec, mode: 'cluster' | 'standalone'): RedisClient {
+  const { commandTimeout: _t, host: _h, port: _p, ...node } = redisOptions(spec, spec.endpoints[0]!);
+  const client =
+    mode === 'cluster'
+      ? new Cluster(spec.endpoints.map((e) => ({ host: e.host, port: e.port })), { redisOptions: { ...node, maxRetriesPerRequest: null } })
+      : new Redis({ ...node, host: spec.endpoints[0]!.host, port: spec.endpoints[0]!.port, maxRetriesPerRequest: null });
+  // Errors surface through BullMQ's own events; an 'error' event with no listener would crash.
+  client.on('error', () => {});
+  return client;
 }
 
 function queueName(index: number): string {
   return `q${index}`;
 }
 
-async function worker(url: string, prefix: string, index: number, jobs: number): Promise<void> {
-  const next = index < 3 ? new Queue<EventData>(queueName(index + 1), { connection: connection(url), prefix }) : undefined;
+async function worker(client: () => RedisClient, prefix: string, index: number, jobs: number): Promise<void> {
+  const next = index < 3 ? new Queue<EventData>(queueName(index + 1), { connection: client(), prefix }) : undefined;
   let completed = 0;
   let finish!: () => void;
   const finished = new Promise<void>((resolve) => (finish = resolve));
@@ -49,7 +59,7 @@ async function worker(url: string, prefix: string, index: number, jobs: number):
       if (next) await next.add('e', job.data, JOB_OPTIONS);
       return 'done';
     },
-    { connection: connection(url), prefix, concurrency: CONCURRENCY },
+    { connection: client(), prefix, concurrency: CONCURRENCY },
   );
   w.on('error', (err) => void send({ type: 'error', message: String(err?.stack ?? err) }));
   w.on('failed', (_job, err) => void send({ type: 'error', message: `job failed: ${String(err?.stack ?? err)}` }));
@@ -65,17 +75,19 @@ async function worker(url: string, prefix: string, index: number, jobs: number):
   await next?.close();
 }
 
-async function produce(url: string, prefix: string, jobs: number): Promise<void> {
-  const q1 = new Queue<EventData>(queueName(1), { connection: connection(url), prefix });
+async function produce(client: () => RedisClient, prefix: string, args: string[]): Promise<void> {
+  const w = workloadFromArgs(args);
+  const source = metricWorkload({ keys: w.keys, seed: w.seed, anomalyRate: w.anomalyRate });
+  const q1 = new Queue<EventData>(queueName(1), { connection: client(), prefix });
   await q1.waitUntilReady();
   await send({ type: 'ready' });
   await new Promise<void>((resolve) => process.once('message', () => resolve())); // {type: 'go'}
-  const keys = 1000;
   await send({ type: 'start', at: Date.now() });
-  for (let i = 0; i < jobs; i += CHUNK) {
+  for (let i = 0; i < w.events; i += CHUNK) {
     const bulk: { name: string; data: EventData; opts: JobsOptions }[] = [];
-    for (let n = i; n < Math.min(jobs, i + CHUNK); n++) {
-      bulk.push({ name: 'e', data: { key: `k${n % keys}`, value: Math.random() * 100, ts: Date.now() }, opts: JOB_OPTIONS });
+    for (let n = i; n < Math.min(w.events, i + CHUNK); n++) {
+      const e = source.next();
+      bulk.push({ name: 'e', data: { key: e.key, data: e.data.toString() }, opts: JOB_OPTIONS });
     }
     await q1.addBulk(bulk);
   }
@@ -84,11 +96,17 @@ async function produce(url: string, prefix: string, jobs: number): Promise<void>
 }
 
 async function main(): Promise<void> {
-  const [role, url, prefix, ...rest] = process.argv.slice(2);
-  if (!url || !prefix) throw new Error('usage: bullmq-child.js worker|produce URL PREFIX ...');
+  const [role, prefix, ...rest] = process.argv.slice(2);
+  if (!prefix) throw new Error('usage: bullmq-child.js worker|produce PREFIX ...');
   process.on('disconnect', () => process.exit(0));
-  if (role === 'worker') await worker(url, prefix, Number(rest[0]), Number(rest[1]));
-  else if (role === 'produce') await produce(url, prefix, Number(rest[0]));
+  const spec = childConnectionSpec();
+  // The mode is asked of the server, as every streamctl command does.
+  const probe = await createRedisFactory().open(spec);
+  const mode = probe.mode;
+  await probe.close();
+  const client = () => bullClient(spec, mode);
+  if (role === 'worker') await worker(client, prefix, Number(rest[0]), Number(rest[1]));
+  else if (role === 'produce') await produce(client, prefix, rest);
   else throw new Error(`unknown role ${role}`);
   process.exit(0);
 }

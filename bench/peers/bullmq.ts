@@ -6,40 +6,52 @@
  * The clock runs from just before the producer's first addBulk until worker 3 has seen its Nth
  * 'completed' event.
  */
-import { Redis } from 'ioredis';
-import { forkChild, type Child } from './child.js';
+import { deleteNamespace } from '../../src/pipeline/topology.js';
+import type { RedisConnection } from '../../src/redis/connection.js';
+import { abortable, forkChild, workloadArgs, type Child, type PeerWorkload } from './child.js';
 import type { PeerResult } from './naive.js';
 
-async function deleteKeys(admin: Redis, pattern: string): Promise<void> {
-  let cursor = '0';
-  do {
-    const [next, keys] = await admin.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
-    cursor = next;
-    if (keys.length > 0) await admin.unlink(...keys);
-  } while (cursor !== '0');
+export const BULLMQ_PEER = 'BullMQ 3-queue chain';
+
+/**
+ * Why the BullMQ peer cannot run here, or undefined when it can. bullmq is a devDependency of
+ * streamctl: a checkout has it, a user's install usually does not. Resolved from this module, as the
+ * child process that imports it lives next to it.
+ */
+export function bullmqMissing(): string | undefined {
+  try {
+    import.meta.resolve('bullmq');
+    return undefined;
+  } catch {
+    return 'the bullmq package is not installed (it is a devDependency of streamctl): `npm install bullmq` where streamctl is installed to compare with it';
+  }
 }
 
-export async function bullmqPeer(opts: { url: string; jobs: number }): Promise<PeerResult> {
-  const prefix = `peer-bull-${process.pid}-${Date.now()}`;
-  const admin = new Redis(opts.url, { maxRetriesPerRequest: 2 });
-  admin.on('error', () => {});
+/**
+ * Runs the BullMQ chain on `conn`'s Redis with `workload.events` jobs. Its keys are
+ * `<prefix>:bullmq:*`; `prefix` must hold a hash tag, as BullMQ needs in a cluster. The keys are
+ * deleted afterwards, also when the run fails.
+ */
+export async function bullmqPeer(opts: { conn: RedisConnection; prefix: string; workload: PeerWorkload; signal?: AbortSignal }): Promise<PeerResult> {
+  const { conn, workload } = opts;
+  const prefix = `${opts.prefix}:bullmq`;
+  const jobs = String(workload.events);
   const children: Child[] = [];
   try {
-    const workers = [1, 2, 3].map((i) => forkChild('./bullmq-child.js', ['worker', opts.url, prefix, String(i), String(opts.jobs)]));
+    const workers = [1, 2, 3].map((i) => forkChild('./bullmq-child.js', ['worker', prefix, String(i), jobs], conn.spec));
     children.push(...workers);
-    await Promise.all(workers.map((w) => w.next('ready')));
-    const producer = forkChild('./bullmq-child.js', ['produce', opts.url, prefix, String(opts.jobs)]);
+    await abortable(Promise.all(workers.map((w) => w.next('ready'))), opts.signal);
+    const producer = forkChild('./bullmq-child.js', ['produce', prefix, ...workloadArgs(workload)], conn.spec);
     children.push(producer);
-    await producer.next('ready');
+    await abortable(producer.next('ready'), opts.signal);
     producer.proc.send({ type: 'go' });
     // Every child's 'done' is awaited, so that one failing anywhere ends the run at once.
-    const [start, , ...dones] = await Promise.all([producer.next('start'), producer.next('done'), ...workers.map((c) => c.next('done'))]);
+    const [start, , ...dones] = await abortable(Promise.all([producer.next('start'), producer.next('done'), ...workers.map((c) => c.next('done'))]), opts.signal);
     const done = dones[2]!;
     const seconds = (done.at! - start.at!) / 1000;
-    return { name: 'BullMQ 3-queue chain', events: opts.jobs, seconds, eventsPerSecond: Math.round(opts.jobs / seconds) };
+    return { name: BULLMQ_PEER, events: workload.events, seconds, eventsPerSecond: Math.round(workload.events / seconds) };
   } finally {
     await Promise.all(children.map((c) => c.kill()));
-    await deleteKeys(admin, `${prefix}:*`).catch(() => undefined);
-    admin.disconnect();
+    await deleteNamespace(conn.client(), prefix).catch(() => 0);
   }
 }

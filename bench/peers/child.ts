@@ -1,6 +1,7 @@
 /** Forked child processes of the peer benchmarks, talking to the parent over IPC. */
 import { fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import type { ConnectionSpec } from '../../src/redis/connection.js';
 
 export interface ChildMessage {
   type: 'ready' | 'start' | 'done' | 'error';
@@ -15,9 +16,36 @@ export interface Child {
   kill(): Promise<void>;
 }
 
-/** Forks `file` (a sibling of this module, compiled .js) with `args`; the child's stdout/stderr go to ours. */
-export function forkChild(file: string, args: string[]): Child {
-  const proc = fork(fileURLToPath(new URL(file, import.meta.url)), args, { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+/**
+ * The environment variable that hands a child the Redis connection spec (JSON). Not argv: argv is
+ * readable by every user of the machine (`ps`), and the spec may hold a password.
+ */
+const CONNECTION_ENV = 'STREAMCTL_PEER_CONNECTION';
+
+/** In a child: the connection spec its parent gave it. */
+export function childConnectionSpec(): ConnectionSpec {
+  const text = process.env[CONNECTION_ENV];
+  if (!text) throw new Error(`${CONNECTION_ENV} is not set: peer children are started by bench/peers.ts`);
+  return JSON.parse(text) as ConnectionSpec;
+}
+
+/** Resolves once the message is handed to the IPC channel, so that exiting right after cannot lose it. */
+export function sendToParent(msg: Record<string, unknown>): Promise<void> {
+  return new Promise((resolve) => {
+    if (!process.send) return resolve();
+    process.send(msg, undefined, undefined, () => resolve());
+  });
+}
+
+/**
+ * Forks `file` (a sibling of this module, compiled .js) with `args`, connecting to Redis with `spec`.
+ * The child's stdout goes to our stderr: our stdout may be carrying `streamctl bench --json -`.
+ */
+export function forkChild(file: string, args: string[], spec: ConnectionSpec): Child {
+  const proc = fork(fileURLToPath(new URL(file, import.meta.url)), args, {
+    stdio: ['ignore', 2, 'inherit', 'ipc'],
+    env: { ...process.env, [CONNECTION_ENV]: JSON.stringify(spec) },
+  });
   const seen: ChildMessage[] = [];
   const waiters: { type: string; resolve: (m: ChildMessage) => void; reject: (e: Error) => void }[] = [];
   let failure: Error | undefined;
@@ -52,4 +80,33 @@ export function forkChild(file: string, args: string[]): Child {
       clearTimeout(timer);
     },
   };
+}
+
+/** `p`, or a rejection as soon as `signal` aborts (Ctrl-C), so that the caller's cleanup runs at once. */
+export function abortable<T>(p: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (!signal) return p;
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(new Error('interrupted'));
+    if (signal.aborted) return onAbort();
+    signal.addEventListener('abort', onAbort, { once: true });
+    p.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+  });
+}
+
+/** The events a peer's producer sends: the first `events` of `streamctl bench`'s metric workload. */
+export interface PeerWorkload {
+  events: number;
+  keys: number;
+  seed: number;
+  anomalyRate: number;
+}
+
+/** argv form of a workload, parsed back by `workloadFromArgs`. */
+export function workloadArgs(w: PeerWorkload): string[] {
+  return [String(w.events), String(w.keys), String(w.seed), String(w.anomalyRate)];
+}
+
+export function workloadFromArgs(args: string[]): PeerWorkload {
+  const [events, keys, seed, anomalyRate] = args.map(Number);
+  return { events: events!, keys: keys!, seed: seed!, anomalyRate: anomalyRate! };
 }

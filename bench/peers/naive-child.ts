@@ -1,15 +1,21 @@
 /**
- * Child process of the naive peer (bench/peers/naive.ts), forked with an IPC channel:
+ * Child process of the naive peer (bench/peers/naive.ts), forked with an IPC channel and the Redis
+ * connection spec in its environment (see child.ts):
  *
- *   naive-child.js hop URL FROM TO GROUP EVENTS   XREADGROUP COUNT 1000 BLOCK from FROM; per read batch
- *                                                 one pipeline of XADD TO + XACK FROM per entry
- *   naive-child.js produce URL STREAM EVENTS      XADD EVENTS entries, pipelines of 1000 commands
+ *   naive-child.js hop FROM TO GROUP EVENTS                   XREADGROUP COUNT 1000 BLOCK from FROM;
+ *                                                             per read batch one pipeline of XADD TO
+ *                                                             + XACK FROM per entry
+ *   naive-child.js produce STREAM EVENTS KEYS SEED ANOMALY    XADD EVENTS entries (fields key, data:
+ *                                                             the metric workload's event JSON),
+ *                                                             pipelines of 1000 commands
  *
  * It sends {type: 'ready'} once connected (the producer then waits for any message to begin),
  * {type: 'start', at} (producer, before its first XADD) and {type: 'done', at} (Date.now() once its
  * last command was answered), then exits. It also exits if the parent goes away.
  */
-import { Redis } from 'ioredis';
+import { metricWorkload } from '../../src/pipeline/metric-workload.js';
+import { createRedisFactory, type RedisClient } from '../../src/redis/connection.js';
+import { childConnectionSpec, sendToParent as send, workloadFromArgs } from './child.js';
 
 type Fields = string[];
 type Entries = [id: string, fields: Fields | null][];
@@ -26,22 +32,7 @@ function readEntries(reply: unknown): Entries {
 
 const BATCH = 1000;
 
-/** Resolves once the message is handed to the IPC channel, so that exiting right after cannot lose it. */
-function send(msg: Record<string, unknown>): Promise<void> {
-  return new Promise((resolve) => {
-    if (!process.send) return resolve();
-    process.send(msg, undefined, undefined, () => resolve());
-  });
-}
-
-async function connect(url: string): Promise<Redis> {
-  const redis = new Redis(url, { maxRetriesPerRequest: null, noDelay: true, lazyConnect: true });
-  redis.on('error', () => {});
-  await redis.connect();
-  return redis;
-}
-
-async function hop(redis: Redis, from: string, to: string, group: string, events: number): Promise<void> {
+async function hop(redis: RedisClient, from: string, to: string, group: string, events: number): Promise<void> {
   const consumer = `c-${process.pid}`;
   await send({ type: 'ready' });
   let forwarded = 0;
@@ -61,16 +52,18 @@ async function hop(redis: Redis, from: string, to: string, group: string, events
   await send({ type: 'done', at: Date.now(), forwarded });
 }
 
-async function produce(redis: Redis, stream: string, events: number): Promise<void> {
+async function produce(redis: RedisClient, stream: string, args: string[]): Promise<void> {
+  const w = workloadFromArgs(args);
+  const source = metricWorkload({ keys: w.keys, seed: w.seed, anomalyRate: w.anomalyRate });
   await send({ type: 'ready' });
   await new Promise<void>((resolve) => process.once('message', () => resolve())); // {type: 'go'}
-  const keys = 1000;
   await send({ type: 'start', at: Date.now() });
-  for (let i = 0; i < events; i += BATCH) {
+  for (let i = 0; i < w.events; i += BATCH) {
     const pipeline = redis.pipeline();
-    const end = Math.min(events, i + BATCH);
+    const end = Math.min(w.events, i + BATCH);
     for (let n = i; n < end; n++) {
-      pipeline.xadd(stream, '*', 'key', `k${n % keys}`, 'value', (Math.random() * 100).toFixed(3), 'ts', String(Date.now()));
+      const e = source.next();
+      pipeline.xadd(stream, '*', 'key', e.key, 'data', e.data);
     }
     const results = (await pipeline.exec()) ?? [];
     const failed = results.find(([err]) => err);
@@ -80,20 +73,21 @@ async function produce(redis: Redis, stream: string, events: number): Promise<vo
 }
 
 async function main(): Promise<void> {
-  const [role, url, ...rest] = process.argv.slice(2);
-  if (!url) throw new Error('usage: naive-child.js hop|produce URL ...');
+  const [role, ...rest] = process.argv.slice(2);
   process.on('disconnect', () => process.exit(0));
-  const redis = await connect(url);
+  const conn = await createRedisFactory().open(childConnectionSpec());
+  // Its own client, as a blocking reader needs one (and as each process of a real deployment has).
+  const redis = conn.dedicated();
   if (role === 'hop') {
     const [from, to, group, events] = rest;
     await hop(redis, from!, to!, group!, Number(events));
   } else if (role === 'produce') {
-    const [stream, events] = rest;
-    await produce(redis, stream!, Number(events));
+    const [stream, ...workload] = rest;
+    await produce(redis, stream!, workload);
   } else {
-    throw new Error(`unknown role ${role}`);
+    throw new Error(`unknown role ${role}: naive-child.js hop|produce ...`);
   }
-  redis.disconnect();
+  await conn.close();
   process.exit(0);
 }
 

@@ -13,6 +13,30 @@ export interface LatencySummary {
   p999: number;
   max: number;
   mean: number;
+  /** Latency per window of intended send time (1 s), oldest first; windows without events are left out. */
+  overTime: LatencyWindow[];
+  /** Events committed into this hop's stream per second of the Redis clock: the hop's throughput over time. */
+  commitsOverTime: CommitWindow[];
+}
+
+/**
+ * One window of a hop's latency, by the events' intended send time (not their commit time), so a
+ * stall shows up in the second whose events it delayed.
+ */
+export interface LatencyWindow {
+  /** Window start, seconds since the run's first window (shared by every hop and by `commitsOverTime`). */
+  t: number;
+  events: number;
+  p50: number;
+  p99: number;
+  max: number;
+}
+
+/** Events committed into a hop's stream during one window of the commit clock. */
+export interface CommitWindow {
+  /** Window start, seconds since the run's first window of intended send time. */
+  t: number;
+  events: number;
 }
 
 function histogram(): Histogram {
@@ -20,17 +44,23 @@ function histogram(): Histogram {
   return build({ lowestDiscernibleValue: 1, highestTrackableValue: 3_600_000_000, numberOfSignificantValueDigits: 3 });
 }
 
-function summary(stream: string, h: Histogram): LatencySummary {
-  const ms = (us: number) => Math.round(us) / 1000;
-  // A percentile is reported as the top of its HDR bucket, which can lie above the exact maximum.
-  const at = (p: number) => ms(Math.min(h.getValueAtPercentile(p), h.maxValue));
+/** Per-window histograms: 2 significant digits are plenty for a chart and 10x smaller than 3. */
+function windowHistogram(): Histogram {
+  return build({ lowestDiscernibleValue: 1, highestTrackableValue: 3_600_000_000, numberOfSignificantValueDigits: 2 });
+}
+
+const ms = (us: number) => Math.round(us) / 1000;
+// A percentile is reported as the top of its HDR bucket, which can lie above the exact maximum.
+const at = (h: Histogram, p: number) => ms(Math.min(h.getValueAtPercentile(p), h.maxValue));
+
+function summary(stream: string, h: Histogram): Omit<LatencySummary, 'overTime' | 'commitsOverTime'> {
   return {
     stream,
     events: h.totalCount,
-    p50: at(50),
-    p90: at(90),
-    p99: at(99),
-    p999: at(99.9),
+    p50: at(h, 50),
+    p90: at(h, 90),
+    p99: at(h, 99),
+    p999: at(h, 99.9),
     max: ms(h.maxValue),
     mean: ms(h.mean),
   };
@@ -40,12 +70,27 @@ function summary(stream: string, h: Histogram): LatencySummary {
  * Latency of a run's events at each hop: from each event's intended send time (open loop, so a
  * stall is not hidden) to the commit of the entry that carries it into the hop's stream, read from
  * the entry's `t` field (the Redis clock in microseconds). Milliseconds, from HDR histograms.
+ * Also per window of `windowMs` (the same windows for every hop, counted from `originMs`, by
+ * default from whole seconds of the wall clock): the latency by intended send time and the events
+ * committed by commit time.
  */
-export async function hopLatencies(client: Redis | Cluster, topology: Topology, producer: string, firstSeq: number, lastSeq: number): Promise<LatencySummary[]> {
+export async function hopLatencies(
+  client: Redis | Cluster,
+  topology: Topology,
+  producer: string,
+  firstSeq: number,
+  lastSeq: number,
+  windows: { windowMs?: number; originMs?: number } = {},
+): Promise<LatencySummary[]> {
+  const windowMs = windows.windowMs ?? 1000;
+  const base = windows.originMs ?? 0;
   const streams = ['ingest', ...topology.stages.map((s) => s.output)];
-  const out: LatencySummary[] = [];
+  // Windows are kept by absolute index until every hop is read: the origin is the earliest one of all.
+  const hops: { summary: Omit<LatencySummary, 'overTime' | 'commitsOverTime'>; windows: Map<number, Omit<LatencyWindow, 't'>>; commits: Map<number, number> }[] = [];
   for (const stream of streams) {
     const h = histogram();
+    const perSecond = new Map<number, Histogram>();
+    const commits = new Map<number, number>();
     for (let k = 0; k < topology.partitions; k++) {
       let start = '-';
       for (;;) {
@@ -60,17 +105,36 @@ export async function hopLatencies(client: Redis | Cluster, topology: Topology, 
           } catch {
             continue;
           }
+          const commitWindow = Math.floor((t / 1000 - base) / windowMs);
           for (const e of events) {
             if (e.producer !== producer || e.seq < firstSeq || e.seq > lastSeq) continue;
-            h.recordValue(Math.max(1, Math.round(t - e.ts * 1000)));
+            const us = Math.max(1, Math.round(t - e.ts * 1000));
+            h.recordValue(us);
+            const w = Math.floor((e.ts - base) / windowMs);
+            let wh = perSecond.get(w);
+            if (!wh) perSecond.set(w, (wh = windowHistogram()));
+            wh.recordValue(us);
+            commits.set(commitWindow, (commits.get(commitWindow) ?? 0) + 1);
           }
         }
         if (entries.length < 500) break;
         start = `(${entries[entries.length - 1]![0].toString()}`;
       }
     }
-    out.push(summary(stream, h));
+    const perWindow = new Map<number, Omit<LatencyWindow, 't'>>();
+    for (const [w, wh] of perSecond) {
+      perWindow.set(w, { events: wh.totalCount, p50: at(wh, 50), p99: at(wh, 99), max: ms(wh.maxValue) });
+      wh.destroy();
+    }
+    hops.push({ summary: summary(stream, h), windows: perWindow, commits });
     h.destroy();
   }
-  return out;
+  let origin = Infinity;
+  for (const hop of hops) for (const w of hop.windows.keys()) origin = Math.min(origin, w);
+  const sec = (w: number) => ((w - origin) * windowMs) / 1000;
+  return hops.map((hop) => ({
+    ...hop.summary,
+    overTime: [...hop.windows].sort((a, b) => a[0] - b[0]).map(([w, x]) => ({ t: sec(w), ...x })),
+    commitsOverTime: [...hop.commits].sort((a, b) => a[0] - b[0]).map(([w, events]) => ({ t: sec(w), events })),
+  }));
 }
