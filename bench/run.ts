@@ -2,11 +2,13 @@
  * Benchmarks of streamctl. They print figures; they assert nothing (this machine is shared and
  * noisy: compare ratios measured in one run).
  *
- *   npm run bench                         throughput of the 3-stage passthrough pipeline
+ *   npm run bench                         every performance goal in one run, with calibration (bench/summary.ts)
+ *   npm run bench -- throughput           throughput of the 3-stage passthrough pipeline
  *   npm run bench -- throughput --events 1000000 --mode standalone|cluster|both
  *   npm run bench -- pipeline --events 500000 --mode cluster   the default pipeline, with detection quality
  *   npm run bench -- ml                   Isolation Forest scoring cost per event
  *   npm run bench -- peers --events 200000   the naive per-event pipeline and a BullMQ 3-queue chain
+ *   npm run bench -- http [--pipeline passthrough]   HTTP ingest (serve) driven by autocannon
  */
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, openSync, rmSync } from 'node:fs';
@@ -23,8 +25,10 @@ import { parseRedisUrls } from '../src/redis/endpoint.js';
 import { findRedisServer } from '../src/redis/redis-server.js';
 import { cliEntry } from '../src/self.js';
 import { sleep } from '../src/sleep.js';
+import { benchHttp } from './http.js';
 import { benchMl } from './ml.js';
 import { benchPeers } from './peers.js';
+import { benchSummary } from './summary.js';
 
 interface Row {
   pipeline: string;
@@ -48,7 +52,7 @@ function cli(args: string[]): { code: number; json: Record<string, number> } {
   }
 }
 
-async function throughput(mode: 'standalone' | 'cluster', events: number, pipeline: 'passthrough' | 'default'): Promise<Row> {
+async function throughput(mode: 'standalone' | 'cluster', events: number, pipeline: string): Promise<Row> {
   const stages = BUILTIN_PIPELINES[pipeline]!.stages;
   const home = mkdtempSync(join(tmpdir(), 'streamctl-bench-'));
   const { deployment } = await startDeployment({
@@ -93,18 +97,29 @@ async function throughput(mode: 'standalone' | 'cluster', events: number, pipeli
 async function main(): Promise<void> {
   const { positionals, values } = parseArgs({
     allowPositionals: true,
-    options: { events: { type: 'string' }, mode: { type: 'string' } },
+    options: { events: { type: 'string' }, mode: { type: 'string' }, pipeline: { type: 'string' } },
   });
-  const what = positionals[0] ?? 'throughput';
+  const what = positionals[0] ?? 'summary';
+  if (what === 'summary') return benchSummary(values.events ? { peerEvents: Number(values.events) } : {});
   if (what === 'ml') return benchMl();
   if (what === 'peers') return benchPeers({ events: Number(values.events ?? 200000) });
-  if (what !== 'throughput' && what !== 'pipeline') throw new Error(`unknown benchmark "${what}" (known: throughput, pipeline, ml, peers)`);
-  const pipeline = what === 'pipeline' ? 'default' : 'passthrough';
-  const events = Number(values.events ?? (pipeline === 'default' ? 500_000 : 1_000_000));
-  const mode = values.mode ?? (pipeline === 'default' ? 'cluster' : 'both');
+  if (what === 'http') {
+    await benchHttp({ pipeline: values.pipeline });
+    return;
+  }
+  if (what !== 'throughput' && what !== 'pipeline') throw new Error(`unknown benchmark "${what}" (known: summary, throughput, pipeline, ml, peers, http)`);
+  const pipeline = values.pipeline ?? (what === 'pipeline' ? 'default' : 'passthrough');
+  const metric = pipeline !== 'passthrough';
+  const events = Number(values.events ?? (metric ? 500_000 : 1_000_000));
+  const mode = values.mode ?? (metric ? 'cluster' : 'both');
   const modes = mode === 'both' ? (['standalone', 'cluster'] as const) : [mode as 'standalone' | 'cluster'];
-  const shape = pipeline === 'default' ? 'default pipeline (enrich -> detect -> cep), anomaly rate 0.01' : '3-stage passthrough pipeline (stage1 -> stage2 -> stage3)';
-  console.log(`${shape}, one worker process per stage, ${events.toLocaleString('en')} events, producer in its own process at max rate, AOF everysec, Redis co-located, ${availableParallelism()} cores`);
+  const stages = BUILTIN_PIPELINES[pipeline]?.stages;
+  if (!stages) throw new Error(`unknown pipeline "${pipeline}" (known: ${Object.keys(BUILTIN_PIPELINES).join(', ')})`);
+  const shape = metric
+    ? `"${pipeline}" pipeline (enrich -> detect -> cep${pipeline === 'default' ? ', fused' : ', as three stages'}), anomaly rate 0.01`
+    : '3-stage passthrough pipeline (stage1 -> stage2 -> stage3)';
+  const processes = stages.map((s) => `${s.workers} x ${s.name}`).join(', ');
+  console.log(`${shape}, worker processes: ${processes}, ${events.toLocaleString('en')} events, producer in its own process at max rate, AOF everysec, Redis co-located, ${availableParallelism()} cores`);
   const rows: Row[] = [];
   for (const m of modes) rows.push(await throughput(m, events, pipeline));
   console.log('MODE          EVENTS      PRODUCE ev/s   END-TO-END ev/s   SECONDS   LOST   DUPLICATES');

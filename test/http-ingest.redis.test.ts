@@ -70,7 +70,7 @@ async function serve(ns: string, extra: Partial<HttpIngestOptions> = {}, stages:
 }
 
 describe('http ingest: requests', () => {
-  it('accepts a JSON array, NDJSON, and an untyped array; events reach ingest re-serialized, with the producer id', async () => {
+  it('accepts a JSON array, NDJSON, and an untyped array; events reach ingest (array elements re-serialized) with the producer id', async () => {
     const { server, topology } = await serve('accept');
     try {
       expect(server.host).toBe('127.0.0.1');
@@ -228,7 +228,7 @@ describe('http ingest: requests', () => {
     try {
       const health = await call(`${server.url}/healthz`);
       expect(health.status).toBe(200);
-      expect(health.json()).toEqual({ status: 'ok' });
+      expect(health.json()).toEqual({ status: 'ok', run: server.runId, producer: server.producerId, lastSeq: 0, pending: 0 });
 
       expect((await post(server, '[{"key":"a"},{"key":"b"}]')).status).toBe(202);
       expect((await post(server, '[{"nokey":1}]')).status).toBe(400);
@@ -241,6 +241,9 @@ describe('http ingest: requests', () => {
       expect(wrongMethod.headers.allow).toBe('POST');
       expect((await call(`${server.url}/healthz`, { method: 'POST', body: 'x' })).status).toBe(405);
 
+      // The last seq handed out follows what was accepted.
+      expect((await call(`${server.url}/healthz`)).json()).toMatchObject({ lastSeq: 2, pending: 0 });
+
       const metrics = await call(`${server.url}/metrics`);
       expect(metrics.status).toBe(200);
       expect(metrics.headers['content-type']).toMatch(/^text\/plain/);
@@ -249,12 +252,54 @@ describe('http ingest: requests', () => {
       expect(metrics.text).toMatch(/^streamctl_http_requests_total\{code="404"\} 1$/m);
       expect(metrics.text).toMatch(/^streamctl_http_requests_total\{code="405"\} 2$/m);
       expect(metrics.text).toMatch(/^streamctl_http_events_accepted_total 2$/m);
-      // healthz + 5 requests above finished before this one.
-      expect(metrics.text).toMatch(/^streamctl_http_request_duration_seconds_count 6$/m);
+      // 2 healthz + 5 requests above finished before this one.
+      expect(metrics.text).toMatch(/^streamctl_http_request_duration_seconds_count 7$/m);
       expect(server.stats()).toMatchObject({ accepted: 2, rejected: 4 });
     } finally {
       await server.close();
     }
+  });
+});
+
+describe('http ingest: NDJSON lines', () => {
+  it('are stored byte for byte without surrounding whitespace: big numbers, spacing, non-ASCII, a BOM, CRLF, blank lines of any space', async () => {
+    const { server, topology } = await serve('verbatim');
+    const lines = ['{"key":"a","big":12345678901234567890123,"f":1.50}', '{ "key" : "b",  "s": "h\u00e9 ✓ 😀" }', '{"key":"c","v":[1, 2]}'];
+    try {
+      const body = Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from(`  ${lines[0]}\t\r\n\u00a0\u2028\n\r\n${lines[1]}\n   \n${lines[2]}`)]);
+      const r = await post(server, body, 'application/x-ndjson');
+      expect(r.status, r.text).toBe(202);
+      expect(r.json()).toEqual({ accepted: 3 });
+      // Untyped: NDJSON unless the first non-space byte (after a BOM) is "[".
+      expect((await post(server, Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from(` \n${lines[2]}`)]))).json()).toEqual({ accepted: 1 });
+      expect((await post(server, Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from(' \n[{"key":"d"}]')]))).json()).toEqual({ accepted: 1 });
+    } finally {
+      await server.close();
+    }
+    const events = await ingested(topology, server.producerId);
+    expect(events.map((e) => e.data.toString('utf8'))).toEqual([...lines, lines[2], '{"key":"d"}']);
+    expect(events.map((e) => e.key)).toEqual(['a', 'b', 'c', 'c', 'd']);
+  });
+
+  it('a bad line after good ones, also past non-ASCII text, is named by its number and nothing is accepted', async () => {
+    const { server, topology } = await serve('badline');
+    try {
+      const cases: [string | Buffer, Record<string, unknown>][] = [
+        ['{"key":"é"}\r\n\n{"key":"ü"}\n{"key":"x",}\n', { error: 'malformed JSON', line: 4 }],
+        ['{"key":"a"}\n{"key":"b"}\n"just a string"', { error: 'invalid event', line: 3, reason: 'an event must be a JSON object, not string' }],
+        ['{"key":"a"}\n{"nokey":"😀"}', { error: 'invalid event', line: 2, reason: 'missing "key"' }],
+        [Buffer.concat([Buffer.from('{"key":"a"}\n{"key":"'), Buffer.from([0xc3, 0x28]), Buffer.from('"}')]), { error: 'invalid body', reason: 'the body is not valid UTF-8' }],
+        ['\r\n\t\n', { error: 'invalid body', reason: 'no events in the body' }],
+      ];
+      for (const [body, expected] of cases) {
+        const r = await post(server, body, 'application/x-ndjson');
+        expect(r.status, String(body)).toBe(400);
+        expect(r.json(), String(body)).toMatchObject(expected);
+      }
+    } finally {
+      await server.close();
+    }
+    expect(await ingested(topology, server.producerId)).toEqual([]);
   });
 });
 

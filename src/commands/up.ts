@@ -2,9 +2,12 @@ import { openSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { defineCommand } from '../command.js';
+import { UsageError } from '../errors.js';
+import { startHttpIngest, type HttpIngest } from '../ingest/http-ingest.js';
 import type { Io } from '../io.js';
 import { jsonOption, namespaceOption, pipelineOption } from '../options.js';
 import { loadPipeline } from '../pipeline/definition.js';
+import { withScripts } from '../pipeline/scripts.js';
 import { spawnWorkers, stopWorkerProcesses, type WorkerProcessInfo } from '../pipeline/supervisor.js';
 import { ensureTopology } from '../pipeline/topology.js';
 import type { Heartbeat } from '../pipeline/worker.js';
@@ -44,6 +47,16 @@ const options = z.object({
   ...pipelineOption,
   workers: z.boolean().default(true).describe("Start the pipeline's stage workers, each in its own process; --no-workers starts Redis only"),
   quiet: z.boolean().default(false).describe('No status line every second'),
+  http: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .max(65_535)
+    .optional()
+    .describe(
+      'Also take events over HTTP, as `streamctl serve` does, on 127.0.0.1:PORT (0 picks a free one) once Redis and the workers are up; Ctrl-C closes it (run recorded) before the workers stop. Not with --detach: the server lives in this process, so beside a detached deployment run `streamctl serve`',
+    )
+    .meta({ valueName: 'PORT' }),
   ...jsonOption,
 });
 
@@ -78,9 +91,14 @@ function untilAborted(signal: AbortSignal): Promise<void> {
 export default defineCommand({
   name: 'up',
   description: 'Start the embedded deployment: redis-server processes run by streamctl (a 3x1 Redis Cluster by default, or --standalone). In the foreground until Ctrl-C, or --detach.',
-  examples: ['streamctl up', 'streamctl up --detach', 'streamctl up --standalone --no-persist --detach', 'streamctl up --primaries 6 --replicas 1 --port 8000'],
+  examples: ['streamctl up', 'streamctl up --detach', 'streamctl up --standalone --no-persist --detach', 'streamctl up --primaries 6 --replicas 1 --port 8000', 'streamctl up --standalone --http 8080'],
   options,
   async run(opts, io: Io) {
+    // A detached `up` exits once healthy: a server in it would die with it, and one in a child
+    // process would outlive any report of a failure to bind. `serve` does that job explicitly.
+    if (opts.http !== undefined && opts.detach) {
+      throw new UsageError('HTTP_WITH_DETACH', '--http serves from the `up` process itself, which --detach ends', 'drop --detach (Ctrl-C then stops the server, the workers and Redis), or after `streamctl up --detach` run `streamctl serve --port PORT`');
+    }
     const home = resolveHome(opts.home, io.cwd);
     const bin = findRedisServer(opts.redisServer, io.env.PATH);
     const t0 = Date.now();
@@ -104,29 +122,48 @@ export default defineCommand({
     let workers: WorkerProcessInfo[] = [];
     let conn: RedisConnection | undefined;
     let stageNames: string[] = [];
-    if (opts.workers) {
+    let ingest: HttpIngest | undefined;
+    if (opts.workers || opts.http !== undefined) {
       const { definition, file } = loadPipeline(opts.pipeline, io.cwd);
       stageNames = definition.stages.map((st) => st.name);
       conn = await io.redis.open({ endpoints: parseRedisUrls(deploymentUrls(d).join(',')), source: 'embedded deployment' });
-      await ensureTopology(conn.client(), opts.namespace, definition.stages, { partitions: definition.partitions });
-      workers = spawnWorkers({
-        stages: definition.stages,
-        redisUrls: deploymentUrls(d),
-        namespace: opts.namespace,
-        pipeline: file ?? opts.pipeline,
-        home,
-        detached: opts.detach,
-        // Detached workers outlive this process: their messages go to a file, not to our stderr.
-        ...(opts.detach ? { logFd: openSync(join(home, 'workers.log'), 'a') } : {}),
-        env: io.env,
-      });
-      d.workers = workers.map((w) => ({ stage: w.stage, pid: w.pid }));
-      d.namespace = opts.namespace;
-      writeDeployment(home, d);
-      progress(`started ${workers.length} stage worker process(es): ${stageNames.join(' -> ')} in namespace "${opts.namespace}"${opts.detach ? ` (log: ${join(home, 'workers.log')})` : ''}`);
+      const topology = await ensureTopology(conn.client(), opts.namespace, definition.stages, { partitions: definition.partitions });
+      if (opts.workers) {
+        workers = spawnWorkers({
+          stages: definition.stages,
+          redisUrls: deploymentUrls(d),
+          namespace: opts.namespace,
+          pipeline: file ?? opts.pipeline,
+          home,
+          detached: opts.detach,
+          // Detached workers outlive this process: their messages go to a file, not to our stderr.
+          ...(opts.detach ? { logFd: openSync(join(home, 'workers.log'), 'a') } : {}),
+          env: io.env,
+        });
+        d.workers = workers.map((w) => ({ stage: w.stage, pid: w.pid }));
+        d.namespace = opts.namespace;
+        writeDeployment(home, d);
+        progress(`started ${workers.length} stage worker process(es): ${stageNames.join(' -> ')} in namespace "${opts.namespace}"${opts.detach ? ` (log: ${join(home, 'workers.log')})` : ''}`);
+      }
+      if (opts.http !== undefined) {
+        try {
+          ingest = await startHttpIngest({ client: withScripts(conn.client()), topology, port: opts.http, portFlag: '--http', log: (m) => progress(`http ingest: ${m}`) });
+        } catch (err) {
+          // A failed `up` leaves nothing running (kept data stays kept).
+          await stopWorkerProcesses(workers, 15_000);
+          await conn.close();
+          await stopDeployment(home, d, { keepData: opts.keepData || started.resumed });
+          throw err;
+        }
+      }
     }
+    const http = ingest ? { url: ingest.url, events: `${ingest.url}/events`, run: ingest.runId, producer: ingest.producerId } : undefined;
     const elapsedMs = Date.now() - t0;
-    io.stdout.write(opts.json ? `${JSON.stringify({ ...d, home, urls: deploymentUrls(d), elapsedMs, resumed: started.resumed }, null, 2)}\n` : summary(d, home, elapsedMs, started.resumed));
+    io.stdout.write(
+      opts.json
+        ? `${JSON.stringify({ ...d, home, urls: deploymentUrls(d), elapsedMs, resumed: started.resumed, ...(http ? { http } : {}) }, null, 2)}\n`
+        : `${summary(d, home, elapsedMs, started.resumed)}${http ? `HTTP ingest on ${http.url}: POST ${http.events} (run ${http.run}; audit it with \`streamctl verify --run ${http.run}\`)\n` : ''}`,
+    );
     if (opts.detach) {
       await conn?.close();
       progress('detached; stop it with `streamctl down`');
@@ -152,6 +189,13 @@ export default defineCommand({
     }
     await untilAborted(io.signal);
     if (status) clearInterval(status);
+    if (ingest) {
+      // First, while the workers still run: requests in flight finish and the run record is final.
+      progress('closing the HTTP ingest...');
+      const run = await ingest.close();
+      const s = ingest.stats();
+      progress(`http ingest run ${run.id}: ${s.requests.toLocaleString('en')} request(s), accepted ${s.accepted.toLocaleString('en')} event(s), failed ${run.failed}`);
+    }
     if (workers.length) {
       progress('draining the stage workers...');
       await stopWorkerProcesses(workers, 15_000);

@@ -1,3 +1,4 @@
+import { isAscii, isUtf8 } from 'node:buffer';
 import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -18,6 +19,8 @@ export interface HttpIngestOptions {
   host?: string;
   /** 0 (the default) picks a free port. */
   port?: number;
+  /** The flag that sets `port`, named in the hint when it cannot be bound (default `--port`). */
+  portFlag?: string;
   /** Largest accepted request body in bytes (default 1 MiB): 413 above. */
   maxBodyBytes?: number;
   /** Pipeline lag (undelivered entries summed over stages) above which POSTs get 503 (default 100000). */
@@ -95,53 +98,97 @@ function lineOf(text: string, pos: number): number {
   return line;
 }
 
+function contentKind(contentType: string | undefined): 'array' | 'ndjson' | undefined {
+  const type = (contentType ?? '').split(';')[0]!.trim().toLowerCase();
+  if (type === 'application/json') return 'array';
+  if (type === 'application/x-ndjson' || type === 'application/ndjson' || type === 'application/jsonl') return 'ndjson';
+  return undefined;
+}
+
+/** Space, tab or CR: JSON whitespace that may pad an NDJSON line (the newline ends it). */
+function isPad(byte: number): boolean {
+  return byte === 0x20 || byte === 0x09 || byte === 0x0d;
+}
+
+/**
+ * NDJSON, the hot path of the ingest: the body is checked for UTF-8 once, each line is parsed
+ * (JSON.parse is the validator) and its event data is the line's own bytes, a view into the body,
+ * not a re-serialization: stringifying and copying each event again cost as much as parsing it.
+ */
+function parseNdjson(body: Buffer): { events: ParsedEvent[] } | { problem: BodyProblem } {
+  if (!isUtf8(body)) return { problem: { error: 'invalid body', reason: 'the body is not valid UTF-8' } };
+  // A UTF-8 byte order mark is not part of the first line (the decoder used to drop it).
+  const start = body.length >= 3 && body[0] === 0xef && body[1] === 0xbb && body[2] === 0xbf ? 3 : 0;
+  // ASCII (the usual case): byte offsets are string offsets, so lines are slices of one decoded string.
+  const text = isAscii(body) ? body.toString('latin1') : undefined;
+  const events: ParsedEvent[] = [];
+  let line = 0;
+  for (let from = start; from < body.length; ) {
+    line++;
+    let end = body.indexOf(0x0a, from);
+    if (end < 0) end = body.length;
+    let a = from;
+    let b = end;
+    from = end + 1;
+    while (a < b && isPad(body[a]!)) a++;
+    while (b > a && isPad(body[b - 1]!)) b--;
+    if (a === b) continue;
+    const raw = text !== undefined ? text.slice(a, b) : body.toString('utf8', a, b);
+    let value: unknown;
+    try {
+      value = JSON.parse(raw);
+    } catch (err) {
+      // Other Unicode spaces alone on a line make a blank line too, as String#trim sees it.
+      if (raw.trim() === '') continue;
+      return { problem: { error: 'malformed JSON', line, reason: (err as Error).message } };
+    }
+    const bad = checkEvent(value);
+    if (bad) return { problem: { error: 'invalid event', line, reason: bad } };
+    events.push({ key: (value as { key: string }).key, data: body.subarray(a, b) });
+  }
+  if (events.length === 0) return { problem: { error: 'invalid body', reason: 'no events in the body' } };
+  return { events };
+}
+
 /**
  * Parses a POST /events body: a JSON array of event objects, or NDJSON (one object per line, blank
  * lines ignored). The format follows the content type; without a known one, a body whose first
  * non-space character is `[` is an array. All or nothing: the first bad event is returned as a problem.
+ * An NDJSON line is stored as sent (without surrounding whitespace); an array element is
+ * re-serialized compactly, since it may span lines.
  */
 export function parseEvents(body: Buffer, contentType: string | undefined): { events: ParsedEvent[] } | { problem: BodyProblem } {
+  let kind = contentKind(contentType);
+  if (kind === undefined) {
+    let i = 0;
+    // Sniffing: the first byte past a byte order mark and JSON whitespace (anything else is no valid body either way).
+    if (body[0] === 0xef && body[1] === 0xbb && body[2] === 0xbf) i = 3;
+    while (i < body.length && (isPad(body[i]!) || body[i] === 0x0a)) i++;
+    kind = body[i] === 0x5b ? 'array' : 'ndjson';
+  }
+  if (kind === 'ndjson') return parseNdjson(body);
   let text: string;
   try {
     text = utf8.decode(body);
   } catch {
     return { problem: { error: 'invalid body', reason: 'the body is not valid UTF-8' } };
   }
-  const type = (contentType ?? '').split(';')[0]!.trim().toLowerCase();
-  const array = type === 'application/json' ? true : type === 'application/x-ndjson' || type === 'application/ndjson' || type === 'application/jsonl' ? false : /^\s*\[/.test(text);
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (err) {
+    const message = (err as Error).message;
+    const pos = /position (\d+)/.exec(message);
+    const line = /line (\d+)/.exec(message);
+    const at = line ? Number(line[1]) : pos ? lineOf(text, Number(pos[1])) : undefined;
+    return { problem: { error: 'malformed JSON', ...(at !== undefined ? { line: at } : {}), reason: message } };
+  }
+  if (!Array.isArray(value)) return { problem: { error: 'invalid body', reason: 'expected a JSON array of event objects' } };
   const events: ParsedEvent[] = [];
-  if (array) {
-    let value: unknown;
-    try {
-      value = JSON.parse(text);
-    } catch (err) {
-      const message = (err as Error).message;
-      const pos = /position (\d+)/.exec(message);
-      const line = /line (\d+)/.exec(message);
-      const at = line ? Number(line[1]) : pos ? lineOf(text, Number(pos[1])) : undefined;
-      return { problem: { error: 'malformed JSON', ...(at !== undefined ? { line: at } : {}), reason: message } };
-    }
-    if (!Array.isArray(value)) return { problem: { error: 'invalid body', reason: 'expected a JSON array of event objects' } };
-    for (let i = 0; i < value.length; i++) {
-      const bad = checkEvent(value[i]);
-      if (bad) return { problem: { error: 'invalid event', index: i, reason: bad } };
-      events.push({ key: (value[i] as { key: string }).key, data: Buffer.from(JSON.stringify(value[i])) });
-    }
-  } else {
-    const lines = text.split('\n');
-    for (let i = 0; i < lines.length; i++) {
-      const raw = lines[i]!;
-      if (raw.trim() === '') continue;
-      let value: unknown;
-      try {
-        value = JSON.parse(raw);
-      } catch (err) {
-        return { problem: { error: 'malformed JSON', line: i + 1, reason: (err as Error).message } };
-      }
-      const bad = checkEvent(value);
-      if (bad) return { problem: { error: 'invalid event', line: i + 1, reason: bad } };
-      events.push({ key: (value as { key: string }).key, data: Buffer.from(JSON.stringify(value)) });
-    }
+  for (let i = 0; i < value.length; i++) {
+    const bad = checkEvent(value[i]);
+    if (bad) return { problem: { error: 'invalid event', index: i, reason: bad } };
+    events.push({ key: (value[i] as { key: string }).key, data: Buffer.from(JSON.stringify(value[i])) });
   }
   if (events.length === 0) return { problem: { error: 'invalid body', reason: 'no events in the body' } };
   return { events };
@@ -266,7 +313,8 @@ export async function startHttpIngest(o: HttpIngestOptions): Promise<HttpIngest>
         }
         chunks.push(c);
       };
-      const onEnd = () => resolve(Buffer.concat(chunks));
+      // One chunk (a body that came in one read) needs no copy.
+      const onEnd = () => resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks));
       req.on('data', onData);
       req.on('end', onEnd);
       req.on('error', reject);
@@ -311,7 +359,9 @@ export async function startHttpIngest(o: HttpIngestOptions): Promise<HttpIngest>
     }
     if (path === '/healthz' || path === '/metrics') {
       if (req.method !== 'GET' && req.method !== 'HEAD') return sendJson(res, 405, { error: 'method not allowed' }, { allow: 'GET, HEAD' });
-      if (path === '/healthz') return sendJson(res, 200, { status: 'ok' });
+      // The run, the last seq handed out and the events not yet appended let a client audit what
+      // it sent (bench --http-url: the seqs between two looks, once nothing is pending).
+      if (path === '/healthz') return sendJson(res, 200, { status: 'ok', run: runId, producer: producerId, lastSeq: producer.last, pending: producer.backlog });
       const text = await registry.metrics();
       res.writeHead(200, { 'content-type': registry.contentType, 'cache-control': 'no-store' });
       res.end(req.method === 'HEAD' ? undefined : text);
@@ -342,8 +392,9 @@ export async function startHttpIngest(o: HttpIngestOptions): Promise<HttpIngest>
   await new Promise<void>((resolve, reject) => {
     const onError = (err: NodeJS.ErrnoException) => {
       const where = `${host}:${port}`;
-      if (err.code === 'EADDRINUSE') reject(new UsageError('HTTP_PORT_BUSY', `port ${where} is already in use`, 'pick another --port, or 0 for a free one'));
-      else if (err.code === 'EACCES') reject(new UsageError('HTTP_PORT_DENIED', `not allowed to listen on ${where}`, 'use a --port above 1023, or 0 for a free one'));
+      const flag = o.portFlag ?? '--port';
+      if (err.code === 'EADDRINUSE') reject(new UsageError('HTTP_PORT_BUSY', `port ${where} is already in use`, `pick another ${flag}, or 0 for a free one`));
+      else if (err.code === 'EACCES') reject(new UsageError('HTTP_PORT_DENIED', `not allowed to listen on ${where}`, `use a ${flag} above 1023, or 0 for a free one`));
       else reject(new RuntimeError('HTTP_LISTEN_FAILED', `cannot listen on ${where}: ${err.message}`, 'check --host and --port', err));
     };
     server.once('error', onError);
