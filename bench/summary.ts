@@ -29,10 +29,10 @@ import { cliEntry } from '../src/self.js';
 import { benchHttp } from './http.js';
 import { runPeers } from './peers.js';
 
-/** Runs `streamctl args... --json -` and parses its JSON (also on a non-zero exit, which bench uses for "not drained"). */
+/** Runs `streamctl args...` (which ask for JSON) and parses its JSON, also on a non-zero exit, which bench uses for "not drained". */
 function cliJson<T>(args: string[]): T {
   try {
-    return JSON.parse(execFileSync(process.execPath, [cliEntry(), ...args, '--json', '-'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 256 << 20 })) as T;
+    return JSON.parse(execFileSync(process.execPath, [cliEntry(), ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 256 << 20 })) as T;
   } catch (err) {
     const out = (err as { stdout?: string }).stdout;
     if (out) return JSON.parse(out) as T;
@@ -71,7 +71,7 @@ export async function benchSummary(opts: { peerEvents?: number } = {}): Promise<
       await waitFor(async () => ((await conn.client().hlen(`${ns}:workers`)) >= workers.length ? true : undefined), { timeoutMs: 30_000, onTimeout: () => new Error('the workers did not start') });
 
       console.log('\n1. latency at 10,000 events/s, open loop, 10 s (`streamctl bench --rate 10000 --duration 10s`)');
-      const lat = cliJson<BenchResult>(['bench', '--redis', url, '-n', ns, '--rate', '10000', '--duration', '10s']);
+      const lat = cliJson<BenchResult>(['bench', '--redis', url, '-n', ns, '--rate', '10000', '--duration', '10s', '--json', '-']);
       const c = lat.calibration;
       if (c) console.log(`   calibration: XADD ${n(c.xaddPerSecond)}/s (ours, pipelined), ${c.redisBenchmarkXaddPerSecond ? n(c.redisBenchmarkXaddPerSecond) : 'n/a'}/s (redis-benchmark -P 32), round trip ${c.pingMs} ms`);
       const out = lat.latency.find((l) => l.stream === 'out')!;
@@ -80,10 +80,9 @@ export async function benchSummary(opts: { peerEvents?: number } = {}): Promise<
       goals.push({ goal: 'p99 <= 5 ms at 10,000 events/s', measured: `${out.p99} ms`, met: out.p99 <= 5 });
 
       console.log('\n2. highest sustainable rate (`streamctl bench --max --max-time 60s`)');
-      const max = cliJson<BenchResult>(['bench', '--redis', url, '-n', ns, '--max', '--rate', '20000', '--max-time', '60s', '--no-calibrate']);
+      const max = cliJson<BenchResult>(['bench', '--redis', url, '-n', ns, '--max', '--rate', '20000', '--max-time', '60s', '--no-calibrate', '--json', '-']);
       const found = max.max!;
       const rate = found.rate ?? 0;
-      for (const s of found.steps) console.log(`   ${n(s.rate).padStart(8)}/s: achieved ${n(s.achievedRate)}/s, peak lag ${n(s.peakLag)}, ${s.sustainable ? 'sustainable' : `not sustainable (${s.reason})`}`);
       console.log(`   highest sustainable: ${n(rate)} events/s; lost ${max.audit.lost}, duplicates ${max.audit.duplicates}`);
       goals.push({ goal: 'sustained >= 150,000 events/s end to end, bounded lag', measured: `${n(rate)} events/s (search stopped: ${found.stoppedBy})`, met: rate >= 150_000 });
       const rss = max.processes.filter((p) => p.name.startsWith('worker'));
@@ -102,7 +101,7 @@ export async function benchSummary(opts: { peerEvents?: number } = {}): Promise<
     }
 
     console.log('\n4. `streamctl produce` alone, 1,000,000 events at max rate, no workers');
-    const produced = cliJson<{ rate: number; acked: number }>(['produce', '--redis', url, '-n', 'summary-produce', '--count', '1000000', '--rate', '0']);
+    const produced = cliJson<{ rate: number; acked: number }>(['produce', '--redis', url, '-n', 'summary-produce', '--count', '1000000', '--rate', '0', '--json']);
     console.log(`   ${n(produced.rate)} events/s, acked ${n(produced.acked)}`);
     goals.push({ goal: 'produce alone >= 300,000 events/s', measured: `${n(produced.rate)} events/s`, met: produced.rate >= 300_000 });
   } finally {

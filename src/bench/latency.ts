@@ -1,5 +1,5 @@
 import type { Cluster, Redis } from 'ioredis';
-import { build, type Histogram } from 'hdr-histogram-js';
+import type { Histogram } from 'hdr-histogram-js';
 import { decodeEntry } from '../pipeline/codec.js';
 import type { Topology } from '../pipeline/topology.js';
 
@@ -38,6 +38,12 @@ export interface CommitWindow {
   t: number;
   events: number;
 }
+
+/**
+ * hdr-histogram-js, loaded on first use: it costs every process that loads the CLI (workers
+ * included) about 7 MB of memory otherwise.
+ */
+let build: typeof import('hdr-histogram-js').build;
 
 function histogram(): Histogram {
   // Microseconds from 1 us to one hour, 3 significant digits.
@@ -82,6 +88,7 @@ export async function hopLatencies(
   lastSeq: number,
   windows: { windowMs?: number; originMs?: number } = {},
 ): Promise<LatencySummary[]> {
+  build ??= (await import('hdr-histogram-js')).build;
   const windowMs = windows.windowMs ?? 1000;
   const base = windows.originMs ?? 0;
   const streams = ['ingest', ...topology.stages.map((s) => s.output)];
