@@ -11,10 +11,12 @@ describe('judgeStep (is a --max step sustainable?)', () => {
     ['a high but steady lag', { samples: samples(() => 500) }, { sustainable: true, reason: 'ok' }],
     ['a lag oscillating between 200 and 400', { samples: samples((t) => (Math.round(t * 4) % 2 ? 400 : 200)) }, { sustainable: true, reason: 'ok' }],
     ['jitter from 0 to 60 entries (under the floor)', { samples: samples((t) => (t < 2 ? 0 : 60)) }, { sustainable: true, reason: 'ok' }],
-    ['a lag growing linearly from 0', { samples: samples((t) => 400 * t) }, { sustainable: false, reason: 'lag-growing' }],
-    ['a lag growing from a plateau', { samples: samples((t) => 300 + 300 * t) }, { sustainable: false, reason: 'lag-growing' }],
-    ['last-third peak exactly 2 x first + floor', { samples: [{ t: 0, lag: 100 }, { t: 1, lag: 200 }, { t: 2, lag: 300 }] }, { sustainable: true, reason: 'ok' }],
-    ['last-third peak one above 2 x first + floor', { samples: [{ t: 0, lag: 100 }, { t: 1, lag: 200 }, { t: 2, lag: 301 }] }, { sustainable: false, reason: 'lag-growing' }],
+    ['a lag growing linearly from 0', { samples: samples((t) => 400 * t), drainMs: 400 }, { sustainable: false, reason: 'lag-growing' }],
+    ['a lag growing from a plateau', { samples: samples((t) => 300 + 300 * t), drainMs: 400 }, { sustainable: false, reason: 'lag-growing' }],
+    ['last-third peak exactly 2 x first + floor', { samples: [{ t: 0, lag: 100 }, { t: 1, lag: 200 }, { t: 2, lag: 300 }], drainMs: 400 }, { sustainable: true, reason: 'ok' }],
+    ['last-third peak one above 2 x first + floor', { samples: [{ t: 0, lag: 100 }, { t: 1, lag: 200 }, { t: 2, lag: 301 }], drainMs: 400 }, { sustainable: false, reason: 'lag-growing' }],
+    ['a grown lag that drains in 149 ms is jitter', { samples: samples((t) => 400 * t), drainMs: 149 }, { sustainable: true, reason: 'ok' }],
+    ['a grown lag that takes 150 ms to drain is growth', { samples: samples((t) => 400 * t), drainMs: 150 }, { sustainable: false, reason: 'lag-growing' }],
     ['growth is not judged on fewer than 3 samples', { samples: [{ t: 0, lag: 0 }, { t: 1, lag: 5000 }] }, { sustainable: true, reason: 'ok' }],
     ['no drain within the grace', { drainMs: null }, { sustainable: false, reason: 'no-drain' }],
     ['the sender at exactly 95% of the rate', { sent: 2850 }, { sustainable: true, reason: 'ok' }],
@@ -26,7 +28,7 @@ describe('judgeStep (is a --max step sustainable?)', () => {
   });
 
   it('takes its thresholds from the rule', () => {
-    const o = step({ samples: samples((t) => 10 + 10 * t) });
+    const o = step({ samples: samples((t) => 10 + 10 * t), drainMs: 400 });
     expect(judgeStep(o).sustainable).toBe(true);
     expect(judgeStep(o, { ...DEFAULT_SUSTAIN_RULE, lagFloor: 0, growthFactor: 1.5 })).toEqual({ sustainable: false, reason: 'lag-growing' });
   });

@@ -36,6 +36,11 @@ export interface SustainRule {
   growthFactor: number;
   /** ...plus this many entries, which absorbs the jitter of a lag that is small anyway. */
   lagFloor: number;
+  /**
+   * ...and only when the backlog at the end took at least this long to drain: a lag that grew but
+   * is worth less than this much work is the jitter of a pipeline that keeps up, not a backlog.
+   */
+  growthMinDrainMs: number;
 }
 
 /**
@@ -43,8 +48,10 @@ export interface SustainRule {
  * could not keep the rate (the bench process, not the pipeline, was the limit). A lag growing linearly from an empty pipeline peaks at 1/3 of its end value in the first
  * third and at its end value in the last third (a factor of 3), while a bounded lag keeps the same
  * peak in both; 2 lies between. The floor is in entries (one entry carries 1 to `--batch` events).
+ * On the 2-core machine a pipeline that keeps up drains what the last sample saw in about 100 ms
+ * (one lag sample interval), one falling behind takes 300 ms and more: 150 ms lies between.
  */
-export const DEFAULT_SUSTAIN_RULE: SustainRule = { minAchievedRatio: 0.95, growthFactor: 2, lagFloor: 100 };
+export const DEFAULT_SUSTAIN_RULE: SustainRule = { minAchievedRatio: 0.95, growthFactor: 2, lagFloor: 100, growthMinDrainMs: 150 };
 
 export type StepReason = 'ok' | 'sender-behind' | 'lag-growing' | 'no-drain';
 
@@ -52,7 +59,8 @@ export type StepReason = 'ok' | 'sender-behind' | 'lag-growing' | 'no-drain';
  * Is a step sustainable? Pure: the rule of `--max`, in this order:
  * 1. the sender appended at least `minAchievedRatio` of the intended events (`sender-behind` otherwise);
  * 2. the lag did not keep growing over the step: peak of the last third <= growthFactor x peak of the
- *    first third + lagFloor (`lag-growing` otherwise; judged only with 3 samples or more);
+ *    first third + lagFloor, or what it grew to drained within growthMinDrainMs (`lag-growing`
+ *    otherwise; judged only with 3 samples or more);
  * 3. the lag reached 0 within the grace after the step (`no-drain` otherwise).
  */
 export function judgeStep(o: StepObservation, rule: SustainRule = DEFAULT_SUSTAIN_RULE): { sustainable: boolean; reason: StepReason } {
@@ -62,7 +70,8 @@ export function judgeStep(o: StepObservation, rule: SustainRule = DEFAULT_SUSTAI
     const third = Math.max(1, Math.floor(o.samples.length / 3));
     const first = Math.max(...o.samples.slice(0, third).map((s) => s.lag));
     const last = Math.max(...o.samples.slice(-third).map((s) => s.lag));
-    if (last > rule.growthFactor * first + rule.lagFloor) return { sustainable: false, reason: 'lag-growing' };
+    const worthIt = o.drainMs === null || o.drainMs >= rule.growthMinDrainMs;
+    if (last > rule.growthFactor * first + rule.lagFloor && worthIt) return { sustainable: false, reason: 'lag-growing' };
   }
   if (o.drainMs === null) return { sustainable: false, reason: 'no-drain' };
   return { sustainable: true, reason: 'ok' };

@@ -58,7 +58,7 @@ const options = z.object({
     .boolean()
     .default(false)
     .describe(
-      'Search the highest sustainable rate instead of one run at --rate (--duration is then unused): steps of --max-step from --rate up x1.5, then bisection between the last sustainable and the first unsustainable rate (to 5%). A step is sustainable when the sender achieved 95% of its rate, the lag (entries undelivered or pending, all stages) did not keep growing (peak of the last third of the step <= 2 x peak of the first third + 100), and it drained to 0 within a grace of min(--max-step, 2s) after the step. A progress line per step on stderr; JSON: max. Every step\'s events are audited at the end',
+      'Search the highest sustainable rate instead of one run at --rate (--duration is then unused): steps of --max-step from --rate up x1.5, then bisection between the last sustainable and the first unsustainable rate (to 5%). A step is sustainable when the sender achieved 95% of its rate, the lag (entries undelivered or pending, all stages) did not keep growing (peak of the last third of the step <= 2 x peak of the first third + 100, unless what it grew to drained within 150 ms: jitter), and it drained to 0 within a grace of min(--max-step, 2s) after the step. A progress line per step on stderr; JSON: max. Every step\'s events are audited at the end',
     ),
   maxTime: durationSchema().prefault('60s').describe('--max: time budget of the search (a step starts only if it ends, grace included, within it)').meta({ valueName: 'D' }),
   maxStep: durationSchema().prefault('3s').describe('--max: how long each step sends at its rate').meta({ valueName: 'D' }),
