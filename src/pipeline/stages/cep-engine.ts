@@ -107,6 +107,9 @@ interface Timer {
   key: string;
 }
 
+const NO_SKIP: number[] = [];
+const NO_NAMES: string[] = [];
+
 /** An event's identity among the waiting ones: its id and time. */
 function pendingSlot(e: CepEvent): string {
   return `${e.time}|${e.id}`;
@@ -522,16 +525,19 @@ export class CepEngine {
 
   private accept(e: CepEvent): void {
     if (this.maxTime === undefined || e.time > this.maxTime) this.maxTime = e.time;
-    const skip: number[] = [];
+    // Almost every event is late for no rule: they share one empty list instead of one each.
+    let skip: number[] = NO_SKIP;
     for (const r of this.rules) {
       const floor = Math.max(this.maxTime - r.rule.lateness, this.watermark ?? -Infinity);
       if (e.time < floor) {
         r.lateDropped++;
+        if (skip === NO_SKIP) skip = [];
         skip.push(r.index);
       }
     }
     if (skip.length === this.rules.length) return;
-    if (this.pendingIds.has(pendingSlot(e))) {
+    const slot = pendingSlot(e);
+    if (this.pendingIds.has(slot)) {
       this.duplicates++;
       return;
     }
@@ -541,9 +547,13 @@ export class CepEngine {
     if (e.anomaly !== undefined) copy.anomaly = e.anomaly;
     if (e.z !== undefined) copy.z = e.z;
     this.pending.push({ e: copy, skip });
-    this.pendingIds.add(pendingSlot(copy));
-    if (this.tracking) this.chunk.push([copy.id, copy.key, copy.time, copy.type, copy.value, copy.score ?? null, copy.anomaly ?? null, copy.z ?? null, skip.map((i) => this.rules[i]!.rule.name).sort(cmpStr)]);
+    this.pendingIds.add(slot);
+    if (this.tracking) {
+      const late = skip === NO_SKIP ? NO_NAMES : skip.map((i) => this.rules[i]!.rule.name).sort(cmpStr);
+      this.chunk.push([copy.id, copy.key, copy.time, copy.type, copy.value, copy.score ?? null, copy.anomaly ?? null, copy.z ?? null, late]);
+    }
   }
+
 
   /** Evaluates the waiting events with time < watermark in (time, id) order, with absence deadlines between them. */
   private release(watermark: number, alerts: CepAlert[]): void {

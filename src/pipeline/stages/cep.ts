@@ -1,7 +1,7 @@
 import { UsageError } from '../../errors.js';
 import type { Stage } from '../stage.js';
 import { CepEngine, type CepEvent } from './cep-engine.js';
-import { decodeMetricRecord, isMetricRecord } from './metric-record.js';
+import { isMetricRecord, recordCepFields } from './metric-record.js';
 import { cepRulesSchema, DEFAULT_RULES, type CepRule } from './cep-rules.js';
 
 /** The stream of each partition where alerts go. */
@@ -28,8 +28,11 @@ export function cep(params: Record<string, unknown>): Stage {
     process(batch, ctx) {
       const events: CepEvent[] = batch.map((e) => {
         if (isMetricRecord(e.data)) {
-          const r = decodeMetricRecord(e.data);
-          return { id: `${e.producer}:${e.seq}`, key: e.key, time: r.time, type: r.type, value: r.value, ...(r.score !== null ? { score: r.score } : {}), anomaly: r.anomaly, ...(r.ready ? { z: r.z } : {}) };
+          const r = recordCepFields(e.data);
+          const ev: CepEvent = { id: `${e.producer}:${e.seq}`, key: e.key, time: r.time, type: r.type, value: r.value, anomaly: r.anomaly };
+          if (r.score !== null) ev.score = r.score;
+          if (r.z !== null) ev.z = r.z;
+          return ev;
         }
         const d = JSON.parse(e.data.toString()) as Record<string, unknown>;
         return {

@@ -1,7 +1,7 @@
 import { isAnomaly, IsolationForest, thresholdForContamination } from '../../ml/isolation-forest.js';
 import { seededRandom, type Random } from '../../ml/random.js';
 import type { Stage, StageContext } from '../stage.js';
-import { isMetricRecord, recordFeatures, withScore } from './metric-record.js';
+import { isMetricRecord, recordFeatures, writeScore } from './metric-record.js';
 
 export interface DetectParams {
   /** Model name in the namespace's model store; every detect worker uses its newest version. */
@@ -246,7 +246,10 @@ export function detect(params: Record<string, unknown>): Stage {
           model = sh.model!;
           anomaly = isAnomaly(score, model.m.threshold);
         }
-        if (record) return { ...e, data: withScore(e.data, score, anomaly, model?.version ?? 0) };
+        if (record) {
+          writeScore(e.data, score, anomaly, model?.version ?? 0);
+          return e;
+        }
         Object.assign(d!, { score, anomaly, ...(model ? { model: model.version } : {}) });
         return { ...e, data: Buffer.from(JSON.stringify(d)) };
       });

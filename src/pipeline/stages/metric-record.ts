@@ -102,12 +102,34 @@ export function recordFeatures(data: Buffer): { ready: boolean; z: number; delta
   return { ready: (data[2]! & READY) !== 0, z: data.readDoubleLE(36), delta: data.readDoubleLE(44), std: data.readDoubleLE(28) };
 }
 
+/** What cep reads of a record, without the reference and original slices and the statistics it does not use. */
+export function recordCepFields(data: Buffer): { type: string; value: number; time: number; score: number | null; anomaly: boolean; z: number | null } {
+  const flags = data[2]!;
+  return {
+    type: data.toString('utf8', HEADER, HEADER + data[3]!),
+    value: data.readDoubleLE(4),
+    time: data.readDoubleLE(12),
+    score: flags & SCORED ? data.readDoubleLE(52) : null,
+    anomaly: (flags & ANOMALY) !== 0,
+    z: flags & READY ? data.readDoubleLE(36) : null,
+  };
+}
+
+/**
+ * Writes the detection result into the record itself: the stage that scores a record owns it (a
+ * fresh buffer from enrich, or its slice of the batch it read), and a copy per event was a
+ * noticeable share of the garbage.
+ */
+export function writeScore(data: Buffer, score: number | null, anomaly: boolean, model: number): void {
+  data[2] = (data[2]! & ~(SCORED | ANOMALY)) | (score !== null ? SCORED : 0) | (anomaly ? ANOMALY : 0);
+  data.writeDoubleLE(score ?? 0, 52);
+  data.writeUInt32LE(model, 60);
+}
+
 /** A copy of the record with the detection result written in. */
 export function withScore(data: Buffer, score: number | null, anomaly: boolean, model: number): Buffer {
   const out = Buffer.from(data);
-  out[2] = (out[2]! & ~(SCORED | ANOMALY)) | (score !== null ? SCORED : 0) | (anomaly ? ANOMALY : 0);
-  out.writeDoubleLE(score ?? 0, 52);
-  out.writeUInt32LE(model, 60);
+  writeScore(out, score, anomaly, model);
   return out;
 }
 
