@@ -1,24 +1,15 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { isPidAlive as pidAlive } from '../src/pid.js';
 import { isNodeAlive } from '../src/redis/redis-server.js';
 import type { Deployment } from '../src/redis/deployment.js';
+import { cleanupAfterEach, stateHome } from './helpers/cleanup.js';
 import { finished, runCli, spawnCli } from './helpers/cli.js';
-import { randomBasePort, tempDir } from './helpers/redis.js';
+import { randomBasePort } from './helpers/redis.js';
 
-const cleanups: (() => Promise<unknown> | void)[] = [];
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c();
-});
-
-/** A fresh state folder; whatever the test leaves running there is stopped afterwards. */
-function home(): string {
-  const tmp = tempDir('streamctl-home-');
-  cleanups.push(() => tmp.remove());
-  cleanups.push(() => runCli(['down', '--home', tmp.dir]));
-  return tmp.dir;
-}
+const cleanup = cleanupAfterEach();
+const home = () => stateHome(cleanup);
 
 function health(dir: string) {
   return runCli(['health', '--json', '--home', dir]);

@@ -2,36 +2,27 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { connect, createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import type { ChildProcess } from 'node:child_process';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { audit } from '../src/pipeline/audit.js';
 import { PASSTHROUGH_PIPELINE } from '../src/pipeline/definition.js';
 import { loadRun } from '../src/pipeline/runs.js';
 import { ensureTopology } from '../src/pipeline/topology.js';
 import type { Deployment } from '../src/redis/deployment.js';
 import { waitFor } from '../src/redis/wait.js';
+import { cleanupAfterEach, stateHome } from './helpers/cleanup.js';
 import { finished, runCli, spawnCli, type CliResult } from './helpers/cli.js';
 import { connectTo } from './helpers/io.js';
 import { startWorker, stopWorkers, type WorkerProcess } from './helpers/pipeline.js';
-import { randomBasePort, startRedis, tempDir } from './helpers/redis.js';
+import { randomBasePort, startRedis } from './helpers/redis.js';
 
-const cleanups: (() => Promise<unknown> | void)[] = [];
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c();
-});
-
-/** A fresh state folder; whatever the test leaves running there is stopped afterwards. */
-function home(): string {
-  const tmp = tempDir('streamctl-home-');
-  cleanups.push(() => tmp.remove());
-  cleanups.push(() => runCli(['down', '--home', tmp.dir]));
-  return tmp.dir;
-}
+const cleanup = cleanupAfterEach();
+const home = () => stateHome(cleanup);
 
 /** Starts a foreground command and resolves with its output once `ready` holds for it (or rejects if it exits first). */
 function startUntil(args: string[], ready: (out: { stdout: string; stderr: string }) => boolean): Promise<{ child: ChildProcess; done: Promise<CliResult>; out: { stdout: string; stderr: string } }> {
   const child = spawnCli(args);
   const done = finished(child);
-  cleanups.push(async () => {
+  cleanup(async () => {
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
     await done;
   });
@@ -140,7 +131,7 @@ describe('up --http', () => {
     const dir = home();
     const busy = createServer();
     await new Promise<void>((r) => busy.listen(0, '127.0.0.1', r));
-    cleanups.push(() => new Promise<void>((r) => busy.close(() => r())));
+    cleanup(() => new Promise<void>((r) => busy.close(() => r())));
     const port = (busy.address() as AddressInfo).port;
     const r = await runCli(['up', '--standalone', '--no-persist', '--home', dir, '--port', String(randomBasePort()), '--pipeline', 'passthrough', '--http', String(port)]);
     expect(r.code).toBe(2);
@@ -173,12 +164,12 @@ describe('up --http', () => {
 describe('bench --http', () => {
   it('drives the in-process ingest, then a running serve (--http-url), with autocannon: http figures and a clean audit', async () => {
     const server = await startRedis();
-    cleanups.push(() => server.stop());
+    cleanup(() => server.stop());
     const ns = 'benchhttp';
     const workers: WorkerProcess[] = ['stage1', 'stage2', 'stage3'].map((s) => startWorker(s, server.url, ns));
-    cleanups.push(() => stopWorkers(workers));
+    cleanup(() => stopWorkers(workers));
     const conn = await connectTo(server.url);
-    cleanups.push(() => conn.close());
+    cleanup(() => conn.close());
     await waitFor(async () => ((await conn.client().hlen(`${ns}:workers`)) === 3 ? true : undefined), { timeoutMs: 20_000, onTimeout: () => new Error('workers did not start') });
 
     const check = (r: CliResult, server: 'in-process' | 'external') => {
