@@ -101,10 +101,12 @@ export function buildProgram(io: Io, onResult: (code: number) => void): Program 
       for (const [key, p] of Object.entries(properties)) {
         if (p.env && raw[key] === undefined && io.env[p.env]) raw[key] = io.env[p.env];
       }
-      let json = raw.json === true;
+      // `--json`, or `--json -` where the option takes a file: errors then come as JSON too.
+      const jsonOnStdout = (v: unknown) => v === true || v === '-';
+      let json = jsonOnStdout(raw.json);
       try {
         const opts = parseOptions(command as Command, raw);
-        json = (opts as { json?: boolean }).json === true;
+        json = jsonOnStdout((opts as { json?: unknown }).json);
         onResult(await command.run(opts, io));
       } catch (err) {
         const e = toStreamctlError(err);

@@ -96,6 +96,16 @@ describe('main: usage', () => {
     expect(out.error.exitCode).toBe(2);
     expect(out.error.message).toContain('--namespace');
   });
+
+  it('so does `--json -` of an option that takes a file; `--json FILE` keeps stdout free of it', async () => {
+    const r = await run(['bench', '--json', '-', '--rate', 'fast']);
+    expect(r.code).toBe(2);
+    expect((JSON.parse(r.stdout) as { error: { code: string } }).error.code).toBe('BAD_OPTION');
+    const f = await run(['bench', '--json', join(tempDir(), 'out.json'), '--rate', 'fast']);
+    expect(f.code).toBe(2);
+    expect(f.stdout).toBe('');
+    expect(f.stderr).toContain('--rate');
+  });
 });
 
 describe('main: no Redis to talk to', () => {
@@ -110,9 +120,8 @@ describe('main: no Redis to talk to', () => {
     expect((JSON.parse(j.stdout) as { error: { code: string } }).error.code).toBe('NO_REDIS');
   });
 
-  // Fails today: commander's Option.env() reads process.env, not io.env, so an Io's own
-  // environment is ignored for STREAMCTL_HOME (and STREAMCTL_REDIS_URL, STREAMCTL_REDIS_SERVER)
-  // while the real process environment leaks into main(argv, io).
+  // commander's Option.env() reads process.env, not io.env; the CLI reads the variables from the
+  // Io itself, so that a test's (or an embedding program's) environment is the one that counts.
   it('reads STREAMCTL_HOME from the Io environment, not from process.env', async () => {
     const home = tempDir();
     const cwd = tempDir();
