@@ -58,6 +58,8 @@ export interface HttpLoadOptions {
   /** Request bodies (NDJSON), cycled through. */
   bodies: string[];
   eventsPerBody: number;
+  /** Requests per second over all connections; default: as fast as the answers come. */
+  requestsPerSecond?: number;
   /**
    * Worker threads that send the requests. Default 1: autocannon then has its own thread and does
    * not compete with an in-process server for this one's event loop.
@@ -82,6 +84,7 @@ export async function runHttpLoad(o: HttpLoadOptions): Promise<Omit<HttpLoadResu
     connections: Math.max(o.connections, workers),
     duration: o.durationMs / 1000,
     workers,
+    ...(o.requestsPerSecond ? { overallRate: o.requestsPerSecond } : {}),
     requests: o.bodies.map((body) => ({ method: 'POST', path: '/events', headers: { 'content-type': 'application/x-ndjson' }, body })),
   });
   let r: AutocannonResult;
@@ -131,6 +134,8 @@ export interface HttpBenchOptions {
   httpUrl?: string | undefined;
   connections: number;
   durationMs: number;
+  /** Events per second to post at most (whole bodies); default: as fast as the answers come. */
+  eventsPerSecond?: number | undefined;
   keys: number;
   anomalyRate: number;
   /** Producer settings of the in-process server. */
@@ -187,7 +192,7 @@ export async function httpBenchLoad(o: HttpBenchOptions): Promise<{ run: RunReco
       throw new UsageError('HTTP_SERVE_ELSEWHERE', `run ${before.run} of the server at ${url} is not in namespace ${o.topology.keys.ns} here: ${(err as Error).message}`, 'pass the --redis and --namespace that `streamctl serve` uses');
     });
     o.log?.(`posting ${EVENTS_PER_BODY}-event NDJSON bodies to ${url}/events over ${o.connections} connection(s) for ${o.durationMs / 1000}s...`);
-    const load = await runHttpLoad({ url, connections: o.connections, durationMs: o.durationMs, bodies, eventsPerBody: EVENTS_PER_BODY, ...(o.signal ? { signal: o.signal } : {}) });
+    const load = await runHttpLoad({ url, connections: o.connections, durationMs: o.durationMs, bodies, eventsPerBody: EVENTS_PER_BODY, ...(o.eventsPerSecond ? { requestsPerSecond: Math.max(1, Math.round(o.eventsPerSecond / EVENTS_PER_BODY)) } : {}), ...(o.signal ? { signal: o.signal } : {}) });
     // Requests that autocannon cut at its stop may still be appending: wait until nothing with a
     // seq is pending, so that every seq of the slice is in Redis (or given up) before the audit.
     let after = await serveHealth(url);
@@ -220,7 +225,7 @@ export async function httpBenchLoad(o: HttpBenchOptions): Promise<{ run: RunReco
   let load: Omit<HttpLoadResult, 'server'>;
   try {
     o.log?.(`posting ${EVENTS_PER_BODY}-event NDJSON bodies to ${server.url}/events (in-process ingest) over ${o.connections} connection(s) for ${o.durationMs / 1000}s...`);
-    load = await runHttpLoad({ url: server.url, connections: o.connections, durationMs: o.durationMs, bodies, eventsPerBody: EVENTS_PER_BODY, ...(o.signal ? { signal: o.signal } : {}) });
+    load = await runHttpLoad({ url: server.url, connections: o.connections, durationMs: o.durationMs, bodies, eventsPerBody: EVENTS_PER_BODY, ...(o.eventsPerSecond ? { requestsPerSecond: Math.max(1, Math.round(o.eventsPerSecond / EVENTS_PER_BODY)) } : {}), ...(o.signal ? { signal: o.signal } : {}) });
   } catch (err) {
     await server.close();
     throw err;

@@ -81,6 +81,7 @@ const options = z.object({
     .describe('--http against the running `streamctl serve` at this base URL instead of one in this process (implies --http); it must write to the same --redis and --namespace. Every event it accepts during the load, from any client, is audited')
     .meta({ valueName: 'URL' }),
   connections: z.coerce.number().int().min(1).max(1000).default(16).describe('--http: concurrent HTTP connections, each sending its next request when the last one is answered').meta({ valueName: 'N' }),
+  httpRate: z.coerce.number().positive().optional().describe('--http: post about this many events per second (in 100-event bodies; autocannon paces requests per connection, so it may overshoot somewhat); default: as fast as the connections are answered').meta({ valueName: 'R' }),
   peerEvents: z.coerce.number().int().positive().default(10_000).describe('Events each peer runs with --peers (BullMQ does about 1,000/s on 2 cores)').meta({ valueName: 'N' }),
 });
 
@@ -161,7 +162,7 @@ export default defineCommand({
       let http: Awaited<ReturnType<typeof httpBenchLoad>> | undefined;
       if (httpLoad) {
         http = await httpBenchLoad({
-          client, topology, runId, httpUrl: opts.httpUrl, connections: opts.connections, durationMs: opts.duration, keys: opts.keys, anomalyRate: opts.anomalyRate, batch: opts.batch, lingerMs: opts.linger, signal: io.signal, log: say,
+          client, topology, runId, httpUrl: opts.httpUrl, connections: opts.connections, durationMs: opts.duration, eventsPerSecond: opts.httpRate, keys: opts.keys, anomalyRate: opts.anomalyRate, batch: opts.batch, lingerMs: opts.linger, signal: io.signal, log: say,
         });
       } else if (opts.max) {
         say(`searching the highest sustainable rate from ${opts.rate.toLocaleString('en')}/s in steps of ${opts.maxStep / 1000}s, for at most ${opts.maxTime / 1000}s...`);
