@@ -88,7 +88,7 @@ async function rowsFromFile(path: string, limit: number): Promise<number[][]> {
 
 export default defineCommand({
   name: 'train',
-  description: "Train the detect stage's Isolation Forest ahead of time (from a file of metric events, or from the namespace's enriched events) and store it as the newest model version.",
+  description: "Train the detect stage's Isolation Forest ahead of time (from a file of metric events, or from the events already in the namespace: the detect stage's input, or the raw input of a fused stage with the enrich statistics computed on the way) and store it as the newest model version.",
   examples: ['streamctl train --from events.ndjson', 'streamctl train --rows 8192 --json'],
   options,
   async run(opts, io) {

@@ -336,7 +336,8 @@ export class CepEngine {
   private chunks = new Map<number, number>();
   private nextChunk = 0;
   private chunkWrites: [string, string][] = [];
-  private chunkDeletes: string[] = [];
+  /** Entry state: entries to delete at the next `changes()` (passed chunks, states of changed rules). */
+  private deletes: string[] = [];
 
   constructor(rules: readonly CepRule[]) {
     const names = new Set<string>();
@@ -399,7 +400,7 @@ export class CepEngine {
     for (const [n, max] of this.chunks) {
       if (max >= watermark) continue;
       this.chunks.delete(n);
-      this.chunkDeletes.push(`p:${n}`);
+      this.deletes.push(`p:${n}`);
     }
   }
 
@@ -418,7 +419,7 @@ export class CepEngine {
       }
     }
     const set: [string, string][] = [[META, JSON.stringify(this.meta())], ...this.chunkWrites];
-    const del = this.chunkDeletes;
+    const del = this.deletes;
     for (const [r, keys] of this.dirty) {
       for (const key of keys) {
         const st = r.keys.get(key);
@@ -429,7 +430,7 @@ export class CepEngine {
     }
     this.dirty = new Map();
     this.chunkWrites = [];
-    this.chunkDeletes = [];
+    this.deletes = [];
     return { set, del };
   }
 
@@ -480,7 +481,7 @@ export class CepEngine {
         const key = name.slice(at + 1);
         if (!r || meta.fps[r.rule.name] !== r.fingerprint) {
           // A rule removed or changed: its old state goes.
-          this.deletions.push(name);
+          this.deletes.push(name);
           continue;
         }
         const saved = parse(name, keyStateSchema);
@@ -503,12 +504,7 @@ export class CepEngine {
       }
       this.chunks.set(n, max);
     }
-    this.chunkDeletes.push(...this.deletions);
-    this.deletions = [];
   }
-
-  /** Entries of changed rules found by `load`, deleted at the next `changes()`. */
-  private deletions: string[] = [];
 
   private pushPending([id, key, time, type, value, score, anomaly, zScore, late]: PendingTuple, byName: Map<string, CompiledRule>): void {
     const e: CepEvent = { id, key, time, type, value };
@@ -788,7 +784,7 @@ export class CepEngine {
     this.chunks = new Map();
     this.nextChunk = 0;
     this.chunkWrites = [];
-    this.chunkDeletes = [];
+    this.deletes = [];
     for (const r of this.rules) {
       r.keys.clear();
       r.lateDropped = 0;

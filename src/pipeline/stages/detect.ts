@@ -101,6 +101,11 @@ class Shared {
   /** Scores seen under an uncalibrated model: a uniform sample, for setting its threshold. */
   private calib: number[] = [];
   private calibSeen = 0;
+  /** Whether the current training's model has its provisional threshold already. */
+  private provisional = false;
+  /** A model made here and not stored yet (see `use` and `save`). */
+  private unsaved: DetectModel | undefined;
+  private saving = false;
 
   constructor(private readonly p: DetectParams) {
     this.rand = seededRandom(p.seed);
@@ -157,8 +162,6 @@ class Shared {
       this.use({ forest: current.m.forest, threshold: thresholdForContamination(this.calib, this.p.contamination), calibrated: false });
     }
   }
-  /** Whether the current training's model has its provisional threshold already. */
-  private provisional = false;
 
   /**
    * Trains when the reservoir is full and a model is due, at once: in a large batch (a backlog
@@ -182,7 +185,6 @@ class Shared {
     this.model = { version: 0, m };
     this.unsaved = m;
   }
-  private unsaved: DetectModel | undefined;
 
   /** Stores the model made here, if any, as the newest version for every worker. */
   async save(ctx: StageContext): Promise<void> {
@@ -197,7 +199,6 @@ class Shared {
       this.saving = false;
     }
   }
-  private saving = false;
 }
 
 const shared = new Map<string, Shared>();
