@@ -41,7 +41,7 @@ const options = z.object({
   keys: z.coerce.number().int().positive().default(1000).describe('Distinct event keys').meta({ valueName: 'K' }),
   anomalyRate: z.coerce.number().min(0).max(1).default(0.01).describe('Injected anomalies (for the default pipeline)').meta({ valueName: 'P' }),
   batch: z.coerce.number().int().min(1).max(10_000).default(100).describe('Events per stream entry').meta({ valueName: 'B' }),
-  linger: durationSchema().prefault('1ms').describe('How long a partial batch waits: bounds latency at low rates').meta({ valueName: 'MS' }),
+  linger: durationSchema().prefault('0ms').describe('How long a partial batch waits for more events; 0: it goes at the end of the event-loop turn that filled it, or when its partition\'s append in flight returns').meta({ valueName: 'MS' }),
   wait: durationSchema().prefault('60s').describe('How long to wait for the pipeline to drain after sending').meta({ valueName: 'D' }),
   calibrate: z.boolean().default(true).describe('Measure the raw XADD rate (ours and redis-benchmark\'s) and the round trip first; --no-calibrate skips it'),
   json: z.string().optional().describe('Write the results as JSON to FILE (or stdout with no FILE)').meta({ valueName: 'FILE', preset: '-' }),

@@ -1,5 +1,6 @@
 import { CODEC_VERSION, encodeBatch, type StreamEvent } from './codec.js';
 import { partitionOf } from './keys.js';
+import { pipelineByNode } from '../redis/pipeline-by-node.js';
 import type { ScriptClient } from './scripts.js';
 import type { Topology } from './topology.js';
 import { sleep } from '../sleep.js';
@@ -10,7 +11,11 @@ export interface ProducerOptions {
   producerId: string;
   /** Events per stream entry. */
   batch?: number;
-  /** How long a partial batch may wait for more events (ms): bounds latency at low rates. */
+  /**
+   * How long a partial batch may wait for more events (ms): bounds latency at low rates. 0: a partial
+   * batch goes at the end of the current turn of the event loop, or when the partition's append in
+   * flight returns (what gathered meanwhile goes as one batch).
+   */
   lingerMs?: number;
   /** WAIT for one replica after each append. */
   durable?: boolean;
@@ -53,6 +58,10 @@ export class Producer {
   private readonly batch: number;
   private readonly linger: number;
   private waiters: (() => void)[] = [];
+  /** Batches waiting for the next write. */
+  private queued: { k: number; events: StreamEvent[]; done: () => void }[] = [];
+  private sendScheduled = false;
+  private immediateScheduled = false;
 
   constructor(private readonly o: ProducerOptions) {
     this.batch = o.batch ?? 100;
@@ -79,7 +88,7 @@ export class Producer {
     const marks = await Promise.all(Array.from({ length: partitions }, (_, k) => this.o.client.hget(keys.seq(k), this.o.producerId)));
     this.nextSeq = Math.max(0, ...marks.map((m) => Number(m ?? 0))) + 1;
     this.firstSeq = this.nextSeq;
-    this.timer = setInterval(() => this.flushLingering(), Math.max(1, Math.min(this.linger, 10)));
+    if (this.linger > 0) this.timer = setInterval(() => this.flushLingering(), Math.max(1, Math.min(this.linger, 10)));
   }
 
   /** Queues one event; returns its seq. Call `drain()` when `backlog` exceeds the high-water mark. */
@@ -91,6 +100,7 @@ export class Producer {
     b.events.push({ key, producer: this.o.producerId, seq, ts, data });
     this.stats.sent++;
     if (b.events.length >= this.batch) this.flush(k);
+    else if (this.linger === 0) this.scheduleImmediateFlush();
     return seq;
   }
 
@@ -117,40 +127,87 @@ export class Producer {
     if (b.inFlight || b.events.length === 0) return;
     const events = b.events.splice(0, this.batch);
     b.since = performance.now();
-    b.inFlight = this.append(k, events).finally(() => {
+    b.inFlight = new Promise<void>((done) => {
+      this.queued.push({ k, events, done });
+      if (!this.sendScheduled) {
+        this.sendScheduled = true;
+        setImmediate(() => this.sendQueued());
+      }
+    }).finally(() => {
       b.inFlight = undefined;
-      if (b.events.length >= this.batch) this.flush(k);
+      // With no linger, what gathered while this append was in flight goes at once.
+      if (b.events.length >= this.batch || (this.linger === 0 && b.events.length > 0)) this.flush(k);
       if (this.waiters.length && this.backlog < this.highWater / 2) for (const w of this.waiters.splice(0)) w();
     });
   }
 
-  private async append(k: number, events: StreamEvent[]): Promise<void> {
+  /** With no linger, partial batches go at the end of the current turn of the event loop. */
+  private scheduleImmediateFlush(): void {
+    if (this.immediateScheduled) return;
+    this.immediateScheduled = true;
+    setImmediate(() => {
+      this.immediateScheduled = false;
+      this.buffers.forEach((b, k) => {
+        if (b.events.length > 0) this.flush(k);
+      });
+    });
+  }
+
+  private appendArgs(k: number, events: StreamEvent[]): [string, string, string, string, string, Buffer] {
     const { keys } = this.o.topology;
-    const payload = encodeBatch(events);
-    const lastSeq = String(events[events.length - 1]!.seq);
+    return [keys.stream(k, 'ingest'), keys.seq(k), this.o.producerId, String(events[events.length - 1]!.seq), String(CODEC_VERSION), encodeBatch(events)];
+  }
+
+  /** The batches flushed in one turn of the event loop go out together: one write per Redis node. */
+  private async sendQueued(): Promise<void> {
+    this.sendScheduled = false;
+    const batch = this.queued.splice(0);
+    const args = batch.map((q) => this.appendArgs(q.k, q.events));
+    const replies = await pipelineByNode(
+      this.o.client,
+      args.map((a) => ({ key: a[0], add: (p) => void (p as unknown as { streamctlAppend(...x: unknown[]): void }).streamctlAppend(...a) })),
+      this.o.durable ? (p) => void p.call('WAIT', 1, 1000) : undefined,
+    );
+    await Promise.all(
+      batch.map(async (q, i) => {
+        const [err, id] = replies[i]!;
+        if (err) {
+          this.stats.errors++;
+          await this.append(q.events, args[i]!, 2);
+        } else {
+          if (id === null) this.stats.deduplicated++;
+          this.stats.acked += q.events.length;
+        }
+        q.done();
+      }),
+    );
+  }
+
+  /** Appends one batch alone, retrying; a retry of a batch that did land is dropped by the script. */
+  private async append(events: StreamEvent[], args: ReturnType<Producer['appendArgs']>, firstAttempt: number): Promise<void> {
     const attempts = this.o.maxAttempts ?? 30;
-    for (let attempt = 1; ; attempt++) {
+    for (let attempt = firstAttempt; ; attempt++) {
+      if (attempt > attempts) {
+        this.stats.failed += events.length;
+        this.stats.failedRanges.push([events[0]!.seq, events[events.length - 1]!.seq]);
+        return;
+      }
+      await sleep(Math.min(1000, 20 * 2 ** (attempt - 1)));
       try {
         let id: string | null;
         if (this.o.durable) {
           const p = this.o.client.pipeline() as unknown as { streamctlAppend(...a: unknown[]): { call(...a: unknown[]): { exec(): Promise<[Error | null, unknown][]> } } };
-          const [[err, res]] = (await p.streamctlAppend(keys.stream(k, 'ingest'), keys.seq(k), this.o.producerId, lastSeq, String(CODEC_VERSION), payload).call('WAIT', 1, 1000).exec()) as [[Error | null, string | null]];
+          const [[err, res]] = (await p.streamctlAppend(...args).call('WAIT', 1, 1000).exec()) as [[Error | null, string | null]];
           if (err) throw err;
           id = res;
         } else {
-          id = await this.o.client.streamctlAppend(keys.stream(k, 'ingest'), keys.seq(k), this.o.producerId, lastSeq, String(CODEC_VERSION), payload);
+          id = await this.o.client.streamctlAppend(...args);
         }
         if (id === null) this.stats.deduplicated++;
         this.stats.acked += events.length;
         return;
       } catch {
         this.stats.errors++;
-        if (attempt >= attempts) {
-          this.stats.failed += events.length;
-          this.stats.failedRanges.push([events[0]!.seq, events[events.length - 1]!.seq]);
-          return;
-        }
-        await sleep(Math.min(1000, 20 * 2 ** attempt));
       }
     }
   }

@@ -5,7 +5,9 @@ import type { Cluster, Redis } from 'ioredis';
 import type { RedisConnection } from '../redis/connection.js';
 import { CODEC_VERSION, CodecError, decodeEntry, encodeBatch, type StreamEvent } from './codec.js';
 import { pairs } from '../redis/info.js';
-import { withScripts, type ScriptClient } from './scripts.js';
+import { withScripts, type ScriptClient, type ScriptCommands } from './scripts.js';
+import { MultiReader } from './multi-reader.js';
+import { pipelineByNode, type Reply, type Routed } from '../redis/pipeline-by-node.js';
 import { HashLookup, type LookupOptions, type LookupStats } from './lookup.js';
 import { ModelStore } from './model-store.js';
 import type { Stage, StageContext, StageFactory, StageServices } from './stage.js';
@@ -95,7 +97,11 @@ export class StageWorker {
   readonly id: string;
   readonly counters: WorkerCounters = { received: 0, sent: 0, emitted: 0, failed: 0, deadLettered: 0, batches: 0 };
   private readonly client: ScriptClient;
-  private readonly runners = new Map<number, PartitionRunner>();
+  private readonly runners = new Map<number, OwnedPartition>();
+  private serving: Promise<void> | undefined;
+  /** Set when something the loop waits for happened (a stream got entries, a partition came or goes). */
+  private kicked = false;
+  private kick: (() => void) | undefined;
   private readonly abort = new AbortController();
   private loop: Promise<void> | undefined;
   private readonly startedAt = Date.now();
@@ -105,10 +111,15 @@ export class StageWorker {
   private orphans = new Set<number>();
   /** Shared by the partitions of this worker. */
   readonly services: StageServices;
+  /** @internal on a single Redis: one blocking read for all partitions (in a cluster each has its own). */
+  readonly reader: MultiReader | undefined;
 
   constructor(readonly opts: WorkerOptions) {
     this.id = opts.workerId ?? `${opts.stage.name}-${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
     this.client = withScripts(opts.conn.client());
+    if (!(this.client as Cluster).isCluster) {
+      this.reader = new MultiReader(opts.conn.dedicated() as Redis, this.client as Redis, opts.blockMs ?? 500, () => this.wake());
+    }
     const models = new ModelStore(this.client, opts.topology.keys.ns);
     this.services = {
       lookup: (hash, fields) => {
@@ -146,6 +157,7 @@ export class StageWorker {
   /** Starts balancing and processing; returns at once. */
   start(): void {
     this.loop = this.balanceLoop();
+    this.serving = this.serve().catch((err) => this.opts.log?.(`worker loop: ${errorText(err)}`));
   }
 
   private heartbeat(): Heartbeat {
@@ -231,15 +243,136 @@ export class StageWorker {
   }
 
   private startRunner(k: number, token: string): void {
-    const r = new PartitionRunner(this, k, token);
-    this.runners.set(k, r);
-    r.done = r.run().then(
-      () => void this.runners.delete(k),
-      (err) => {
-        this.opts.log?.(`partition ${k}: ${errorText(err)}`);
-        this.runners.delete(k);
-      },
-    );
+    this.runners.set(k, new OwnedPartition(this, k, token));
+    this.wake();
+  }
+
+  /** @internal wakes the loop: a partition's stream got entries, or a partition came or goes. */
+  wake(): void {
+    this.kicked = true;
+    this.kick?.();
+  }
+
+  /** Resolves at the next wake, or after `ms`. */
+  private idle(ms: number): Promise<void> {
+    if (this.kicked) {
+      this.kicked = false;
+      return Promise.resolve();
+    }
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(t);
+        this.kick = undefined;
+        this.kicked = false;
+        resolve();
+      };
+      const t = setTimeout(done, ms);
+      this.kick = done;
+    });
+  }
+
+  /** Gives a partition up after its failure or stop; the balance loop may take it again. */
+  private async retire(r: OwnedPartition, err?: unknown): Promise<void> {
+    if (err !== undefined && !(err instanceof LeaseLost)) this.opts.log?.(`partition ${r.partition}: ${errorText(err)}`);
+    this.runners.delete(r.partition);
+    await r.close();
+  }
+
+  /**
+   * The one loop of all owned partitions. Each partition reads ahead on its own connection (XREAD
+   * BLOCK: the wait and the data in one round trip); the loop runs the stage on every batch that
+   * came, in turn, then sends all their commits in one pipeline per node. A commit delivers its
+   * batch's entries to the group and acknowledges them, fenced by the lease, so the hot path costs
+   * a read and a share of a write per batch. Recovery (pending entries after a takeover or a failed
+   * batch) runs a partition at a time, with its own commits.
+   */
+  private async serve(): Promise<void> {
+    const signal = this.abort.signal;
+    const batch = this.opts.batchEntries ?? 50;
+    // The commits of the previous turn, while this turn's batches are processed.
+    let committing: Promise<void> | undefined;
+    for (;;) {
+      if (committing && [...this.runners.values()].some((r) => r.stopping || !r.opened || r.recovering || r.needsPosition)) {
+        await committing;
+        committing = undefined;
+      }
+      for (const r of [...this.runners.values()]) {
+        try {
+          if (r.stopping) await this.retire(r);
+          else if (!r.opened) await r.open();
+        } catch (err) {
+          await this.retire(r, err);
+        }
+      }
+      if (signal.aborted && this.runners.size === 0) {
+        await committing;
+        return;
+      }
+      const now = performance.now();
+      let nextRetry = Infinity;
+      for (const r of [...this.runners.values()]) {
+        if (!r.recovering || r.stopping || !r.opened) continue;
+        if (r.retryAt > now) {
+          nextRetry = Math.min(nextRetry, r.retryAt);
+          continue;
+        }
+        try {
+          await r.recoverStep();
+          if (r.recovering) nextRetry = Math.min(nextRetry, r.retryAt);
+        } catch (err) {
+          await this.retire(r, err);
+        }
+      }
+      // Each partition reads its share of a batch, so that a turn's events (and memory) stay about
+      // one batch whatever the number of partitions owned.
+      const count = Math.max(1, Math.ceil(batch / Math.max(1, this.runners.size)));
+      for (const r of [...this.runners.values()]) {
+        if (!r.needsPosition) continue;
+        try {
+          await r.position();
+        } catch (err) {
+          await this.retire(r, err);
+        }
+      }
+      const ready = [...this.runners.values()].filter((r) => r.hasBatch && !r.recovering && !r.stopping);
+      const batches = ready.map((r) => [r, r.take()] as const);
+      // The next reads start now (read ahead), while these batches are processed.
+      if (this.reader) this.reader.read(this.runners.values(), count);
+      else for (const r of this.runners.values()) r.read(count);
+      if (ready.length === 0) {
+        await this.idle(Math.max(0, Math.min(nextRetry - performance.now(), 1000)));
+        continue;
+      }
+      const commits: { r: OwnedPartition; plan: CommitPlan }[] = [];
+      for (const [r, entries] of batches) {
+        try {
+          const plan = await r.process(entries, false);
+          if (plan) commits.push({ r, plan });
+        } catch (err) {
+          await committing;
+          committing = undefined;
+          await this.retire(r, err);
+        }
+      }
+      await committing;
+      // A commit of the previous turn may have failed meanwhile: that partition's new batch goes too.
+      const valid = commits.filter(({ r, plan }) => this.runners.get(r.partition) === r && r.current(plan));
+      committing = this.commitAll(valid);
+    }
+  }
+
+  /** Sends the commits of a turn in one pipeline per node, then counts them or gives up their partitions. */
+  private async commitAll(commits: { r: OwnedPartition; plan: CommitPlan }[]): Promise<void> {
+    if (commits.length === 0) return;
+    const results = await pipelineByNode(this.client, commits.map(({ r, plan }) => r.commitCommand(plan)), this.opts.durable ? (p) => void p.call('WAIT', 1, 1000) : undefined);
+    for (const [i, { r, plan }] of commits.entries()) {
+      try {
+        await r.settle(plan, results[i]![0]);
+      } catch (err) {
+        await this.retire(r, err);
+      }
+    }
+    this.wake();
   }
 
   /** @internal the commit and read client shared by the runners. */
@@ -254,12 +387,14 @@ export class StageWorker {
   async stop(timeoutMs = 10_000): Promise<void> {
     this.abort.abort();
     for (const r of this.runners.values()) r.stop();
+    this.wake();
     const force = setTimeout(() => {
       for (const r of this.runners.values()) r.kill();
     }, timeoutMs * 0.75);
     try {
       await this.loop;
-      await Promise.all([...this.runners.values()].map((r) => r.done));
+      await this.serving;
+      this.reader?.close();
       await this.client.hdel(this.opts.topology.keys.workers, this.id).catch(() => undefined);
     } finally {
       clearTimeout(force);
@@ -267,25 +402,57 @@ export class StageWorker {
   }
 }
 
-/** The loop of one owned partition. */
-class PartitionRunner {
+/** A commit ready to send: the script's keys and arguments, and what to count once it landed. */
+interface CommitPlan {
+  keys: string[];
+  args: (string | Buffer | number)[];
+  snapshot: Buffer | undefined;
+  outputs: number;
+  emitted: number;
+  dead: DeadLetter[];
+  /** Input events of the batch and when its processing started, for `onBatch`. */
+  events: number;
+  /** The partition's read generation when the batch was processed. */
+  generation: number;
+  t0: number;
+}
+
+/**
+ * One owned partition: its stage instance, state, and the steps of its batches. It does no looping
+ * of its own: the worker's loop reads, processes and commits the batches of all its partitions
+ * together, so that partitions ready at the same moment share socket writes.
+ */
+class OwnedPartition {
   stopping = false;
-  private lost = false;
-  done: Promise<void> = Promise.resolve();
-  private readonly reader: Redis | Cluster;
+  lost = false;
+  /** Init and state load done. */
+  opened = false;
+  /** Pending entries (a previous owner's, or of a failed batch) come before new ones. */
+  recovering = true;
+  /** Not before this time (performance.now()) is recovery tried again after a 'retry'. */
+  retryAt = 0;
+  private backoff = 0;
+  /** The next batch: new entries read with XREAD, not yet delivered to the group. */
+  private ready: Entry[] | undefined;
+  /** An XREAD on this partition's own connection is outstanding. */
+  private reading = false;
+  /** Bumped to drop an outstanding read whose entries are no longer the next ones (a failed batch). */
+  private generation = 0;
+  /** This partition's own blocking connection, in a cluster (a single Redis reads all partitions on one). */
+  private reader: Redis | Cluster | undefined;
   private readonly stage: Stage;
   private readonly ctx: StageContext;
   private committedState: Buffer | undefined;
-  private readonly stop$ = new AbortController();
   /** Events the stage emitted to other streams during the current batch. */
   private emitted = new Map<string, StreamEvent[]>();
+  /** The id after which the group's next new entry comes: where a wait for new entries starts. */
+  private lastSeen: string | undefined;
 
   constructor(
     private readonly w: StageWorker,
     readonly partition: number,
     readonly token: string,
   ) {
-    this.reader = w.opts.conn.dedicated();
     this.stage = w.opts.factory(w.opts.stage.params);
     this.ctx = {
       stage: w.opts.stage.name,
@@ -321,19 +488,37 @@ class PartitionRunner {
   private get group(): string {
     return this.w.opts.stage.name;
   }
+  get lease(): string {
+    return this.keys.lease(this.group, this.partition);
+  }
 
   stop(): void {
     this.stopping = true;
+    this.w.wake();
   }
   lose(why: string): void {
     this.w.opts.log?.(`partition ${this.partition}: ${why}`);
     this.lost = true;
     this.stopping = true;
+    this.w.wake();
   }
+  /** Cuts the blocking connection (a forced stop). */
   kill(): void {
     this.stopping = true;
-    this.stop$.abort();
-    this.reader.disconnect();
+    this.reader?.disconnect();
+  }
+
+  async open(): Promise<void> {
+    await this.stage.init?.(this.ctx);
+    await this.loadState();
+    this.opened = true;
+  }
+
+  /** Gives the partition back: the lease is released unless it was lost, the blocking connection closed. */
+  async close(): Promise<void> {
+    this.stopping = true;
+    if (!this.lost) await this.w.shared.streamctlLeaseRelease(this.lease, this.token).catch(() => undefined);
+    this.reader?.disconnect();
   }
 
   private async loadState(): Promise<void> {
@@ -356,67 +541,98 @@ class PartitionRunner {
     else this.stage.restore?.(this.committedState, this.ctx);
   }
 
-  async run(): Promise<void> {
-    try {
-      await this.stage.init?.(this.ctx);
-      await this.loadState();
-      let recovering = true; // a previous owner may have left pending entries: they come first
-      let backoff = 0;
-      while (!this.stopping) {
-        if (recovering) {
-          const r = await this.recover();
-          if (r === 'done') recovering = false;
-          else if (r === 'retry') {
-            backoff = Math.min(1000, Math.max(25, backoff * 2));
-            await sleep(backoff, this.stop$.signal);
-          } else backoff = 0;
-          continue;
-        }
-        const entries = await this.read();
-        if (!entries || entries.length === 0) continue;
-        if (!(await this.processAndCommit(entries, false))) recovering = true;
-      }
-    } catch (err) {
-      if (!(err instanceof LeaseLost) && !this.stop$.signal.aborted) throw err;
-    } finally {
-      if (!this.lost) await this.w.shared.streamctlLeaseRelease(this.keys.lease(this.group, this.partition), this.token).catch(() => undefined);
-      this.reader.disconnect();
+  /** Whether a batch has been read and waits for the loop. */
+  get hasBatch(): boolean {
+    return this.ready !== undefined;
+  }
+
+  /** Takes the batch read. */
+  take(): Entry[] {
+    const entries = this.ready!;
+    this.ready = undefined;
+    return entries;
+  }
+
+  /** Whether the next read needs the group's position first (after opening or recovery). */
+  get needsPosition(): boolean {
+    return this.lastSeen === undefined && this.opened && !this.recovering && !this.stopping;
+  }
+
+  async position(): Promise<void> {
+    this.lastSeen = await this.lastDelivered();
+  }
+
+  /**
+   * What to read next: this partition's stream from the last entry read, or undefined when it
+   * has a batch waiting, a read outstanding, or is not reading (recovery, stopping). Marks the
+   * read outstanding; `received` ends it.
+   */
+  nextRead(): { stream: string; from: string; generation: number } | undefined {
+    if (this.reading || this.ready || this.stopping || this.recovering || !this.opened || this.lastSeen === undefined) return undefined;
+    this.reading = true;
+    return { stream: this.input, from: this.lastSeen, generation: this.generation };
+  }
+
+  /** The end of a read: its entries become the next batch, unless a failed batch made them stale. */
+  received(generation: number, entries: Entry[] | undefined): void {
+    this.reading = false;
+    if (generation === this.generation && entries?.length) {
+      this.ready = entries;
+      this.lastSeen = entries[entries.length - 1]![0].toString();
     }
   }
 
-  /** The id after which the group's next new entry comes: where a wait for new entries starts. */
-  private lastSeen: string | undefined;
+  /**
+   * Reads the next up to `count` new entries with a plain XREAD on this partition's own connection
+   * (in a cluster, where one XREAD cannot span partitions), blocking until there are some: one round
+   * trip that both waits and brings the data. Nothing is delivered to the group by a read (it needs
+   * no lease): the commit delivers exactly these entries, under the lease, or refuses (STALE_READ).
+   */
+  read(count: number): void {
+    if (this.w.reader) return;
+    const next = this.nextRead();
+    if (!next) return;
+    this.reader ??= this.w.opts.conn.dedicated();
+    (this.reader as Redis).xreadBuffer('COUNT', count, 'BLOCK', this.w.opts.blockMs ?? 500, 'STREAMS', next.stream, next.from).then(
+      (reply) => {
+        this.received(next.generation, (reply as [Buffer, Entry[]][] | null)?.[0]?.[1]);
+        this.w.wake();
+      },
+      // A failed read (connection cut, failover) is not an error of the partition: the loop reads again.
+      () => {
+        this.received(next.generation, undefined);
+        this.w.wake();
+      },
+    );
+  }
+
+  /** The id after which the group's next new entry comes. */
+  private async lastDelivered(): Promise<string> {
+    const groups = ((await this.w.shared.call('XINFO', 'GROUPS', this.input)) as unknown[]).map(pairs);
+    return String(groups.find((g) => String(g.name) === this.group)?.['last-delivered-id'] ?? '0-0');
+  }
+
+  /** Forgets what was read ahead: the next read starts from the group's next new entry again. */
+  private forgetReads(): void {
+    this.generation++;
+    this.ready = undefined;
+    this.lastSeen = undefined;
+  }
 
   /**
-   * Reads new entries through the fenced read script; when there are none, waits on the stream
-   * itself (XREAD BLOCK on this partition's own connection) for an entry after the last one seen.
+   * A batch that was only read (not delivered) failed in the stage: deliver its entries to the group
+   * (fenced) so that recovery takes them over with delivery counts, as any failed batch.
    */
-  private async read(): Promise<Entry[] | undefined> {
-    const keys = this.keys;
-    const count = this.w.opts.batchEntries ?? 50;
-    const fetch = async () => {
-      let reply: [Buffer, Entry[]][] | null;
-      try {
-        reply = (await this.w.shared.streamctlReadBuffer(keys.lease(this.group, this.partition), this.input, this.token, this.group, this.w.id, count)) as [Buffer, Entry[]][] | null;
-      } catch (err) {
-        if (/LEASE_LOST/.test(String((err as Error).message))) {
-          this.lose('lease lost before reading');
-          throw new LeaseLost();
-        }
-        throw err;
+  private async deliver(count: number): Promise<void> {
+    try {
+      await this.w.shared.streamctlReadBuffer(this.lease, this.input, this.token, this.group, this.w.id, count);
+    } catch (err) {
+      if (/LEASE_LOST/.test(String((err as Error).message))) {
+        this.lose('lease lost after a failed batch');
+        throw new LeaseLost();
       }
-      const entries = reply?.[0]?.[1];
-      if (entries?.length) this.lastSeen = entries[entries.length - 1]![0].toString();
-      return entries;
-    };
-    const entries = await fetch();
-    if (entries?.length) return entries;
-    if (this.lastSeen === undefined) {
-      const groups = ((await this.w.shared.call('XINFO', 'GROUPS', this.input)) as unknown[]).map(pairs);
-      this.lastSeen = String(groups.find((g) => String(g.name) === this.group)?.['last-delivered-id'] ?? '0-0');
+      throw err;
     }
-    await (this.reader as Redis).xread('COUNT', 1, 'BLOCK', this.w.opts.blockMs ?? 500, 'STREAMS', this.input, this.lastSeen);
-    return this.stopping ? undefined : fetch();
   }
 
   /** Decodes entries; undecodable ones become dead letters at once (retrying cannot fix them). */
@@ -437,10 +653,10 @@ class PartitionRunner {
   }
 
   /**
-   * Processes entries as one batch and commits. A throw from the stage rolls its state back and
-   * returns false: the entries stay pending and go through recovery.
+   * Runs the stage on entries as one batch. A throw from the stage rolls its state back and gives
+   * undefined: the entries stay pending and go through recovery.
    */
-  private async processAndCommit(entries: Entry[], recovering: boolean): Promise<boolean> {
+  async process(entries: Entry[], recovering: boolean): Promise<CommitPlan | undefined> {
     const t0 = performance.now();
     const { events, bad } = this.decode(entries, () => 1);
     this.w.counters.received += events.length;
@@ -452,28 +668,48 @@ class PartitionRunner {
       this.w.counters.failed += events.length;
       this.emitted = new Map();
       await this.rollback();
-      if (!recovering) this.w.opts.log?.(`partition ${this.partition}: batch failed (${errorText(err)}); redelivering`);
-      return false;
+      if (!recovering) {
+        this.w.opts.log?.(`partition ${this.partition}: batch failed (${errorText(err)}); redelivering`);
+        this.forgetReads();
+        this.recovering = true;
+        await this.deliver(entries.length);
+      }
+      return undefined;
     }
-    await this.commit(entries.map(([id]) => id.toString()), outputs, bad);
-    this.w.opts.onBatch?.({ partition: this.partition, events: events.length, outputs: outputs.length, ms: performance.now() - t0 });
+    return this.plan(entries.map(([id]) => id.toString()), outputs, bad, events.length, t0, !recovering);
+  }
+
+  /** Processes and commits one batch alone (recovery: the entries are pending already). */
+  private async processAndCommit(entries: Entry[]): Promise<boolean> {
+    const plan = await this.process(entries, true);
+    if (!plan) return false;
+    await this.send(plan);
     return true;
   }
 
   /**
-   * Takes over every pending entry of the partition (left by a previous owner or a failed batch),
+   * One step of recovery: takes over pending entries (left by a previous owner or a failed batch),
    * first as one batch, then entry by entry; an entry past maxDeliveries is split event by event
-   * and its failing events are dead-lettered.
-   * @returns 'done' when nothing is pending, 'more' after progress, 'retry' when an entry must wait.
+   * and its failing events are dead-lettered. Ends recovery when nothing is pending.
    */
+  async recoverStep(): Promise<void> {
+    const r = await this.recover();
+    if (r === 'done') {
+      this.recovering = false;
+      this.lastSeen = undefined;
+    } else if (r === 'retry') {
+      this.backoff = Math.min(1000, Math.max(25, this.backoff * 2));
+      this.retryAt = performance.now() + this.backoff;
+    } else this.backoff = 0;
+  }
+
+  /** @returns 'done' when nothing is pending, 'more' after progress, 'retry' when an entry must wait. */
   private async recover(): Promise<'done' | 'more' | 'retry'> {
     // XAUTOCLAIM (fenced by the lease) counts a delivery per claim and drops entries deleted from
     // the stream itself.
     let claimed: (Entry | null)[];
     try {
-      [, claimed] = (await this.w.shared.streamctlClaimBuffer(
-        this.keys.lease(this.group, this.partition), this.input, this.token, this.group, this.w.id, this.w.opts.batchEntries ?? 50,
-      )) as [Buffer, (Entry | null)[]];
+      [, claimed] = (await this.w.shared.streamctlClaimBuffer(this.lease, this.input, this.token, this.group, this.w.id, this.w.opts.batchEntries ?? 50)) as [Buffer, (Entry | null)[]];
     } catch (err) {
       if (/LEASE_LOST/.test(String((err as Error).message))) {
         this.lose('lease lost before claiming');
@@ -483,12 +719,12 @@ class PartitionRunner {
     }
     const live = claimed.filter((e): e is Entry => Array.isArray(e) && Array.isArray(e[1]));
     if (live.length === 0) return 'done';
-    if (await this.processAndCommit(live, true)) return 'more';
+    if (await this.processAndCommit(live)) return 'more';
 
     const counts = await this.deliveries(live);
     for (const entry of live) {
       const id = entry[0].toString();
-      if (await this.processAndCommit([entry], true)) continue;
+      if (await this.processAndCommit([entry])) continue;
       const deliveries = counts.get(id) ?? 1;
       if (deliveries < this.w.opts.stage.maxDeliveries) return 'retry';
       await this.isolate(entry, deliveries);
@@ -536,20 +772,20 @@ class PartitionRunner {
     if (failed.length) {
       bad.push({ events: failed.length, origin: id, error: failed[0]!.error, deliveries, batch: encodeBatch(failed.map((f) => f.event)), raw: '' });
     }
-    await this.commit([id], outputs, bad);
-    this.w.opts.onBatch?.({ partition: this.partition, events: events.length, outputs: outputs.length, ms: performance.now() - t0 });
+    await this.send(this.plan([id], outputs, bad, events.length, t0, false));
   }
 
-  private async commit(ids: string[], outputs: StreamEvent[], dead: DeadLetter[]): Promise<void> {
+  /** Builds the commit of a processed batch: outputs, emitted events, acks, state changes, dead letters. */
+  private plan(ids: string[], outputs: StreamEvent[], dead: DeadLetter[], events: number, t0: number, take: boolean): CommitPlan {
     const keys = this.keys;
     const k = this.partition;
-    const commitKeys = [keys.lease(this.group, k), this.input, keys.state(k, this.group), keys.dlq(k), keys.stream(k, this.w.opts.stage.output)];
-    const args: (string | Buffer | number)[] = [this.token, this.group, String(CODEC_VERSION), ids.length, ...ids];
+    const commitKeys = [this.lease, this.input, keys.state(k, this.group), keys.dlq(k), keys.stream(k, this.w.opts.stage.output)];
+    const args: (string | Buffer | number)[] = [this.token, this.group, String(CODEC_VERSION), ...(take ? ['take', this.w.id] : ['ack']), ids.length, ...ids];
     const batches: [number, Buffer][] = chunks(outputs, MAX_EVENTS_PER_ENTRY).map((c) => [5, encodeBatch(c)]);
-    for (const [stream, events] of this.emitted) {
-      if (events.length === 0) continue;
+    for (const [stream, list] of this.emitted) {
+      if (list.length === 0) continue;
       commitKeys.push(keys.stream(k, stream));
-      for (const c of chunks(events, MAX_EVENTS_PER_ENTRY)) batches.push([commitKeys.length, encodeBatch(c)]);
+      for (const c of chunks(list, MAX_EVENTS_PER_ENTRY)) batches.push([commitKeys.length, encodeBatch(c)]);
     }
     args.push(batches.length);
     for (const [keyIndex, b] of batches) args.push(keyIndex, b);
@@ -563,29 +799,69 @@ class PartitionRunner {
     else args.push('set', snapshot);
     args.push(dead.length);
     for (const d of dead) args.push(d.origin, this.group, d.error, String(d.deliveries), d.batch, d.raw);
+    const emitted = this.emittedCount();
+    this.emitted = new Map();
+    return {
+      keys: commitKeys, args, snapshot: snapshot === undefined ? undefined : Buffer.isBuffer(snapshot) ? snapshot : Buffer.from(snapshot),
+      outputs: outputs.length, emitted, dead, events, t0, generation: this.generation,
+    };
+  }
+
+  /** Whether a planned commit still follows from what this partition committed (no failure since). */
+  current(plan: CommitPlan): boolean {
+    return plan.generation === this.generation && !this.stopping && !this.recovering;
+  }
+
+  /** The commit, for the worker's pipeline. */
+  commitCommand(plan: CommitPlan): Routed {
+    return { key: this.lease, add: (p) => void (p as unknown as ScriptCommands).streamctlCommit(plan.keys.length, ...plan.keys, ...plan.args) };
+  }
+
+  /** Sends one commit alone. */
+  private async send(plan: CommitPlan): Promise<void> {
+    let err: Error | null = null;
     try {
       if (this.w.opts.durable) {
         const pipeline = this.w.shared.pipeline() as unknown as { streamctlCommit(...a: unknown[]): { call(...a: unknown[]): { exec(): Promise<[Error | null, unknown][]> } } };
-        const [[err]] = (await pipeline.streamctlCommit(commitKeys.length, ...commitKeys, ...args).call('WAIT', 1, 1000).exec()) as [[Error | null, unknown]];
-        if (err) throw err;
+        [[err]] = (await pipeline.streamctlCommit(plan.keys.length, ...plan.keys, ...plan.args).call('WAIT', 1, 1000).exec()) as [[Error | null, unknown]];
       } else {
-        await this.w.shared.streamctlCommit(commitKeys.length, ...commitKeys, ...args);
+        await this.w.shared.streamctlCommit(plan.keys.length, ...plan.keys, ...plan.args);
       }
-    } catch (err) {
-      if (/LEASE_LOST/.test(String((err as Error).message))) {
+    } catch (e) {
+      err = e as Error;
+    }
+    await this.settle(plan, err);
+  }
+
+  /**
+   * Counts a landed commit. A commit that failed throws: on a lost lease the new owner redoes the
+   * batch; on any other error the commit may or may not have happened, so the state is read back
+   * from Redis (the truth) and what is still pending is redone by recovery.
+   */
+  async settle(plan: CommitPlan, err: Error | null): Promise<void> {
+    if (err && /STALE_READ/.test(err.message)) {
+      // Not the group's next entries (trimmed, or delivered by someone): back to the committed
+      // state, and recovery takes over whatever is pending.
+      this.w.opts.log?.(`partition ${this.partition}: ${err.message}; recovering`);
+      this.forgetReads();
+      this.recovering = true;
+      await this.rollback();
+      return;
+    }
+    if (err) {
+      if (/LEASE_LOST/.test(err.message)) {
         this.lose('lease lost at commit; the new owner redoes the batch');
         throw new LeaseLost();
       }
-      // The commit may or may not have happened: the state in Redis is the truth, and what is
-      // still pending is redone by recovery.
       await this.loadState().catch(() => this.rollback().catch(() => undefined));
       throw err;
     }
-    if (snapshot !== undefined) this.committedState = Buffer.isBuffer(snapshot) ? snapshot : Buffer.from(snapshot);
-    this.w.counters.sent += outputs.length;
-    this.w.counters.emitted += this.emittedCount();
-    this.emitted = new Map();
-    this.w.counters.batches++;
-    for (const d of dead) this.w.counters.deadLettered += d.events;
+    if (plan.snapshot !== undefined) this.committedState = plan.snapshot;
+    const c = this.w.counters;
+    c.sent += plan.outputs;
+    c.emitted += plan.emitted;
+    c.batches++;
+    for (const d of plan.dead) c.deadLettered += d.events;
+    this.w.opts.onBatch?.({ partition: this.partition, events: plan.events, outputs: plan.outputs, ms: performance.now() - plan.t0 });
   }
 }

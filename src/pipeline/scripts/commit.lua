@@ -4,21 +4,40 @@
 -- KEYS[1] lease of (stage, partition)   KEYS[2] input stream   KEYS[3] state key   KEYS[4] dlq stream
 -- KEYS[5..] output streams (KEYS[5] is the stage's main output)
 -- ARGV[1] lease token   ARGV[2] consumer group   ARGV[3] codec version
--- then: n, and n input entry ids to acknowledge
+-- then: 'ack', n, and n input entry ids delivered by an earlier read (pending) to acknowledge;
+--   or 'take', consumer, n, and n ids of the group's next new entries, read with a plain XREAD: they
+--   are delivered to the consumer here and acknowledged. If the group's next n entries are not
+--   exactly these, nothing else happens and the error STALE_READ is returned (what was delivered
+--   stays pending, for recovery).
 -- then: m, and m pairs (index into KEYS of the output stream, batch bytes)
 -- then: state op ('-' keep, 'set', 'del') and the state value; or op 'hash' (entry state, KEYS[3] a
 --   hash) followed by s, s pairs (field, value) to set, d, and d fields to delete
 -- then: d, and d dead-letter records of 6 values: origin id, stage, error, deliveries, batch or '', raw or ''
 -- Every output entry also gets field t: the server's clock in microseconds at the commit, from which
 -- `bench` measures latency with sub-millisecond resolution.
--- Returns the number of entries acknowledged, or the error LEASE_LOST.
+-- Returns the number of entries acknowledged, or the error LEASE_LOST or STALE_READ.
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then
   return redis.error_reply('LEASE_LOST the partition lease is held by another worker or expired')
 end
 local i = 4
+local mode = ARGV[i]; i = i + 1
+local consumer
+if mode == 'take' then consumer = ARGV[i]; i = i + 1 end
 local n = tonumber(ARGV[i]); i = i + 1
 local ids = {}
 for j = 1, n do ids[j] = ARGV[i]; i = i + 1 end
+if mode == 'take' and n > 0 then
+  -- Reading with XREAD costs no delivery; delivering here, under the lease, is what fences the read.
+  local got = redis.call('XREADGROUP', 'GROUP', ARGV[2], consumer, 'COUNT', n, 'STREAMS', KEYS[2], '>')
+  local entries = got and got[1] and got[1][2] or {}
+  local same = #entries == n
+  for j = 1, #entries do
+    if not same or entries[j][1] ~= ids[j] then same = false; break end
+  end
+  if not same then
+    return redis.error_reply('STALE_READ the entries read are not the group\'s next ones')
+  end
+end
 local m = tonumber(ARGV[i]); i = i + 1
 local now = redis.call('TIME')
 local t = now[1] .. string.format('%06d', tonumber(now[2]))

@@ -109,11 +109,8 @@ interface Timer {
 
 const NO_SKIP: number[] = [];
 const NO_NAMES: string[] = [];
-
-/** An event's identity among the waiting ones: its id and time. */
-function pendingSlot(e: CepEvent): string {
-  return `${e.time}|${e.id}`;
-}
+/** What a released slot of the pending buffer holds until it is reclaimed. */
+const RELEASED: Pending = { e: { id: '', key: '', time: -Infinity, type: '', value: 0 }, skip: NO_SKIP };
 
 /** Code-unit order: the same everywhere, unlike localeCompare. */
 function cmpStr(a: string, b: string): number {
@@ -321,9 +318,9 @@ export class CepEngine {
   private readonly maxLateness: number;
   private maxTime: number | undefined;
   private watermark: number | undefined;
+  /** Waiting events in (time, id) order; those before `head` are released. */
   private pending: Pending[] = [];
-  /** `pendingSlot`s of the waiting events, to drop a repeated event. */
-  private pendingIds = new Set<string>();
+  private head = 0;
   private timers = new TimerHeap();
   private duplicates = 0;
   /** Whether changes are tracked for entry state: from the first `load` or `changes` on. */
@@ -413,8 +410,8 @@ export class CepEngine {
       // The first call: everything there is counts as changed.
       this.tracking = true;
       for (const r of this.rules) for (const key of r.keys.keys()) this.touch(r, key);
-      if (this.pending.length > 0) {
-        this.chunk = this.pending.map(({ e, skip }) => [e.id, e.key, e.time, e.type, e.value, e.score ?? null, e.anomaly ?? null, e.z ?? null, skip.map((i) => this.rules[i]!.rule.name).sort(cmpStr)]);
+      if (this.live() > 0) {
+        this.chunk = this.pending.slice(this.head).map(({ e, skip }) => [e.id, e.key, e.time, e.type, e.value, e.score ?? null, e.anomaly ?? null, e.z ?? null, skip.map((i) => this.rules[i]!.rule.name).sort(cmpStr)]);
         this.closeChunk(-Infinity);
       }
     }
@@ -515,8 +512,8 @@ export class CepEngine {
       const r = byName.get(n);
       return r ? [r.index] : [];
     });
-    this.pending.push({ e, skip });
-    this.pendingIds.add(pendingSlot(e));
+    const at = this.place(e.time, e.id);
+    if (at >= 0) this.pending.splice(at, 0, { e, skip });
   }
 
   private accept(e: CepEvent): void {
@@ -532,8 +529,8 @@ export class CepEngine {
       }
     }
     if (skip.length === this.rules.length) return;
-    const slot = pendingSlot(e);
-    if (this.pendingIds.has(slot)) {
+    const at = this.place(e.time, e.id);
+    if (at < 0) {
       this.duplicates++;
       return;
     }
@@ -542,8 +539,8 @@ export class CepEngine {
     if (e.score !== undefined) copy.score = e.score;
     if (e.anomaly !== undefined) copy.anomaly = e.anomaly;
     if (e.z !== undefined) copy.z = e.z;
-    this.pending.push({ e: copy, skip });
-    this.pendingIds.add(slot);
+    if (at === this.pending.length) this.pending.push({ e: copy, skip });
+    else this.pending.splice(at, 0, { e: copy, skip });
     if (this.tracking) {
       const late = skip === NO_SKIP ? NO_NAMES : skip.map((i) => this.rules[i]!.rule.name).sort(cmpStr);
       this.chunk.push([copy.id, copy.key, copy.time, copy.type, copy.value, copy.score ?? null, copy.anomaly ?? null, copy.z ?? null, late]);
@@ -553,14 +550,11 @@ export class CepEngine {
 
   /** Evaluates the waiting events with time < watermark in (time, id) order, with absence deadlines between them. */
   private release(watermark: number, alerts: CepAlert[]): void {
-    // Mostly in order already, which the engine's sort (TimSort) handles in about linear time.
-    this.pending.sort((a, b) => a.e.time - b.e.time || cmpStr(a.e.id, b.e.id));
-    let n = 0;
-    while (n < this.pending.length && this.pending[n]!.e.time < watermark) n++;
-    const ready = this.pending.slice(0, n);
-    this.pending = this.pending.slice(n);
-    for (const p of ready) {
-      this.pendingIds.delete(pendingSlot(p.e));
+    const pending = this.pending;
+    for (; this.head < pending.length && pending[this.head]!.e.time < watermark; this.head++) {
+      const p = pending[this.head]!;
+      // Released entries are not held: the slots before `head` are reclaimed in bulk below.
+      pending[this.head] = RELEASED;
       this.fireTimers(p.e.time, alerts);
       for (const r of this.rules) {
         if (p.skip.length > 0 && p.skip.includes(r.index)) continue;
@@ -568,6 +562,39 @@ export class CepEngine {
       }
     }
     this.fireTimers(watermark, alerts);
+    if (this.head > 1024 && this.head * 2 > pending.length) {
+      this.pending = pending.slice(this.head);
+      this.head = 0;
+    }
+  }
+
+  /** Events waiting for the watermark. */
+  private live(): number {
+    return this.pending.length - this.head;
+  }
+
+  /**
+   * Where an event goes in the waiting events, kept in (time, id) order as they come so that a
+   * batch releases a prefix without sorting the whole buffer (it holds the last `lateness` of
+   * events: thousands). Events come almost in time order, so the place is nearly always the end;
+   * equal (time, id) would go after the ones there, as a stable sort puts them.
+   * @returns the index, or -1 when an event with the same (time, id) is waiting (a repeat).
+   */
+  private place(time: number, id: string): number {
+    const pending = this.pending;
+    const after = (a: Pending) => a.e.time > time || (a.e.time === time && cmpStr(a.e.id, id) > 0);
+    let lo = pending.length;
+    if (lo > this.head && after(pending[lo - 1]!)) {
+      lo = this.head;
+      let hi = pending.length - 1;
+      while (lo < hi) {
+        const mid = (lo + hi) >>> 1;
+        if (after(pending[mid]!)) hi = mid;
+        else lo = mid + 1;
+      }
+    }
+    const prev = lo > this.head ? pending[lo - 1]!.e : undefined;
+    return prev && prev.time === time && prev.id === id ? -1 : lo;
   }
 
   /** Fires the absence deadlines before `limit`: no event can arrive any more at or before them. */
@@ -679,7 +706,9 @@ export class CepEngine {
         if (rule.kind === 'count') {
           while (st.marks.length > 0 && st.marks[0]![0] < watermark - rule.window) st.marks.shift();
         } else if (rule.kind === 'sequence') {
-          st.marks = st.marks.filter((m) => m[0] >= watermark - rule.within);
+          const floor = watermark - rule.within;
+          // Most keys have nothing to drop: no new array for them.
+          if (st.marks.some((m) => m[0] < floor)) st.marks = st.marks.filter((m) => m[0] >= floor);
         } else if (rule.kind === 'trend') {
           const last = st.run[st.run.length - 1];
           if (last && watermark - last[0] > rule.maxGap) st.run = [];
@@ -698,7 +727,7 @@ export class CepEngine {
     return {
       maxTime: this.maxTime,
       watermark: this.watermark,
-      pending: this.pending.length,
+      pending: this.live(),
       states: this.rules.reduce((n, r) => n + r.keys.size, 0),
       lateDropped: Object.fromEntries(this.rules.map((r) => [r.rule.name, r.lateDropped])),
       duplicates: this.duplicates,
@@ -726,8 +755,8 @@ export class CepEngine {
     const snap: Snapshot = {
       duplicates: this.duplicates,
       maxTime: this.maxTime ?? null,
-      pending: [...this.pending]
-        .sort((a, b) => a.e.time - b.e.time || cmpStr(a.e.id, b.e.id))
+      pending: this.pending
+        .slice(this.head)
         .map(({ e, skip }) => [e.id, e.key, e.time, e.type, e.value, e.score ?? null, e.anomaly ?? null, e.z ?? null, names(skip)]),
       rules,
       v: SNAPSHOT_VERSION,
@@ -775,7 +804,7 @@ export class CepEngine {
     this.maxTime = undefined;
     this.watermark = undefined;
     this.pending = [];
-    this.pendingIds.clear();
+    this.head = 0;
     this.timers.clear();
     this.duplicates = 0;
     this.tracking = false;
