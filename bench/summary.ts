@@ -4,7 +4,8 @@
  * calibration of that Redis first, then a table of goal, measured value and verdict. It asserts
  * nothing (the machine is shared and noisy): the verdicts are for reading, not for CI.
  *
- *   1. calibration, and latency at 10,000 events/s open loop (`streamctl bench --rate 10000`) with
+ *   1. calibration, and latency at 10,000 events/s open loop (`streamctl bench --rate 10000`, after
+ *      a 5 s warm-up: workers that just started train their models in their first seconds) with
  *      the default pipeline's workers running, their RSS;
  *   2. the highest sustainable rate of the default pipeline (`streamctl bench --max`), the workers'
  *      RSS at that rate;
@@ -70,8 +71,8 @@ export async function benchSummary(opts: { peerEvents?: number } = {}): Promise<
       // The measurement starts once every worker has announced itself and owns its partitions.
       await waitFor(async () => ((await conn.client().hlen(`${ns}:workers`)) >= workers.length ? true : undefined), { timeoutMs: 30_000, onTimeout: () => new Error('the workers did not start') });
 
-      console.log('\n1. latency at 10,000 events/s, open loop, 10 s (`streamctl bench --rate 10000 --duration 10s`)');
-      const lat = cliJson<BenchResult>(['bench', '--redis', url, '-n', ns, '--rate', '10000', '--duration', '10s', '--json', '-']);
+      console.log('\n1. latency at 10,000 events/s, open loop, 10 s measured after a 5 s warm-up (`streamctl bench --rate 10000 --warmup 5s --duration 10s`)');
+      const lat = cliJson<BenchResult>(['bench', '--redis', url, '-n', ns, '--rate', '10000', '--warmup', '5s', '--duration', '10s', '--json', '-']);
       const c = lat.calibration;
       if (c) console.log(`   calibration: XADD ${n(c.xaddPerSecond)}/s (ours, pipelined), ${c.redisBenchmarkXaddPerSecond ? n(c.redisBenchmarkXaddPerSecond) : 'n/a'}/s (redis-benchmark -P 32), round trip ${c.pingMs} ms`);
       const out = lat.latency.find((l) => l.stream === 'out')!;

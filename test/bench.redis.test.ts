@@ -47,6 +47,33 @@ describe('streamctl bench', () => {
     }
   });
 
+  it('--warmup leaves the warm-up\'s events out of the latency figures but audits them; it is refused with --max', async () => {
+    const ns = 'bench-warmup';
+    const workers: WorkerProcess[] = ['stage1', 'stage2', 'stage3'].map((s) => startWorker(s, server.url, ns));
+    const conn = await connectTo(server.url);
+    try {
+      await waitFor(async () => ((await conn.client().hlen(`${ns}:workers`)) === 3 ? true : undefined), { timeoutMs: 20_000, onTimeout: () => new Error('workers did not start') });
+      const r = await runCli(['bench', '--redis', server.url, '-n', ns, '--pipeline', 'passthrough', '--rate', '2000', '--warmup', '1s', '--duration', '1s', '--no-calibrate', '--json']);
+      expect(r.code, r.stderr).toBe(0);
+      const j = JSON.parse(r.stdout);
+      expect(j.load.warmupMs).toBe(1000);
+      // About 2,000 events in each second: the latency counts only the second one's.
+      expect(j.load.sent).toBeGreaterThan(3000);
+      expect(j.audit).toMatchObject({ lost: 0, duplicates: 0, delivered: j.load.sent });
+      for (const l of j.latency) {
+        expect(l.events).toBeGreaterThan(1000);
+        expect(l.events).toBeLessThan(j.load.sent - 1000);
+        expect(l.overTime.reduce((a: number, w: { events: number }) => a + w.events, 0)).toBe(l.events);
+      }
+      const bad = await runCli(['bench', '--redis', server.url, '-n', ns, '--pipeline', 'passthrough', '--max', '--warmup', '1s']);
+      expect(bad.code).toBe(2);
+      expect(bad.stderr).toMatch(/--warmup/);
+    } finally {
+      await conn.close();
+      await stopWorkers(workers);
+    }
+  });
+
   it('--peers runs the naive and BullMQ peers on the same Redis, reports their rates and ratios, and leaves none of their keys', async () => {
     const ns = 'bench-peers';
     const workers: WorkerProcess[] = ['stage1', 'stage2', 'stage3'].map((s) => startWorker(s, server.url, ns));

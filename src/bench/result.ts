@@ -28,7 +28,8 @@ export interface BenchResult {
   pipeline: string[];
   mode: string;
   calibration: Calibration | null;
-  load: { rate: number; durationMs: number; sent: number; sendSeconds: number; achievedSendRate: number };
+  /** `sent` and the send rate include the warm-up's events; the latency does not. */
+  load: { rate: number; durationMs: number; sent: number; sendSeconds: number; achievedSendRate: number; warmupMs?: number };
   throughput: { endToEndSeconds: number; eventsPerSecond: number; drained: boolean };
   latency: LatencySummary[];
   processes: ProcessRow[];

@@ -41,6 +41,10 @@ const options = z.object({
   keys: z.coerce.number().int().positive().default(1000).describe('Distinct event keys').meta({ valueName: 'K' }),
   anomalyRate: z.coerce.number().min(0).max(1).default(0.01).describe('Injected anomalies (for the default pipeline)').meta({ valueName: 'P' }),
   batch: z.coerce.number().int().min(1).max(10_000).default(100).describe('Events per stream entry').meta({ valueName: 'B' }),
+  warmup: durationSchema()
+    .prefault('0s')
+    .describe('Send at --rate for this long first, unmeasured: the latency figures count only the events of --duration after it (the warm-up\'s events are audited too). Workers that just started train their models, fill their caches and JIT-compile in the first seconds')
+    .meta({ valueName: 'D' }),
   linger: durationSchema().prefault('0ms').describe('How long a partial batch waits for more events; 0: it goes at the end of the event-loop turn that filled it, or when its partition\'s append in flight returns').meta({ valueName: 'MS' }),
   wait: durationSchema().prefault('60s').describe('How long to wait for the pipeline to drain after sending').meta({ valueName: 'D' }),
   calibrate: z.boolean().default(true).describe('Measure the raw XADD rate (ours and redis-benchmark\'s) and the round trip first; --no-calibrate skips it'),
@@ -103,6 +107,7 @@ export default defineCommand({
     if (htmlFile && !existsSync(dirname(htmlFile))) throw new UsageError('BAD_HTML_FILE', `--html: the folder ${dirname(htmlFile)} does not exist`, 'give --html a file in an existing folder');
     if (opts.max && opts.maxStep <= 0) throw new UsageError('BAD_OPTION', '--max-step must be above 0', 'e.g. --max-step 3s');
     const httpLoad = opts.http || opts.httpUrl !== undefined;
+    if (opts.warmup > 0 && (opts.max || httpLoad)) throw new UsageError('BAD_OPTION', '--warmup applies to a run at --rate, not to --max or --http', 'drop --warmup');
     if (httpLoad && opts.max) throw new UsageError('BAD_OPTION', '--max paces the open-loop producer; --http drives closed-loop HTTP clients', 'drop --max or --http/--http-url');
     const conn = await connect(opts, io);
     const say = (m: string) => {
@@ -157,7 +162,9 @@ export default defineCommand({
       const source = metricWorkload({ keys: opts.keys, seed: 1, anomalyRate: opts.anomalyRate });
       const tSend = performance.now();
       // The latency windows count from here, so the first second of the chart is a whole one.
-      const sendOrigin = Date.now();
+      let sendOrigin = Date.now();
+      // With a warm-up, latency counts from the first event after it.
+      let measuredFrom: number | undefined;
       let max: MaxRateResult | null = null;
       let http: Awaited<ReturnType<typeof httpBenchLoad>> | undefined;
       if (httpLoad) {
@@ -185,6 +192,12 @@ export default defineCommand({
           { startRate: opts.rate, budgetMs: opts.maxTime, stepMs: opts.maxStep, graceMs: Math.min(2000, opts.maxStep) },
         );
       } else {
+        if (opts.warmup > 0) {
+          say(`warming up: ${Math.floor((opts.rate * opts.warmup) / 1000).toLocaleString('en')} events at ${opts.rate.toLocaleString('en')}/s for ${opts.warmup / 1000}s, not measured...`);
+          await sendOpenLoop({ producer, source, rate: opts.rate, total: Math.floor((opts.rate * opts.warmup) / 1000), durationMs: opts.warmup, signal: io.signal });
+          measuredFrom = producer.last + 1;
+          sendOrigin = Date.now();
+        }
         const total = Math.floor((opts.rate * opts.duration) / 1000);
         say(`sending ${total.toLocaleString('en')} events at ${opts.rate.toLocaleString('en')}/s for ${opts.duration / 1000}s...`);
         await sendOpenLoop({ producer, source, rate: opts.rate, total, durationMs: opts.duration, signal: io.signal });
@@ -218,7 +231,7 @@ export default defineCommand({
         ...nodes.map((n, i) => ({ name: `redis ${n.address} (${n.role})`, cpuPercent: Math.round(((after.redis[i]!.cpu - before.redis[i]!.cpu) / elapsed) * 100), rssMb: Math.round(after.redis[i]!.rss / 1048576) })),
       ];
 
-      const latency: LatencySummary[] = await hopLatencies(client, topology, run.producer, run.firstSeq, run.lastSeq, { originMs: sendOrigin });
+      const latency: LatencySummary[] = await hopLatencies(client, topology, run.producer, measuredFrom ?? run.firstSeq, run.lastSeq, { originMs: sendOrigin });
       const verdict = await audit(client, topology, run);
       // The peers run after every measurement of ours, so that they cannot disturb it.
       const peers = opts.peers
@@ -230,7 +243,7 @@ export default defineCommand({
         mode: conn.mode,
         calibration: calibration ?? null,
         // With --max, rate is the starting rate and durationMs the search's sending time.
-        load: { rate: opts.rate, durationMs: max ? Math.round(sendSeconds * 1000) : opts.duration, sent: run.sent, sendSeconds: Math.round(sendSeconds * 100) / 100, achievedSendRate: Math.round(run.sent / sendSeconds) },
+        load: { rate: opts.rate, durationMs: max ? Math.round(sendSeconds * 1000) : opts.duration, sent: run.sent, sendSeconds: Math.round(sendSeconds * 100) / 100, achievedSendRate: Math.round(run.sent / sendSeconds), ...(opts.warmup > 0 ? { warmupMs: opts.warmup } : {}) },
         throughput: { endToEndSeconds: Math.round(endToEndSeconds * 100) / 100, eventsPerSecond: Math.round(verdict.delivered / endToEndSeconds), drained },
         latency,
         processes,

@@ -125,15 +125,23 @@ export class Producer {
     const b = this.buffers[k]!;
     // One batch in flight per partition keeps appends in seq order (the mark only moves forward).
     if (b.inFlight || b.events.length === 0) return;
+    const full = b.events.length >= this.batch;
     const events = b.events.splice(0, this.batch);
     b.since = performance.now();
-    b.inFlight = new Promise<void>((done) => {
-      this.queued.push({ k, events, done });
-      if (!this.sendScheduled) {
-        this.sendScheduled = true;
-        setImmediate(() => this.sendQueued());
-      }
-    }).finally(() => {
+    // A full batch goes at once on its own: at high rates every partition keeps one append in
+    // flight, each sent again as soon as it returns. Partial batches (linger) wait for the end of
+    // the turn and go together.
+    b.inFlight = (
+      full
+        ? this.sendAlone(k, events)
+        : new Promise<void>((done) => {
+            this.queued.push({ k, events, done });
+            if (!this.sendScheduled) {
+              this.sendScheduled = true;
+              setImmediate(() => this.sendQueued());
+            }
+          })
+    ).finally(() => {
       b.inFlight = undefined;
       // With no linger, what gathered while this append was in flight goes at once.
       if (b.events.length >= this.batch || (this.linger === 0 && b.events.length > 0)) this.flush(k);
@@ -183,6 +191,10 @@ export class Producer {
     );
   }
 
+  private sendAlone(k: number, events: StreamEvent[]): Promise<void> {
+    return this.append(events, this.appendArgs(k, events), 1);
+  }
+
   /** Appends one batch alone, retrying; a retry of a batch that did land is dropped by the script. */
   private async append(events: StreamEvent[], args: ReturnType<Producer['appendArgs']>, firstAttempt: number): Promise<void> {
     const attempts = this.o.maxAttempts ?? 30;
@@ -192,7 +204,7 @@ export class Producer {
         this.stats.failedRanges.push([events[0]!.seq, events[events.length - 1]!.seq]);
         return;
       }
-      await sleep(Math.min(1000, 20 * 2 ** (attempt - 1)));
+      if (attempt > 1) await sleep(Math.min(1000, 20 * 2 ** (attempt - 1)));
       try {
         let id: string | null;
         if (this.o.durable) {
