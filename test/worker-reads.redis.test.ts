@@ -350,13 +350,10 @@ describe('a stage that throws on one event, on the fast path', () => {
 });
 
 describe('a snapshot stage whose batch fails once on the fast path', () => {
-  // KNOWN BUG (src/pipeline/worker.ts): serve() processes a turn's batches while the previous turn's
-  // commits are still in flight; a batch that throws is rolled back (OwnedPartition.rollback) to
-  // `committedState`, which only moves when the in-flight commit settles. So the state goes back to
-  // before the previous batch, whose commit then lands anyway: that batch's effect on the state is
-  // lost when the failed batch is redone. This test asserts the correct behaviour and is marked
-  // `it.fails` until the worker is fixed: turn it into `it` then.
-  it.fails('keeps the effect of the batch whose commit was in flight: the state counts every event once', async () => {
+  // serve() processes a turn's batches while the previous turn's commits are in flight; a batch
+  // that throws must roll back to the state after the batch whose commit is in flight (it lands),
+  // not to the last settled one, or that batch's effect is lost when the failed batch is redone.
+  it('keeps the effect of the batch whose commit was in flight: the state counts every event once', async () => {
     const client = fixture.conn.client();
     const ns = newNamespace('snap');
     const topology = await ensureTopology(client, ns, [{ name: 'count' }], { partitions: 1 });

@@ -47,7 +47,13 @@ export class MultiReader {
         // Not covered: give it back unread, and cut the outstanding read short.
         t.received(next.generation, undefined);
         this.unblocking = true;
-        this.control.call('CLIENT', 'UNBLOCK', this.clientId).catch(() => undefined);
+        // 0: the read was not blocked yet (it was on its way); a later turn tries again.
+        this.control.call('CLIENT', 'UNBLOCK', this.clientId).then(
+          (n) => {
+            if (Number(n) === 0) this.unblocking = false;
+          },
+          () => (this.unblocking = false),
+        );
         return;
       }
       return;

@@ -7,7 +7,7 @@ import { CODEC_VERSION, CodecError, decodeEntry, encodeBatch, type StreamEvent }
 import { pairs } from '../redis/info.js';
 import { withScripts, type ScriptClient, type ScriptCommands } from './scripts.js';
 import { MultiReader } from './multi-reader.js';
-import { pipelineByNode, type Reply, type Routed } from '../redis/pipeline-by-node.js';
+import { pipelineByNode, type Routed } from '../redis/pipeline-by-node.js';
 import { HashLookup, type LookupOptions, type LookupStats } from './lookup.js';
 import { ModelStore } from './model-store.js';
 import type { Stage, StageContext, StageFactory, StageServices } from './stage.js';
@@ -107,6 +107,8 @@ export class StageWorker {
   private readonly startedAt = Date.now();
   private lastRate = { t: Date.now(), n: 0, rate: 0 };
   private readonly lookups = new Map<string, HashLookup>();
+  /** @internal the commits of the serving loop's previous turn, while it processes the next one. */
+  committing: Promise<void> | undefined;
   /** Partitions seen without any lease in the last balance round. */
   private orphans = new Set<number>();
   /** Shared by the partitions of this worker. */
@@ -290,11 +292,10 @@ export class StageWorker {
     const signal = this.abort.signal;
     const batch = this.opts.batchEntries ?? 50;
     // The commits of the previous turn, while this turn's batches are processed.
-    let committing: Promise<void> | undefined;
     for (;;) {
-      if (committing && [...this.runners.values()].some((r) => r.stopping || !r.opened || r.recovering || r.needsPosition)) {
-        await committing;
-        committing = undefined;
+      if (this.committing && [...this.runners.values()].some((r) => r.stopping || !r.opened || r.recovering || r.needsPosition)) {
+        await this.committing;
+        this.committing = undefined;
       }
       for (const r of [...this.runners.values()]) {
         try {
@@ -305,7 +306,7 @@ export class StageWorker {
         }
       }
       if (signal.aborted && this.runners.size === 0) {
-        await committing;
+        await this.committing;
         return;
       }
       const now = performance.now();
@@ -349,15 +350,15 @@ export class StageWorker {
           const plan = await r.process(entries, false);
           if (plan) commits.push({ r, plan });
         } catch (err) {
-          await committing;
-          committing = undefined;
+          await this.committing;
+          this.committing = undefined;
           await this.retire(r, err);
         }
       }
-      await committing;
+      await this.committing;
       // A commit of the previous turn may have failed meanwhile: that partition's new batch goes too.
       const valid = commits.filter(({ r, plan }) => this.runners.get(r.partition) === r && r.current(plan));
-      committing = this.commitAll(valid);
+      this.committing = this.commitAll(valid);
     }
   }
 
@@ -667,6 +668,8 @@ class OwnedPartition {
     } catch (err) {
       this.w.counters.failed += events.length;
       this.emitted = new Map();
+      // The previous batch's commit may be in flight: the state to go back to is the one after it.
+      await this.w.committing;
       await this.rollback();
       if (!recovering) {
         this.w.opts.log?.(`partition ${this.partition}: batch failed (${errorText(err)}); redelivering`);

@@ -109,6 +109,8 @@ interface Timer {
 
 const NO_SKIP: number[] = [];
 const NO_NAMES: string[] = [];
+/** Event time between sweeps of expired state. */
+const SWEEP_MS = 1000;
 /** What a released slot of the pending buffer holds until it is reclaimed. */
 const RELEASED: Pending = { e: { id: '', key: '', time: -Infinity, type: '', value: 0 }, skip: NO_SKIP };
 
@@ -321,6 +323,8 @@ export class CepEngine {
   /** Waiting events in (time, id) order; those before `head` are released. */
   private pending: Pending[] = [];
   private head = 0;
+  /** The grid line of the last sweep (see `process`). */
+  private swept: number | undefined;
   private timers = new TimerHeap();
   private duplicates = 0;
   /** Whether changes are tracked for entry state: from the first `load` or `changes` on. */
@@ -371,7 +375,15 @@ export class CepEngine {
     const watermark = Math.max(this.watermark ?? -Infinity, this.maxTime - this.maxLateness);
     this.release(watermark, alerts);
     this.watermark = watermark;
-    this.sweep(watermark);
+    // Expired state is dropped once per SWEEP_MS of event time, at the grid line, not per batch: a
+    // sweep visits every key of every rule. The grid makes the result independent of how the events
+    // were cut into batches: by the time the watermark passes a line, every event before it has
+    // been evaluated in any cut, and the events after it cannot expire anything before it.
+    const line = Math.floor(watermark / SWEEP_MS) * SWEEP_MS;
+    if (this.swept === undefined || line > this.swept) {
+      this.sweep(line);
+      this.swept = line;
+    }
     this.closeChunk(watermark);
     return alerts;
   }
@@ -466,6 +478,7 @@ export class CepEngine {
     const meta = parse(META, metaSchema);
     this.maxTime = meta.maxTime ?? undefined;
     this.watermark = meta.watermark ?? undefined;
+    this.swept = this.watermark === undefined ? undefined : Math.floor(this.watermark / SWEEP_MS) * SWEEP_MS;
     this.duplicates = meta.duplicates;
     this.nextChunk = meta.nextChunk;
     const byName = new Map(this.rules.map((r) => [r.rule.name, r]));
@@ -783,6 +796,7 @@ export class CepEngine {
     }
     this.maxTime = snap.maxTime ?? undefined;
     this.watermark = snap.watermark ?? undefined;
+    this.swept = this.watermark === undefined ? undefined : Math.floor(this.watermark / SWEEP_MS) * SWEEP_MS;
     this.duplicates = snap.duplicates;
     const byName = new Map(this.rules.map((r) => [r.rule.name, r]));
     for (const [name, saved] of Object.entries(snap.rules)) {
@@ -805,6 +819,7 @@ export class CepEngine {
     this.watermark = undefined;
     this.pending = [];
     this.head = 0;
+    this.swept = undefined;
     this.timers.clear();
     this.duplicates = 0;
     this.tracking = false;
