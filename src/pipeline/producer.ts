@@ -129,10 +129,11 @@ export class Producer {
     const events = b.events.splice(0, this.batch);
     b.since = performance.now();
     // A full batch goes at once on its own: at high rates every partition keeps one append in
-    // flight, each sent again as soon as it returns. Partial batches (linger) wait for the end of
-    // the turn and go together.
+    // flight, each sent again as soon as it returns. With no linger, partial batches wait for the
+    // end of the turn and go together (at low rates the writes are what costs); with a linger, a
+    // timer flushes them, each on its own (grouping them measured 10% slower for `produce`).
     b.inFlight = (
-      full
+      full || this.linger > 0
         ? this.sendAlone(k, events)
         : new Promise<void>((done) => {
             this.queued.push({ k, events, done });
