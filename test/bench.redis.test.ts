@@ -13,14 +13,26 @@ beforeAll(async () => {
 });
 afterAll(() => server.stop());
 
+/**
+ * Runs `body` while the three workers of the passthrough pipeline serve `ns` (started here, and
+ * announced in the namespace's heartbeats before the measurement starts).
+ */
+async function withPassthroughWorkers(ns: string, body: (conn: Awaited<ReturnType<typeof connectTo>>) => Promise<void>): Promise<void> {
+  const workers: WorkerProcess[] = ['stage1', 'stage2', 'stage3'].map((s) => startWorker(s, server.url, ns));
+  const conn = await connectTo(server.url);
+  try {
+    await waitFor(async () => ((await conn.client().hlen(`${ns}:workers`)) === 3 ? true : undefined), { timeoutMs: 20_000, onTimeout: () => new Error('workers did not start') });
+    await body(conn);
+  } finally {
+    await conn.close();
+    await stopWorkers(workers);
+  }
+}
+
 describe('streamctl bench', () => {
   it('runs a small open-loop load and reports calibration, latency per hop, processes and the audit as JSON', async () => {
     const ns = 'bench';
-    const workers: WorkerProcess[] = ['stage1', 'stage2', 'stage3'].map((s) => startWorker(s, server.url, ns));
-    const conn = await connectTo(server.url);
-    try {
-      // The workers announce themselves before the measurement starts.
-      await waitFor(async () => ((await conn.client().hlen(`${ns}:workers`)) === 3 ? true : undefined), { timeoutMs: 20_000, onTimeout: () => new Error('workers did not start') });
+    await withPassthroughWorkers(ns, async () => {
       const r = await runCli(['bench', '--redis', server.url, '-n', ns, '--pipeline', 'passthrough', '--rate', '2000', '--duration', '1s', '--json']);
       expect(r.code, r.stderr).toBe(0);
       const j = JSON.parse(r.stdout);
@@ -41,18 +53,12 @@ describe('streamctl bench', () => {
       expect(j.processes.some((p: { name: string }) => p.name.startsWith('redis'))).toBe(true);
       expect(j.audit).toMatchObject({ lost: 0, duplicates: 0, delivered: j.load.sent });
       expect(j.peers).toBeUndefined();
-    } finally {
-      await conn.close();
-      await stopWorkers(workers);
-    }
+    });
   });
 
   it('--warmup leaves the warm-up\'s events out of the latency figures but audits them; it is refused with --max', async () => {
     const ns = 'bench-warmup';
-    const workers: WorkerProcess[] = ['stage1', 'stage2', 'stage3'].map((s) => startWorker(s, server.url, ns));
-    const conn = await connectTo(server.url);
-    try {
-      await waitFor(async () => ((await conn.client().hlen(`${ns}:workers`)) === 3 ? true : undefined), { timeoutMs: 20_000, onTimeout: () => new Error('workers did not start') });
+    await withPassthroughWorkers(ns, async () => {
       const r = await runCli(['bench', '--redis', server.url, '-n', ns, '--pipeline', 'passthrough', '--rate', '2000', '--warmup', '1s', '--duration', '1s', '--no-calibrate', '--json']);
       expect(r.code, r.stderr).toBe(0);
       const j = JSON.parse(r.stdout);
@@ -68,18 +74,12 @@ describe('streamctl bench', () => {
       const bad = await runCli(['bench', '--redis', server.url, '-n', ns, '--pipeline', 'passthrough', '--max', '--warmup', '1s']);
       expect(bad.code).toBe(2);
       expect(bad.stderr).toMatch(/--warmup/);
-    } finally {
-      await conn.close();
-      await stopWorkers(workers);
-    }
+    });
   });
 
   it('--peers runs the naive and BullMQ peers on the same Redis, reports their rates and ratios, and leaves none of their keys', async () => {
     const ns = 'bench-peers';
-    const workers: WorkerProcess[] = ['stage1', 'stage2', 'stage3'].map((s) => startWorker(s, server.url, ns));
-    const conn = await connectTo(server.url);
-    try {
-      await waitFor(async () => ((await conn.client().hlen(`${ns}:workers`)) === 3 ? true : undefined), { timeoutMs: 20_000, onTimeout: () => new Error('workers did not start') });
+    await withPassthroughWorkers(ns, async (conn) => {
       const r = await runCli(['bench', '--redis', server.url, '-n', ns, '--pipeline', 'passthrough', '--rate', '2000', '--duration', '1s', '--no-calibrate', '--peers', '--peer-events', '2000', '--json']);
       expect(r.code, r.stderr).toBe(0);
       const j = JSON.parse(r.stdout);
@@ -98,10 +98,7 @@ describe('streamctl bench', () => {
       expect(await client.keys(`${ns}:peers:*`)).toEqual([]);
       // (Other tests of this file leave their own namespaces.)
       expect((await client.keys('*')).filter((k) => !/^bench(-warmup)?:/.test(k) && !k.startsWith(`${ns}:`))).toEqual([]);
-    } finally {
-      await conn.close();
-      await stopWorkers(workers);
-    }
+    });
   });
 });
 
