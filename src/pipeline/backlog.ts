@@ -10,16 +10,21 @@ export interface StagePending {
   lag: number;
 }
 
-/** Pending and undelivered entries of one consumer group on one stream. A missing stream has none. */
-async function groupBacklog(client: Redis | Cluster, key: string, group: string): Promise<{ pending: number; lag: number }> {
+/** One consumer group's XINFO GROUPS fields; undefined when the stream or the group does not exist. */
+export async function consumerGroup(client: Redis | Cluster, key: string, group: string): Promise<Record<string, unknown> | undefined> {
   let reply: unknown;
   try {
     reply = await client.call('XINFO', 'GROUPS', key);
   } catch (err) {
-    if (/no such key/i.test((err as Error).message)) return { pending: 0, lag: 0 };
+    if (/no such key/i.test((err as Error).message)) return undefined;
     throw err;
   }
-  const g = (reply as unknown[]).map(pairs).find((x) => String(x.name) === group);
+  return (reply as unknown[]).map(pairs).find((x) => String(x.name) === group);
+}
+
+/** Pending and undelivered entries of one consumer group on one stream. A missing stream has none. */
+async function groupBacklog(client: Redis | Cluster, key: string, group: string): Promise<{ pending: number; lag: number }> {
+  const g = await consumerGroup(client, key, group);
   if (!g) return { pending: 0, lag: 0 };
   const pending = Number(g.pending ?? 0);
   if (g.lag !== null && g.lag !== undefined) return { pending, lag: Number(g.lag) };

@@ -1,7 +1,7 @@
 import { CODEC_VERSION, encodeBatch, type StreamEvent } from './codec.js';
 import { partitionOf } from './keys.js';
-import { pipelineByNode } from '../redis/pipeline-by-node.js';
-import type { ScriptClient } from './scripts.js';
+import { pipelineByNode, type Routed } from '../redis/pipeline-by-node.js';
+import type { ScriptClient, ScriptCommands } from './scripts.js';
 import type { Topology } from './topology.js';
 import { sleep } from '../sleep.js';
 
@@ -36,6 +36,9 @@ export interface ProducerStats {
   failedRanges: [number, number][];
 }
 
+/** streamctlAppend's arguments: stream, seq key, producer, last seq, codec version, batch. */
+type AppendArgs = [string, string, string, string, string, Buffer];
+
 interface PartitionBuffer {
   events: StreamEvent[];
   since: number;
@@ -60,8 +63,8 @@ export class Producer {
   private waiters: (() => void)[] = [];
   /** Batches waiting for the next write. */
   private queued: { k: number; events: StreamEvent[]; done: () => void }[] = [];
-  private sendScheduled = false;
-  private immediateScheduled = false;
+  /** An end-of-turn task is scheduled (see `endOfTurn`). */
+  private turnScheduled = false;
 
   constructor(private readonly o: ProducerOptions) {
     this.batch = o.batch ?? 100;
@@ -100,7 +103,7 @@ export class Producer {
     b.events.push({ key, producer: this.o.producerId, seq, ts, data });
     this.stats.sent++;
     if (b.events.length >= this.batch) this.flush(k);
-    else if (this.linger === 0) this.scheduleImmediateFlush();
+    else if (this.linger === 0) this.scheduleTurn();
     return seq;
   }
 
@@ -137,10 +140,7 @@ export class Producer {
         ? this.sendAlone(k, events)
         : new Promise<void>((done) => {
             this.queued.push({ k, events, done });
-            if (!this.sendScheduled) {
-              this.sendScheduled = true;
-              setImmediate(() => this.sendQueued());
-            }
+            this.scheduleTurn();
           })
     ).finally(() => {
       b.inFlight = undefined;
@@ -150,43 +150,52 @@ export class Producer {
     });
   }
 
-  /** With no linger, partial batches go at the end of the current turn of the event loop. */
-  private scheduleImmediateFlush(): void {
-    if (this.immediateScheduled) return;
-    this.immediateScheduled = true;
-    setImmediate(() => {
-      this.immediateScheduled = false;
-      this.buffers.forEach((b, k) => {
-        if (b.events.length > 0) this.flush(k);
-      });
-    });
+  private scheduleTurn(): void {
+    if (this.turnScheduled) return;
+    this.turnScheduled = true;
+    setImmediate(() => this.endOfTurn());
   }
 
-  private appendArgs(k: number, events: StreamEvent[]): [string, string, string, string, string, Buffer] {
+  /**
+   * With no linger, at the end of a turn of the event loop: the partial batches go, together with
+   * those queued during the turn, one write per Redis node.
+   */
+  private endOfTurn(): void {
+    // Still marked scheduled while flushing: the flushes queue their batches for the send below.
+    this.buffers.forEach((b, k) => {
+      if (b.events.length > 0) this.flush(k);
+    });
+    this.turnScheduled = false;
+    void this.sendQueued();
+  }
+
+  private appendCommand(args: AppendArgs): Routed {
+    return { key: args[0], add: (p) => void (p as unknown as ScriptCommands).streamctlAppend(...args) };
+  }
+
+  private landed(events: StreamEvent[], id: unknown): void {
+    if (id === null) this.stats.deduplicated++;
+    this.stats.acked += events.length;
+  }
+
+  private appendArgs(k: number, events: StreamEvent[]): AppendArgs {
     const { keys } = this.o.topology;
     return [keys.stream(k, 'ingest'), keys.seq(k), this.o.producerId, String(events[events.length - 1]!.seq), String(CODEC_VERSION), encodeBatch(events)];
   }
 
-  /** The batches flushed in one turn of the event loop go out together: one write per Redis node. */
+  /** Sends the queued batches together; one that fails is retried on its own. */
   private async sendQueued(): Promise<void> {
-    this.sendScheduled = false;
     const batch = this.queued.splice(0);
+    if (batch.length === 0) return;
     const args = batch.map((q) => this.appendArgs(q.k, q.events));
-    const replies = await pipelineByNode(
-      this.o.client,
-      args.map((a) => ({ key: a[0], add: (p) => void (p as unknown as { streamctlAppend(...x: unknown[]): void }).streamctlAppend(...a) })),
-      this.o.durable ? (p) => void p.call('WAIT', 1, 1000) : undefined,
-    );
+    const replies = await pipelineByNode(this.o.client, args.map((a) => this.appendCommand(a)), { durable: this.o.durable });
     await Promise.all(
       batch.map(async (q, i) => {
         const [err, id] = replies[i]!;
         if (err) {
           this.stats.errors++;
           await this.append(q.events, args[i]!, 2);
-        } else {
-          if (id === null) this.stats.deduplicated++;
-          this.stats.acked += q.events.length;
-        }
+        } else this.landed(q.events, id);
         q.done();
       }),
     );
@@ -197,7 +206,7 @@ export class Producer {
   }
 
   /** Appends one batch alone, retrying; a retry of a batch that did land is dropped by the script. */
-  private async append(events: StreamEvent[], args: ReturnType<Producer['appendArgs']>, firstAttempt: number): Promise<void> {
+  private async append(events: StreamEvent[], args: AppendArgs, firstAttempt: number): Promise<void> {
     const attempts = this.o.maxAttempts ?? 30;
     for (let attempt = firstAttempt; ; attempt++) {
       if (attempt > attempts) {
@@ -207,17 +216,15 @@ export class Producer {
       }
       if (attempt > 1) await sleep(Math.min(1000, 20 * 2 ** (attempt - 1)));
       try {
-        let id: string | null;
+        let id: unknown;
         if (this.o.durable) {
-          const p = this.o.client.pipeline() as unknown as { streamctlAppend(...a: unknown[]): { call(...a: unknown[]): { exec(): Promise<[Error | null, unknown][]> } } };
-          const [[err, res]] = (await p.streamctlAppend(...args).call('WAIT', 1, 1000).exec()) as [[Error | null, string | null]];
+          const [[err, res]] = (await pipelineByNode(this.o.client, [this.appendCommand(args)], { durable: true })) as [[Error | null, unknown]];
           if (err) throw err;
           id = res;
         } else {
           id = await this.o.client.streamctlAppend(...args);
         }
-        if (id === null) this.stats.deduplicated++;
-        this.stats.acked += events.length;
+        this.landed(events, id);
         return;
       } catch {
         this.stats.errors++;

@@ -4,10 +4,10 @@ import { hostname } from 'node:os';
 import type { Cluster, Redis } from 'ioredis';
 import type { RedisConnection } from '../redis/connection.js';
 import { CODEC_VERSION, CodecError, decodeEntry, encodeBatch, type StreamEvent } from './codec.js';
-import { pairs } from '../redis/info.js';
+import { consumerGroup } from './backlog.js';
 import { withScripts, type ScriptClient, type ScriptCommands } from './scripts.js';
 import { MultiReader } from './multi-reader.js';
-import { pipelineByNode, type Routed } from '../redis/pipeline-by-node.js';
+import { pipelineByNode, type Reply, type Routed } from '../redis/pipeline-by-node.js';
 import { HashLookup, type LookupOptions, type LookupStats } from './lookup.js';
 import { ModelStore } from './model-store.js';
 import type { Stage, StageContext, StageFactory, StageServices } from './stage.js';
@@ -101,7 +101,8 @@ export class StageWorker {
   private serving: Promise<void> | undefined;
   /** Set when something the loop waits for happened (a stream got entries, a partition came or goes). */
   private kicked = false;
-  private kick: (() => void) | undefined;
+  /** Ends the loop's idle wait. */
+  private wakeUp: AbortController | undefined;
   private readonly abort = new AbortController();
   private loop: Promise<void> | undefined;
   private readonly startedAt = Date.now();
@@ -252,25 +253,23 @@ export class StageWorker {
   /** @internal wakes the loop: a partition's stream got entries, or a partition came or goes. */
   wake(): void {
     this.kicked = true;
-    this.kick?.();
+    this.wakeUp?.abort();
   }
 
-  /** Resolves at the next wake, or after `ms`. */
-  private idle(ms: number): Promise<void> {
-    if (this.kicked) {
-      this.kicked = false;
-      return Promise.resolve();
+  /** Resolves at the next wake (at once if there was one since the last), or after `ms`. */
+  private async idle(ms: number): Promise<void> {
+    if (!this.kicked) {
+      this.wakeUp = new AbortController();
+      await sleep(ms, this.wakeUp.signal);
+      this.wakeUp = undefined;
     }
-    return new Promise((resolve) => {
-      const done = () => {
-        clearTimeout(t);
-        this.kick = undefined;
-        this.kicked = false;
-        resolve();
-      };
-      const t = setTimeout(done, ms);
-      this.kick = done;
-    });
+    this.kicked = false;
+  }
+
+  /** Waits for the previous turn's commits to be settled. */
+  private async settleCommits(): Promise<void> {
+    await this.committing;
+    this.committing = undefined;
   }
 
   /** Gives a partition up after its failure or stop; the balance loop may take it again. */
@@ -281,9 +280,10 @@ export class StageWorker {
   }
 
   /**
-   * The one loop of all owned partitions. Each partition reads ahead on its own connection (XREAD
-   * BLOCK: the wait and the data in one round trip); the loop runs the stage on every batch that
-   * came, in turn, then sends all their commits in one pipeline per node. A commit delivers its
+   * The one loop of all owned partitions. The partitions' next entries are read ahead with XREAD
+   * BLOCK (the wait and the data in one round trip; one read for all of them on a single Redis,
+   * one per partition in a cluster); the loop runs the stage on every batch that came, in turn,
+   * then sends all their commits in one pipeline per node, settled while the next turn runs. A commit delivers its
    * batch's entries to the group and acknowledges them, fenced by the lease, so the hot path costs
    * a read and a share of a write per batch. Recovery (pending entries after a takeover or a failed
    * batch) runs a partition at a time, with its own commits.
@@ -291,12 +291,9 @@ export class StageWorker {
   private async serve(): Promise<void> {
     const signal = this.abort.signal;
     const batch = this.opts.batchEntries ?? 50;
-    // The commits of the previous turn, while this turn's batches are processed.
     for (;;) {
-      if (this.committing && [...this.runners.values()].some((r) => r.stopping || !r.opened || r.recovering || r.needsPosition)) {
-        await this.committing;
-        this.committing = undefined;
-      }
+      // Opening, recovery, positioning and giving up follow from what was committed.
+      if ([...this.runners.values()].some((r) => r.stopping || !r.opened || r.recovering || r.needsPosition)) await this.settleCommits();
       for (const r of [...this.runners.values()]) {
         try {
           if (r.stopping) await this.retire(r);
@@ -305,10 +302,7 @@ export class StageWorker {
           await this.retire(r, err);
         }
       }
-      if (signal.aborted && this.runners.size === 0) {
-        await this.committing;
-        return;
-      }
+      if (signal.aborted && this.runners.size === 0) return this.settleCommits();
       const now = performance.now();
       let nextRetry = Infinity;
       for (const r of [...this.runners.values()]) {
@@ -350,13 +344,13 @@ export class StageWorker {
           const plan = await r.process(entries, false);
           if (plan) commits.push({ r, plan });
         } catch (err) {
-          await this.committing;
-          this.committing = undefined;
+          await this.settleCommits();
           await this.retire(r, err);
         }
       }
-      await this.committing;
-      // A commit of the previous turn may have failed meanwhile: that partition's new batch goes too.
+      await this.settleCommits();
+      // A commit of the previous turn may have failed meanwhile: that partition's new batch followed
+      // from a state that did not land, and is dropped.
       const valid = commits.filter(({ r, plan }) => this.runners.get(r.partition) === r && r.current(plan));
       this.committing = this.commitAll(valid);
     }
@@ -365,7 +359,7 @@ export class StageWorker {
   /** Sends the commits of a turn in one pipeline per node, then counts them or gives up their partitions. */
   private async commitAll(commits: { r: OwnedPartition; plan: CommitPlan }[]): Promise<void> {
     if (commits.length === 0) return;
-    const results = await pipelineByNode(this.client, commits.map(({ r, plan }) => r.commitCommand(plan)), this.opts.durable ? (p) => void p.call('WAIT', 1, 1000) : undefined);
+    const results = await this.sendCommits(commits.map(({ r, plan }) => r.commitCommand(plan)));
     for (const [i, { r, plan }] of commits.entries()) {
       try {
         await r.settle(plan, results[i]![0]);
@@ -374,6 +368,11 @@ export class StageWorker {
       }
     }
     this.wake();
+  }
+
+  /** @internal commits in one pipeline per node (with WAIT for a replica when durable). */
+  sendCommits(commands: Routed[]): Promise<Reply[]> {
+    return pipelineByNode(this.client, commands, { durable: this.opts.durable ?? false });
   }
 
   /** @internal the commit and read client shared by the runners. */
@@ -590,7 +589,6 @@ class OwnedPartition {
    * no lease): the commit delivers exactly these entries, under the lease, or refuses (STALE_READ).
    */
   read(count: number): void {
-    if (this.w.reader) return;
     const next = this.nextRead();
     if (!next) return;
     this.reader ??= this.w.opts.conn.dedicated();
@@ -609,8 +607,7 @@ class OwnedPartition {
 
   /** The id after which the group's next new entry comes. */
   private async lastDelivered(): Promise<string> {
-    const groups = ((await this.w.shared.call('XINFO', 'GROUPS', this.input)) as unknown[]).map(pairs);
-    return String(groups.find((g) => String(g.name) === this.group)?.['last-delivered-id'] ?? '0-0');
+    return String((await consumerGroup(this.w.shared, this.input, this.group))?.['last-delivered-id'] ?? '0-0');
   }
 
   /** Forgets what was read ahead: the next read starts from the group's next new entry again. */
@@ -820,19 +817,9 @@ class OwnedPartition {
     return { key: this.lease, add: (p) => void (p as unknown as ScriptCommands).streamctlCommit(plan.keys.length, ...plan.keys, ...plan.args) };
   }
 
-  /** Sends one commit alone. */
+  /** Sends one commit alone (recovery). */
   private async send(plan: CommitPlan): Promise<void> {
-    let err: Error | null = null;
-    try {
-      if (this.w.opts.durable) {
-        const pipeline = this.w.shared.pipeline() as unknown as { streamctlCommit(...a: unknown[]): { call(...a: unknown[]): { exec(): Promise<[Error | null, unknown][]> } } };
-        [[err]] = (await pipeline.streamctlCommit(plan.keys.length, ...plan.keys, ...plan.args).call('WAIT', 1, 1000).exec()) as [[Error | null, unknown]];
-      } else {
-        await this.w.shared.streamctlCommit(plan.keys.length, ...plan.keys, ...plan.args);
-      }
-    } catch (e) {
-      err = e as Error;
-    }
+    const [[err]] = (await this.w.sendCommits([this.commitCommand(plan)])) as [Reply];
     await this.settle(plan, err);
   }
 

@@ -14,9 +14,11 @@ export type Reply = [Error | null, unknown];
  * Redis, one per group of slots served by the same nodes in a cluster (an ioredis cluster pipeline
  * may not span nodes). On this project's hot paths each write costs about as much as processing a
  * small batch, so partitions that are ready at the same moment share one.
+ * With `durable`, each pipeline ends with WAIT for one replica (up to 1 s): it covers every write
+ * before it on that connection.
  * @returns each command's [error, reply], in the order given.
  */
-export async function pipelineByNode(client: Redis | Cluster, commands: Routed[], extra?: (p: ChainableCommander) => void): Promise<Reply[]> {
+export async function pipelineByNode(client: Redis | Cluster, commands: Routed[], opts: { durable?: boolean } = {}): Promise<Reply[]> {
   if (commands.length === 0) return [];
   const groups = new Map<string, number[]>();
   const slots = (client as Cluster).isCluster ? (client as Cluster).slots : undefined;
@@ -32,12 +34,11 @@ export async function pipelineByNode(client: Redis | Cluster, commands: Routed[]
     [...groups.values()].map(async (idx) => {
       const p = client.pipeline();
       for (const i of idx) commands[i]!.add(p);
-      extra?.(p);
+      if (opts.durable) p.call('WAIT', 1, 1000);
       let replies: Reply[] | null;
       try {
         replies = (await p.exec()) as Reply[] | null;
       } catch (err) {
-        replies = null;
         for (const i of idx) out[i] = [err as Error, null];
         return;
       }

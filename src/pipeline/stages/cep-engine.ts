@@ -111,6 +111,10 @@ const NO_SKIP: number[] = [];
 const NO_NAMES: string[] = [];
 /** Event time between sweeps of expired state. */
 const SWEEP_MS = 1000;
+/** The last sweep grid line at or before `watermark`. */
+function sweepLine(watermark: number): number {
+  return Math.floor(watermark / SWEEP_MS) * SWEEP_MS;
+}
 /** What a released slot of the pending buffer holds until it is reclaimed. */
 const RELEASED: Pending = { e: { id: '', key: '', time: -Infinity, type: '', value: 0 }, skip: NO_SKIP };
 
@@ -379,7 +383,7 @@ export class CepEngine {
     // sweep visits every key of every rule. The grid makes the result independent of how the events
     // were cut into batches: by the time the watermark passes a line, every event before it has
     // been evaluated in any cut, and the events after it cannot expire anything before it.
-    const line = Math.floor(watermark / SWEEP_MS) * SWEEP_MS;
+    const line = sweepLine(watermark);
     if (this.swept === undefined || line > this.swept) {
       this.sweep(line);
       this.swept = line;
@@ -478,7 +482,7 @@ export class CepEngine {
     const meta = parse(META, metaSchema);
     this.maxTime = meta.maxTime ?? undefined;
     this.watermark = meta.watermark ?? undefined;
-    this.swept = this.watermark === undefined ? undefined : Math.floor(this.watermark / SWEEP_MS) * SWEEP_MS;
+    this.swept = this.watermark === undefined ? undefined : sweepLine(this.watermark);
     this.duplicates = meta.duplicates;
     this.nextChunk = meta.nextChunk;
     const byName = new Map(this.rules.map((r) => [r.rule.name, r]));
@@ -525,8 +529,7 @@ export class CepEngine {
       const r = byName.get(n);
       return r ? [r.index] : [];
     });
-    const at = this.place(e.time, e.id);
-    if (at >= 0) this.pending.splice(at, 0, { e, skip });
+    this.insert(this.place(e.time, e.id), { e, skip });
   }
 
   private accept(e: CepEvent): void {
@@ -552,8 +555,7 @@ export class CepEngine {
     if (e.score !== undefined) copy.score = e.score;
     if (e.anomaly !== undefined) copy.anomaly = e.anomaly;
     if (e.z !== undefined) copy.z = e.z;
-    if (at === this.pending.length) this.pending.push({ e: copy, skip });
-    else this.pending.splice(at, 0, { e: copy, skip });
+    this.insert(at, { e: copy, skip });
     if (this.tracking) {
       const late = skip === NO_SKIP ? NO_NAMES : skip.map((i) => this.rules[i]!.rule.name).sort(cmpStr);
       this.chunk.push([copy.id, copy.key, copy.time, copy.type, copy.value, copy.score ?? null, copy.anomaly ?? null, copy.z ?? null, late]);
@@ -579,6 +581,12 @@ export class CepEngine {
       this.pending = pending.slice(this.head);
       this.head = 0;
     }
+  }
+
+  /** Puts an event at the index `place` gave (nothing for -1, a repeat). */
+  private insert(at: number, p: Pending): void {
+    if (at === this.pending.length) this.pending.push(p);
+    else if (at >= 0) this.pending.splice(at, 0, p);
   }
 
   /** Events waiting for the watermark. */
@@ -796,7 +804,7 @@ export class CepEngine {
     }
     this.maxTime = snap.maxTime ?? undefined;
     this.watermark = snap.watermark ?? undefined;
-    this.swept = this.watermark === undefined ? undefined : Math.floor(this.watermark / SWEEP_MS) * SWEEP_MS;
+    this.swept = this.watermark === undefined ? undefined : sweepLine(this.watermark);
     this.duplicates = snap.duplicates;
     const byName = new Map(this.rules.map((r) => [r.rule.name, r]));
     for (const [name, saved] of Object.entries(snap.rules)) {
