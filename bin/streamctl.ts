@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { main } from '../src/cli.js';
 import { createProcessIo } from '../src/io.js';
+import { tuneWorkerHeap } from '../src/pipeline/worker-heap.js';
 
 // The only place that exits the process. The first Ctrl-C or SIGTERM asks the running command to
 // finish cleanly; a second Ctrl-C forces the exit.
@@ -36,6 +37,9 @@ function drained(stream: NodeJS.WriteStream): Promise<void> {
     stream.write('', () => resolve());
   });
 }
+
+// A worker's heap settings (see worker-heap.ts) are process-wide, so they are set here, not by the command.
+if (process.argv[2] === 'worker') tuneWorkerHeap();
 
 const code = await main(process.argv.slice(2), createProcessIo(controller.signal));
 await Promise.all([drained(process.stdout), drained(process.stderr)]);

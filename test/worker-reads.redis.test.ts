@@ -1,4 +1,5 @@
 import { beforeEach, describe, expect, it } from 'vitest';
+import type { Redis } from 'ioredis';
 import { audit, type AuditReport } from '../src/pipeline/audit.js';
 import { CODEC_VERSION, decodeBatch, decodeEntry, encodeBatch, type StreamEvent } from '../src/pipeline/codec.js';
 import { Keys, partitionOf } from '../src/pipeline/keys.js';
@@ -206,8 +207,8 @@ describe('one worker, all partitions on a single Redis', () => {
     const client = fixture.conn.client();
     const ns = newNamespace('multi');
     const topology = await ensureTopology(client, ns, [{ name: 'pass' }], { partitions: 8 });
-    // A small batch: reads of one or two entries per partition, so that many turns overlap
-    // (read ahead, commits of a turn in flight while the next is processed).
+    // A small batch: reads of one or two entries per partition, so many turns, each sending its
+    // commits and the next read in one write.
     const w = startStageWorker(fixture.conn, topology, { batchEntries: 8 });
     expect(w.reader).toBeDefined();
     await waitOwned(w, [0, 1, 2, 3, 4, 5, 6, 7]);
@@ -223,6 +224,43 @@ describe('one worker, all partitions on a single Redis', () => {
     // Each event was committed once: no batch was redone.
     expect(w.counters).toMatchObject({ sent: 4000, failed: 0, deadLettered: 0 });
     expect(logs.filter((l) => /STALE_READ|batch failed/.test(l))).toEqual([]);
+  });
+});
+
+describe('a turn on a single Redis', () => {
+  it('reads ahead through a backlog; once caught up, sends its commits and the next read in one write on the read connection', async () => {
+    const client = fixture.conn.client();
+    const ns = newNamespace('onewrite');
+    const topology = await ensureTopology(client, ns, [{ name: 'pass' }], { partitions: 4 });
+    // MONITOR names the connection of every command.
+    const monitor = await (client as Redis).duplicate().monitor();
+    cleanup(() => void monitor.disconnect());
+    const seen: { cmd: string; take: boolean; source: string }[] = [];
+    monitor.on('monitor', (_time: string, args: string[], source: string) => {
+      const cmd = String(args[0]).toLowerCase();
+      if (cmd === 'xread' || cmd === 'evalsha' || cmd === 'eval') seen.push({ cmd, take: args.includes('take') && args.some((a) => String(a).includes(ns)), source });
+    });
+    // A backlog before the worker starts: its reads come back full (10 entries per partition).
+    const backlog = Array.from({ length: 800 }, (_, i) => ({ key: `k${i % 37}`, data: `b${i}` }));
+    const run = await produce(client, topology, backlog, `p-${ns}`, 5);
+    const w = startStageWorker(fixture.conn, topology, { batchEntries: 40 });
+    await auditUntil(client, topology, run, (r) => r.drained && r.delivered === backlog.length, 'backlog not delivered');
+    const backlogPhase = seen.length;
+    // Then one event at a time, each delivered before the next: every read comes back short.
+    for (let i = 0; i < 12; i++) {
+      const one = await produce(client, topology, [{ key: `t${i}`, data: `t${i}` }], `p-${ns}-t${i}`);
+      await auditUntil(client, topology, one, (r) => r.delivered === 1, `event t${i} not delivered`);
+    }
+    expect(w.counters.sent).toBe(backlog.length + 12);
+    const readers = new Set(seen.filter((c) => c.cmd === 'xread').map((c) => c.source));
+    expect(readers.size).toBe(1);
+    const reader = [...readers][0];
+    const backlogCommits = seen.slice(0, backlogPhase).filter((c) => c.take);
+    const caughtUpCommits = seen.slice(backlogPhase).filter((c) => c.take);
+    // Reading ahead, the read connection is blocked in the next read: commits go on the other one.
+    expect(backlogCommits.some((c) => c.source !== reader)).toBe(true);
+    expect(caughtUpCommits.length).toBeGreaterThanOrEqual(12);
+    expect(caughtUpCommits.filter((c) => c.source !== reader)).toEqual([]);
   });
 });
 

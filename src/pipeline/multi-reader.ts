@@ -1,4 +1,5 @@
 import type { Redis } from 'ioredis';
+import type { Reply, Routed } from '../redis/pipeline-by-node.js';
 
 type Entry = [id: Buffer, fields: Buffer[]];
 
@@ -33,56 +34,81 @@ export class MultiReader {
   }
 
   /**
-   * Starts a read of every target that is to be read, unless one is outstanding: then, if a target
-   * that it does not cover wants reading (a partition just taken or recovered), the outstanding
-   * read is ended early with CLIENT UNBLOCK so that the next one covers it.
+   * Sends `commands` (a turn's commits), then a read of every target that is to be read, in one
+   * pipeline: one socket write per turn of the worker instead of two, which at low rates is a good
+   * part of a worker's CPU. The commits' replies come back first, each as it arrives; the read
+   * blocks until one of the targets has entries.
+   *
+   * When a read is outstanding already, nothing is sent and undefined is returned (the caller sends
+   * the commands elsewhere); and if a target that it does not cover wants reading (a partition just
+   * taken or recovered), the outstanding read is ended early with CLIENT UNBLOCK so that the next
+   * one covers it.
+   * @param durable WAIT for a replica after the commands (it covers every write before it on the connection).
+   * @returns the commands' [error, reply], in order, once all have come.
    */
-  read(targets: Iterable<ReadTarget>, count: number): void {
+  read(targets: Iterable<ReadTarget>, count: number, commands: Routed[] = [], durable = false): Promise<Reply[]> | undefined {
     if (this.busy) {
-      if (this.unblocking || this.clientId === undefined) return;
-      for (const t of targets) {
-        if (this.busy.targets.has(t)) continue;
-        const next = t.nextRead();
-        if (!next) continue;
-        // Not covered: give it back unread, and cut the outstanding read short.
-        t.received(next.generation, undefined);
-        this.unblocking = true;
-        // 0: the read was not blocked yet (it was on its way); a later turn tries again.
-        this.control.call('CLIENT', 'UNBLOCK', this.clientId).then(
-          (n) => {
-            if (Number(n) === 0) this.unblocking = false;
-          },
-          () => (this.unblocking = false),
-        );
-        return;
-      }
-      return;
+      if (!this.unblocking && this.clientId !== undefined) this.unblockFor(targets);
+      return undefined;
     }
     const reads: { t: ReadTarget; stream: string; from: string; generation: number }[] = [];
     for (const t of targets) {
       const next = t.nextRead();
       if (next) reads.push({ t, ...next });
     }
-    if (reads.length === 0) return;
-    const busy = { targets: new Set(reads.map((r) => r.t)) };
-    this.busy = busy;
-    const done = (reply: [Buffer, Entry[]][] | null) => {
-      const got = new Map((reply ?? []).map(([stream, entries]) => [stream.toString(), entries]));
-      for (const r of reads) r.t.received(r.generation, got.get(r.stream));
-      if (this.busy === busy) this.busy = undefined;
-      this.unblocking = false;
-      this.onRead();
-    };
-    void this.ensureId()
-      .then(() => this.conn.xreadBuffer('COUNT', count, 'BLOCK', this.blockMs, 'STREAMS', ...reads.map((r) => r.stream), ...reads.map((r) => r.from)))
-      .then(
-        (reply) => done(reply as [Buffer, Entry[]][] | null),
-        () => done(null),
+    if (reads.length === 0 && commands.length === 0) return Promise.resolve([]);
+    const p = this.conn.pipeline();
+    const replies: Reply[] = new Array(commands.length);
+    let left = commands.length;
+    const settled = new Promise<Reply[]>((resolve) => {
+      if (left === 0) resolve(replies);
+      commands.forEach((c, i) =>
+        c.add(p, (err, reply) => {
+          replies[i] = [err ?? null, reply];
+          if (--left === 0) resolve(replies);
+        }),
       );
+    });
+    if (durable && commands.length > 0) p.call('WAIT', 1, 1000, () => undefined);
+    if (reads.length > 0) {
+      const busy = { targets: new Set(reads.map((r) => r.t)) };
+      this.busy = busy;
+      const done = (reply: [Buffer, Entry[]][] | null | undefined) => {
+        const got = new Map((reply ?? []).map(([stream, entries]) => [stream.toString(), entries]));
+        for (const r of reads) r.t.received(r.generation, got.get(r.stream));
+        if (this.busy === busy) this.busy = undefined;
+        this.unblocking = false;
+        this.onRead();
+      };
+      // The id that CLIENT UNBLOCK needs, in the same write the first time.
+      if (this.clientId === undefined) p.client('ID', (err, id) => void (err ? undefined : (this.clientId = Number(id))));
+      p.xreadBuffer('COUNT', count, 'BLOCK', this.blockMs, 'STREAMS', ...reads.map((r) => r.stream), ...reads.map((r) => r.from), (err, reply) =>
+        done(err ? null : (reply as [Buffer, Entry[]][] | null)),
+      );
+    }
+    // Every command's outcome, errors included, reaches its own callback.
+    p.exec().catch(() => undefined);
+    return settled;
   }
 
-  private async ensureId(): Promise<void> {
-    this.clientId ??= Number(await this.conn.client('ID'));
+  /** Ends the outstanding read early when a target wants reading that it does not cover. */
+  private unblockFor(targets: Iterable<ReadTarget>): void {
+    for (const t of targets) {
+      if (this.busy!.targets.has(t)) continue;
+      const next = t.nextRead();
+      if (!next) continue;
+      // Not covered: give it back unread, and cut the outstanding read short.
+      t.received(next.generation, undefined);
+      this.unblocking = true;
+      // 0: the read was not blocked yet (it was on its way); a later turn tries again.
+      this.control.call('CLIENT', 'UNBLOCK', this.clientId!).then(
+        (n) => {
+          if (Number(n) === 0) this.unblocking = false;
+        },
+        () => (this.unblocking = false),
+      );
+      return;
+    }
   }
 
   close(): void {

@@ -1,10 +1,10 @@
 import calculateSlot from 'cluster-key-slot';
 import type { ChainableCommander, Cluster, Redis } from 'ioredis';
 
-/** One command of a batch: the key that routes it, and how to add it to a pipeline. */
+/** One command of a batch: the key that routes it, and how to add it to a pipeline (with a callback for its own reply). */
 export interface Routed {
   key: string;
-  add(p: ChainableCommander): void;
+  add(p: ChainableCommander, done?: (err: Error | null | undefined, reply: unknown) => void): void;
 }
 
 export type Reply = [Error | null, unknown];
