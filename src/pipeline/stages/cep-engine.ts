@@ -105,6 +105,8 @@ interface Timer {
   due: number;
   rule: number;
   key: string;
+  /** Its index in the heap. */
+  at: number;
 }
 
 const NO_SKIP: number[] = [];
@@ -132,11 +134,8 @@ function timerBefore(a: Timer, b: Timer): boolean {
 /** A min-heap of absence deadlines, at most one per rule+key, ordered by (due, rule, key). */
 class TimerHeap {
   private items: Timer[] = [];
-  private pos = new Map<string, number>();
-
-  private static slot(rule: number, key: string): string {
-    return `${rule}|${key}`;
-  }
+  /** Each rule's timers by key: a deadline moves on every event of its key, so finding it is on the hot path. */
+  private byRule = new Map<number, Map<string, Timer>>();
 
   get size(): number {
     return this.items.length;
@@ -148,26 +147,28 @@ class TimerHeap {
 
   /** Adds or moves the deadline of rule+key. */
   set(rule: number, key: string, due: number): void {
-    const slot = TimerHeap.slot(rule, key);
-    const at = this.pos.get(slot);
-    if (at === undefined) {
-      this.items.push({ due, rule, key });
-      this.pos.set(slot, this.items.length - 1);
-      this.up(this.items.length - 1);
+    let keys = this.byRule.get(rule);
+    if (!keys) this.byRule.set(rule, (keys = new Map()));
+    const t = keys.get(key);
+    if (t === undefined) {
+      const added: Timer = { due, rule, key, at: this.items.length };
+      keys.set(key, added);
+      this.items.push(added);
+      this.up(added.at);
       return;
     }
-    this.items[at]!.due = due;
-    this.down(this.up(at));
+    t.due = due;
+    this.down(this.up(t.at));
   }
 
   pop(): Timer | undefined {
     const top = this.items[0];
     if (!top) return undefined;
-    this.pos.delete(TimerHeap.slot(top.rule, top.key));
+    this.byRule.get(top.rule)!.delete(top.key);
     const last = this.items.pop()!;
     if (this.items.length > 0) {
       this.items[0] = last;
-      this.pos.set(TimerHeap.slot(last.rule, last.key), 0);
+      last.at = 0;
       this.down(0);
     }
     return top;
@@ -175,7 +176,7 @@ class TimerHeap {
 
   clear(): void {
     this.items = [];
-    this.pos.clear();
+    this.byRule.clear();
   }
 
   private swap(i: number, j: number): void {
@@ -183,8 +184,8 @@ class TimerHeap {
     const b = this.items[j]!;
     this.items[i] = b;
     this.items[j] = a;
-    this.pos.set(TimerHeap.slot(b.rule, b.key), i);
-    this.pos.set(TimerHeap.slot(a.rule, a.key), j);
+    b.at = i;
+    a.at = j;
   }
 
   private up(i: number): number {
@@ -700,7 +701,12 @@ export class CepEngine {
       case 'absence': {
         if (!r.match(e)) return;
         const st = this.state(r, e.key);
-        st.marks = [[e.time, e.id]];
+        // Every event of a key moves its mark: written in place rather than a new one per event.
+        const seen = st.marks.length === 1 ? st.marks[0]! : undefined;
+        if (seen) {
+          seen[0] = e.time;
+          seen[1] = e.id;
+        } else st.marks = [[e.time, e.id]];
         this.timers.set(r.index, e.key, e.time + rule.window);
         return;
       }
