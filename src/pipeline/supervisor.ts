@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { cliEntry } from '../self.js';
 import { isPidAlive } from '../pid.js';
 import { sleep } from '../sleep.js';
-import { WORKER_NODE_FLAGS } from './worker-heap.js';
+import { workerNodeFlags } from './worker-heap.js';
 
 /** One stage worker process started by `up`. */
 export interface WorkerProcessInfo {
@@ -32,7 +32,7 @@ export function spawnWorkers(o: SpawnWorkersOptions): WorkerProcessInfo[] {
     for (let i = 0; i < s.workers; i++) {
       const args = [entry, 'worker', '--stage', s.name, '--redis', o.redisUrls.join(','), '--namespace', o.namespace, '--quiet'];
       if (o.pipeline) args.push('--pipeline', o.pipeline);
-      const child = spawn(process.execPath, [...WORKER_NODE_FLAGS, ...args], {
+      const child = spawn(process.execPath, [...workerNodeFlags(o.env.NODE_OPTIONS), ...args], {
         detached: true,
         stdio: ['ignore', 'ignore', o.logFd ?? 'inherit'],
         env: { ...o.env, STREAMCTL_HOME: o.home } as NodeJS.ProcessEnv,

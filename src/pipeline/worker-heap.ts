@@ -17,12 +17,32 @@ import { setFlagsFromString } from 'node:v8';
  */
 const GROWTH = '--heap-growing-percent=100';
 
-export const WORKER_NODE_FLAGS = ['--max-semi-space-size=8', GROWTH];
+const FLAGS = ['--max-semi-space-size=8', GROWTH];
+
+/** The flag's name, `--max-semi-space-size` of `--max-semi-space-size=8`. */
+function flagName(flag: string): string {
+  return flag.split('=')[0]!.replace(/_/g, '-');
+}
+
+/** Whether the user set this flag in NODE_OPTIONS (or on node's command line): theirs wins. */
+function setByUser(flag: string, nodeOptions: string | undefined, execArgv: readonly string[]): boolean {
+  const name = flagName(flag);
+  return [...(nodeOptions ?? '').split(/\s+/), ...execArgv].some((a) => a !== '' && flagName(a) === name);
+}
+
+/**
+ * The flags for a worker process that `up` or `bench` starts, minus those the user set in
+ * NODE_OPTIONS: `NODE_OPTIONS=--heap-growing-percent=0` gives back V8's own growth (lower p99,
+ * larger RSS).
+ */
+export function workerNodeFlags(nodeOptions: string | undefined): string[] {
+  return FLAGS.filter((f) => !setByUser(f, nodeOptions, []));
+}
 
 /**
  * Applies what can be set after start (the growth factor, read at every collection) to this
- * process: a `streamctl worker` started by hand gets most of the saving too.
+ * process, unless the user set it: a `streamctl worker` started by hand gets most of the saving too.
  */
-export function tuneWorkerHeap(): void {
-  setFlagsFromString(GROWTH);
+export function tuneWorkerHeap(nodeOptions = process.env.NODE_OPTIONS, execArgv = process.execArgv): void {
+  if (!setByUser(GROWTH, nodeOptions, execArgv)) setFlagsFromString(GROWTH);
 }
