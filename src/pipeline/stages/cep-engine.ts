@@ -249,7 +249,11 @@ export function compileConditions(conditions: readonly CepCondition[]): Matcher 
       });
     }
   }
-  return (e) => parts.every((p) => p(e));
+  // A loop, not parts.every(p => p(e)): that callback would be a new closure per event and rule.
+  return (e) => {
+    for (let i = 0; i < parts.length; i++) if (!parts[i]!(e)) return false;
+    return true;
+  };
 }
 
 /** JSON with object keys sorted at every level: the same value always gives the same bytes. */
@@ -367,14 +371,16 @@ export class CepEngine {
   /**
    * Takes a batch of events in arrival order; returns the alerts whose evidence the watermark has
    * now passed, in event-time order.
+   * @param owned the events are the engine's to keep (made for this call, never touched again by
+   *   the caller): they are held as they are instead of copied.
    * @throws TypeError, before changing any state, when an event is malformed.
    */
-  process(events: readonly CepEvent[]): CepAlert[] {
+  process(events: readonly CepEvent[], owned = false): CepAlert[] {
     events.forEach((e, i) => {
       const problem = validEvent(e);
       if (problem) throw new TypeError(`cep: event ${i}${typeof (e as CepEvent | null)?.id === 'string' ? ` (${e.id})` : ''}: ${problem}`);
     });
-    for (const e of events) this.accept(e);
+    for (const e of events) this.accept(e, owned);
     const alerts: CepAlert[] = [];
     if (this.maxTime === undefined) return alerts;
     const watermark = Math.max(this.watermark ?? -Infinity, this.maxTime - this.maxLateness);
@@ -533,7 +539,7 @@ export class CepEngine {
     this.insert(this.place(e.time, e.id), { e, skip });
   }
 
-  private accept(e: CepEvent): void {
+  private accept(e: CepEvent, owned: boolean): void {
     if (this.maxTime === undefined || e.time > this.maxTime) this.maxTime = e.time;
     // Almost every event is late for no rule: they share one empty list instead of one each.
     let skip: number[] = NO_SKIP;
@@ -551,11 +557,14 @@ export class CepEngine {
       this.duplicates++;
       return;
     }
-    // A copy: the caller may reuse its objects, and the snapshot holds only these fields.
-    const copy: CepEvent = { id: e.id, key: e.key, time: e.time, type: e.type, value: e.value };
-    if (e.score !== undefined) copy.score = e.score;
-    if (e.anomaly !== undefined) copy.anomaly = e.anomaly;
-    if (e.z !== undefined) copy.z = e.z;
+    // Unless owned, a copy: the caller may reuse its objects, and the snapshot holds only these fields.
+    let copy = e;
+    if (!owned) {
+      copy = { id: e.id, key: e.key, time: e.time, type: e.type, value: e.value };
+      if (e.score !== undefined) copy.score = e.score;
+      if (e.anomaly !== undefined) copy.anomaly = e.anomaly;
+      if (e.z !== undefined) copy.z = e.z;
+    }
     this.insert(at, { e: copy, skip });
     if (this.tracking) {
       const late = skip === NO_SKIP ? NO_NAMES : skip.map((i) => this.rules[i]!.rule.name).sort(cmpStr);

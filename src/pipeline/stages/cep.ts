@@ -46,7 +46,8 @@ export function cep(params: Record<string, unknown>): Stage {
           ...(typeof d.z === 'number' ? { z: d.z } : {}),
         };
       });
-      const alerts = engine.process(events);
+      // The events were made here, with only the engine's fields: it keeps them without a copy.
+      const alerts = engine.process(events, true);
       if (alerts.length) {
         ctx.emit(
           ALERTS,
