@@ -194,7 +194,7 @@ describe('bench --http', () => {
 
     // A bounded rate: at full speed the ingest takes in far more than the workers of a busy CI
     // machine drain within the test's time.
-    const args = ['bench', '--redis', server.url, '-n', ns, '--pipeline', 'passthrough', '--no-calibrate', '--connections', '4', '--http-rate', '20000', '--json'];
+    const args = ['bench', '--redis', server.url, '-n', ns, '--pipeline', 'passthrough', '--no-calibrate', '--connections', '4', '--http-rate', '10000', '--json'];
     const inProcess = check(await runCli([...args, '--duration', '2s', '--http']), 'in-process');
     expect(inProcess.http.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
 
