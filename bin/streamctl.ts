@@ -3,11 +3,11 @@ import { main } from '../src/cli.js';
 import { createProcessIo } from '../src/io.js';
 import { tuneWorkerHeap } from '../src/pipeline/worker-heap.js';
 
-// The only place that exits the process. The first Ctrl-C or SIGTERM asks the running command to
-// finish cleanly; a second Ctrl-C forces the exit.
+// The only place that exits the process. The first Ctrl-C, SIGTERM or SIGHUP (the terminal closed)
+// asks the running command to finish cleanly; a second Ctrl-C forces the exit.
 const controller = new AbortController();
 let interrupts = 0;
-for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
   process.on(sig, () => {
     interrupts++;
     if (interrupts > 1 && sig === 'SIGINT') {

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { isPidAlive as pidAlive } from '../src/pid.js';
 import { isNodeAlive } from '../src/redis/redis-server.js';
+import { waitFor } from '../src/redis/wait.js';
 import type { Deployment } from '../src/redis/deployment.js';
 import { cleanupAfterEach, stateHome } from './helpers/cleanup.js';
 import { finished, runCli, spawnCli } from './helpers/cli.js';
@@ -56,19 +57,28 @@ describe.each([
   });
 });
 
+/** Starts a foreground `up` and resolves once it says it is running, with its deployment record. */
+async function foregroundUp(dir: string, args: string[]) {
+  const child = spawnCli(['up', '--home', dir, '--port', String(randomBasePort()), '--no-persist', ...args]);
+  const done = finished(child);
+  cleanup(async () => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    await done;
+  });
+  const out = { stderr: '' };
+  child.stderr!.on('data', (c) => (out.stderr += c));
+  // The foreground up says when it is running: wait for that line rather than for a time.
+  await new Promise<void>((resolve, reject) => {
+    child.stderr!.on('data', () => out.stderr.includes('Ctrl-C stops it') && resolve());
+    child.once('exit', (code) => reject(new Error(`up exited early with ${code}: ${out.stderr}`)));
+  });
+  const d = JSON.parse(readFileSync(join(dir, 'deployment.json'), 'utf8')) as Deployment;
+  return { child, done, out, d };
+}
+
 describe('foreground up', () => {
   it('stops every redis-server within 5 s of SIGINT', async () => {
-    const dir = home();
-    const child = spawnCli(['up', '--home', dir, '--port', String(randomBasePort()), '--no-persist']);
-    const done = finished(child);
-    let stderr = '';
-    child.stderr!.on('data', (c) => (stderr += c));
-    // The foreground up says when it is running: wait for that line rather than for a time.
-    await new Promise<void>((resolve, reject) => {
-      child.stderr!.on('data', () => stderr.includes('Ctrl-C stops it') && resolve());
-      child.once('exit', (code) => reject(new Error(`up exited early with ${code}: ${stderr}`)));
-    });
-    const d = JSON.parse(readFileSync(join(dir, 'deployment.json'), 'utf8')) as Deployment;
+    const { child, done, out, d } = await foregroundUp(home(), []);
     expect(d.nodes).toHaveLength(6);
     expect(d.workers).toHaveLength(2);
     const t0 = Date.now();
@@ -79,7 +89,29 @@ describe('foreground up', () => {
     expect(d.nodes.filter((n) => isNodeAlive(n.pid, n.port))).toEqual([]);
     expect(d.workers!.filter((w) => pidAlive(w.pid))).toEqual([]);
     // Workers drain before Redis stops.
-    expect(stderr.indexOf('draining the stage workers')).toBeLessThan(stderr.indexOf('stopping Redis'));
+    expect(out.stderr.indexOf('draining the stage workers')).toBeLessThan(out.stderr.indexOf('stopping Redis'));
+  });
+
+  it('SIGHUP (its terminal closed) stops it cleanly, as Ctrl-C does', async () => {
+    const { child, done, d } = await foregroundUp(home(), ['--standalone', '--pipeline', 'passthrough']);
+    expect(d.workers).toHaveLength(3);
+    child.kill('SIGHUP');
+    expect((await done).code).toBe(0);
+    expect(d.nodes.filter((n) => isNodeAlive(n.pid, n.port))).toEqual([]);
+    expect(d.workers!.filter((w) => pidAlive(w.pid))).toEqual([]);
+  });
+
+  it('killed without a chance to stop them (SIGKILL), its workers notice, drain and exit on their own', async () => {
+    const dir = home();
+    const { child, done, d } = await foregroundUp(dir, ['--standalone', '--pipeline', 'passthrough']);
+    cleanup(async () => void (await runCli(['down', '--home', dir])));
+    expect(d.workers!.filter((w) => pidAlive(w.pid))).toHaveLength(3);
+    child.kill('SIGKILL');
+    await done;
+    await waitFor(async () => (d.workers!.some((w) => pidAlive(w.pid)) ? undefined : true), {
+      timeoutMs: 15_000,
+      onTimeout: () => new Error(`workers still running after their up died: ${d.workers!.filter((w) => pidAlive(w.pid)).map((w) => w.pid).join(', ')}`),
+    });
   });
 });
 

@@ -7,6 +7,7 @@ import { loadPipeline, resolveStage } from '../pipeline/definition.js';
 import { ensureTopology } from '../pipeline/topology.js';
 import { StageWorker } from '../pipeline/worker.js';
 import { connect } from '../redis/target.js';
+import { SUPERVISOR_PID_ENV, supervisorGone } from '../pipeline/supervisor.js';
 import { startMetricsServer, type MetricsServer } from '../observe/metrics-server.js';
 import { stageLag, WorkerMetrics } from '../observe/metrics.js';
 
@@ -27,7 +28,7 @@ const options = z.object({
 
 export default defineCommand({
   name: 'worker',
-  description: 'Run the workers of one pipeline stage in this process until SIGTERM/Ctrl-C, then drain and stop.',
+  description: 'Run the workers of one pipeline stage in this process until SIGTERM/Ctrl-C (or, when a foreground `streamctl up` started it, until that process is gone), then drain and stop.',
   examples: ['streamctl worker --stage stage1', 'streamctl worker --stage enrich --concurrency 4 --pipeline streamctl.yaml'],
   options,
   async run(opts, io) {
@@ -66,7 +67,14 @@ export default defineCommand({
             const c = workers.reduce((a, w) => ({ received: a.received + w.counters.received, sent: a.sent + w.counters.sent, dead: a.dead + w.counters.deadLettered, owned: a.owned + w.owned.length }), { received: 0, sent: 0, dead: 0, owned: 0 });
             log(`owned ${c.owned}  received ${c.received}  sent ${c.sent}  dead-lettered ${c.dead}`);
           }, 1000);
-      await new Promise<void>((resolve) => (io.signal.aborted ? resolve() : io.signal.addEventListener('abort', () => resolve(), { once: true })));
+      const stopped = new Promise<void>((resolve) => (io.signal.aborted ? resolve() : io.signal.addEventListener('abort', () => resolve(), { once: true })));
+      const watch = new AbortController();
+      const supervisor = Number(io.env[SUPERVISOR_PID_ENV]);
+      const orphaned = Number.isInteger(supervisor) && supervisor > 0
+        ? supervisorGone(supervisor, watch.signal).then(() => log(`the streamctl process that started this worker (pid ${supervisor}) is gone`))
+        : new Promise<void>(() => undefined);
+      await Promise.race([stopped, orphaned]);
+      watch.abort();
       if (status) clearInterval(status);
       log('draining...');
       await Promise.all(workers.map((w) => w.stop(opts.shutdownTimeout)));

@@ -4,6 +4,21 @@ import { isPidAlive } from '../pid.js';
 import { sleep } from '../sleep.js';
 import { workerNodeFlags } from './worker-heap.js';
 
+/** Set in the environment of the workers a foreground `up` (or `npm run bench`) starts: its pid. */
+export const SUPERVISOR_PID_ENV = 'STREAMCTL_SUPERVISOR_PID';
+
+/**
+ * Resolves once the process `pid` is gone (checked every `everyMs`), or never if `signal` aborts
+ * first. For a worker whose supervisor may die without stopping it.
+ */
+export async function supervisorGone(pid: number, signal: AbortSignal, everyMs = 1000): Promise<void> {
+  while (!signal.aborted) {
+    if (!isPidAlive(pid)) return;
+    await sleep(everyMs, signal);
+  }
+  return new Promise(() => undefined);
+}
+
 /** One stage worker process started by `up`. */
 export interface WorkerProcessInfo {
   stage: string;
@@ -35,7 +50,9 @@ export function spawnWorkers(o: SpawnWorkersOptions): WorkerProcessInfo[] {
       const child = spawn(process.execPath, [...workerNodeFlags(o.env.NODE_OPTIONS), ...args], {
         detached: true,
         stdio: ['ignore', 'ignore', o.logFd ?? 'inherit'],
-        env: { ...o.env, STREAMCTL_HOME: o.home } as NodeJS.ProcessEnv,
+        // In the foreground, the workers watch this process: if it dies without stopping them
+        // (SIGKILL, a crash), they drain and exit rather than run on unsupervised.
+        env: { ...o.env, STREAMCTL_HOME: o.home, ...(o.detached ? {} : { [SUPERVISOR_PID_ENV]: String(process.pid) }) } as NodeJS.ProcessEnv,
       });
       if (o.detached) child.unref();
       out.push({ stage: s.name, pid: child.pid!, ...(o.detached ? {} : { child }) });
