@@ -81,7 +81,11 @@ export class MultiReader {
         this.onRead();
       };
       // The id that CLIENT UNBLOCK needs, in the same write the first time.
-      if (this.clientId === undefined) p.client('ID', (err, id) => void (err ? undefined : (this.clientId = Number(id))));
+      if (this.clientId === undefined) {
+        p.client('ID', (err, id) => {
+          if (!err) this.clientId = Number(id);
+        });
+      }
       p.xreadBuffer('COUNT', count, 'BLOCK', this.blockMs, 'STREAMS', ...reads.map((r) => r.stream), ...reads.map((r) => r.from), (err, reply) =>
         done(err ? null : (reply as [Buffer, Entry[]][] | null)),
       );
