@@ -102,9 +102,8 @@ describe('foreground up', () => {
   });
 
   it('killed without a chance to stop them (SIGKILL), its workers notice, drain and exit on their own', async () => {
-    const dir = home();
-    const { child, done, d } = await foregroundUp(dir, ['--standalone', '--pipeline', 'passthrough']);
-    cleanup(async () => void (await runCli(['down', '--home', dir])));
+    // Its redis-server stays: the state folder's cleanup runs `down`.
+    const { child, done, d } = await foregroundUp(home(), ['--standalone', '--pipeline', 'passthrough']);
     expect(d.workers!.filter((w) => pidAlive(w.pid))).toHaveLength(3);
     child.kill('SIGKILL');
     await done;
