@@ -7,7 +7,7 @@ import { loadPipeline, resolveStage } from '../pipeline/definition.js';
 import { ensureTopology } from '../pipeline/topology.js';
 import { StageWorker } from '../pipeline/worker.js';
 import { connect } from '../redis/target.js';
-import { SUPERVISOR_PID_ENV, supervisorGone } from '../pipeline/supervisor.js';
+import { SUPERVISOR_PID_ENV, untilStopped } from '../pipeline/supervisor.js';
 import { startMetricsServer, type MetricsServer } from '../observe/metrics-server.js';
 import { stageLag, WorkerMetrics } from '../observe/metrics.js';
 
@@ -67,14 +67,10 @@ export default defineCommand({
             const c = workers.reduce((a, w) => ({ received: a.received + w.counters.received, sent: a.sent + w.counters.sent, dead: a.dead + w.counters.deadLettered, owned: a.owned + w.owned.length }), { received: 0, sent: 0, dead: 0, owned: 0 });
             log(`owned ${c.owned}  received ${c.received}  sent ${c.sent}  dead-lettered ${c.dead}`);
           }, 1000);
-      const stopped = new Promise<void>((resolve) => (io.signal.aborted ? resolve() : io.signal.addEventListener('abort', () => resolve(), { once: true })));
-      const watch = new AbortController();
       const supervisor = Number(io.env[SUPERVISOR_PID_ENV]);
-      const orphaned = Number.isInteger(supervisor) && supervisor > 0
-        ? supervisorGone(supervisor, watch.signal).then(() => log(`the streamctl process that started this worker (pid ${supervisor}) is gone`))
-        : new Promise<void>(() => undefined);
-      await Promise.race([stopped, orphaned]);
-      watch.abort();
+      if ((await untilStopped(io.signal, Number.isInteger(supervisor) && supervisor > 0 ? supervisor : undefined)) === 'supervisor gone') {
+        log(`the streamctl process that started this worker (pid ${supervisor}) is gone`);
+      }
       if (status) clearInterval(status);
       log('draining...');
       await Promise.all(workers.map((w) => w.stop(opts.shutdownTimeout)));

@@ -8,15 +8,16 @@ import { workerNodeFlags } from './worker-heap.js';
 export const SUPERVISOR_PID_ENV = 'STREAMCTL_SUPERVISOR_PID';
 
 /**
- * Resolves once the process `pid` is gone (checked every `everyMs`), or never if `signal` aborts
- * first. For a worker whose supervisor may die without stopping it.
+ * Waits until `signal` aborts or, with `supervisorPid`, until that process is gone (checked every
+ * `everyMs`): a worker whose supervisor died without stopping it drains and exits.
  */
-export async function supervisorGone(pid: number, signal: AbortSignal, everyMs = 1000): Promise<void> {
+export async function untilStopped(signal: AbortSignal, supervisorPid?: number, everyMs = 1000): Promise<'signal' | 'supervisor gone'> {
   while (!signal.aborted) {
-    if (!isPidAlive(pid)) return;
-    await sleep(everyMs, signal);
+    if (supervisorPid !== undefined && !isPidAlive(supervisorPid)) return 'supervisor gone';
+    // Without a supervisor there is nothing to check: the longest timer Node allows.
+    await sleep(supervisorPid === undefined ? 2 ** 31 - 1 : everyMs, signal);
   }
-  return new Promise(() => undefined);
+  return 'signal';
 }
 
 /** One stage worker process started by `up`. */
