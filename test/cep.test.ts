@@ -516,6 +516,27 @@ describe('cep engine: entry state', () => {
     expect(one.set.map(([n]) => n)).toEqual(expect.arrayContaining(['m', expect.stringMatching(/^p:\d+$/)]));
   });
 
+  it('every commit\'s counters entry holds the current counters, late drops included', () => {
+    const engine = new CepEngine(DEFAULT_RULES);
+    engine.load(undefined);
+    const meta = () => JSON.parse(engine.changes().set.find(([n]) => n === 'm')![1]) as { maxTime: number; watermark: number; lateDropped: Record<string, number>; fps: Record<string, string>; nextChunk: number };
+    engine.process([ev('a', 'k', 100 * S), ev('b', 'k', 101 * S)]);
+    const first = meta();
+    expect(first).toMatchObject({ v: 1, maxTime: 101 * S, watermark: 101 * S - 5 * S, duplicates: 0 });
+    expect(Object.keys(first.fps).sort()).toEqual(DEFAULT_RULES.map((r) => r.name).sort());
+    expect(Object.values(first.lateDropped).every((n) => n === 0)).toBe(true);
+    // Two events far behind the newest: late for every rule.
+    engine.process([ev('c', 'k', 50 * S), ev('d', 'k', 51 * S)]);
+    const second = meta();
+    expect(second.lateDropped).toEqual(engine.stats().lateDropped);
+    expect(Object.values(second.lateDropped).every((n) => n === 2)).toBe(true);
+    expect(second.nextChunk).toBeGreaterThanOrEqual(first.nextChunk);
+    // What load reads back gives the same counters.
+    const again = new CepEngine(DEFAULT_RULES);
+    again.load(new Map([['m', Buffer.from(JSON.stringify(second))]]));
+    expect(again.stats().lateDropped).toEqual(engine.stats().lateDropped);
+  });
+
   it('a foreign or unknown entry is refused; the entries of a changed rule are dropped and deleted', () => {
     const engine = new CepEngine(COUNT);
     expect(() => engine.load(new Map([['m', Buffer.from('{"v":2}')]]))).toThrow(/state entry "m" is not one of a cep engine/);

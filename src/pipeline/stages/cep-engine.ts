@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import type { CepCondition, CepRule } from './cep-rules.js';
+import { ChunkHeap } from './chunk-heap.js';
 
 /**
  * The complex-event-processing engine of one partition: deterministic, event time only.
@@ -343,11 +344,13 @@ export class CepEngine {
   /** Entry state: the events accepted by the current `process` call, as snapshot tuples. */
   private chunk: PendingTuple[] = [];
   /** Entry state: committed chunks of pending events, by number, with the largest event time in each. */
-  private chunks = new Map<number, number>();
+  private chunks = new ChunkHeap();
   private nextChunk = 0;
   private chunkWrites: [string, string][] = [];
   /** Entry state: entries to delete at the next `changes()` (passed chunks, states of changed rules). */
   private deletes: string[] = [];
+  /** `metaJson()`'s cached parts, for the sum of the lateDropped counts they were made with. */
+  private metaText: { late: number; lateDropped: string; fps: string } | undefined;
 
   constructor(rules: readonly CepRule[]) {
     const names = new Set<string>();
@@ -412,16 +415,12 @@ export class CepEngine {
       for (const t of this.chunk) if (t[2] > max) max = t[2];
       if (max >= watermark) {
         const n = this.nextChunk++;
-        this.chunks.set(n, max);
+        this.chunks.add(n, max);
         this.chunkWrites.push([`p:${n}`, JSON.stringify(this.chunk)]);
       }
       this.chunk = [];
     }
-    for (const [n, max] of this.chunks) {
-      if (max >= watermark) continue;
-      this.chunks.delete(n);
-      this.deletes.push(`p:${n}`);
-    }
+    this.chunks.popBelow(watermark, (n) => this.deletes.push(`p:${n}`));
   }
 
   /**
@@ -438,7 +437,7 @@ export class CepEngine {
         this.closeChunk(-Infinity);
       }
     }
-    const set: [string, string][] = [[META, JSON.stringify(this.meta())], ...this.chunkWrites];
+    const set: [string, string][] = [[META, this.metaJson()], ...this.chunkWrites];
     const del = this.deletes;
     for (const [r, keys] of this.dirty) {
       for (const key of keys) {
@@ -452,6 +451,22 @@ export class CepEngine {
     this.chunkWrites = [];
     this.deletes = [];
     return { set, del };
+  }
+
+  /**
+   * `meta()` as JSON, written with every batch's changes: the per-rule parts (which change rarely,
+   * or never) are kept as text until a count changes.
+   */
+  private metaJson(): string {
+    let late = 0;
+    for (const r of this.rules) late += r.lateDropped;
+    // Counts only grow between resets, and every reset drops the cache: an unchanged sum is an unchanged map.
+    if (this.metaText?.late !== late) {
+      const m = this.meta();
+      this.metaText = { late, lateDropped: JSON.stringify(m.lateDropped), fps: JSON.stringify(m.fps) };
+    }
+    const t = this.metaText;
+    return `{"v":${SNAPSHOT_VERSION},"maxTime":${JSON.stringify(this.maxTime ?? null)},"watermark":${JSON.stringify(this.watermark ?? null)},"duplicates":${this.duplicates},"lateDropped":${t.lateDropped},"fps":${t.fps},"nextChunk":${this.nextChunk}}`;
   }
 
   private meta(): z.infer<typeof metaSchema> {
@@ -523,7 +538,7 @@ export class CepEngine {
         if (t[2] > max) max = t[2];
         if (t[2] >= watermark) this.pushPending(t, byName);
       }
-      this.chunks.set(n, max);
+      this.chunks.add(n, max);
     }
   }
 
@@ -848,10 +863,11 @@ export class CepEngine {
     this.tracking = false;
     this.dirty = new Map();
     this.chunk = [];
-    this.chunks = new Map();
+    this.chunks.clear();
     this.nextChunk = 0;
     this.chunkWrites = [];
     this.deletes = [];
+    this.metaText = undefined;
     for (const r of this.rules) {
       r.keys.clear();
       r.lateDropped = 0;

@@ -91,7 +91,9 @@ export function observe(s: KeyStats, value: number, p: EnrichParams): { z: numbe
     return { z, delta, std, mean, ready };
   }
   s.out = 0;
-  s.recent = [];
+  // Only when there is something to drop: a fresh array per event, stored in a long-lived object,
+  // is garbage that outlives young-generation collections.
+  if (s.recent.length > 0) s.recent = [];
   s.last = value;
   s.n++;
   const d = value - s.mean;
