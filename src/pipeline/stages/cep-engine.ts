@@ -349,8 +349,8 @@ export class CepEngine {
   private chunkWrites: [string, string][] = [];
   /** Entry state: entries to delete at the next `changes()` (passed chunks, states of changed rules). */
   private deletes: string[] = [];
-  /** `metaJson()`'s cached parts, for the sum of the lateDropped counts they were made with. */
-  private metaText: { late: number; lateDropped: string; fps: string } | undefined;
+  /** The rules' fingerprints by name, for the counters entry written with every batch: they never change. */
+  private readonly fps: Record<string, string>;
 
   constructor(rules: readonly CepRule[]) {
     const names = new Set<string>();
@@ -369,6 +369,7 @@ export class CepEngine {
       };
     });
     this.maxLateness = rules.reduce((m, r) => Math.max(m, r.lateness), 0);
+    this.fps = Object.fromEntries(this.rules.map((r) => [r.rule.name, r.fingerprint]));
   }
 
   /**
@@ -437,7 +438,7 @@ export class CepEngine {
         this.closeChunk(-Infinity);
       }
     }
-    const set: [string, string][] = [[META, this.metaJson()], ...this.chunkWrites];
+    const set: [string, string][] = [[META, JSON.stringify(this.meta())], ...this.chunkWrites];
     const del = this.deletes;
     for (const [r, keys] of this.dirty) {
       for (const key of keys) {
@@ -453,22 +454,6 @@ export class CepEngine {
     return { set, del };
   }
 
-  /**
-   * `meta()` as JSON, written with every batch's changes: the per-rule parts (which change rarely,
-   * or never) are kept as text until a count changes.
-   */
-  private metaJson(): string {
-    let late = 0;
-    for (const r of this.rules) late += r.lateDropped;
-    // Counts only grow between resets, and every reset drops the cache: an unchanged sum is an unchanged map.
-    if (this.metaText?.late !== late) {
-      const m = this.meta();
-      this.metaText = { late, lateDropped: JSON.stringify(m.lateDropped), fps: JSON.stringify(m.fps) };
-    }
-    const t = this.metaText;
-    return `{"v":${SNAPSHOT_VERSION},"maxTime":${JSON.stringify(this.maxTime ?? null)},"watermark":${JSON.stringify(this.watermark ?? null)},"duplicates":${this.duplicates},"lateDropped":${t.lateDropped},"fps":${t.fps},"nextChunk":${this.nextChunk}}`;
-  }
-
   private meta(): z.infer<typeof metaSchema> {
     return {
       v: SNAPSHOT_VERSION,
@@ -476,7 +461,7 @@ export class CepEngine {
       watermark: this.watermark ?? null,
       duplicates: this.duplicates,
       lateDropped: Object.fromEntries(this.rules.map((r) => [r.rule.name, r.lateDropped])),
-      fps: Object.fromEntries(this.rules.map((r) => [r.rule.name, r.fingerprint])),
+      fps: this.fps,
       nextChunk: this.nextChunk,
     };
   }
@@ -867,7 +852,6 @@ export class CepEngine {
     this.nextChunk = 0;
     this.chunkWrites = [];
     this.deletes = [];
-    this.metaText = undefined;
     for (const r of this.rules) {
       r.keys.clear();
       r.lateDropped = 0;
