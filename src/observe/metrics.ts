@@ -4,6 +4,7 @@ import type { Topology } from '../pipeline/topology.js';
 import type { WorkerCounters, WorkerOptions } from '../pipeline/worker.js';
 import { stageBacklog } from '../pipeline/backlog.js';
 import type { LookupStats } from '../pipeline/lookup.js';
+import { withTimeout } from '../redis/wait.js';
 
 /** Every metric name starts with this. */
 export const METRIC_PREFIX = 'streamctl_';
@@ -37,14 +38,6 @@ export interface WorkerMetricsOptions {
 
 type Totals = Pick<WorkerCounters, 'received' | 'sent' | 'failed' | 'deadLettered'>;
 const COUNTER_FIELDS = ['received', 'sent', 'failed', 'deadLettered'] as const;
-
-function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what} took more than ${ms} ms`)), ms);
-  });
-  return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
-}
 
 /**
  * Prometheus metrics of the stage workers of one process, in a registry of its own. The workers
