@@ -215,4 +215,31 @@ describe('streamctl bench --html, --compare and --max', () => {
     expect(j.audit).toMatchObject({ lost: 0, duplicates: 0, delivered: sent });
     expect(j.throughput.drained).toBe(true);
   });
+
+  it('waits for a live worker of every stage: with stage3 missing it exits 1 naming it (NO_WORKERS), sending nothing; a worker that starts meanwhile lets it run', async () => {
+    const ns = 'bench-idle';
+    const conn = await connectTo(server.url);
+    const workers: WorkerProcess[] = ['stage1', 'stage2'].map((s) => startWorker(s, server.url, ns));
+    try {
+      await waitFor(async () => ((await conn.client().hlen(`${ns}:workers`)) === 2 ? true : undefined), { timeoutMs: 20_000, onTimeout: () => new Error('workers did not start') });
+      const args = ['bench', '--redis', server.url, '-n', ns, '--pipeline', 'passthrough', '--no-calibrate', '--rate', '1000', '--duration', '1s', '--json'];
+      const refused = await runCli(args);
+      expect(refused.code, refused.stderr).toBe(1);
+      expect(JSON.parse(refused.stdout).error).toMatchObject({ code: 'NO_WORKERS', message: expect.stringMatching(/stage stage3 in namespace "bench-idle"/), hint: expect.stringMatching(/streamctl up/) });
+      // Nothing was sent: no ingest stream has an entry.
+      const ingest = await conn.client().keys(`${ns}:*:ingest`);
+      expect(ingest.length).toBeGreaterThan(0);
+      for (const key of ingest) expect(await conn.client().xlen(key), key).toBe(0);
+
+      // The missing worker arrives while bench waits for it.
+      const running = runCli(args);
+      workers.push(startWorker('stage3', server.url, ns));
+      const r = await running;
+      expect(r.code, r.stderr).toBe(0);
+      expect(JSON.parse(r.stdout).audit).toMatchObject({ lost: 0, duplicates: 0 });
+    } finally {
+      await conn.close();
+      await stopWorkers(workers);
+    }
+  }, 60_000);
 });

@@ -1,6 +1,7 @@
 import { existsSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { dirname, resolve } from 'node:path';
+import type { Cluster, Redis } from 'ioredis';
 import { z } from 'zod';
 import { httpBenchLoad } from '../bench/http-load.js';
 import { hopLatencies, type LatencySummary } from '../bench/latency.js';
@@ -12,7 +13,7 @@ import { readBenchBaseline, type ProcessRow } from '../bench/result.js';
 import { comparePeers, renderPeers } from '../bench/peer-comparison.js';
 import { processStats } from '../bench/process-stats.js';
 import { defineCommand } from '../command.js';
-import { UsageError } from '../errors.js';
+import { RuntimeError, UsageError } from '../errors.js';
 import { durationSchema } from '../duration.js';
 import { renderTable } from '../format/table.js';
 import { collectHealth } from '../health/collect.js';
@@ -26,10 +27,10 @@ import { Producer } from '../pipeline/producer.js';
 import { saveRun, type RunRecord } from '../pipeline/runs.js';
 import { withScripts } from '../pipeline/scripts.js';
 import { ensureTopology } from '../pipeline/topology.js';
-import type { Heartbeat } from '../pipeline/worker.js';
-import { HEARTBEAT_STALE_MS } from '../pipeline/worker.js';
+import { liveHeartbeats } from '../pipeline/heartbeats.js';
 import { infoNumber, parseInfo } from '../redis/info.js';
 import { connect } from '../redis/target.js';
+import { waitFor } from '../redis/wait.js';
 import { sleep } from '../sleep.js';
 
 const options = z.object({
@@ -89,9 +90,38 @@ const options = z.object({
   peerEvents: z.coerce.number().int().positive().default(10_000).describe('Events each peer runs with --peers (BullMQ does about 1,000/s on 2 cores)').meta({ valueName: 'N' }),
 });
 
+/** How long bench waits for a live worker of every stage (workers just started take a second or two). */
+const WORKER_WAIT_MS = 10_000;
+
+/**
+ * Waits until every stage has a live worker: a load that nothing processes measures nothing, and
+ * its audit would count every event as lost.
+ * @throws RuntimeError NO_WORKERS naming the stages without one.
+ */
+async function awaitWorkers(client: Redis | Cluster, ns: string, stages: string[], say: (m: string) => void, signal: AbortSignal): Promise<void> {
+  const missing = async () => {
+    const live = new Set((await liveHeartbeats(client, ns)).map((h) => h.stage));
+    return stages.filter((s) => !live.has(s));
+  };
+  let idle = await missing();
+  if (idle.length === 0) return;
+  say(`waiting up to ${WORKER_WAIT_MS / 1000}s for a live worker of stage ${idle.join(', ')}...`);
+  await waitFor(async () => ((idle = await missing()).length === 0 ? true : undefined), {
+    timeoutMs: WORKER_WAIT_MS,
+    intervalMs: 250,
+    signal,
+    onTimeout: () =>
+      new RuntimeError(
+        'NO_WORKERS',
+        `no live worker for stage ${idle.join(', ')} in namespace "${ns}": nothing would process the load`,
+        'start the pipeline (`streamctl up`, or `streamctl worker --stage NAME` per stage) on the same --redis and --namespace, then run bench again',
+      ),
+  });
+}
+
 export default defineCommand({
   name: 'bench',
-  description: 'Benchmark the running pipeline: calibration of the Redis underneath, then an open-loop load at --rate for --duration, with latency from each event\'s intended send time to its commit at every hop (HDR histograms), throughput, CPU and memory of every process, and an audit of the run.',
+  description: 'Benchmark the running pipeline: calibration of the Redis underneath, then an open-loop load at --rate for --duration, with latency from each event\'s intended send time to its commit at every hop (HDR histograms), throughput, CPU and memory of every process, and an audit of the run. It first waits up to 10 s for a live worker of every stage, and exits 1 (NO_WORKERS) if a stage has none.',
   examples: [
     'streamctl bench --rate 10000 --duration 30s',
     'streamctl bench --rate 50000 --duration 20s --json results.json --html results.html',
@@ -117,6 +147,8 @@ export default defineCommand({
       const client = withScripts(conn.client());
       const topology = await ensureTopology(client, opts.namespace, definition.stages, { partitions: definition.partitions });
 
+      await awaitWorkers(client, opts.namespace, topology.stages.map((st) => st.name), say, io.signal);
+
       // Calibration: what the Redis underneath does with no pipeline logic at all.
       let calibration: { xaddPerSecond: number; redisBenchmarkXaddPerSecond: number | null; pingMs: number } | undefined;
       if (opts.calibrate) {
@@ -133,9 +165,7 @@ export default defineCommand({
       // CPU and memory: the workers on this host (from their heartbeats) and every Redis node.
       const report = await collectHealth(conn, opts.namespace);
       const here = hostname();
-      const workers = Object.values(await client.hgetall(`${opts.namespace}:workers`))
-        .map((j) => JSON.parse(j) as Heartbeat)
-        .filter((h) => h.host === here && Date.now() - h.ts < HEARTBEAT_STALE_MS);
+      const workers = (await liveHeartbeats(client, opts.namespace)).filter((h) => h.host === here);
       const nodes = report.nodes.filter((n) => n.up);
       const redisCpu = async () =>
         Promise.all(

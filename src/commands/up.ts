@@ -10,8 +10,7 @@ import { loadPipeline } from '../pipeline/definition.js';
 import { withScripts } from '../pipeline/scripts.js';
 import { spawnWorkers, stopWorkerProcesses, type WorkerProcessInfo } from '../pipeline/supervisor.js';
 import { ensureTopology } from '../pipeline/topology.js';
-import type { Heartbeat } from '../pipeline/worker.js';
-import { HEARTBEAT_STALE_MS } from '../pipeline/worker.js';
+import { liveHeartbeats } from '../pipeline/heartbeats.js';
 import { deploymentUrls, resolveHome, startDeployment, stopDeployment, writeDeployment, type Deployment } from '../redis/deployment.js';
 import { parseRedisUrls } from '../redis/endpoint.js';
 import { findRedisServer } from '../redis/redis-server.js';
@@ -62,9 +61,7 @@ const options = z.object({
 
 /** One line a second: per stage, live workers, owned partitions and rate, from the heartbeats. */
 async function statusLine(conn: RedisConnection, ns: string, stages: string[]): Promise<string> {
-  const all = await conn.client().hgetall(`${ns}:workers`);
-  const now = Date.now();
-  const beats = Object.values(all).map((j) => JSON.parse(j) as Heartbeat).filter((h) => now - h.ts < HEARTBEAT_STALE_MS);
+  const beats = await liveHeartbeats(conn.client(), ns);
   const parts = stages.map((st) => {
     const hs = beats.filter((h) => h.stage === st);
     const rate = hs.reduce((a, h) => a + h.rate, 0);
