@@ -64,7 +64,8 @@ describe('up --http', () => {
     const dir = home();
     const { child, done, out } = await startUntil(
       ['up', '--standalone', '--no-persist', '--quiet', '--home', dir, '--port', String(randomBasePort()), '--pipeline', 'passthrough', '--http', '0'],
-      (o) => o.stderr.includes('Ctrl-C stops it'),
+      // Both lines: stdout and stderr are separate pipes, and either may be read first.
+      (o) => o.stderr.includes('Ctrl-C stops it') && o.stdout.includes('HTTP ingest on'),
     );
     const m = /HTTP ingest on (http:\/\/127\.0\.0\.1:\d+): POST (\S+) \(run (\S+);/.exec(out.stdout);
     expect(m, out.stdout).not.toBeNull();

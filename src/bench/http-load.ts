@@ -172,6 +172,20 @@ async function serveHealth(url: string): Promise<ServeHealth> {
 }
 
 /**
+ * The health of the running `streamctl serve` at `url`, once it is known to append to this Redis
+ * and namespace: the server records its run where it appends, so not finding it here means another.
+ * @throws UsageError HTTP_SERVE_ELSEWHERE naming --redis and --namespace.
+ */
+export async function serveWritingHere(client: ScriptClient, topology: Topology, baseUrl: string): Promise<ServeHealth> {
+  const url = baseUrl.replace(/\/+$/, '');
+  const health = await serveHealth(url);
+  await loadRun(client, topology.keys, health.run).catch((err: unknown) => {
+    throw new UsageError('HTTP_SERVE_ELSEWHERE', `run ${health.run} of the server at ${url} is not in namespace ${topology.keys.ns} here: ${(err as Error).message}`, 'pass the --redis and --namespace that `streamctl serve` uses');
+  });
+  return health;
+}
+
+/**
  * The load phase of `streamctl bench --http`: an ingest server (in this process on a free port,
  * or the running one at `httpUrl`), autocannon posting NDJSON bodies of the metric workload, and
  * the run record that the audit reconciles.
@@ -186,11 +200,7 @@ export async function httpBenchLoad(o: HttpBenchOptions): Promise<{ run: RunReco
   const t0 = performance.now();
   if (o.httpUrl) {
     const url = o.httpUrl.replace(/\/+$/, '');
-    const before = await serveHealth(url);
-    // The server records its run where it appends: not finding it here means another Redis or namespace.
-    await loadRun(o.client, o.topology.keys, before.run).catch((err: unknown) => {
-      throw new UsageError('HTTP_SERVE_ELSEWHERE', `run ${before.run} of the server at ${url} is not in namespace ${o.topology.keys.ns} here: ${(err as Error).message}`, 'pass the --redis and --namespace that `streamctl serve` uses');
-    });
+    const before = await serveWritingHere(o.client, o.topology, url);
     o.log?.(`posting ${EVENTS_PER_BODY}-event NDJSON bodies to ${url}/events over ${o.connections} connection(s) for ${o.durationMs / 1000}s...`);
     const load = await runHttpLoad({ url, connections: o.connections, durationMs: o.durationMs, bodies, eventsPerBody: EVENTS_PER_BODY, ...(o.eventsPerSecond ? { requestsPerSecond: Math.max(1, Math.round(o.eventsPerSecond / EVENTS_PER_BODY)) } : {}), ...(o.signal ? { signal: o.signal } : {}) });
     // Requests that autocannon cut at its stop may still be appending: wait until nothing with a

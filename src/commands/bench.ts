@@ -3,7 +3,7 @@ import { hostname } from 'node:os';
 import { dirname, resolve } from 'node:path';
 import type { Cluster, Redis } from 'ioredis';
 import { z } from 'zod';
-import { httpBenchLoad } from '../bench/http-load.js';
+import { httpBenchLoad, serveWritingHere } from '../bench/http-load.js';
 import { hopLatencies, type LatencySummary } from '../bench/latency.js';
 import { pingMs, redisBenchmarkXadd, xaddRate } from '../bench/calibrate.js';
 import { compareResults, renderComparison, type Comparison } from '../bench/compare.js';
@@ -147,6 +147,8 @@ export default defineCommand({
       const client = withScripts(conn.client());
       const topology = await ensureTopology(client, opts.namespace, definition.stages, { partitions: definition.partitions });
 
+      // A serve elsewhere is a usage error, found before any wait.
+      if (opts.httpUrl) await serveWritingHere(client, topology, opts.httpUrl);
       await awaitWorkers(client, opts.namespace, topology.stages.map((st) => st.name), say, io.signal);
 
       // Calibration: what the Redis underneath does with no pipeline logic at all.
