@@ -77,6 +77,11 @@ export async function benchSummary(opts: { peerEvents?: number } = {}): Promise<
       if (c) console.log(`   calibration: XADD ${n(c.xaddPerSecond)}/s (ours, pipelined), ${c.redisBenchmarkXaddPerSecond ? n(c.redisBenchmarkXaddPerSecond) : 'n/a'}/s (redis-benchmark -P 32), round trip ${c.pingMs} ms`);
       const out = lat.latency.find((l) => l.stream === 'out')!;
       console.log(`   end to end: p50 ${out.p50} ms, p90 ${out.p90} ms, p99 ${out.p99} ms, p99.9 ${out.p999} ms, max ${out.max} ms; lost ${lat.audit.lost}, duplicates ${lat.audit.duplicates}`);
+      // The load generator's own share: its process and Redis, before any stage.
+      const ingest = lat.latency.find((l) => l.stream === 'ingest')!;
+      console.log(`   of which the first hop (intended send time to the append in Redis): p50 ${ingest.p50} ms, p99 ${ingest.p99} ms`);
+      const cpu = lat.processes.map((p) => `${p.name.split(' ')[0]} ${p.cpuPercent}%`).join(', ');
+      console.log(`   CPU: ${cpu}`);
       goals.push({ goal: 'p50 <= 2 ms at 10,000 events/s', measured: `${out.p50} ms`, met: out.p50 <= 2 });
       goals.push({ goal: 'p99 <= 5 ms at 10,000 events/s', measured: `${out.p99} ms`, met: out.p99 <= 5 });
 
