@@ -1,4 +1,5 @@
 import { request as httpRequest } from 'node:http';
+import { connect } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { startHttpIngest, type HttpIngest, type HttpIngestOptions } from '../src/ingest/http-ingest.js';
 import { audit } from '../src/pipeline/audit.js';
@@ -188,6 +189,23 @@ describe('http ingest: requests', () => {
       await server.close();
     }
     expect((await ingested(topology, server.producerId)).map((e) => e.key)).toEqual(['k']);
+  });
+
+  it('closing: a client that stops sending its body half way has its connection cut after the bound, and the close completes, logged', async () => {
+    const logged: string[] = [];
+    const { server, topology } = await serve('stalled', { drainRequestsMs: 300, log: (m) => logged.push(m) });
+    const { port } = new URL(server.url);
+    const socket = connect(Number(port), '127.0.0.1');
+    await new Promise<void>((resolve) => socket.once('connect', resolve));
+    const cut = new Promise<void>((resolve) => socket.once('close', () => resolve()));
+    // Headers announcing 1,000 bytes, then 10 of them, and silence with the connection open.
+    socket.write('POST /events HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-ndjson\r\nContent-Length: 1000\r\n\r\n{"key":"a"');
+    await waitFor(async () => (server.stats().requests === 1 ? true : undefined), { timeoutMs: 5000, onTimeout: () => new Error('the request never arrived') });
+    const run = await server.close();
+    await cut;
+    expect(logged).toContainEqual(expect.stringMatching(/^closing: 1 request\(s\) still unanswered after 0\.3 s; their connections are cut$/));
+    expect(run.status).toBe('done');
+    expect(await ingested(topology, server.producerId)).toEqual([]);
   });
 
   it('backpressure: a lag above --max-lag gets 503 with Retry-After and accepts nothing; under it, 202', async () => {

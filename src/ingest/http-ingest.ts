@@ -9,6 +9,10 @@ import { Producer } from '../pipeline/producer.js';
 import { saveRun, type RunRecord } from '../pipeline/runs.js';
 import type { ScriptClient } from '../pipeline/scripts.js';
 import type { Topology } from '../pipeline/topology.js';
+import { sleep } from '../sleep.js';
+
+/** A shutdown step slower than this is logged. */
+const SLOW_CLOSE_MS = 5_000;
 
 export interface HttpIngestOptions {
   /** A client with streamctl's scripts (`withScripts(conn.client())`). */
@@ -35,6 +39,8 @@ export interface HttpIngestOptions {
   runId?: string;
   /** Default: `http-<run id>`. */
   producerId?: string;
+  /** At close, how long requests in flight get to be answered before their connections are cut (default 10000 ms). */
+  drainRequestsMs?: number;
   /** How often the run record is saved while serving (default 1000 ms). */
   recordEveryMs?: number;
   /** Background problems (a failed run-record save); default: ignored. */
@@ -420,6 +426,7 @@ export async function startHttpIngest(o: HttpIngestOptions): Promise<HttpIngest>
   }, o.recordEveryMs ?? 1000);
 
   let closing: Promise<RunRecord> | undefined;
+  const drainMs = o.drainRequestsMs ?? 10_000;
   return {
     host,
     port: bound,
@@ -431,14 +438,31 @@ export async function startHttpIngest(o: HttpIngestOptions): Promise<HttpIngest>
     close() {
       closing ??= (async () => {
         stopping = true;
+        // A step of the shutdown that takes long says so, naming what it waits for.
+        const slow = async <T>(what: string, p: Promise<T>): Promise<T> => {
+          const t = setTimeout(() => o.log?.(`closing: still ${what} after ${SLOW_CLOSE_MS / 1000} s`), SLOW_CLOSE_MS);
+          try {
+            return await p;
+          } finally {
+            clearTimeout(t);
+          }
+        };
         const closed = new Promise<void>((r) => server.close(() => r()));
         server.closeIdleConnections();
-        while (inFlight.size > 0) await Promise.allSettled([...inFlight]);
+        // Requests in flight are answered (their events appended) within a bound: a client that
+        // stops sending a body half way must not hold the shutdown.
+        const drained = (async () => {
+          while (inFlight.size > 0) await Promise.allSettled([...inFlight]);
+        })();
+        const bound = new AbortController();
+        await slow('answering the requests in flight', Promise.race([drained, sleep(drainMs, bound.signal)]));
+        bound.abort();
+        if (inFlight.size > 0) o.log?.(`closing: ${inFlight.size} request(s) still unanswered after ${drainMs / 1000} s; their connections are cut`);
         server.closeAllConnections();
-        await closed;
+        await slow('waiting for the HTTP connections to close', closed);
         clearInterval(recorder);
-        await producer.close();
-        await record('done');
+        await slow('appending the last events', producer.close());
+        await slow('saving the run record', record('done'));
         return { ...run };
       })();
       return closing;
