@@ -34,25 +34,30 @@ describe('sendOpenLoop', () => {
 
   it('dates events on a sub-millisecond schedule: the first one goes at its intended time, wherever in a millisecond it starts', async () => {
     vi.spyOn(Date, 'now').mockImplementation(() => Math.floor(wall()));
-    // A schedule started from a truncated Date.now() is dated 0-1 ms early (0.5 on average), and
-    // every latency measured from it is that much too long.
-    const lateness: number[] = [];
-    for (let run = 0; run < 9; run++) {
-      // Each run starts at another point of a millisecond: 0.05, 0.15, ... 0.85 ms past a tick.
-      const t = wall();
-      let start = Math.floor(t) + 0.05 + run / 10;
-      if (start < t) start += 1;
-      while (wall() < start);
+    const once = async () => {
       const { producer, sends } = recorder();
       await sendOpenLoop({ producer, source, rate: 1000, total: 1, signal: new AbortController().signal });
       expect(sends).toHaveLength(1);
-      lateness.push(sends[0]!.at - sends[0]!.ts);
+      return sends[0]!.at - sends[0]!.ts;
+    };
+    // Compiled first, so that a run's own start-up does not carry it past a tick.
+    for (let i = 0; i < 3; i++) await once();
+    // A schedule started from a truncated Date.now() is dated 0-1 ms early (0.5 on average), and
+    // every latency measured from it is that much too long.
+    const lateness: number[] = [];
+    for (let run = 0; run < 11; run++) {
+      // Each run starts at another point of a millisecond: 0.3, 0.33, ... 0.6 ms past a tick.
+      const t = wall();
+      let start = Math.floor(t) + 0.3 + run * 0.03;
+      if (start < t) start += 1;
+      while (wall() < start);
+      lateness.push(await once());
     }
     expect(Math.min(...lateness)).toBeGreaterThanOrEqual(0);
-    // A schedule from a truncated clock is late by at least how far into its millisecond it
-    // started (0.05 ms or more in every run here). The best run, not each: a run descheduled
-    // between the tick and the send must not fail the test.
-    expect(Math.min(...lateness)).toBeLessThan(0.04);
+    // From a truncated clock every run would be late by 0.3 ms or more (unless a stall carried it
+    // past the next tick). Most runs, not all: a run descheduled between the tick and the send
+    // must not fail the test on a busy machine.
+    expect(lateness.filter((l) => l < 0.2).length, lateness.map((l) => l.toFixed(3)).join(' ')).toBeGreaterThanOrEqual(6);
   });
 
   it('sends event i at or after start + i / rate, in order, with that time as its timestamp', async () => {
