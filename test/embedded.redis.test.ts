@@ -2,12 +2,13 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { isPidAlive as pidAlive } from '../src/pid.js';
-import { isNodeAlive } from '../src/redis/redis-server.js';
+import { findFreePorts } from '../src/redis/ports.js';
+import { isNodeAlive, startNode } from '../src/redis/redis-server.js';
 import { waitFor } from '../src/redis/wait.js';
 import type { Deployment } from '../src/redis/deployment.js';
 import { cleanupAfterEach, stateHome } from './helpers/cleanup.js';
 import { finished, runCli, spawnCli } from './helpers/cli.js';
-import { randomBasePort } from './helpers/redis.js';
+import { processesIn, randomBasePort, REDIS_SERVER, tempDir } from './helpers/redis.js';
 
 const cleanup = cleanupAfterEach();
 const home = () => stateHome(cleanup);
@@ -147,5 +148,17 @@ describe('missing redis-server', () => {
     expect(r.stderr).toMatch(/redis-server was not found/);
     expect(r.stderr).toMatch(/apt-get install redis-server/);
     expect(r.stderr).toMatch(/--redis/);
+  });
+});
+
+describe('test state folders', () => {
+  it('removing one kills a redis-server still running inside it, so a missed stop cannot outlive the suite', async () => {
+    const tmp = tempDir('streamctl-home-');
+    const [port] = await findFreePorts(randomBasePort(), 1, false);
+    const node = await startNode({ bin: REDIS_SERVER, port: port!, dir: join(tmp.dir, 'nodes', String(port)), cluster: false, persist: false, nodeTimeoutMs: 2000, detached: true });
+    expect(processesIn(tmp.dir).map((p) => p.pid)).toEqual([node.pid]);
+    tmp.remove();
+    await waitFor(async () => (isNodeAlive(node.pid, node.port) ? undefined : true), { timeoutMs: 5000, onTimeout: () => new Error(`redis-server pid ${node.pid} still runs after its folder's removal`) });
+    expect(existsSync(tmp.dir)).toBe(false);
   });
 });

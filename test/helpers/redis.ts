@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
 import { afterAll, beforeAll } from 'vitest';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,10 +15,52 @@ export function randomBasePort(): number {
   return 20_000 + Math.floor(Math.random() * 30_000);
 }
 
-/** A temporary folder, removed by the returned function. */
+/**
+ * Processes (on Linux, from /proc) whose working folder is inside `dir`: a redis-server started
+ * there runs in its node folder.
+ */
+export function processesIn(dir: string): { pid: number; cmd: string }[] {
+  let pids: string[];
+  try {
+    pids = readdirSync('/proc').filter((p) => /^\d+$/.test(p));
+  } catch {
+    return [];
+  }
+  const found: { pid: number; cmd: string }[] = [];
+  for (const p of pids) {
+    try {
+      const cwd = readlinkSync(`/proc/${p}/cwd`).replace(/ \(deleted\)$/, '');
+      if (cwd !== dir && !cwd.startsWith(`${dir}/`)) continue;
+      found.push({ pid: Number(p), cmd: readFileSync(`/proc/${p}/cmdline`, 'utf8').split('\0').join(' ').trim() });
+    } catch {
+      // gone meanwhile, or not ours to read
+    }
+  }
+  return found;
+}
+
+/**
+ * A temporary folder, removed by the returned function. Whatever still runs inside it then (a
+ * redis-server that its test's `down` or stop missed) is killed and named on stderr, so that one
+ * test's leak neither outlives the suite nor goes unnoticed.
+ */
 export function tempDir(prefix = 'streamctl-test-'): { dir: string; remove: () => void } {
   const dir = mkdtempSync(join(tmpdir(), prefix));
-  return { dir, remove: () => rmSync(dir, { recursive: true, force: true }) };
+  return {
+    dir,
+    remove: () => {
+      const left = processesIn(dir);
+      for (const { pid } of left) {
+        try {
+          process.kill(pid, 'SIGKILL');
+        } catch {
+          // already gone
+        }
+      }
+      if (left.length > 0) process.stderr.write(`leaked process(es) in ${dir}, killed: ${left.map((l) => `${l.pid} ${l.cmd}`).join('; ')}\n`);
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
 }
 
 export interface TestServer {
