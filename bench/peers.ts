@@ -1,6 +1,7 @@
 /**
- * Peer baselines: the same events through a naive per-event consumer-group pipeline
- * (bench/peers/naive.ts) and a BullMQ 3-queue chain (bench/peers/bullmq.ts), every hop, worker and
+ * Peer baselines: the same events through a naive per-event consumer-group pipeline, the
+ * record-batch reference design of DESIGN.md (bench/peers/naive.ts) and a BullMQ 3-queue chain
+ * (bench/peers/bullmq.ts), every hop, worker and
  * producer in its own process. `runPeers` runs them on a given Redis (`streamctl bench --peers` uses
  * the pipeline's own); `npm run bench -- peers --events 200000` runs them on an embedded standalone
  * Redis (AOF everysec) of their own. Like the other benchmarks, they print figures and assert nothing.
@@ -14,7 +15,7 @@ import { parseRedisUrls } from '../src/redis/endpoint.js';
 import { findRedisServer } from '../src/redis/redis-server.js';
 import { BULLMQ_PEER, bullmqMissing, bullmqPeer } from './peers/bullmq.js';
 import type { PeerWorkload } from './peers/child.js';
-import { NAIVE_PEER, naivePeer, type PeerResult } from './peers/naive.js';
+import { NAIVE_PEER, naivePeer, RECORD_BATCH_PEER, recordBatchPeer, type PeerResult } from './peers/naive.js';
 
 export type { PeerResult } from './peers/naive.js';
 
@@ -44,7 +45,8 @@ export interface RunPeersOptions {
 }
 
 /**
- * Runs the naive peer, then the BullMQ peer, one after the other on `conn`'s Redis. Their keys live
+ * Runs the naive peer, the record-batch peer, then the BullMQ peer, one after the other on `conn`'s
+ * Redis. Their keys live
  * under `<prefix>:{<run id>}:`: the run id keeps concurrent runs apart, and the hash tag puts every
  * key in one slot, which a cluster needs for BullMQ's multi-key scripts and the naive hops'
  * pipelines. A peer that cannot run (bullmq not installed) or fails is reported in `skipped` rather
@@ -55,6 +57,7 @@ export async function runPeers(opts: RunPeersOptions): Promise<PeerRun> {
   const run: PeerRun = { results: [], skipped: [] };
   const peers = [
     { name: NAIVE_PEER, events: opts.events, missing: undefined, run: naivePeer },
+    { name: RECORD_BATCH_PEER, events: opts.events, missing: undefined, run: recordBatchPeer },
     { name: BULLMQ_PEER, events: opts.bullmqEvents ?? opts.events, missing: bullmqMissing(), run: bullmqPeer },
   ];
   for (const peer of peers) {
@@ -80,7 +83,7 @@ export async function runPeers(opts: RunPeersOptions): Promise<PeerRun> {
   return run;
 }
 
-/** `npm run bench -- peers`: both peers on an embedded standalone Redis of their own. */
+/** `npm run bench -- peers`: every peer on an embedded standalone Redis of their own. */
 export async function benchPeers(opts: { events: number }): Promise<void> {
   const jobs = Math.max(1000, Math.round(opts.events / 10));
   const home = mkdtempSync(join(tmpdir(), 'streamctl-bench-peers-'));

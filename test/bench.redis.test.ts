@@ -77,14 +77,14 @@ describe('streamctl bench', () => {
     });
   });
 
-  it('--peers runs the naive and BullMQ peers on the same Redis, reports their rates and ratios, and leaves none of their keys', async () => {
+  it('--peers runs the naive, record-batch and BullMQ peers on the same Redis, reports their rates and ratios, and leaves none of their keys', async () => {
     const ns = 'bench-peers';
     await withPassthroughWorkers(ns, async (conn) => {
       const r = await runCli(['bench', '--redis', server.url, '-n', ns, '--pipeline', 'passthrough', '--rate', '2000', '--duration', '1s', '--no-calibrate', '--peers', '--peer-events', '2000', '--json']);
       expect(r.code, r.stderr).toBe(0);
       const j = JSON.parse(r.stdout);
       expect(j.peersSkipped, r.stderr).toEqual([]);
-      expect(j.peers.map((p: { name: string }) => p.name)).toEqual(['naive per-event XREADGROUP/XADD+XACK', 'BullMQ 3-queue chain']);
+      expect(j.peers.map((p: { name: string }) => p.name)).toEqual(['naive per-event XREADGROUP/XADD+XACK', 'record batches, 100 events/entry, MULTI', 'BullMQ 3-queue chain']);
       for (const p of j.peers) {
         expect(p.events).toBe(2000);
         expect(p.seconds).toBeGreaterThan(0);

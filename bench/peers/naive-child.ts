@@ -1,12 +1,15 @@
 /**
- * Child process of the naive peer (bench/peers/naive.ts), forked with an IPC channel and the Redis
+ * Child process of the stream peers (bench/peers/naive.ts), forked with an IPC channel and the Redis
  * connection spec in its environment (see child.ts):
  *
- *   naive-child.js hop FROM TO GROUP EVENTS                   XREADGROUP COUNT 1000 BLOCK from FROM;
- *                                                             per read batch one pipeline of XADD TO
- *                                                             + XACK FROM per entry
- *   naive-child.js produce STREAM EVENTS KEYS SEED ANOMALY    XADD EVENTS entries (fields key, data:
- *                                                             the metric workload's event JSON),
+ *   naive-child.js hop FROM TO GROUP EVENTS PER_ENTRY MODE    XREADGROUP COUNT 1000 BLOCK from FROM;
+ *                                                             per read batch an XADD TO + XACK FROM
+ *                                                             per entry, in one pipeline (MODE
+ *                                                             pipeline) or one MULTI/EXEC (multi)
+ *   naive-child.js produce STREAM PER_ENTRY EVENTS KEYS SEED ANOMALY
+ *                                                             XADD entries of PER_ENTRY events (fields
+ *                                                             key, data: the metric workload's event
+ *                                                             JSON, newline-separated when several),
  *                                                             pipelines of 1000 commands
  *
  * It sends {type: 'ready'} once connected (the producer then waits for any message to begin),
@@ -32,14 +35,15 @@ function readEntries(reply: unknown): Entries {
 
 const BATCH = 1000;
 
-async function hop(redis: RedisClient, from: string, to: string, group: string, events: number): Promise<void> {
+async function hop(redis: RedisClient, from: string, to: string, group: string, events: number, perEntry: number, multi: boolean): Promise<void> {
   const consumer = `c-${process.pid}`;
   await send({ type: 'ready' });
+  const entriesToForward = Math.ceil(events / perEntry);
   let forwarded = 0;
-  while (forwarded < events) {
+  while (forwarded < entriesToForward) {
     const entries = readEntries(await redis.call('XREADGROUP', 'GROUP', group, consumer, 'COUNT', BATCH, 'BLOCK', 1000, 'STREAMS', from, '>'));
     if (entries.length === 0) continue;
-    const pipeline = redis.pipeline();
+    const pipeline = multi ? redis.multi() : redis.pipeline();
     for (const [id, fields] of entries) {
       if (fields) pipeline.xadd(to, '*', ...fields);
       pipeline.xack(from, group, id);
@@ -52,18 +56,23 @@ async function hop(redis: RedisClient, from: string, to: string, group: string, 
   await send({ type: 'done', at: Date.now(), forwarded });
 }
 
-async function produce(redis: RedisClient, stream: string, args: string[]): Promise<void> {
+async function produce(redis: RedisClient, stream: string, perEntry: number, args: string[]): Promise<void> {
   const w = workloadFromArgs(args);
   const source = metricWorkload({ keys: w.keys, seed: w.seed, anomalyRate: w.anomalyRate });
   await send({ type: 'ready' });
   await new Promise<void>((resolve) => process.once('message', () => resolve())); // {type: 'go'}
   await send({ type: 'start', at: Date.now() });
-  for (let i = 0; i < w.events; i += BATCH) {
+  for (let i = 0; i < w.events; i += BATCH * perEntry) {
     const pipeline = redis.pipeline();
-    const end = Math.min(w.events, i + BATCH);
-    for (let n = i; n < end; n++) {
-      const e = source.next();
-      pipeline.xadd(stream, '*', 'key', e.key, 'data', e.data);
+    const end = Math.min(w.events, i + BATCH * perEntry);
+    for (let n = i; n < end; n += perEntry) {
+      if (perEntry === 1) {
+        const e = source.next();
+        pipeline.xadd(stream, '*', 'key', e.key, 'data', e.data);
+        continue;
+      }
+      const batch = Array.from({ length: Math.min(perEntry, end - n) }, () => source.next());
+      pipeline.xadd(stream, '*', 'n', batch.length, 'data', batch.map((e) => e.data).join('\n'));
     }
     const results = (await pipeline.exec()) ?? [];
     const failed = results.find(([err]) => err);
@@ -79,11 +88,11 @@ async function main(): Promise<void> {
   // Its own client, as a blocking reader needs one (and as each process of a real deployment has).
   const redis = conn.dedicated();
   if (role === 'hop') {
-    const [from, to, group, events] = rest;
-    await hop(redis, from!, to!, group!, Number(events));
+    const [from, to, group, events, perEntry, mode] = rest;
+    await hop(redis, from!, to!, group!, Number(events), Number(perEntry), mode === 'multi');
   } else if (role === 'produce') {
-    const [stream, ...workload] = rest;
-    await produce(redis, stream!, workload);
+    const [stream, perEntry, ...workload] = rest;
+    await produce(redis, stream!, Number(perEntry), workload);
   } else {
     throw new Error(`unknown role ${role}: naive-child.js hop|produce ...`);
   }

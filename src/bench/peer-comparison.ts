@@ -1,7 +1,7 @@
 /**
  * `streamctl bench --peers`: after the measured run, the peer baselines of bench/peers.ts (a naive
- * per-event consumer-group pipeline and a BullMQ 3-queue chain) on the same Redis with the same
- * events, and streamctl's end-to-end rate as a multiple of each peer's.
+ * per-event consumer-group pipeline, the same with record batches, and a BullMQ 3-queue chain) on
+ * the same Redis with the same events, and streamctl's end-to-end rate as a multiple of each peer's.
  */
 import type { RedisConnection } from '../redis/connection.js';
 import { renderTable } from '../format/table.js';
@@ -26,7 +26,7 @@ export interface PeerComparison {
 const round2 = (x: number) => Math.round(x * 100) / 100;
 
 /**
- * Runs both peers on `conn`'s Redis, standalone or cluster, with the first `events` events of the
+ * Runs the peers on `conn`'s Redis, standalone or cluster, with the first `events` events of the
  * metric workload `workload` (pass the load's, so the payloads are the same). Their keys live under
  * `<namespace>:peers:` and are deleted afterwards. A peer that cannot run is in `skipped`, never
  * thrown, so that the caller's own results survive.

@@ -71,7 +71,7 @@ const options = z.object({
     .boolean()
     .default(false)
     .describe(
-      'After the run, run two peer baselines on the same Redis (standalone or cluster) with the same events: a naive per-event consumer-group pipeline and a BullMQ 3-queue chain, each hop in its own process; print each one\'s events/s and the ratio streamctl end-to-end events/s / peer events/s (JSON: peers). Their keys, under <namespace>:peers:, are deleted afterwards. bullmq is a devDependency: where it is not installed, only the naive peer runs and the BullMQ one is listed as not run (JSON: peersSkipped), as is a peer that fails; neither changes the exit code',
+      'After the run, run three peer baselines on the same Redis (standalone or cluster) with the same events: a naive per-event consumer-group pipeline, the same with record batches (100 events per entry, one MULTI per read: the transport alone, without streamctl\'s guarantees or stage work) and a BullMQ 3-queue chain, each hop in its own process; print each one\'s events/s and the ratio streamctl end-to-end events/s / peer events/s (JSON: peers). Their keys, under <namespace>:peers:, are deleted afterwards. bullmq is a devDependency: where it is not installed, only the stream peers run and the BullMQ one is listed as not run (JSON: peersSkipped), as is a peer that fails; neither changes the exit code',
     ),
   http: z
     .boolean()
