@@ -86,7 +86,8 @@ describe('delivery through a 3-stage passthrough pipeline', () => {
     producing = false;
     await faults;
     expect(produced.code, produced.stderr).toBe(0);
-    expect(JSON.parse(produced.stdout)).toMatchObject({ sent: count, acked: count, failed: 0 });
+    // The default partition count of a new namespace: 16 spread over a cluster's primaries, 4 on a single Redis.
+    expect(JSON.parse(produced.stdout)).toMatchObject({ sent: count, acked: count, failed: 0, partitions: mode === 'cluster' ? 16 : 4 });
 
     const verified = await runCli(['verify', '--redis', url, '--namespace', ns, '--pipeline', 'passthrough', '--wait', '120s', '--json']);
     const report = JSON.parse(verified.stdout) as AuditReport;

@@ -3,7 +3,7 @@ import { decodeEntry } from '../src/pipeline/codec.js';
 import { Keys } from '../src/pipeline/keys.js';
 import { Producer } from '../src/pipeline/producer.js';
 import { withScripts } from '../src/pipeline/scripts.js';
-import { ensureTopology } from '../src/pipeline/topology.js';
+import { ensureTopology, recordedPartitions } from '../src/pipeline/topology.js';
 import type { Heartbeat } from '../src/pipeline/worker.js';
 import { waitFor } from '../src/redis/wait.js';
 import { runCli } from './helpers/cli.js';
@@ -70,12 +70,13 @@ describe('worker shutdown', () => {
     const workers = ['stage1', 'stage2', 'stage3'].map((s) => startWorker(s, server.url, ns, ['--shutdown-timeout', '8s']));
     try {
       const producing = runCli(['produce', '--redis', server.url, '--namespace', ns, '--count', '150000', '--rate', '30000', '--json']);
-      const keys = new Keys(ns, 16);
+      // A cluster-wide key: the same whatever the partition count.
+      const heartbeats = new Keys(ns, 1).workers;
       const victim = workers[1]!;
       // Wait until the stage-2 worker is busy: it has committed batches.
       const hb = await waitFor(
         async () => {
-          const all = Object.values(await conn.client().hgetall(keys.workers)).map((j) => JSON.parse(j) as Heartbeat);
+          const all = Object.values(await conn.client().hgetall(heartbeats)).map((j) => JSON.parse(j) as Heartbeat);
           return all.find((h) => h.pid === victim.child.pid && h.batches > 10);
         },
         { timeoutMs: 30_000, onTimeout: () => new Error('stage2 worker never got busy') },
@@ -85,7 +86,9 @@ describe('worker shutdown', () => {
       const exit = await victim.exit;
       expect(exit.code).toBe(0);
       expect(Date.now() - t0).toBeLessThan(8000);
-      for (let k = 0; k < 16; k++) {
+      const partitions = (await recordedPartitions(conn.client(), ns))!;
+      const keys = new Keys(ns, partitions);
+      for (let k = 0; k < partitions; k++) {
         const mine = (await conn.client().xpending(keys.stream(k, 'stage1'), 'stage2', '-', '+', 10, hb.id)) as unknown[];
         expect(mine).toEqual([]);
       }

@@ -29,7 +29,7 @@ const options = z.object({
   batch: z.coerce.number().int().min(1).max(10_000).default(100).describe('Events per stream entry').meta({ valueName: 'B' }),
   linger: durationSchema().prefault('5ms').describe('How long a partial batch waits for more events, e.g. 5ms').meta({ valueName: 'MS' }),
   producerId: z.string().regex(/^[A-Za-z0-9_.:-]{1,64}$/).optional().describe('Producer id (default: p-<run id>); reusing one continues its seqs').meta({ valueName: 'ID' }),
-  partitions: z.coerce.number().int().min(1).max(1024).optional().describe('Partitions of a new namespace (default 16; an existing namespace keeps its own)').meta({ valueName: 'P' }),
+  partitions: z.coerce.number().int().min(1).max(1024).optional().describe('Partitions of a new namespace (default: 4 on a single Redis, 16 on a cluster; an existing namespace keeps its own)').meta({ valueName: 'P' }),
   durable: z.boolean().default(false).describe('WAIT for a replica to acknowledge every append'),
   reset: z.boolean().default(false).describe('Delete every key of the namespace first (e.g. to change --partitions); stop its workers before'),
   ...jsonOption,

@@ -17,7 +17,7 @@ const options = z.object({
   ...pipelineOption,
   stage: z.string().describe('The stage to run (a name from the pipeline)').meta({ valueName: 'NAME' }),
   concurrency: z.coerce.number().int().min(1).max(64).default(1).describe('Workers of the stage in this process').meta({ valueName: 'N' }),
-  partitions: z.coerce.number().int().min(1).max(1024).optional().describe('Partitions of a new namespace (default 16)').meta({ valueName: 'P' }),
+  partitions: z.coerce.number().int().min(1).max(1024).optional().describe('Partitions of a new namespace (default: 4 on a single Redis, 16 on a cluster); the most workers a stage can use').meta({ valueName: 'P' }),
   batch: z.coerce.number().int().min(1).max(10_000).default(50).describe('Stream entries per read (each holds many events)').meta({ valueName: 'N' }),
   leaseTtl: durationSchema().prefault('3s').describe('Partition lease time to live: how soon a dead worker\'s partitions move').meta({ valueName: 'D' }),
   shutdownTimeout: durationSchema().prefault('10s').describe('On SIGTERM, finish in-flight batches within this; force after 3/4 of it').meta({ valueName: 'D' }),
