@@ -1,5 +1,5 @@
 import { mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
-import { afterAll, beforeAll } from 'vitest';
+import { afterAll, beforeAll, expect } from 'vitest';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { RedisConnection } from '../../src/redis/connection.js';
@@ -31,9 +31,25 @@ export function processesIn(dir: string): { pid: number; cmd: string }[] {
     try {
       const cwd = readlinkSync(`/proc/${p}/cwd`).replace(/ \(deleted\)$/, '');
       if (cwd !== dir && !cwd.startsWith(`${dir}/`)) continue;
-      found.push({ pid: Number(p), cmd: readFileSync(`/proc/${p}/cmdline`, 'utf8').split('\0').join(' ').trim() });
+      // A process exiting, or exited and not reaped yet, still shows its folder, with no command line.
+      const cmd = readFileSync(`/proc/${p}/cmdline`, 'utf8').split('\0').join(' ').trim();
+      if (cmd === '') continue;
+      found.push({ pid: Number(p), cmd });
     } catch {
       // gone meanwhile, or not ours to read
+    }
+  }
+  return found;
+}
+
+/** SIGKILLs every process running inside `dir` (see `processesIn`) and returns them. */
+export function killProcessesIn(dir: string): { pid: number; cmd: string }[] {
+  const found = processesIn(dir);
+  for (const { pid } of found) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // already gone
     }
   }
   return found;
@@ -49,15 +65,11 @@ export function tempDir(prefix = 'streamctl-test-'): { dir: string; remove: () =
   return {
     dir,
     remove: () => {
-      const left = processesIn(dir);
-      for (const { pid } of left) {
-        try {
-          process.kill(pid, 'SIGKILL');
-        } catch {
-          // already gone
-        }
+      const left = killProcessesIn(dir);
+      if (left.length > 0) {
+        const test = expect.getState().currentTestName ?? expect.getState().testPath ?? 'unknown test';
+        process.stderr.write(`leaked process(es) in ${dir} (${test}), killed: ${left.map((l) => `${l.pid} ${l.cmd}`).join('; ')}\n`);
       }
-      if (left.length > 0) process.stderr.write(`leaked process(es) in ${dir}, killed: ${left.map((l) => `${l.pid} ${l.cmd}`).join('; ')}\n`);
       rmSync(dir, { recursive: true, force: true });
     },
   };
