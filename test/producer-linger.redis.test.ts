@@ -1,3 +1,4 @@
+import type { Socket } from 'node:net';
 import { describe, expect, it, vi } from 'vitest';
 import { decodeEntry, type StreamEvent } from '../src/pipeline/codec.js';
 import { partitionOf } from '../src/pipeline/keys.js';
@@ -66,16 +67,17 @@ describe('Producer with lingerMs 0', () => {
     await producer.close();
   });
 
-  it('partial batches go at the end of the event-loop turn, without flushAll: one entry per partition, all of a turn in one pipeline', async () => {
-    // A client of its own, so that the pipelines counted are the producer's.
+  it('partial batches go at the end of the event-loop turn, without flushAll: one entry per partition, all of a turn in one socket write', async () => {
+    // A client of its own, so that the writes counted are the producer's.
     const conn = await connectTo(fixture.server.url);
     cleanup(() => conn.close());
     const client = withScripts(conn.client());
     const topology = await ensureTopology(client, newNamespace('turn'), [], { partitions: 8 });
     const producer = new Producer({ client, topology, producerId: 'p1', batch: 100, lingerMs: 0 });
     await producer.init();
-    const pipelines = vi.spyOn(client, 'pipeline');
-    cleanup(() => pipelines.mockRestore());
+    const socket = (client as unknown as { stream: Socket }).stream;
+    const writes = [vi.spyOn(socket, '_write'), vi.spyOn(socket, '_writev')];
+    cleanup(() => writes.forEach((w) => w.mockRestore()));
     // Three events per partition, in one synchronous burst.
     const keys = Array.from({ length: 8 }, (_, k) => {
       const out: string[] = [];
@@ -89,14 +91,14 @@ describe('Producer with lingerMs 0', () => {
       intervalMs: 10,
       onTimeout: () => new Error(`acked ${producer.stats.acked} of 24 without a flush`),
     });
+    const socketWrites = writes.reduce((n, w) => n + w.mock.calls.length, 0);
     for (let k = 0; k < 8; k++) {
       const entries = await ingestEntries(client, topology, k);
       // The partition's three events in one entry (not one entry per event), in seq order.
       expect(entries.map((e) => e.map((x) => x.data.toString()))).toEqual([[`${k}/0`, `${k}/1`, `${k}/2`]]);
     }
-    // The eight partitions' batches in one pipeline (one write on a single Redis).
-    expect(pipelines).toHaveBeenCalledTimes(1);
-    expect((pipelines.mock.results[0]!.value as { length: number }).length).toBe(8);
+    // The eight partitions' batches in one socket write (a single Redis).
+    expect(socketWrites).toBe(1);
     await producer.close();
   });
 

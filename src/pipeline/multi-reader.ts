@@ -1,4 +1,5 @@
 import type { Redis } from 'ioredis';
+import { sendCorked } from '../redis/corked.js';
 import type { Reply, Routed } from '../redis/pipeline-by-node.js';
 
 type Entry = [id: Buffer, fields: Buffer[]];
@@ -35,7 +36,7 @@ export class MultiReader {
 
   /**
    * Sends `commands` (a turn's commits), then a read of every target that is to be read, in one
-   * pipeline: one socket write per turn of the worker instead of two, which at low rates is a good
+   * socket write per turn of the worker instead of two, which at low rates is a good
    * part of a worker's CPU. The commits' replies come back first, each as it arrives; the read
    * blocks until one of the targets has entries.
    *
@@ -57,41 +58,42 @@ export class MultiReader {
       if (next) reads.push({ t, ...next });
     }
     if (reads.length === 0 && commands.length === 0) return Promise.resolve([]);
-    const p = this.conn.pipeline();
-    const replies: Reply[] = new Array(commands.length);
-    let left = commands.length;
-    const settled = new Promise<Reply[]>((resolve) => {
-      if (left === 0) resolve(replies);
-      commands.forEach((c, i) =>
-        c.add(p, (err, reply) => {
-          replies[i] = [err ?? null, reply];
-          if (--left === 0) resolve(replies);
-        }),
-      );
-    });
-    if (durable && commands.length > 0) p.call('WAIT', 1, 1000, () => undefined);
-    if (reads.length > 0) {
-      const busy = { targets: new Set(reads.map((r) => r.t)) };
-      this.busy = busy;
-      const done = (reply: [Buffer, Entry[]][] | null | undefined) => {
-        const got = new Map((reply ?? []).map(([stream, entries]) => [stream.toString(), entries]));
-        for (const r of reads) r.t.received(r.generation, got.get(r.stream));
-        if (this.busy === busy) this.busy = undefined;
-        this.unblocking = false;
-        this.onRead();
-      };
-      // The id that CLIENT UNBLOCK needs, in the same write the first time.
-      if (this.clientId === undefined) {
-        p.client('ID', (err, id) => {
-          if (!err) this.clientId = Number(id);
-        });
+    let settled!: Promise<Reply[]>;
+    // One socket write for the commands and the read, without an ioredis pipeline (see corked.ts).
+    sendCorked(this.conn, (p) => {
+      const replies: Reply[] = new Array(commands.length);
+      let left = commands.length;
+      settled = new Promise<Reply[]>((resolve) => {
+        if (left === 0) resolve(replies);
+        commands.forEach((c, i) =>
+          c.add(p, (err, reply) => {
+            replies[i] = [err ?? null, reply];
+            if (--left === 0) resolve(replies);
+          }),
+        );
+      });
+      if (durable && commands.length > 0) p.call('WAIT', 1, 1000, () => undefined);
+      if (reads.length > 0) {
+        const busy = { targets: new Set(reads.map((r) => r.t)) };
+        this.busy = busy;
+        const done = (reply: [Buffer, Entry[]][] | null | undefined) => {
+          const got = new Map((reply ?? []).map(([stream, entries]) => [stream.toString(), entries]));
+          for (const r of reads) r.t.received(r.generation, got.get(r.stream));
+          if (this.busy === busy) this.busy = undefined;
+          this.unblocking = false;
+          this.onRead();
+        };
+        // The id that CLIENT UNBLOCK needs, in the same write the first time.
+        if (this.clientId === undefined) {
+          p.client('ID', (err, id) => {
+            if (!err) this.clientId = Number(id);
+          });
+        }
+        p.xreadBuffer('COUNT', count, 'BLOCK', this.blockMs, 'STREAMS', ...reads.map((r) => r.stream), ...reads.map((r) => r.from), (err, reply) =>
+          done(err ? null : (reply as [Buffer, Entry[]][] | null)),
+        );
       }
-      p.xreadBuffer('COUNT', count, 'BLOCK', this.blockMs, 'STREAMS', ...reads.map((r) => r.stream), ...reads.map((r) => r.from), (err, reply) =>
-        done(err ? null : (reply as [Buffer, Entry[]][] | null)),
-      );
-    }
-    // Every command's outcome, errors included, reaches its own callback.
-    p.exec().catch(() => undefined);
+    });
     return settled;
   }
 

@@ -1,7 +1,7 @@
 import { CODEC_VERSION, encodeBatch, type StreamEvent } from './codec.js';
 import { partitionOf } from './keys.js';
 import { pipelineByNode, type Routed } from '../redis/pipeline-by-node.js';
-import type { ScriptClient, ScriptCommands } from './scripts.js';
+import type { ScriptClient } from './scripts.js';
 import type { Topology } from './topology.js';
 import { sleep } from '../sleep.js';
 
@@ -170,7 +170,7 @@ export class Producer {
   }
 
   private appendCommand(args: AppendArgs): Routed {
-    return { key: args[0], add: (p) => void (p as unknown as ScriptCommands).streamctlAppend(...args) };
+    return { key: args[0], add: (p, done) => void (p as unknown as { streamctlAppend(...a: unknown[]): unknown }).streamctlAppend(...args, ...(done ? [done] : [])) };
   }
 
   private landed(events: StreamEvent[], id: unknown): void {

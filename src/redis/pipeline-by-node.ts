@@ -1,17 +1,19 @@
 import calculateSlot from 'cluster-key-slot';
 import type { ChainableCommander, Cluster, Redis } from 'ioredis';
+import { sendCorked } from './corked.js';
 
 /** One command of a batch: the key that routes it, and how to add it to a pipeline (with a callback for its own reply). */
 export interface Routed {
   key: string;
-  add(p: ChainableCommander, done?: (err: Error | null | undefined, reply: unknown) => void): void;
+  /** Adds the command to `p` (a pipeline, or a client whose socket is corked), its reply to `done` if given. */
+  add(p: ChainableCommander | Redis, done?: (err: Error | null | undefined, reply: unknown) => void): void;
 }
 
 export type Reply = [Error | null, unknown];
 
 /**
- * Sends commands issued together in as few socket writes as possible: one pipeline for a single
- * Redis, one per group of slots served by the same nodes in a cluster (an ioredis cluster pipeline
+ * Sends commands issued together in as few socket writes as possible: one corked write for a single
+ * Redis (`sendCorked`), one pipeline per group of slots served by the same nodes in a cluster (an ioredis cluster pipeline
  * may not span nodes). On this project's hot paths each write costs about as much as processing a
  * small batch, so partitions that are ready at the same moment share one.
  * With `durable`, each pipeline ends with WAIT for one replica (up to 1 s): it covers every write
@@ -20,6 +22,7 @@ export type Reply = [Error | null, unknown];
  */
 export async function pipelineByNode(client: Redis | Cluster, commands: Routed[], opts: { durable?: boolean } = {}): Promise<Reply[]> {
   if (commands.length === 0) return [];
+  if (!(client as Cluster).isCluster) return sendTogether(client as Redis, commands, opts.durable ?? false);
   const groups = new Map<string, number[]>();
   const slots = (client as Cluster).isCluster ? (client as Cluster).slots : undefined;
   commands.forEach((c, i) => {
@@ -46,4 +49,21 @@ export async function pipelineByNode(client: Redis | Cluster, commands: Routed[]
     }),
   );
   return out;
+}
+
+/** On a single Redis: every command in one corked write, each reply to its own callback. */
+function sendTogether(client: Redis, commands: Routed[], durable: boolean): Promise<Reply[]> {
+  const out: Reply[] = new Array(commands.length);
+  return new Promise((resolve) => {
+    let left = commands.length;
+    sendCorked(client, (c) => {
+      commands.forEach((cmd, i) =>
+        cmd.add(c, (err, reply) => {
+          out[i] = [err ?? null, reply];
+          if (--left === 0) resolve(out);
+        }),
+      );
+      if (durable) c.call('WAIT', 1, 1000, () => undefined);
+    });
+  });
 }
