@@ -1,9 +1,10 @@
 /**
  * Peer baselines: the same events through a naive per-event consumer-group pipeline, the
  * record-batch reference design of DESIGN.md (bench/peers/naive.ts) and a BullMQ 3-queue chain
- * (bench/peers/bullmq.ts), every hop, worker and producer in its own process. `runPeers` runs them on a given Redis (`streamctl bench --peers` uses
- * the pipeline's own); `npm run bench -- peers --events 200000` runs them on an embedded standalone
- * Redis (AOF everysec) of their own. Like the other benchmarks, they print figures and assert nothing.
+ * (bench/peers/bullmq.ts), every hop, worker and producer in its own process. `runPeers` runs them
+ * on a given Redis (`streamctl bench --peers` uses the pipeline's own); `npm run bench -- peers
+ * --events 200000` runs them on an embedded standalone Redis (AOF everysec) of their own. Like the
+ * other benchmarks, they print figures and assert nothing.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
@@ -45,10 +46,10 @@ export interface RunPeersOptions {
 
 /**
  * Runs the naive peer, the record-batch peer, then the BullMQ peer, one after the other on `conn`'s
- * Redis. Their keys live under `<prefix>:{<run id>}:`: the run id keeps concurrent runs apart, and the hash tag puts every
- * key in one slot, which a cluster needs for BullMQ's multi-key scripts and the naive hops'
- * pipelines. A peer that cannot run (bullmq not installed) or fails is reported in `skipped` rather
- * than thrown, so that the caller keeps its own results.
+ * Redis. Their keys live under `<prefix>:{<run id>}:`: the run id keeps concurrent runs apart, and
+ * the hash tag puts every key in one slot, which a cluster needs for BullMQ's multi-key scripts and
+ * the naive hops' pipelines. A peer that cannot run (bullmq not installed) or fails is reported in
+ * `skipped` rather than thrown, so that the caller keeps its own results.
  */
 export async function runPeers(opts: RunPeersOptions): Promise<PeerRun> {
   const prefix = `${opts.prefix}:{${process.pid.toString(36)}-${Date.now().toString(36)}}`;
