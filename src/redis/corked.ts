@@ -1,9 +1,10 @@
-import type { Redis } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 import type { Writable } from 'node:stream';
 
 /**
  * Runs `send`, which issues commands on `conn` (each with its own callback or promise), with the
- * connection's socket corked: the commands leave in one socket write, as a pipeline's would.
+ * connection's socket corked (a cluster's: every primary's): the commands leave in one socket write
+ * per node, as a pipeline's would.
  *
  * Why not `conn.pipeline()`: ioredis's Pipeline defines an accessor property (`length`) on every
  * instance with a closure of its own, so V8 gives each pipeline a hidden class of its own, made in
@@ -15,13 +16,19 @@ import type { Writable } from 'node:stream';
  * Commands that find the connection not ready go to ioredis's offline queue as usual; their replies,
  * errors included, reach each command's own callback.
  */
-export function sendCorked(conn: Redis, send: (c: Redis) => void): void {
-  const socket = (conn as unknown as { stream?: Writable }).stream;
-  const cork = conn.status === 'ready' && socket !== undefined && socket.writable;
-  if (cork) socket.cork();
+export function sendCorked<C extends Redis | Cluster>(conn: C, send: (c: C) => void): void {
+  // A cluster client writes each command on the connection of its slot's primary, at once when
+  // ready: corking every primary's socket gives one write per node.
+  const nodes = (conn as Cluster).isCluster ? (conn as Cluster).nodes('master') : [conn as Redis];
+  const sockets: Writable[] = [];
+  for (const n of nodes) {
+    const socket = (n as unknown as { stream?: Writable }).stream;
+    if (n.status === 'ready' && socket !== undefined && socket.writable) sockets.push(socket);
+  }
+  for (const s of sockets) s.cork();
   try {
     send(conn);
   } finally {
-    if (cork) socket.uncork();
+    for (const s of sockets) s.uncork();
   }
 }

@@ -12,17 +12,19 @@ export interface Routed {
 export type Reply = [Error | null, unknown];
 
 /**
- * Sends commands issued together in as few socket writes as possible: one corked write for a single
- * Redis (`sendCorked`), one pipeline per group of slots served by the same nodes in a cluster (an ioredis cluster pipeline
- * may not span nodes). On this project's hot paths each write costs about as much as processing a
- * small batch, so partitions that are ready at the same moment share one.
- * With `durable`, each pipeline ends with WAIT for one replica (up to 1 s): it covers every write
- * before it on that connection.
+ * Sends commands issued together in as few socket writes as possible: one corked write per node
+ * (`sendCorked`). On this project's hot paths each write costs about as much as processing a small
+ * batch, so partitions that are ready at the same moment share one.
+ * With `durable`, the commands of each node are followed by WAIT for one replica (up to 1 s), which
+ * covers every write before it on that connection: on a single Redis in the same corked write; in a
+ * cluster as one pipeline per group of slots served by the same nodes (an ioredis cluster pipeline
+ * may not span nodes), so that each WAIT goes where its commands went.
  * @returns each command's [error, reply], in the order given.
  */
 export async function pipelineByNode(client: Redis | Cluster, commands: Routed[], opts: { durable?: boolean } = {}): Promise<Reply[]> {
   if (commands.length === 0) return [];
-  if (!(client as Cluster).isCluster) return sendTogether(client as Redis, commands, opts.durable ?? false);
+  // WAIT must follow the commands on each node's own connection: with durable in a cluster, pipelines.
+  if (!(client as Cluster).isCluster || !opts.durable) return sendTogether(client, commands, opts.durable ?? false);
   const groups = new Map<string, number[]>();
   const slots = (client as Cluster).isCluster ? (client as Cluster).slots : undefined;
   commands.forEach((c, i) => {
@@ -51,14 +53,17 @@ export async function pipelineByNode(client: Redis | Cluster, commands: Routed[]
   return out;
 }
 
-/** On a single Redis: every command in one corked write, each reply to its own callback. */
-function sendTogether(client: Redis, commands: Routed[], durable: boolean): Promise<Reply[]> {
+/**
+ * Every command in one corked write per node, each reply to its own callback; `durable` (a single
+ * Redis only) ends them with WAIT.
+ */
+function sendTogether(client: Redis | Cluster, commands: Routed[], durable: boolean): Promise<Reply[]> {
   const out: Reply[] = new Array(commands.length);
   return new Promise((resolve) => {
     let left = commands.length;
     sendCorked(client, (c) => {
       commands.forEach((cmd, i) =>
-        cmd.add(c, (err, reply) => {
+        cmd.add(c as Redis, (err, reply) => {
           out[i] = [err ?? null, reply];
           if (--left === 0) resolve(out);
         }),
