@@ -1,3 +1,4 @@
+import { Redis } from 'ioredis';
 import { afterEach, describe, expect, it } from 'vitest';
 import { deploymentUrls } from '../src/redis/deployment.js';
 import { waitFor } from '../src/redis/wait.js';
@@ -57,6 +58,8 @@ const scenarios = [
   { name: 'standalone, 1,000,000 events, no fault', mode: 'standalone' as const, count: 1_000_000, rate: 0, perStage: 1, fault: undefined },
   { name: '3+3 cluster, 1,000,000 events, no fault', mode: 'cluster' as const, count: 1_000_000, rate: 0, perStage: 1, fault: undefined },
   { name: '3+3 cluster, 300,000 events, SIGKILL a worker every 5 s', mode: 'cluster' as const, count: 300_000, rate: 20_000, perStage: 2, fault: killWorkersEvery5s },
+  // --durable: every append and commit is followed by WAIT for a replica on its node's connection.
+  { name: '3+3 cluster, 100,000 events, durable appends and commits', mode: 'cluster' as const, count: 100_000, rate: 0, perStage: 1, fault: undefined, durable: true },
 ];
 
 describe('delivery through a 3-stage passthrough pipeline', () => {
@@ -72,17 +75,18 @@ describe('delivery through a 3-stage passthrough pipeline', () => {
     ctx = undefined;
   });
 
-  it.each(scenarios)('$name: nothing lost, duplicated or reordered', async ({ mode, count, rate, perStage, fault }) => {
+  it.each(scenarios)('$name: nothing lost, duplicated or reordered', async ({ mode, count, rate, perStage, fault, durable }) => {
+    const durableArgs = durable ? ['--durable'] : [];
     d = await startTestDeployment({ mode });
     const url = deploymentUrls(d.deployment).join(',');
     const ns = `t${Date.now().toString(36)}`;
     const conn = await connectTo(url);
     ctx = { url, ns, conn, workers: [], takeovers: [] };
-    for (const stage of STAGES) for (let i = 0; i < perStage; i++) ctx.workers.push(startWorker(stage, url, ns, ['--lease-ttl', `${LEASE_TTL_MS}ms`]));
+    for (const stage of STAGES) for (let i = 0; i < perStage; i++) ctx.workers.push(startWorker(stage, url, ns, ['--lease-ttl', `${LEASE_TTL_MS}ms`, ...durableArgs]));
 
     let producing = true;
     const faults = fault?.(ctx, () => producing);
-    const produced = await runCli(['produce', '--redis', url, '--namespace', ns, '--count', String(count), '--rate', String(rate), '--json']);
+    const produced = await runCli(['produce', '--redis', url, '--namespace', ns, '--count', String(count), '--rate', String(rate), '--json', ...durableArgs]);
     producing = false;
     await faults;
     expect(produced.code, produced.stderr).toBe(0);
@@ -93,6 +97,24 @@ describe('delivery through a 3-stage passthrough pipeline', () => {
     const report = JSON.parse(verified.stdout) as AuditReport;
     expect(report).toMatchObject({ produced: count, delivered: count, lost: 0, duplicates: 0, outOfOrderKeys: 0, unexpected: 0, drained: true });
     expect(verified.code).toBe(0);
+    if (durable) {
+      // Each primary holds partitions, so each got WAITs on the connections that wrote to it.
+      const waits = await Promise.all(
+        d.deployment.nodes
+          .filter((n) => n.role === 'primary')
+          .map(async (n) => {
+            const node = new Redis(n.port, '127.0.0.1', { lazyConnect: true });
+            try {
+              await node.connect();
+              return Number(/cmdstat_wait:calls=(\d+)/.exec(await node.info('commandstats'))?.[1] ?? 0);
+            } finally {
+              node.disconnect();
+            }
+          }),
+      );
+      expect(waits).toHaveLength(3);
+      for (const w of waits) expect(w).toBeGreaterThan(0);
+    }
     if (fault) {
       console.info(`takeover after SIGKILL (ms): ${ctx.takeovers.join(', ')}; lease TTL ${LEASE_TTL_MS} ms`);
       expect(ctx.takeovers.length).toBeGreaterThanOrEqual(2);
