@@ -102,6 +102,28 @@ describe('Producer with lingerMs 0', () => {
     await producer.close();
   });
 
+  it('durable: the turn\'s appends are acknowledged only once their WAIT has answered', async () => {
+    const client = fixture.conn.client();
+    const topology = await ensureTopology(client, newNamespace('durable'), [], { partitions: 4 });
+    const producer = new Producer({ client: withScripts(client), topology, producerId: 'p1', batch: 100, lingerMs: 0, durable: true });
+    await producer.init();
+    const waits = async () => Number(/cmdstat_wait:calls=(\d+)/.exec(await client.info('commandstats'))?.[1] ?? 0);
+    const before = await waits();
+    const keys = [0, 1].map((k) => {
+      for (let i = 0; ; i++) if (partitionOf(`key-${i}`, 4) === k) return `key-${i}`;
+    });
+    const t0 = performance.now();
+    for (const key of keys) producer.send(key, Buffer.from(key), Date.now());
+    await producer.flushAll();
+    // This Redis has no replica, so WAIT answers only at its timeout (1 s): an acknowledgement that
+    // came sooner did not wait for it.
+    expect(performance.now() - t0).toBeGreaterThanOrEqual(950);
+    expect(producer.stats).toMatchObject({ acked: 2, failed: 0 });
+    // Both partitions' appends in one write, with one WAIT after them.
+    expect((await waits()) - before).toBe(1);
+    await producer.close();
+  });
+
   it('one partition, a burst of 250 with batch 100: entries of at most 100 events, in seq order', async () => {
     const client = fixture.conn.client();
     const topology = await ensureTopology(client, newNamespace('one'), [], { partitions: 1 });

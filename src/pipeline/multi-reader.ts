@@ -62,17 +62,22 @@ export class MultiReader {
     // One socket write for the commands and the read, without an ioredis pipeline (see corked.ts).
     sendCorked(this.conn, (p) => {
       const replies: Reply[] = new Array(commands.length);
-      let left = commands.length;
+      const wait = durable && commands.length > 0;
+      // With durable, the commits count as settled once WAIT's reply is in too.
+      let left = commands.length + (wait ? 1 : 0);
       settled = new Promise<Reply[]>((resolve) => {
         if (left === 0) resolve(replies);
+        const settle = () => {
+          if (--left === 0) resolve(replies);
+        };
         commands.forEach((c, i) =>
           c.add(p, (err, reply) => {
             replies[i] = [err ?? null, reply];
-            if (--left === 0) resolve(replies);
+            settle();
           }),
         );
+        if (wait) p.call('WAIT', 1, 1000, settle);
       });
-      if (durable && commands.length > 0) p.call('WAIT', 1, 1000, () => undefined);
       if (reads.length > 0) {
         const busy = { targets: new Set(reads.map((r) => r.t)) };
         this.busy = busy;

@@ -60,15 +60,19 @@ export async function pipelineByNode(client: Redis | Cluster, commands: Routed[]
 function sendTogether(client: Redis | Cluster, commands: Routed[], durable: boolean): Promise<Reply[]> {
   const out: Reply[] = new Array(commands.length);
   return new Promise((resolve) => {
-    let left = commands.length;
+    // With durable, the replies are in once WAIT's is too: the caller goes on after the replica.
+    let left = commands.length + (durable ? 1 : 0);
+    const settle = () => {
+      if (--left === 0) resolve(out);
+    };
     sendCorked(client, (c) => {
       commands.forEach((cmd, i) =>
         cmd.add(c as Redis, (err, reply) => {
           out[i] = [err ?? null, reply];
-          if (--left === 0) resolve(out);
+          settle();
         }),
       );
-      if (durable) c.call('WAIT', 1, 1000, () => undefined);
+      if (durable) c.call('WAIT', 1, 1000, settle);
     });
   });
 }

@@ -1,0 +1,41 @@
+import type { Redis } from 'ioredis';
+import { describe, expect, it } from 'vitest';
+import { MultiReader } from '../src/pipeline/multi-reader.js';
+import { redisWithConnection } from './helpers/redis.js';
+
+const fixture = redisWithConnection();
+
+describe('MultiReader', () => {
+  it('durable: a turn\'s commands count as settled only once the WAIT after them has answered', async () => {
+    const conn = fixture.conn.dedicated() as Redis;
+    const control = fixture.conn.client() as Redis;
+    const reader = new MultiReader(conn, control, 500, () => undefined);
+    try {
+      const key = `mr:${Date.now().toString(36)}`;
+      const t0 = performance.now();
+      const replies = await reader.read([], 1, [{ key, add: (p, done) => void (p as Redis).set(key, 'v', done!) }], true);
+      // No replica here, so WAIT answers only at its timeout (1 s).
+      expect(performance.now() - t0).toBeGreaterThanOrEqual(950);
+      expect(replies).toEqual([[null, 'OK']]);
+      expect(await control.get(key)).toBe('v');
+    } finally {
+      reader.close();
+    }
+  });
+
+  it('without durable, the same turn settles with the command\'s reply, with no WAIT', async () => {
+    const conn = fixture.conn.dedicated() as Redis;
+    const control = fixture.conn.client() as Redis;
+    const reader = new MultiReader(conn, control, 500, () => undefined);
+    const waits = async () => Number(/cmdstat_wait:calls=(\d+)/.exec(await control.info('commandstats'))?.[1] ?? 0);
+    try {
+      const before = await waits();
+      const key = `mr:${Date.now().toString(36)}`;
+      const replies = await reader.read([], 1, [{ key, add: (p, done) => void (p as Redis).set(key, 'w', done!) }], false);
+      expect(replies).toEqual([[null, 'OK']]);
+      expect((await waits()) - before).toBe(0);
+    } finally {
+      reader.close();
+    }
+  });
+});
