@@ -1,6 +1,6 @@
 import type { Redis } from 'ioredis';
 import { sendCorked } from '../redis/corked.js';
-import type { Reply, Routed } from '../redis/pipeline-by-node.js';
+import { issueAll, type Reply, type Routed } from '../redis/pipeline-by-node.js';
 
 type Entry = [id: Buffer, fields: Buffer[]];
 
@@ -58,26 +58,9 @@ export class MultiReader {
       if (next) reads.push({ t, ...next });
     }
     if (reads.length === 0 && commands.length === 0) return Promise.resolve([]);
-    let settled!: Promise<Reply[]>;
     // One socket write for the commands and the read, without an ioredis pipeline (see corked.ts).
-    sendCorked(this.conn, (p) => {
-      const replies: Reply[] = new Array(commands.length);
-      const wait = durable && commands.length > 0;
-      // With durable, the commits count as settled once WAIT's reply is in too.
-      let left = commands.length + (wait ? 1 : 0);
-      settled = new Promise<Reply[]>((resolve) => {
-        if (left === 0) resolve(replies);
-        const settle = () => {
-          if (--left === 0) resolve(replies);
-        };
-        commands.forEach((c, i) =>
-          c.add(p, (err, reply) => {
-            replies[i] = [err ?? null, reply];
-            settle();
-          }),
-        );
-        if (wait) p.call('WAIT', 1, 1000, settle);
-      });
+    return sendCorked(this.conn, (p) => {
+      const settled = issueAll(p, commands, durable);
       if (reads.length > 0) {
         const busy = { targets: new Set(reads.map((r) => r.t)) };
         this.busy = busy;
@@ -98,8 +81,8 @@ export class MultiReader {
           done(err ? null : (reply as [Buffer, Entry[]][] | null)),
         );
       }
+      return settled;
     });
-    return settled;
   }
 
   /** Ends the outstanding read early when a target wants reading that it does not cover. */

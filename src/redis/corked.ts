@@ -16,7 +16,7 @@ import type { Writable } from 'node:stream';
  * Commands that find the connection not ready go to ioredis's offline queue as usual; their replies,
  * errors included, reach each command's own callback.
  */
-export function sendCorked<C extends Redis | Cluster>(conn: C, send: (c: C) => void): void {
+export function sendCorked<C extends Redis | Cluster, T>(conn: C, send: (c: C) => T): T {
   // A cluster client writes each command on the connection of its slot's primary, at once when
   // ready: corking every primary's socket gives one write per node.
   const nodes = (conn as Cluster).isCluster ? (conn as Cluster).nodes('master') : [conn as Redis];
@@ -27,7 +27,7 @@ export function sendCorked<C extends Redis | Cluster>(conn: C, send: (c: C) => v
   }
   for (const s of sockets) s.cork();
   try {
-    send(conn);
+    return send(conn);
   } finally {
     for (const s of sockets) s.uncork();
   }

@@ -26,10 +26,10 @@ export async function pipelineByNode(client: Redis | Cluster, commands: Routed[]
   // WAIT must follow the commands on each node's own connection: with durable in a cluster, pipelines.
   if (!(client as Cluster).isCluster || !opts.durable) return sendTogether(client, commands, opts.durable ?? false);
   const groups = new Map<string, number[]>();
-  const slots = (client as Cluster).isCluster ? (client as Cluster).slots : undefined;
+  const { slots } = client as Cluster;
   commands.forEach((c, i) => {
     // Without a slot map yet, each command goes alone (ioredis waits for the map).
-    const g = slots ? (slots[calculateSlot(c.key)]?.join(',') ?? `#${i}`) : '';
+    const g = slots[calculateSlot(c.key)]?.join(',') ?? `#${i}`;
     const list = groups.get(g);
     if (list) list.push(i);
     else groups.set(g, [i]);
@@ -39,7 +39,7 @@ export async function pipelineByNode(client: Redis | Cluster, commands: Routed[]
     [...groups.values()].map(async (idx) => {
       const p = client.pipeline();
       for (const i of idx) commands[i]!.add(p);
-      if (opts.durable) p.call('WAIT', 1, 1000);
+      p.call('WAIT', 1, 1000);
       let replies: Reply[] | null;
       try {
         replies = (await p.exec()) as Reply[] | null;
@@ -58,21 +58,29 @@ export async function pipelineByNode(client: Redis | Cluster, commands: Routed[]
  * Redis only) ends them with WAIT.
  */
 function sendTogether(client: Redis | Cluster, commands: Routed[], durable: boolean): Promise<Reply[]> {
+  return sendCorked(client, (c) => issueAll(c as Redis, commands, durable));
+}
+
+/**
+ * Issues `commands` on `c` (whose socket the caller corks), then WAIT for one replica if `durable`.
+ * @returns each command's [error, reply], in order, once all are in (WAIT's too: with `durable` the
+ * caller goes on only after the replica, or WAIT's 1 s timeout).
+ */
+export function issueAll(c: Redis, commands: Routed[], durable: boolean): Promise<Reply[]> {
   const out: Reply[] = new Array(commands.length);
+  const wait = durable && commands.length > 0;
   return new Promise((resolve) => {
-    // With durable, the replies are in once WAIT's is too: the caller goes on after the replica.
-    let left = commands.length + (durable ? 1 : 0);
+    let left = commands.length + (wait ? 1 : 0);
+    if (left === 0) return resolve(out);
     const settle = () => {
       if (--left === 0) resolve(out);
     };
-    sendCorked(client, (c) => {
-      commands.forEach((cmd, i) =>
-        cmd.add(c as Redis, (err, reply) => {
-          out[i] = [err ?? null, reply];
-          settle();
-        }),
-      );
-      if (durable) c.call('WAIT', 1, 1000, settle);
-    });
+    commands.forEach((cmd, i) =>
+      cmd.add(c, (err, reply) => {
+        out[i] = [err ?? null, reply];
+        settle();
+      }),
+    );
+    if (wait) c.call('WAIT', 1, 1000, settle);
   });
 }
