@@ -22,6 +22,7 @@ import { DEFAULT_PIPELINE } from '../src/pipeline/definition.js';
 import { spawnWorkers, stopWorkerProcesses } from '../src/pipeline/supervisor.js';
 import { deleteNamespace, ensureTopology } from '../src/pipeline/topology.js';
 import { createRedisFactory } from '../src/redis/connection.js';
+import { infoNumber, parseInfo } from '../src/redis/info.js';
 import { deploymentUrls, startDeployment, stopDeployment } from '../src/redis/deployment.js';
 import { parseRedisUrls } from '../src/redis/endpoint.js';
 import { findRedisServer } from '../src/redis/redis-server.js';
@@ -110,12 +111,13 @@ export async function benchSummary(opts: { peerEvents?: number } = {}): Promise<
     // Alone also means on a Redis that is not busy with the earlier steps: their data deleted, and
     // no AOF rewrite of it running (a rewrite forks and writes out every entry the steps made).
     await deleteNamespace(conn.client(), ns);
-    await waitFor(async () => (/aof_rewrite_in_progress:0/.test(await conn.client().info('persistence')) ? true : undefined), {
+    const persistence = async () => parseInfo(await conn.client().info('persistence'));
+    await waitFor(async () => (infoNumber(await persistence(), 'aof_rewrite_in_progress') === 0 ? true : undefined), {
       timeoutMs: 120_000,
       intervalMs: 100,
       onTimeout: () => new Error('the AOF rewrite did not finish'),
     });
-    const rewrites = async () => Number(/aof_rewrites:(\d+)/.exec(await conn.client().info('persistence'))?.[1] ?? 0);
+    const rewrites = async () => infoNumber(await persistence(), 'aof_rewrites') ?? 0;
     const rewritesBefore = await rewrites();
     const produced = cliJson<{ rate: number; acked: number }>(['produce', '--redis', url, '-n', 'summary-produce', '--count', '1000000', '--rate', '0', '--json']);
     console.log(`   ${n(produced.rate)} events/s, acked ${n(produced.acked)}; AOF rewrites during it: ${(await rewrites()) - rewritesBefore}`);

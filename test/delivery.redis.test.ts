@@ -9,7 +9,7 @@ import type { RedisConnection } from '../src/redis/connection.js';
 import { runCli } from './helpers/cli.js';
 import { connectTo } from './helpers/io.js';
 import { startWorker, stopWorkers, type WorkerProcess } from './helpers/pipeline.js';
-import { startTestDeployment, type TestDeployment } from './helpers/redis.js';
+import { commandCalls, startTestDeployment, type TestDeployment } from './helpers/redis.js';
 
 const STAGES = ['stage1', 'stage2', 'stage3'];
 const LEASE_TTL_MS = 2000;
@@ -106,7 +106,7 @@ describe('delivery through a 3-stage passthrough pipeline', () => {
             const node = new Redis(n.port, '127.0.0.1', { lazyConnect: true });
             try {
               await node.connect();
-              return Number(/cmdstat_wait:calls=(\d+)/.exec(await node.info('commandstats'))?.[1] ?? 0);
+              return await commandCalls(node, 'wait');
             } finally {
               node.disconnect();
             }

@@ -1,7 +1,7 @@
 import type { Redis } from 'ioredis';
 import { describe, expect, it } from 'vitest';
 import { MultiReader } from '../src/pipeline/multi-reader.js';
-import { redisWithConnection } from './helpers/redis.js';
+import { commandCalls, redisWithConnection } from './helpers/redis.js';
 
 const fixture = redisWithConnection();
 
@@ -27,7 +27,7 @@ describe('MultiReader', () => {
     const conn = fixture.conn.dedicated() as Redis;
     const control = fixture.conn.client() as Redis;
     const reader = new MultiReader(conn, control, 500, () => undefined);
-    const waits = async () => Number(/cmdstat_wait:calls=(\d+)/.exec(await control.info('commandstats'))?.[1] ?? 0);
+    const waits = () => commandCalls(control, 'wait');
     try {
       const before = await waits();
       const key = `mr:${Date.now().toString(36)}`;

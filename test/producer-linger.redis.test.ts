@@ -9,7 +9,7 @@ import type { RedisClient } from '../src/redis/connection.js';
 import { waitFor } from '../src/redis/wait.js';
 import { cleanupAfterEach } from './helpers/cleanup.js';
 import { connectTo } from './helpers/io.js';
-import { redisWithConnection } from './helpers/redis.js';
+import { commandCalls, redisWithConnection } from './helpers/redis.js';
 
 const fixture = redisWithConnection();
 const cleanup = cleanupAfterEach();
@@ -107,7 +107,7 @@ describe('Producer with lingerMs 0', () => {
     const topology = await ensureTopology(client, newNamespace('durable'), [], { partitions: 4 });
     const producer = new Producer({ client: withScripts(client), topology, producerId: 'p1', batch: 100, lingerMs: 0, durable: true });
     await producer.init();
-    const waits = async () => Number(/cmdstat_wait:calls=(\d+)/.exec(await client.info('commandstats'))?.[1] ?? 0);
+    const waits = () => commandCalls(client, 'wait');
     const before = await waits();
     const keys = [0, 1].map((k) => {
       for (let i = 0; ; i++) if (partitionOf(`key-${i}`, 4) === k) return `key-${i}`;

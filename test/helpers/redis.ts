@@ -3,6 +3,7 @@ import { afterAll, beforeAll, expect } from 'vitest';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { RedisConnection } from '../../src/redis/connection.js';
+import { parseInfo } from '../../src/redis/info.js';
 import { startDeployment, stopDeployment, type Deployment } from '../../src/redis/deployment.js';
 import { findFreePorts } from '../../src/redis/ports.js';
 import { findRedisServer, startNode, stopNode, type NodeProcess } from '../../src/redis/redis-server.js';
@@ -158,4 +159,10 @@ export function redisWithConnection(): { readonly server: TestServer; readonly c
       return conn!;
     },
   };
+}
+
+/** How many times `command` (lower case, e.g. `wait`) ran on this Redis node, from INFO commandstats. */
+export async function commandCalls(node: { info(section: string): Promise<string> }, command: string): Promise<number> {
+  const stats = parseInfo(await node.info('commandstats'))[`cmdstat_${command}`] ?? '';
+  return Number(/(?:^|,)calls=(\d+)/.exec(stats)?.[1] ?? 0);
 }
