@@ -465,7 +465,7 @@ describe('cep engine: entry state', () => {
   /** A Redis hash's view of the state: the changes applied after every batch, as a commit does. */
   class Committed {
     readonly entries = new Map<string, Buffer>();
-    apply({ set, del }: { set: [string, string][]; del: string[] }): void {
+    apply({ set, del }: { set: [string, Buffer | string][]; del: string[] }): void {
       for (const [name, value] of set) this.entries.set(name, Buffer.from(value));
       for (const name of del) this.entries.delete(name);
     }
@@ -509,8 +509,8 @@ describe('cep engine: entry state', () => {
     const one = engine.changes();
     // The counters, the new event's chunk, and the states of the keys whose events the watermark
     // released with it: a small part of the state.
-    const keyStates = (c: { set: [string, string][] }) => c.set.filter(([n]) => n.startsWith('k:'));
-    const bytes = (c: { set: [string, string][] }) => c.set.reduce((n, [k, v]) => n + k.length + v.length, 0);
+    const keyStates = (c: { set: [string, Buffer | string][] }) => c.set.filter(([n]) => n.startsWith('k:'));
+    const bytes = (c: { set: [string, Buffer | string][] }) => c.set.reduce((n, [k, v]) => n + k.length + v.length, 0);
     expect(keyStates(full).length).toBeGreaterThan(4 * keyStates(one).length);
     expect(bytes(full)).toBeGreaterThan(4 * bytes(one));
     expect(one.set.map(([n]) => n)).toEqual(expect.arrayContaining(['m', expect.stringMatching(/^p:\d+$/)]));
@@ -519,7 +519,7 @@ describe('cep engine: entry state', () => {
   it('every commit\'s counters entry holds the current counters, late drops included', () => {
     const engine = new CepEngine(DEFAULT_RULES);
     engine.load(undefined);
-    const meta = () => JSON.parse(engine.changes().set.find(([n]) => n === 'm')![1]) as { maxTime: number; watermark: number; lateDropped: Record<string, number>; fps: Record<string, string>; nextChunk: number };
+    const meta = () => JSON.parse(engine.changes().set.find(([n]) => n === 'm')![1].toString()) as { maxTime: number; watermark: number; lateDropped: Record<string, number>; fps: Record<string, string>; nextChunk: number };
     engine.process([ev('a', 'k', 100 * S), ev('b', 'k', 101 * S)]);
     const first = meta();
     expect(first).toMatchObject({ v: 1, maxTime: 101 * S, watermark: 101 * S - 5 * S, duplicates: 0 });
@@ -535,6 +535,47 @@ describe('cep engine: entry state', () => {
     const again = new CepEngine(DEFAULT_RULES);
     again.load(new Map([['m', Buffer.from(JSON.stringify(second))]]));
     expect(again.stats().lateDropped).toEqual(engine.stats().lateDropped);
+  });
+
+  it('key states and pending chunks are binary; the JSON entries of earlier versions load to the same state', () => {
+    const engine = new CepEngine(DEFAULT_RULES);
+    engine.load(undefined);
+    // Anomalies, latencies and errors of a few keys, some waiting for the watermark at the end.
+    const events = Array.from({ length: 60 }, (_, i) =>
+      i % 3 === 0 ? anomaly(`a${i}`, `key${i % 4}`, i * 300) : i % 3 === 1 ? latency(`l${i}`, `key${i % 4}`, i * 300, i) : ev(`e${i}`, `key${i % 4}`, i * 300, 'errors', 2, { z: 0.5, score: 0.25 }),
+    );
+    engine.process(events);
+    const binary = new Map(engine.changes().set.map(([n, v]) => [n, Buffer.from(v)] as const));
+    const stateEntries = [...binary].filter(([n]) => n !== 'm');
+    expect(stateEntries.some(([n]) => n.startsWith('k:')) && stateEntries.some(([n]) => n.startsWith('p:'))).toBe(true);
+    for (const [name, value] of stateEntries) expect(value[0], name).toBe(1);
+    const loaded = new CepEngine(DEFAULT_RULES);
+    loaded.load(binary);
+    expect(loaded.snapshot().toString()).toBe(engine.snapshot().toString());
+
+    // The same state as an earlier version wrote it: JSON key states and one JSON chunk.
+    const snap = JSON.parse(engine.snapshot().toString()) as { pending: unknown[]; rules: Record<string, { keys: [string, unknown][] }> };
+    const json = new Map<string, Buffer>([['m', binary.get('m')!]]);
+    for (const [rule, saved] of Object.entries(snap.rules)) for (const [key, st] of saved.keys) json.set(`k:${rule}:${key}`, Buffer.from(JSON.stringify(st)));
+    json.set('p:0', Buffer.from(JSON.stringify(snap.pending)));
+    const old = new CepEngine(DEFAULT_RULES);
+    old.load(json);
+    expect(old.snapshot().toString()).toBe(engine.snapshot().toString());
+  });
+
+  it('a truncated binary entry is refused with its name', () => {
+    const engine = new CepEngine(COUNT);
+    engine.load(undefined);
+    // The last event moves the watermark past the first two: a key state, and a chunk still waiting.
+    engine.process([anomaly('a1', 'a', 0), anomaly('a2', 'a', 1000), ev('x', 'b', 10 * S)]);
+    const entries = new Map(engine.changes().set.map(([n, v]) => [n, Buffer.from(v)] as const));
+    const key = entries.get('k:burst:a')!;
+    entries.set('k:burst:a', key.subarray(0, key.length - 1));
+    expect(() => new CepEngine(COUNT).load(entries)).toThrow(/state entry "k:burst:a" is not one of a cep engine .*truncated/);
+    const chunk = [...entries.keys()].find((n) => n.startsWith('p:'))!;
+    entries.set('k:burst:a', key);
+    entries.set(chunk, Buffer.concat([entries.get(chunk)!, Buffer.from([0])]));
+    expect(() => new CepEngine(COUNT).load(entries)).toThrow(new RegExp(`state entry "${chunk}" is not one of a cep engine .*trailing`));
   });
 
   it('a foreign or unknown entry is refused; the entries of a changed rule are dropped and deleted', () => {

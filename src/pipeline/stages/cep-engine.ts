@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import type { CepCondition, CepRule } from './cep-rules.js';
 import { ChunkHeap } from './chunk-heap.js';
+import { ByteReader, ByteWriter, isJsonEntry } from './state-bytes.js';
 
 /**
  * The complex-event-processing engine of one partition: deterministic, event time only.
@@ -321,6 +322,79 @@ const metaSchema = z.object({
 const keyStateSchema = z.object({ m: z.array(markSchema).optional(), r: z.array(z.tuple([z.number(), z.string(), z.number()])).optional(), l: markSchema.optional() });
 const chunkSchema = snapshotSchema.shape.pending;
 
+/**
+ * Binary entries (see state-bytes.ts); entries of earlier versions are JSON and still load.
+ * - A rule's state of a key: u8 format | u8 flags (1: last alert) | u16 marks | u16 run |
+ *   last alert (f64 time, str id) | marks (f64 time, str id)... | run (f64 time, str id, f64 value)...
+ * - A chunk of pending events: u8 format | u32 count | events: str id, str key, f64 time, str type,
+ *   f64 value, u8 flags (1 score, 2 anomaly given, 4 anomaly, 8 z) | f64 score | f64 z (when
+ *   flagged) | u8 late count | str names of the rules it was late for...
+ */
+const KEY_FORMAT = 1;
+const CHUNK_FORMAT = 1;
+const HAS_LAST = 1;
+const HAS_SCORE = 1;
+const HAS_ANOMALY = 2;
+const ANOMALY = 4;
+const HAS_Z = 8;
+
+function encodeKeyState(st: KeyState, w: ByteWriter): Buffer {
+  w.u8(KEY_FORMAT).u8(st.last ? HAS_LAST : 0).u16(st.marks.length).u16(st.run.length);
+  if (st.last) w.f64(st.last[0]).str(st.last[1]);
+  for (const [t, id] of st.marks) w.f64(t).str(id);
+  for (const [t, id, v] of st.run) w.f64(t).str(id).f64(v);
+  return w.take();
+}
+
+function decodeKeyState(entry: Buffer): KeyState {
+  const r = new ByteReader(entry);
+  const format = r.u8();
+  if (format !== KEY_FORMAT) throw new Error(`unknown format ${format}`);
+  const flags = r.u8();
+  const nm = r.u16();
+  const nr = r.u16();
+  const st: KeyState = { marks: [], run: [], last: undefined };
+  if (flags & HAS_LAST) st.last = [r.f64(), r.str()];
+  for (let i = 0; i < nm; i++) st.marks.push([r.f64(), r.str()]);
+  for (let i = 0; i < nr; i++) st.run.push([r.f64(), r.str(), r.f64()]);
+  r.end();
+  return st;
+}
+
+/** Appends one pending event to a chunk being written. */
+function writePending(w: ByteWriter, e: CepEvent, late: readonly string[]): void {
+  w.str(e.id).str(e.key).f64(e.time).str(e.type).f64(e.value);
+  const anomaly = e.anomaly === undefined ? 0 : HAS_ANOMALY | (e.anomaly ? ANOMALY : 0);
+  w.u8((e.score !== undefined ? HAS_SCORE : 0) | anomaly | (e.z !== undefined ? HAS_Z : 0));
+  if (e.score !== undefined) w.f64(e.score);
+  if (e.z !== undefined) w.f64(e.z);
+  w.u8(late.length);
+  for (const name of late) w.str(name);
+}
+
+function decodeChunk(entry: Buffer): PendingTuple[] {
+  const r = new ByteReader(entry);
+  const format = r.u8();
+  if (format !== CHUNK_FORMAT) throw new Error(`unknown format ${format}`);
+  const n = r.u32();
+  const out: PendingTuple[] = [];
+  for (let i = 0; i < n; i++) {
+    const id = r.str();
+    const key = r.str();
+    const time = r.f64();
+    const type = r.str();
+    const value = r.f64();
+    const flags = r.u8();
+    const score = flags & HAS_SCORE ? r.f64() : null;
+    const z = flags & HAS_Z ? r.f64() : null;
+    const late: string[] = [];
+    for (let k = r.u8(); k > 0; k--) late.push(r.str());
+    out.push([id, key, time, type, value, score, flags & HAS_ANOMALY ? (flags & ANOMALY) !== 0 : null, z, late]);
+  }
+  r.end();
+  return out;
+}
+
 /** Entry names of the entry state: `m` the engine's counters, `k:<rule>:<key>` a rule's state of a key, `p:<n>` a chunk of pending events. */
 const META = 'm';
 
@@ -341,12 +415,16 @@ export class CepEngine {
   private tracking = false;
   /** Entry state: rule+key states changed since the last `changes()`, by rule. */
   private dirty = new Map<CompiledRule, Set<string>>();
-  /** Entry state: the events accepted by the current `process` call, as snapshot tuples. */
-  private chunk: PendingTuple[] = [];
+  /** Entry state: the events accepted by the current `process` call, written as a chunk entry. */
+  private chunk = new ByteWriter(4096);
+  private chunkEvents = 0;
+  private chunkMax = -Infinity;
+  /** Writes the rule+key state entries. */
+  private readonly writer = new ByteWriter();
   /** Entry state: committed chunks of pending events, by number, with the largest event time in each. */
   private chunks = new ChunkHeap();
   private nextChunk = 0;
-  private chunkWrites: [string, string][] = [];
+  private chunkWrites: [string, Buffer][] = [];
   /** Entry state: entries to delete at the next `changes()` (passed chunks, states of changed rules). */
   private deletes: string[] = [];
   /** The rules' fingerprints by name, for the counters entry written with every batch: they never change. */
@@ -411,15 +489,16 @@ export class CepEngine {
    */
   private closeChunk(watermark: number): void {
     if (!this.tracking) return;
-    if (this.chunk.length > 0) {
-      let max = -Infinity;
-      for (const t of this.chunk) if (t[2] > max) max = t[2];
-      if (max >= watermark) {
+    if (this.chunkEvents > 0) {
+      this.chunk.setU32(1, this.chunkEvents);
+      const entry = this.chunk.take();
+      if (this.chunkMax >= watermark) {
         const n = this.nextChunk++;
-        this.chunks.add(n, max);
-        this.chunkWrites.push([`p:${n}`, JSON.stringify(this.chunk)]);
+        this.chunks.add(n, this.chunkMax);
+        this.chunkWrites.push([`p:${n}`, entry]);
       }
-      this.chunk = [];
+      this.chunkEvents = 0;
+      this.chunkMax = -Infinity;
     }
     this.chunks.popBelow(watermark, (n) => this.deletes.push(`p:${n}`));
   }
@@ -428,23 +507,23 @@ export class CepEngine {
    * The entry state changed since the last call (or `load`): the counters, the rule+key states
    * touched, new chunks of pending events and the chunks the watermark has passed.
    */
-  changes(): { set: [string, string][]; del: string[] } {
+  changes(): { set: [string, Buffer | string][]; del: string[] } {
     if (!this.tracking) {
       // The first call: everything there is counts as changed.
       this.tracking = true;
       for (const r of this.rules) for (const key of r.keys.keys()) this.touch(r, key);
       if (this.live() > 0) {
-        this.chunk = this.pending.slice(this.head).map(({ e, skip }) => [e.id, e.key, e.time, e.type, e.value, e.score ?? null, e.anomaly ?? null, e.z ?? null, skip.map((i) => this.rules[i]!.rule.name).sort(cmpStr)]);
+        for (let i = this.head; i < this.pending.length; i++) this.addToChunk(this.pending[i]!.e, this.pending[i]!.skip);
         this.closeChunk(-Infinity);
       }
     }
-    const set: [string, string][] = [[META, JSON.stringify(this.meta())], ...this.chunkWrites];
+    const set: [string, Buffer | string][] = [[META, JSON.stringify(this.meta())], ...this.chunkWrites];
     const del = this.deletes;
     for (const [r, keys] of this.dirty) {
       for (const key of keys) {
         const st = r.keys.get(key);
         const name = `k:${r.rule.name}:${key}`;
-        if (st) set.push([name, JSON.stringify({ l: st.last, m: st.marks.length ? st.marks : undefined, r: st.run.length ? st.run : undefined })]);
+        if (st) set.push([name, encodeKeyState(st, this.writer)]);
         else del.push(name);
       }
     }
@@ -485,6 +564,13 @@ export class CepEngine {
         throw new Error(`cep: state entry "${name}" is not one of a cep engine (version ${SNAPSHOT_VERSION}): ${why}`);
       }
     };
+    const decodeBinary = <T>(name: string, decode: (entry: Buffer) => T): T => {
+      try {
+        return decode(entries.get(name)!);
+      } catch (err) {
+        throw new Error(`cep: state entry "${name}" is not one of a cep engine (version ${SNAPSHOT_VERSION}): ${(err as Error).message}`);
+      }
+    };
     if (!entries.has(META)) throw new Error(`cep: state entries without "${META}"`);
     const meta = parse(META, metaSchema);
     this.maxTime = meta.maxTime ?? undefined;
@@ -505,13 +591,16 @@ export class CepEngine {
           this.deletes.push(name);
           continue;
         }
-        const saved = parse(name, keyStateSchema);
-        const st: KeyState = { marks: saved.m ?? [], run: saved.r ?? [], last: saved.l };
+        let st: KeyState;
+        if (isJsonEntry(entries.get(name)!)) {
+          const saved = parse(name, keyStateSchema);
+          st = { marks: saved.m ?? [], run: saved.r ?? [], last: saved.l };
+        } else st = decodeBinary(name, decodeKeyState);
         r.keys.set(key, st);
         const seen = st.marks[0];
         if (r.rule.kind === 'absence' && seen) this.timers.set(r.index, key, seen[0] + r.rule.window);
       } else if (name.startsWith('p:')) {
-        chunks.push([Number(name.slice(2)), parse(name, chunkSchema)]);
+        chunks.push([Number(name.slice(2)), isJsonEntry(entries.get(name)!) ? parse(name, chunkSchema) : decodeBinary(name, decodeChunk)]);
       } else if (name !== META) {
         throw new Error(`cep: unknown state entry "${name}"`);
       }
@@ -566,10 +655,15 @@ export class CepEngine {
       if (e.z !== undefined) copy.z = e.z;
     }
     this.insert(at, { e: copy, skip });
-    if (this.tracking) {
-      const late = skip === NO_SKIP ? NO_NAMES : skip.map((i) => this.rules[i]!.rule.name).sort(cmpStr);
-      this.chunk.push([copy.id, copy.key, copy.time, copy.type, copy.value, copy.score ?? null, copy.anomaly ?? null, copy.z ?? null, late]);
-    }
+    if (this.tracking) this.addToChunk(copy, skip);
+  }
+
+  /** Entry state: writes an accepted event into the chunk of the current call. */
+  private addToChunk(e: CepEvent, skip: number[]): void {
+    if (this.chunkEvents === 0) this.chunk.u8(CHUNK_FORMAT).u32(0);
+    writePending(this.chunk, e, skip.length === 0 ? NO_NAMES : skip.map((i) => this.rules[i]!.rule.name).sort(cmpStr));
+    this.chunkEvents++;
+    if (e.time > this.chunkMax) this.chunkMax = e.time;
   }
 
 
@@ -847,7 +941,9 @@ export class CepEngine {
     this.duplicates = 0;
     this.tracking = false;
     this.dirty = new Map();
-    this.chunk = [];
+    this.chunk.take();
+    this.chunkEvents = 0;
+    this.chunkMax = -Infinity;
     this.chunks.clear();
     this.nextChunk = 0;
     this.chunkWrites = [];

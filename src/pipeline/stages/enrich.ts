@@ -1,11 +1,12 @@
 import { DEGRADED } from '../lookup.js';
 import type { Stage } from '../stage.js';
 import { decodeMetricRecord, encodeMetricRecord, isMetricRecord } from './metric-record.js';
+import { ByteReader, ByteWriter, isJsonEntry } from './state-bytes.js';
 
 const NO_REF = Buffer.alloc(0);
 
 /** Rolling statistics of one key: EWMA mean and variance, after a Welford warm-up. */
-interface KeyStats {
+export interface KeyStats {
   n: number;
   mean: number;
   /** Variance (EWMA), or during warm-up the Welford sum of squares. */
@@ -39,6 +40,49 @@ export interface EnrichParams {
 
 export const ENRICH_DEFAULTS: EnrichParams = { reference: 'reference', alpha: 0.05, warmup: 20, outlier: 4, shiftAfter: 3, shiftSpread: 1.5, probation: 50 };
 
+
+/** The format byte of a key's statistics entry. */
+const STATS_FORMAT = 1;
+const HAS_PREV = 1;
+const HAS_PROBATION = 2;
+
+/**
+ * A key's statistics as a state entry: u8 format | u8 flags | u16 recent count | f64 n, mean, v,
+ * last, out | f64 prev, f64 probation (when flagged) | f64 recent values.
+ */
+export function encodeKeyStats(s: KeyStats, w = new ByteWriter(64)): Buffer {
+  w.u8(STATS_FORMAT)
+    .u8((s.prev !== undefined ? HAS_PREV : 0) | (s.probation !== undefined ? HAS_PROBATION : 0))
+    .u16(s.recent.length)
+    .f64(s.n)
+    .f64(s.mean)
+    .f64(s.v)
+    .f64(s.last)
+    .f64(s.out);
+  if (s.prev !== undefined) w.f64(s.prev);
+  if (s.probation !== undefined) w.f64(s.probation);
+  for (const x of s.recent) w.f64(x);
+  return w.take();
+}
+
+/**
+ * Reads a key's statistics entry, binary or the JSON of earlier versions.
+ * @throws Error when the entry is neither.
+ */
+export function decodeKeyStats(entry: Buffer): KeyStats {
+  if (isJsonEntry(entry)) return JSON.parse(entry.toString()) as KeyStats;
+  const r = new ByteReader(entry);
+  const format = r.u8();
+  if (format !== STATS_FORMAT) throw new Error(`enrich: a key statistics entry of unknown format ${format}`);
+  const flags = r.u8();
+  const recent = r.u16();
+  const s: KeyStats = { n: r.f64(), mean: r.f64(), v: r.f64(), last: r.f64(), out: r.f64(), recent: [] };
+  if (flags & HAS_PREV) s.prev = r.f64();
+  if (flags & HAS_PROBATION) s.probation = r.f64();
+  for (let i = 0; i < recent; i++) s.recent.push(r.f64());
+  r.end();
+  return s;
+}
 
 /**
  * Updates a key's statistics with `value` and returns its z-score and delta against the state
@@ -115,6 +159,7 @@ export function enrich(params: Record<string, unknown>): Stage {
   let stats = new Map<string, KeyStats>();
   // Keys whose statistics changed since the last commit: one state entry per key.
   const dirty = new Set<string>();
+  const writer = new ByteWriter();
   return {
     name: 'enrich',
     async process(batch, ctx) {
@@ -156,15 +201,15 @@ export function enrich(params: Record<string, unknown>): Stage {
     },
     state: {
       changes() {
-        const set: [string, string][] = [];
-        for (const key of dirty) set.push([key, JSON.stringify(stats.get(key))]);
+        const set: [string, Buffer][] = [];
+        for (const key of dirty) set.push([key, encodeKeyStats(stats.get(key)!, writer)]);
         dirty.clear();
         return { set, del: [] };
       },
       load(entries) {
         dirty.clear();
         stats = new Map();
-        for (const [key, value] of entries ?? []) stats.set(key, JSON.parse(value.toString()) as KeyStats);
+        for (const [key, value] of entries ?? []) stats.set(key, decodeKeyStats(value));
       },
     },
   };
