@@ -328,7 +328,7 @@ const chunkSchema = snapshotSchema.shape.pending;
  *   last alert (f64 time, str id) | marks (f64 time, str id)... | run (f64 time, str id, f64 value)...
  * - A chunk of pending events: u8 format | u32 count | events: str id, str key, f64 time, str type,
  *   f64 value, u8 flags (1 score, 2 anomaly given, 4 anomaly, 8 z) | f64 score | f64 z (when
- *   flagged) | u8 late count | str names of the rules it was late for...
+ *   flagged) | u16 late count | str names of the rules it was late for...
  */
 const KEY_FORMAT = 1;
 const CHUNK_FORMAT = 1;
@@ -368,7 +368,7 @@ function writePending(w: ByteWriter, e: CepEvent, late: readonly string[]): void
   w.u8((e.score !== undefined ? HAS_SCORE : 0) | anomaly | (e.z !== undefined ? HAS_Z : 0));
   if (e.score !== undefined) w.f64(e.score);
   if (e.z !== undefined) w.f64(e.z);
-  w.u8(late.length);
+  w.u16(late.length);
   for (const name of late) w.str(name);
 }
 
@@ -388,7 +388,7 @@ function decodeChunk(entry: Buffer): PendingTuple[] {
     const score = flags & HAS_SCORE ? r.f64() : null;
     const z = flags & HAS_Z ? r.f64() : null;
     const late: string[] = [];
-    for (let k = r.u8(); k > 0; k--) late.push(r.str());
+    for (let k = r.u16(); k > 0; k--) late.push(r.str());
     out.push([id, key, time, type, value, score, flags & HAS_ANOMALY ? (flags & ANOMALY) !== 0 : null, z, late]);
   }
   r.end();
@@ -555,22 +555,17 @@ export class CepEngine {
     this.reset();
     this.tracking = true;
     if (!entries || entries.size === 0) return;
-    const parse = <T>(name: string, schema: z.ZodType<T>): T => {
+    /** An entry read by `decode`; any error names the entry. */
+    const read = <T>(name: string, decode: (entry: Buffer) => T): T => {
       try {
-        return schema.parse(JSON.parse(entries.get(name)!.toString('utf8')));
+        return decode(entries.get(name)!);
       } catch (err) {
         const issue = err instanceof z.ZodError ? err.issues[0] : undefined;
         const why = issue ? `${issue.path.join('.') || '(top level)'}: ${issue.message}` : (err as Error).message.split('\n')[0];
         throw new Error(`cep: state entry "${name}" is not one of a cep engine (version ${SNAPSHOT_VERSION}): ${why}`);
       }
     };
-    const decodeBinary = <T>(name: string, decode: (entry: Buffer) => T): T => {
-      try {
-        return decode(entries.get(name)!);
-      } catch (err) {
-        throw new Error(`cep: state entry "${name}" is not one of a cep engine (version ${SNAPSHOT_VERSION}): ${(err as Error).message}`);
-      }
-    };
+    const parse = <T>(name: string, schema: z.ZodType<T>): T => read(name, (entry) => schema.parse(JSON.parse(entry.toString('utf8'))));
     if (!entries.has(META)) throw new Error(`cep: state entries without "${META}"`);
     const meta = parse(META, metaSchema);
     this.maxTime = meta.maxTime ?? undefined;
@@ -595,12 +590,12 @@ export class CepEngine {
         if (isJsonEntry(entries.get(name)!)) {
           const saved = parse(name, keyStateSchema);
           st = { marks: saved.m ?? [], run: saved.r ?? [], last: saved.l };
-        } else st = decodeBinary(name, decodeKeyState);
+        } else st = read(name, decodeKeyState);
         r.keys.set(key, st);
         const seen = st.marks[0];
         if (r.rule.kind === 'absence' && seen) this.timers.set(r.index, key, seen[0] + r.rule.window);
       } else if (name.startsWith('p:')) {
-        chunks.push([Number(name.slice(2)), isJsonEntry(entries.get(name)!) ? parse(name, chunkSchema) : decodeBinary(name, decodeChunk)]);
+        chunks.push([Number(name.slice(2)), isJsonEntry(entries.get(name)!) ? parse(name, chunkSchema) : read(name, decodeChunk)]);
       } else if (name !== META) {
         throw new Error(`cep: unknown state entry "${name}"`);
       }
