@@ -28,7 +28,8 @@ function rows(rand: Random, n: number, outlierEvery: number): Float64Array[] {
     const row = flat.subarray(i * FEATURES, (i + 1) * FEATURES);
     const a = gaussian(rand);
     row.set([a, 0.8 * a + 0.6 * gaussian(rand), gaussian(rand), 0.5 * a + gaussian(rand)]);
-    if (i % outlierEvery === outlierEvery - 1) for (let k = 0; k < FEATURES; k++) row[k] = row[k]! + 8 * Math.sign(gaussian(rand));
+    if (i % outlierEvery === outlierEvery - 1)
+      for (let k = 0; k < FEATURES; k++) row[k] = row[k]! + 8 * Math.sign(gaussian(rand));
     out.push(row);
   }
   return out;
@@ -40,7 +41,10 @@ function median(xs: number[]): number {
 }
 
 /** Microseconds per score() call, one value per round. */
-function scoringRounds(forest: IsolationForest, pool: ArrayLike<ArrayLike<number>>): { perEvent: number[]; checksum: number } {
+function scoringRounds(
+  forest: IsolationForest,
+  pool: ArrayLike<ArrayLike<number>>,
+): { perEvent: number[]; checksum: number } {
   const perEvent: number[] = [];
   let checksum = 0; // printed, so the calls cannot be optimized away
   for (let r = 0; r <= ROUNDS; r++) {
@@ -79,7 +83,10 @@ export async function benchMl(): Promise<void> {
     `score(Float64Array): median ${median(typed.perEvent).toFixed(3)} us/event (min ${Math.min(...typed.perEvent).toFixed(3)}, max ${Math.max(...typed.perEvent).toFixed(3)}), ` +
       `${Math.round(1 / (median(typed.perEvent) / 1e6)).toLocaleString('en')} events/s, mean score ${(typed.checksum / EVENTS).toFixed(4)}`,
   );
-  const plain = scoringRounds(model, pool.map((r) => Array.from(r)));
+  const plain = scoringRounds(
+    model,
+    pool.map((r) => Array.from(r)),
+  );
   console.log(
     `score(number[]):     median ${median(plain.perEvent).toFixed(3)} us/event (min ${Math.min(...plain.perEvent).toFixed(3)}, max ${Math.max(...plain.perEvent).toFixed(3)})`,
   );

@@ -72,7 +72,9 @@ export async function runPeers(opts: RunPeersOptions): Promise<PeerRun> {
     opts.log(`peer ${peer.name}: ${peer.events.toLocaleString('en')} events...`);
     try {
       const workload = { ...opts.workload, events: peer.events };
-      run.results.push(await peer.run({ conn: opts.conn, prefix, workload, ...(opts.signal ? { signal: opts.signal } : {}) }));
+      run.results.push(
+        await peer.run({ conn: opts.conn, prefix, workload, ...(opts.signal ? { signal: opts.signal } : {}) }),
+      );
     } catch (err) {
       const reason = `failed: ${(err as Error).message}`;
       opts.log(`peer ${peer.name} ${reason}`);
@@ -87,18 +89,37 @@ export async function benchPeers(opts: { events: number }): Promise<void> {
   const jobs = Math.max(1000, Math.round(opts.events / 10));
   const home = mkdtempSync(join(tmpdir(), 'streamctl-bench-peers-'));
   const { deployment } = await startDeployment({
-    home, bin: findRedisServer(undefined, process.env.PATH), mode: 'standalone', primaries: 1, replicas: 0,
-    basePort: 23_000, persist: true, nodeTimeoutMs: 2000, detached: false, fresh: true,
+    home,
+    bin: findRedisServer(undefined, process.env.PATH),
+    mode: 'standalone',
+    primaries: 1,
+    replicas: 0,
+    basePort: 23_000,
+    persist: true,
+    nodeTimeoutMs: 2000,
+    detached: false,
+    fresh: true,
   });
   const url = deploymentUrls(deployment)[0]!;
   let run: PeerRun;
   try {
     const conn = await createRedisFactory().open({ endpoints: parseRedisUrls(url), source: '--redis' });
     try {
-      console.log(`peer baselines: standalone Redis (AOF everysec) co-located, every hop/worker and the producer in its own process, ${availableParallelism()} cores`);
-      console.log(`BullMQ runs ${jobs.toLocaleString('en')} jobs (events / 10, to keep its run short; the rate is per job)`);
+      console.log(
+        `peer baselines: standalone Redis (AOF everysec) co-located, every hop/worker and the producer in its own process, ${availableParallelism()} cores`,
+      );
+      console.log(
+        `BullMQ runs ${jobs.toLocaleString('en')} jobs (events / 10, to keep its run short; the rate is per job)`,
+      );
       // The same workload as `streamctl bench` with its defaults.
-      run = await runPeers({ conn, events: opts.events, bullmqEvents: jobs, workload: { keys: 1000, seed: 1, anomalyRate: 0.01 }, prefix: 'peers', log: console.log });
+      run = await runPeers({
+        conn,
+        events: opts.events,
+        bullmqEvents: jobs,
+        workload: { keys: 1000, seed: 1, anomalyRate: 0.01 },
+        prefix: 'peers',
+        log: console.log,
+      });
     } finally {
       await conn.close();
     }
@@ -108,7 +129,10 @@ export async function benchPeers(opts: { events: number }): Promise<void> {
   }
   console.log('PEER                                     EVENTS      SECONDS   EVENTS/S');
   for (const r of run.results) {
-    console.log(`${r.name.padEnd(40)} ${r.events.toLocaleString('en').padEnd(11)} ${r.seconds.toFixed(2).padEnd(9)} ${r.eventsPerSecond.toLocaleString('en')}`);
+    console.log(
+      `${r.name.padEnd(40)} ${r.events.toLocaleString('en').padEnd(11)} ${r.seconds.toFixed(2).padEnd(9)} ${r.eventsPerSecond.toLocaleString('en')}`,
+    );
   }
-  if (run.skipped.length > 0) throw new Error(`peers did not run: ${run.skipped.map((s) => `${s.name}: ${s.reason}`).join('; ')}`);
+  if (run.skipped.length > 0)
+    throw new Error(`peers did not run: ${run.skipped.map((s) => `${s.name}: ${s.reason}`).join('; ')}`);
 }

@@ -39,12 +39,24 @@ interface Row {
   seconds: number;
   lost: number;
   duplicates: number;
-  quality?: { precision: number; recall: number; f1: number; auc: number; anomalies: number; unscored: number; recallByKind: Record<string, { recall: number }> };
+  quality?: {
+    precision: number;
+    recall: number;
+    f1: number;
+    auc: number;
+    anomalies: number;
+    unscored: number;
+    recallByKind: Record<string, { recall: number }>;
+  };
 }
 
 function cli(args: string[]): { code: number; json: Record<string, number> } {
   try {
-    const out = execFileSync(process.execPath, [cliEntry(), ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 64 << 20 });
+    const out = execFileSync(process.execPath, [cliEntry(), ...args], {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'inherit'],
+      maxBuffer: 64 << 20,
+    });
     return { code: 0, json: JSON.parse(out) };
   } catch (err) {
     const e = err as { status: number; stdout: string };
@@ -56,25 +68,66 @@ async function throughput(mode: 'standalone' | 'cluster', events: number, pipeli
   const stages = BUILTIN_PIPELINES[pipeline]!.stages;
   const home = mkdtempSync(join(tmpdir(), 'streamctl-bench-'));
   const { deployment } = await startDeployment({
-    home, bin: findRedisServer(undefined, process.env.PATH), mode, primaries: 3, replicas: 1,
-    basePort: 21_000, persist: true, nodeTimeoutMs: 2000, detached: false, fresh: true,
+    home,
+    bin: findRedisServer(undefined, process.env.PATH),
+    mode,
+    primaries: 3,
+    replicas: 1,
+    basePort: 21_000,
+    persist: true,
+    nodeTimeoutMs: 2000,
+    detached: false,
+    fresh: true,
   });
   const urls = deploymentUrls(deployment);
   const conn = await createRedisFactory().open({ endpoints: parseRedisUrls(urls.join(',')), source: '--redis' });
   const ns = 'bench';
   try {
     const topology = await ensureTopology(conn.client(), ns, stages);
-    const workers = spawnWorkers({ stages, redisUrls: urls, namespace: ns, pipeline, home, detached: false, logFd: openSync('/dev/null', 'w'), env: process.env });
+    const workers = spawnWorkers({
+      stages,
+      redisUrls: urls,
+      namespace: ns,
+      pipeline,
+      home,
+      detached: false,
+      logFd: openSync('/dev/null', 'w'),
+      env: process.env,
+    });
     await sleep(1000); // let the workers take their leases before the clock starts
     const t0 = performance.now();
-    const produced = cli(['produce', '--redis', urls.join(','), '--namespace', ns, '--count', String(events), '--rate', '0', '--anomaly-rate', '0.01', '--json']);
+    const produced = cli([
+      'produce',
+      '--redis',
+      urls.join(','),
+      '--namespace',
+      ns,
+      '--count',
+      String(events),
+      '--rate',
+      '0',
+      '--anomaly-rate',
+      '0.01',
+      '--json',
+    ]);
     for (;;) {
       const p = await stagePending(conn.client(), topology);
       if (p.every((s) => s.lag === 0 && s.pending === 0)) break;
       await sleep(20);
     }
     const seconds = (performance.now() - t0) / 1000;
-    const verified = cli(['verify', '--redis', urls.join(','), '--namespace', ns, '--pipeline', pipeline, '--wait', '0', '--json']);
+    const verified = cli([
+      'verify',
+      '--redis',
+      urls.join(','),
+      '--namespace',
+      ns,
+      '--pipeline',
+      pipeline,
+      '--wait',
+      '0',
+      '--json',
+    ]);
     await stopWorkerProcesses(workers, 10_000);
     return {
       pipeline,
@@ -107,7 +160,8 @@ async function main(): Promise<void> {
     await benchHttp({ pipeline: values.pipeline });
     return;
   }
-  if (what !== 'throughput' && what !== 'pipeline') throw new Error(`unknown benchmark "${what}" (known: summary, throughput, pipeline, ml, peers, http)`);
+  if (what !== 'throughput' && what !== 'pipeline')
+    throw new Error(`unknown benchmark "${what}" (known: summary, throughput, pipeline, ml, peers, http)`);
   const pipeline = values.pipeline ?? (what === 'pipeline' ? 'default' : 'passthrough');
   const metric = pipeline !== 'passthrough';
   const events = Number(values.events ?? (metric ? 500_000 : 1_000_000));
@@ -119,7 +173,9 @@ async function main(): Promise<void> {
     ? `"${pipeline}" pipeline (enrich -> detect -> cep${pipeline === 'default' ? ', fused' : ', as three stages'}), anomaly rate 0.01`
     : '3-stage passthrough pipeline (stage1 -> stage2 -> stage3)';
   const processes = stages.map((s) => `${s.workers} x ${s.name}`).join(', ');
-  console.log(`${shape}, worker processes: ${processes}, ${events.toLocaleString('en')} events, producer in its own process at max rate, AOF everysec, Redis co-located, ${availableParallelism()} cores`);
+  console.log(
+    `${shape}, worker processes: ${processes}, ${events.toLocaleString('en')} events, producer in its own process at max rate, AOF everysec, Redis co-located, ${availableParallelism()} cores`,
+  );
   const rows: Row[] = [];
   for (const m of modes) rows.push(await throughput(m, events, pipeline));
   console.log('MODE          EVENTS      PRODUCE ev/s   END-TO-END ev/s   SECONDS   LOST   DUPLICATES');
@@ -129,8 +185,14 @@ async function main(): Promise<void> {
     );
     if (r.quality) {
       const q = r.quality;
-      console.log(`  detection: precision ${q.precision}, recall ${q.recall}, F1 ${q.f1}, ROC AUC ${q.auc} (${q.anomalies} anomalies; ${q.unscored} events unscored while keys warmed up / before the first model)`);
-      console.log(`  recall by kind: ${Object.entries(q.recallByKind).map(([k, v]) => `${k} ${v.recall}`).join(', ')}`);
+      console.log(
+        `  detection: precision ${q.precision}, recall ${q.recall}, F1 ${q.f1}, ROC AUC ${q.auc} (${q.anomalies} anomalies; ${q.unscored} events unscored while keys warmed up / before the first model)`,
+      );
+      console.log(
+        `  recall by kind: ${Object.entries(q.recallByKind)
+          .map(([k, v]) => `${k} ${v.recall}`)
+          .join(', ')}`,
+      );
     }
   }
 }

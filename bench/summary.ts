@@ -34,7 +34,13 @@ import { runPeers } from './peers.js';
 /** Runs `streamctl args...` (which ask for JSON) and parses its JSON, also on a non-zero exit, which bench uses for "not drained". */
 function cliJson<T>(args: string[]): T {
   try {
-    return JSON.parse(execFileSync(process.execPath, [cliEntry(), ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 256 << 20 })) as T;
+    return JSON.parse(
+      execFileSync(process.execPath, [cliEntry(), ...args], {
+        encoding: 'utf8',
+        stdio: ['ignore', 'pipe', 'inherit'],
+        maxBuffer: 256 << 20,
+      }),
+    ) as T;
   } catch (err) {
     const out = (err as { stdout?: string }).stdout;
     if (out) return JSON.parse(out) as T;
@@ -53,8 +59,16 @@ const n = (x: number) => Math.round(x).toLocaleString('en');
 export async function benchSummary(opts: { peerEvents?: number } = {}): Promise<void> {
   const home = mkdtempSync(join(tmpdir(), 'streamctl-bench-summary-'));
   const { deployment } = await startDeployment({
-    home, bin: findRedisServer(undefined, process.env.PATH), mode: 'standalone', primaries: 1, replicas: 0,
-    basePort: 25_000, persist: true, nodeTimeoutMs: 2000, detached: false, fresh: true,
+    home,
+    bin: findRedisServer(undefined, process.env.PATH),
+    mode: 'standalone',
+    primaries: 1,
+    replicas: 0,
+    basePort: 25_000,
+    persist: true,
+    nodeTimeoutMs: 2000,
+    detached: false,
+    fresh: true,
   });
   const url = deploymentUrls(deployment)[0]!;
   const conn = await createRedisFactory().open({ endpoints: parseRedisUrls(url), source: '--redis' });
@@ -67,41 +81,115 @@ export async function benchSummary(opts: { peerEvents?: number } = {}): Promise<
   try {
     const ns = 'summary';
     await ensureTopology(conn.client(), ns, stages);
-    const workers = spawnWorkers({ stages, redisUrls: [url], namespace: ns, pipeline: 'default', home, detached: false, logFd: openSync('/dev/null', 'w'), env: process.env });
+    const workers = spawnWorkers({
+      stages,
+      redisUrls: [url],
+      namespace: ns,
+      pipeline: 'default',
+      home,
+      detached: false,
+      logFd: openSync('/dev/null', 'w'),
+      env: process.env,
+    });
     try {
       // The measurement starts once every worker has announced itself and owns its partitions.
-      await waitFor(async () => ((await conn.client().hlen(`${ns}:workers`)) >= workers.length ? true : undefined), { timeoutMs: 30_000, onTimeout: () => new Error('the workers did not start') });
+      await waitFor(async () => ((await conn.client().hlen(`${ns}:workers`)) >= workers.length ? true : undefined), {
+        timeoutMs: 30_000,
+        onTimeout: () => new Error('the workers did not start'),
+      });
 
-      console.log('\n1. latency at 10,000 events/s, open loop, 10 s measured after a 5 s warm-up (`streamctl bench --rate 10000 --warmup 5s --duration 10s`)');
-      const lat = cliJson<BenchResult>(['bench', '--redis', url, '-n', ns, '--rate', '10000', '--warmup', '5s', '--duration', '10s', '--json', '-']);
+      console.log(
+        '\n1. latency at 10,000 events/s, open loop, 10 s measured after a 5 s warm-up (`streamctl bench --rate 10000 --warmup 5s --duration 10s`)',
+      );
+      const lat = cliJson<BenchResult>([
+        'bench',
+        '--redis',
+        url,
+        '-n',
+        ns,
+        '--rate',
+        '10000',
+        '--warmup',
+        '5s',
+        '--duration',
+        '10s',
+        '--json',
+        '-',
+      ]);
       const c = lat.calibration;
-      if (c) console.log(`   calibration: XADD ${n(c.xaddPerSecond)}/s (ours, pipelined), ${c.redisBenchmarkXaddPerSecond ? n(c.redisBenchmarkXaddPerSecond) : 'n/a'}/s (redis-benchmark -P 32), round trip ${c.pingMs} ms`);
+      if (c)
+        console.log(
+          `   calibration: XADD ${n(c.xaddPerSecond)}/s (ours, pipelined), ${c.redisBenchmarkXaddPerSecond ? n(c.redisBenchmarkXaddPerSecond) : 'n/a'}/s (redis-benchmark -P 32), round trip ${c.pingMs} ms`,
+        );
       const out = lat.latency.find((l) => l.stream === 'out')!;
-      console.log(`   end to end: p50 ${out.p50} ms, p90 ${out.p90} ms, p99 ${out.p99} ms, p99.9 ${out.p999} ms, max ${out.max} ms; lost ${lat.audit.lost}, duplicates ${lat.audit.duplicates}`);
+      console.log(
+        `   end to end: p50 ${out.p50} ms, p90 ${out.p90} ms, p99 ${out.p99} ms, p99.9 ${out.p999} ms, max ${out.max} ms; lost ${lat.audit.lost}, duplicates ${lat.audit.duplicates}`,
+      );
       // The load generator's own share: its process and Redis, before any stage.
       const ingest = lat.latency.find((l) => l.stream === 'ingest')!;
-      console.log(`   of which the first hop (intended send time to the append in Redis): p50 ${ingest.p50} ms, p99 ${ingest.p99} ms`);
+      console.log(
+        `   of which the first hop (intended send time to the append in Redis): p50 ${ingest.p50} ms, p99 ${ingest.p99} ms`,
+      );
       const cpu = lat.processes.map((p) => `${p.name.split(' ')[0]} ${p.cpuPercent}%`).join(', ');
       console.log(`   CPU: ${cpu}`);
       goals.push({ goal: 'p50 <= 2 ms at 10,000 events/s', measured: `${out.p50} ms`, met: out.p50 <= 2 });
       goals.push({ goal: 'p99 <= 5 ms at 10,000 events/s', measured: `${out.p99} ms`, met: out.p99 <= 5 });
 
       console.log('\n2. highest sustainable rate (`streamctl bench --max --max-time 60s`)');
-      const max = cliJson<BenchResult>(['bench', '--redis', url, '-n', ns, '--max', '--rate', '20000', '--max-time', '60s', '--no-calibrate', '--json', '-']);
+      const max = cliJson<BenchResult>([
+        'bench',
+        '--redis',
+        url,
+        '-n',
+        ns,
+        '--max',
+        '--rate',
+        '20000',
+        '--max-time',
+        '60s',
+        '--no-calibrate',
+        '--json',
+        '-',
+      ]);
       const found = max.max!;
       const rate = found.rate ?? 0;
-      console.log(`   highest sustainable: ${n(rate)} events/s; lost ${max.audit.lost}, duplicates ${max.audit.duplicates}`);
-      goals.push({ goal: 'sustained >= 150,000 events/s end to end, bounded lag', measured: `${n(rate)} events/s (search stopped: ${found.stoppedBy})`, met: rate >= 150_000 });
+      console.log(
+        `   highest sustainable: ${n(rate)} events/s; lost ${max.audit.lost}, duplicates ${max.audit.duplicates}`,
+      );
+      goals.push({
+        goal: 'sustained >= 150,000 events/s end to end, bounded lag',
+        measured: `${n(rate)} events/s (search stopped: ${found.stoppedBy})`,
+        met: rate >= 150_000,
+      });
       const rss = max.processes.filter((p) => p.name.startsWith('worker'));
       console.log(`   worker RSS at the end of the search: ${rss.map((p) => `${p.rssMb} MB`).join(', ')}`);
       const worst = Math.max(...rss.map((p) => p.rssMb));
-      goals.push({ goal: 'worker RSS <= 150 MB at max rate', measured: `${worst} MB (largest of ${rss.length})`, met: worst <= 150 });
+      goals.push({
+        goal: 'worker RSS <= 150 MB at max rate',
+        measured: `${worst} MB (largest of ${rss.length})`,
+        met: worst <= 150,
+      });
 
       console.log('\n3. peers on the same Redis, the same events (bench/peers/)');
-      const peers = await runPeers({ conn, events: opts.peerEvents ?? 100_000, bullmqEvents: Math.round((opts.peerEvents ?? 100_000) / 5), workload: { keys: 1000, seed: 1, anomalyRate: 0.01 }, prefix: 'summary-peers', log: (l) => console.log(`   ${l}`) });
-      for (const r of peers.results) console.log(`   ${r.name}: ${n(r.eventsPerSecond)} events/s (${n(r.events)} events, ${r.seconds.toFixed(2)} s); streamctl's sustainable rate is ${(rate / r.eventsPerSecond).toFixed(1)}x`);
+      const peers = await runPeers({
+        conn,
+        events: opts.peerEvents ?? 100_000,
+        bullmqEvents: Math.round((opts.peerEvents ?? 100_000) / 5),
+        workload: { keys: 1000, seed: 1, anomalyRate: 0.01 },
+        prefix: 'summary-peers',
+        log: (l) => console.log(`   ${l}`),
+      });
+      for (const r of peers.results)
+        console.log(
+          `   ${r.name}: ${n(r.eventsPerSecond)} events/s (${n(r.events)} events, ${r.seconds.toFixed(2)} s); streamctl's sustainable rate is ${(rate / r.eventsPerSecond).toFixed(1)}x`,
+        );
       const bull = peers.results.find((r) => /bullmq/i.test(r.name));
-      if (bull) goals.push({ goal: '>= 10x the BullMQ 3-queue chain', measured: `${(rate / bull.eventsPerSecond).toFixed(1)}x (${n(bull.eventsPerSecond)} jobs/s)`, met: rate >= 10 * bull.eventsPerSecond });
+      if (bull)
+        goals.push({
+          goal: '>= 10x the BullMQ 3-queue chain',
+          measured: `${(rate / bull.eventsPerSecond).toFixed(1)}x (${n(bull.eventsPerSecond)} jobs/s)`,
+          met: rate >= 10 * bull.eventsPerSecond,
+        });
       for (const s of peers.skipped) console.log(`   ${s.name} skipped: ${s.reason}`);
     } finally {
       await stopWorkerProcesses(workers, 10_000);
@@ -119,9 +207,26 @@ export async function benchSummary(opts: { peerEvents?: number } = {}): Promise<
     });
     const rewrites = async () => infoNumber(await persistence(), 'aof_rewrites') ?? 0;
     const rewritesBefore = await rewrites();
-    const produced = cliJson<{ rate: number; acked: number }>(['produce', '--redis', url, '-n', 'summary-produce', '--count', '1000000', '--rate', '0', '--json']);
-    console.log(`   ${n(produced.rate)} events/s, acked ${n(produced.acked)}; AOF rewrites during it: ${(await rewrites()) - rewritesBefore}`);
-    goals.push({ goal: 'produce alone >= 300,000 events/s', measured: `${n(produced.rate)} events/s`, met: produced.rate >= 300_000 });
+    const produced = cliJson<{ rate: number; acked: number }>([
+      'produce',
+      '--redis',
+      url,
+      '-n',
+      'summary-produce',
+      '--count',
+      '1000000',
+      '--rate',
+      '0',
+      '--json',
+    ]);
+    console.log(
+      `   ${n(produced.rate)} events/s, acked ${n(produced.acked)}; AOF rewrites during it: ${(await rewrites()) - rewritesBefore}`,
+    );
+    goals.push({
+      goal: 'produce alone >= 300,000 events/s',
+      measured: `${n(produced.rate)} events/s`,
+      met: produced.rate >= 300_000,
+    });
   } finally {
     await conn.close();
     await stopDeployment(home, deployment, { keepData: false });
@@ -130,8 +235,15 @@ export async function benchSummary(opts: { peerEvents?: number } = {}): Promise<
 
   console.log('\n5. HTTP ingest (`npm run bench -- http`)');
   const http = await benchHttp({});
-  if (http) goals.push({ goal: 'HTTP ingest >= 100,000 events/s (100-event NDJSON bodies)', measured: `${n(http.eventsPerSecond)} events/s`, met: http.eventsPerSecond >= 100_000 });
+  if (http)
+    goals.push({
+      goal: 'HTTP ingest >= 100,000 events/s (100-event NDJSON bodies)',
+      measured: `${n(http.eventsPerSecond)} events/s`,
+      met: http.eventsPerSecond >= 100_000,
+    });
 
-  console.log('\nGOAL                                                          MEASURED                                  MET');
+  console.log(
+    '\nGOAL                                                          MEASURED                                  MET',
+  );
   for (const g of goals) console.log(`${g.goal.padEnd(61)} ${g.measured.padEnd(41)} ${g.met ? 'yes' : 'NO'}`);
 }

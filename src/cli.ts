@@ -53,7 +53,9 @@ export function optionFor(key: string, p: PropertySchema): Option {
 }
 
 function propertiesOf(schema: z.ZodObject): Record<string, PropertySchema> {
-  const json = z.toJSONSchema(schema, { io: 'input', unrepresentable: 'any' }) as { properties?: Record<string, PropertySchema> };
+  const json = z.toJSONSchema(schema, { io: 'input', unrepresentable: 'any' }) as {
+    properties?: Record<string, PropertySchema>;
+  };
   return json.properties ?? {};
 }
 
@@ -65,13 +67,18 @@ export function parseOptions<S extends z.ZodObject>(command: Command<S>, raw: Re
   const key = String(issue.path[0] ?? '');
   const flag = key ? `--${kebab(key)}` : 'options';
   const given = key && raw[key] !== undefined ? ` (got ${JSON.stringify(raw[key])})` : '';
-  throw new UsageError('BAD_OPTION', `invalid value for ${flag}${given}: ${issue.message}`, `see \`streamctl ${command.name} --help\``);
+  throw new UsageError(
+    'BAD_OPTION',
+    `invalid value for ${flag}${given}: ${issue.message}`,
+    `see \`streamctl ${command.name} --help\``,
+  );
 }
 
 function reportError(err: StreamctlError, io: Io, json: boolean): void {
   if (json) io.stdout.write(`${JSON.stringify({ error: err.toJSON() }, null, 2)}\n`);
   io.stderr.write(redact(`error: ${err.message}\n${err.hint ? `hint: ${err.hint}\n` : ''}`));
-  if (io.env.STREAMCTL_DEBUG && err.cause) io.stderr.write(redact(`${String((err.cause as Error).stack ?? err.cause)}\n`));
+  if (io.env.STREAMCTL_DEBUG && err.cause)
+    io.stderr.write(redact(`${String((err.cause as Error).stack ?? err.cause)}\n`));
 }
 
 /** Builds the commander program from the command registry. */
@@ -89,11 +96,15 @@ export function buildProgram(io: Io, onResult: (code: number) => void): Program 
     for (const [key, p] of Object.entries(properties)) sub.addOption(optionFor(key, p));
     const positional = command.positional ? properties[command.positional] : undefined;
     if (command.positional && positional) {
-      const arg = new Argument(`[${command.positional}]`, `${positional.description ?? ''} (or --${kebab(command.positional)})`);
+      const arg = new Argument(
+        `[${command.positional}]`,
+        `${positional.description ?? ''} (or --${kebab(command.positional)})`,
+      );
       if (positional.enum) arg.choices(positional.enum.map(String));
       sub.addArgument(arg);
     }
-    if (command.examples?.length) sub.addHelpText('after', `\nExamples:\n${command.examples.map((e) => `  $ ${e}`).join('\n')}\n`);
+    if (command.examples?.length)
+      sub.addHelpText('after', `\nExamples:\n${command.examples.map((e) => `  $ ${e}`).join('\n')}\n`);
     sub.action(async (...args: unknown[]) => {
       // commander passes the positional argument (if declared) before the options.
       const raw = (command.positional ? args[1] : args[0]) as Record<string, unknown>;

@@ -19,7 +19,12 @@ export class StreamctlError extends Error {
 
   /** Machine-readable form for `--json` output. */
   toJSON(): { code: string; message: string; hint?: string; exitCode: number } {
-    return { code: this.code, message: this.message, ...(this.hint ? { hint: this.hint } : {}), exitCode: this.exitCode };
+    return {
+      code: this.code,
+      message: this.message,
+      ...(this.hint ? { hint: this.hint } : {}),
+      exitCode: this.exitCode,
+    };
   }
 }
 

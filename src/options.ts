@@ -5,11 +5,21 @@ export const connectionOptions = {
   redis: z
     .string()
     .optional()
-    .describe('Redis URL; several comma-separated URLs are cluster seeds: redis://[user:password@]host:port, rediss:// for TLS. Default: STREAMCTL_REDIS_URL, else the embedded deployment')
+    .describe(
+      'Redis URL; several comma-separated URLs are cluster seeds: redis://[user:password@]host:port, rediss:// for TLS. Default: STREAMCTL_REDIS_URL, else the embedded deployment',
+    )
     .meta({ valueName: 'URL' }),
-  tlsCa: z.string().optional().describe('CA certificate (PEM) that signed the rediss:// server certificate').meta({ valueName: 'FILE' }),
+  tlsCa: z
+    .string()
+    .optional()
+    .describe('CA certificate (PEM) that signed the rediss:// server certificate')
+    .meta({ valueName: 'FILE' }),
   tlsInsecure: z.boolean().default(false).describe('Accept any TLS server certificate (tests only)'),
-  home: z.string().default('.streamctl').describe('State folder of the embedded deployment').meta({ valueName: 'DIR', env: 'STREAMCTL_HOME' }),
+  home: z
+    .string()
+    .default('.streamctl')
+    .describe('State folder of the embedded deployment')
+    .meta({ valueName: 'DIR', env: 'STREAMCTL_HOME' }),
 };
 
 /** The key namespace: every key streamctl writes starts with it. */
@@ -26,13 +36,20 @@ export const jsonOption = {
   json: z.boolean().default(false).describe('Print machine-readable JSON instead of text'),
 };
 
-export type ConnectionOptions = { redis?: string | undefined; tlsCa?: string | undefined; tlsInsecure: boolean; home: string };
+export type ConnectionOptions = {
+  redis?: string | undefined;
+  tlsCa?: string | undefined;
+  tlsInsecure: boolean;
+  home: string;
+};
 
 /** Where the pipeline definition comes from. */
 export const pipelineOption = {
   pipeline: z
     .string()
     .optional()
-    .describe('Pipeline file, or a built-in pipeline: "default" (enrich -> detect -> cep fused into one stage), "staged" (the same as three stages) or "passthrough" (three passthrough stages). Default: ./streamctl.yaml if present, else "default"')
+    .describe(
+      'Pipeline file, or a built-in pipeline: "default" (enrich -> detect -> cep fused into one stage), "staged" (the same as three stages) or "passthrough" (three passthrough stages). Default: ./streamctl.yaml if present, else "default"',
+    )
     .meta({ valueName: 'FILE' }),
 };

@@ -2,11 +2,31 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { compareResults, judgeMetric, overallVerdict, processRole, renderComparison, type Verdict } from '../src/bench/compare.js';
+import {
+  compareResults,
+  judgeMetric,
+  overallVerdict,
+  processRole,
+  renderComparison,
+  type Verdict,
+} from '../src/bench/compare.js';
 import { readBenchBaseline, type BenchBaseline } from '../src/bench/result.js';
 import { UsageError } from '../src/errors.js';
 
-function run(o: { cal?: number | null; tput?: number; p50?: number; p99?: number; ingestP50?: number; workerCpu?: number; redisRss?: number; redisPort?: number; max?: number | null; rate?: number } = {}): BenchBaseline {
+function run(
+  o: {
+    cal?: number | null;
+    tput?: number;
+    p50?: number;
+    p99?: number;
+    ingestP50?: number;
+    workerCpu?: number;
+    redisRss?: number;
+    redisPort?: number;
+    max?: number | null;
+    rate?: number;
+  } = {},
+): BenchBaseline {
   return {
     pipeline: ['stage1', 'stage2', 'stage3'],
     mode: 'standalone',
@@ -27,21 +47,66 @@ function run(o: { cal?: number | null; tput?: number; p50?: number; p99?: number
   };
 }
 
-const verdictOf = (c: ReturnType<typeof compareResults>, name: string) => c.metrics.find((m) => m.name === name)?.verdict;
+const verdictOf = (c: ReturnType<typeof compareResults>, name: string) =>
+  c.metrics.find((m) => m.name === name)?.verdict;
 
 describe('judgeMetric', () => {
   it.each<[string, Parameters<typeof judgeMetric>[0], Verdict]>([
-    ['a higher-is-better metric up beyond the threshold', { betterWhen: 'higher', baseline: 100, current: 120, change: 0.2, threshold: 0.1, floor: 0 }, 'better'],
-    ['a higher-is-better metric down beyond the threshold', { betterWhen: 'higher', baseline: 100, current: 80, change: -0.2, threshold: 0.1, floor: 0 }, 'worse'],
-    ['a lower-is-better metric up beyond the threshold', { betterWhen: 'lower', baseline: 10, current: 12, change: 0.2, threshold: 0.1, floor: 0 }, 'worse'],
-    ['a lower-is-better metric down beyond the threshold', { betterWhen: 'lower', baseline: 10, current: 8, change: -0.2, threshold: 0.1, floor: 0 }, 'better'],
-    ['a change exactly at the threshold', { betterWhen: 'higher', baseline: 100, current: 110, change: 0.1, threshold: 0.1, floor: 0 }, 'same within noise'],
-    ['a change just beyond the threshold', { betterWhen: 'higher', baseline: 100, current: 110.1, change: 0.101, threshold: 0.1, floor: 0 }, 'better'],
-    ['a large ratio under the absolute floor', { betterWhen: 'lower', baseline: 1, current: 1.4, change: 0.4, threshold: 0.1, floor: 0.5 }, 'same within noise'],
-    ['a change above the floor and the threshold', { betterWhen: 'lower', baseline: 1, current: 1.6, change: 0.6, threshold: 0.1, floor: 0.5 }, 'worse'],
-    ['a normalised change decides over the raw direction', { betterWhen: 'higher', baseline: 100, current: 110, change: -0.2, threshold: 0.1, floor: 0 }, 'worse'],
-    ['a zero baseline goes by the floor, then the direction', { betterWhen: 'lower', baseline: 0, current: 8, change: null, threshold: 0.1, floor: 5 }, 'worse'],
-    ['a zero baseline within the floor', { betterWhen: 'lower', baseline: 0, current: 4, change: null, threshold: 0.1, floor: 5 }, 'same within noise'],
+    [
+      'a higher-is-better metric up beyond the threshold',
+      { betterWhen: 'higher', baseline: 100, current: 120, change: 0.2, threshold: 0.1, floor: 0 },
+      'better',
+    ],
+    [
+      'a higher-is-better metric down beyond the threshold',
+      { betterWhen: 'higher', baseline: 100, current: 80, change: -0.2, threshold: 0.1, floor: 0 },
+      'worse',
+    ],
+    [
+      'a lower-is-better metric up beyond the threshold',
+      { betterWhen: 'lower', baseline: 10, current: 12, change: 0.2, threshold: 0.1, floor: 0 },
+      'worse',
+    ],
+    [
+      'a lower-is-better metric down beyond the threshold',
+      { betterWhen: 'lower', baseline: 10, current: 8, change: -0.2, threshold: 0.1, floor: 0 },
+      'better',
+    ],
+    [
+      'a change exactly at the threshold',
+      { betterWhen: 'higher', baseline: 100, current: 110, change: 0.1, threshold: 0.1, floor: 0 },
+      'same within noise',
+    ],
+    [
+      'a change just beyond the threshold',
+      { betterWhen: 'higher', baseline: 100, current: 110.1, change: 0.101, threshold: 0.1, floor: 0 },
+      'better',
+    ],
+    [
+      'a large ratio under the absolute floor',
+      { betterWhen: 'lower', baseline: 1, current: 1.4, change: 0.4, threshold: 0.1, floor: 0.5 },
+      'same within noise',
+    ],
+    [
+      'a change above the floor and the threshold',
+      { betterWhen: 'lower', baseline: 1, current: 1.6, change: 0.6, threshold: 0.1, floor: 0.5 },
+      'worse',
+    ],
+    [
+      'a normalised change decides over the raw direction',
+      { betterWhen: 'higher', baseline: 100, current: 110, change: -0.2, threshold: 0.1, floor: 0 },
+      'worse',
+    ],
+    [
+      'a zero baseline goes by the floor, then the direction',
+      { betterWhen: 'lower', baseline: 0, current: 8, change: null, threshold: 0.1, floor: 5 },
+      'worse',
+    ],
+    [
+      'a zero baseline within the floor',
+      { betterWhen: 'lower', baseline: 0, current: 4, change: null, threshold: 0.1, floor: 5 },
+      'same within noise',
+    ],
   ])('%s', (_, m, expected) => {
     expect(judgeMetric(m)).toBe(expected);
   });
@@ -75,11 +140,26 @@ describe('compareResults', () => {
     expect(c.metrics.every((m) => m.verdict === 'same within noise')).toBe(true);
     expect(c.metrics.map((m) => m.name)).toEqual([
       'throughput',
-      'p50 ingest', 'p99 ingest', 'p50 stage1', 'p99 stage1', 'p50 out', 'p99 out',
+      'p50 ingest',
+      'p99 ingest',
+      'p50 stage1',
+      'p99 stage1',
+      'p50 out',
+      'p99 out',
       'cpu total',
-      'cpu worker stage1', 'rss worker stage1', 'cpu bench (producer)', 'rss bench (producer)', 'cpu redis master', 'rss redis master',
+      'cpu worker stage1',
+      'rss worker stage1',
+      'cpu bench (producer)',
+      'rss bench (producer)',
+      'cpu redis master',
+      'rss redis master',
     ]);
-    expect(c.metrics.filter((m) => m.headline).map((m) => m.name)).toEqual(['throughput', 'p50 out', 'p99 out', 'cpu total']);
+    expect(c.metrics.filter((m) => m.headline).map((m) => m.name)).toEqual([
+      'throughput',
+      'p50 out',
+      'p99 out',
+      'cpu total',
+    ]);
     expect(c.noise).toEqual({ minChange: 0.1, calibrationRatio: 1, threshold: 0.1 });
     expect(c.baseline).toMatchObject({ label: 'base.json', rate: 10_000, calibrationXaddPerSecond: 100_000 });
     expect(c.notes).toEqual([]);
@@ -88,19 +168,82 @@ describe('compareResults', () => {
   it.each<[string, Parameters<typeof run>[0], Parameters<typeof run>[0], string, Verdict, Verdict]>([
     ['throughput 20% lower on an equally fast machine', {}, { tput: 8000 }, 'throughput', 'worse', 'worse'],
     ['throughput 30% higher', {}, { tput: 13_000 }, 'throughput', 'better', 'better'],
-    ['throughput 8% lower: under the 10% minimum', {}, { tput: 9200 }, 'throughput', 'same within noise', 'same within noise'],
-    ['throughput 20% lower on a machine whose calibration is 20% lower', {}, { tput: 8000, cal: 80_000 }, 'throughput', 'same within noise', 'same within noise'],
-    ['throughput equal on a machine calibrating 30% faster: normalised -23%, within the 30% noise', {}, { tput: 10_000, cal: 130_000 }, 'throughput', 'same within noise', 'same within noise'],
-    ['throughput 40% lower on a machine calibrating 25% faster', {}, { tput: 6000, cal: 125_000 }, 'throughput', 'worse', 'worse'],
+    [
+      'throughput 8% lower: under the 10% minimum',
+      {},
+      { tput: 9200 },
+      'throughput',
+      'same within noise',
+      'same within noise',
+    ],
+    [
+      'throughput 20% lower on a machine whose calibration is 20% lower',
+      {},
+      { tput: 8000, cal: 80_000 },
+      'throughput',
+      'same within noise',
+      'same within noise',
+    ],
+    [
+      'throughput equal on a machine calibrating 30% faster: normalised -23%, within the 30% noise',
+      {},
+      { tput: 10_000, cal: 130_000 },
+      'throughput',
+      'same within noise',
+      'same within noise',
+    ],
+    [
+      'throughput 40% lower on a machine calibrating 25% faster',
+      {},
+      { tput: 6000, cal: 125_000 },
+      'throughput',
+      'worse',
+      'worse',
+    ],
     ['end-to-end p50 50% higher', {}, { p50: 15 }, 'p50 out', 'worse', 'worse'],
-    ['end-to-end p99 15% higher: within twice the threshold', {}, { p99: 34.5 }, 'p99 out', 'same within noise', 'same within noise'],
+    [
+      'end-to-end p99 15% higher: within twice the threshold',
+      {},
+      { p99: 34.5 },
+      'p99 out',
+      'same within noise',
+      'same within noise',
+    ],
     ['end-to-end p99 25% higher', {}, { p99: 37.5 }, 'p99 out', 'worse', 'worse'],
     ['end-to-end p99 25% lower', {}, { p99: 22.5 }, 'p99 out', 'better', 'better'],
-    ['a first-hop p50 40% higher but under 0.5 ms', {}, { ingestP50: 1.4 }, 'p50 ingest', 'same within noise', 'same within noise'],
-    ['a first-hop p50 doubled: worse, but not a headline metric', {}, { ingestP50: 2 }, 'p50 ingest', 'worse', 'same within noise'],
-    ['Redis RSS tripled: worse, but not a headline metric', {}, { redisRss: 60 }, 'rss redis master', 'worse', 'same within noise'],
+    [
+      'a first-hop p50 40% higher but under 0.5 ms',
+      {},
+      { ingestP50: 1.4 },
+      'p50 ingest',
+      'same within noise',
+      'same within noise',
+    ],
+    [
+      'a first-hop p50 doubled: worse, but not a headline metric',
+      {},
+      { ingestP50: 2 },
+      'p50 ingest',
+      'worse',
+      'same within noise',
+    ],
+    [
+      'Redis RSS tripled: worse, but not a headline metric',
+      {},
+      { redisRss: 60 },
+      'rss redis master',
+      'worse',
+      'same within noise',
+    ],
     ['worker CPU up 20 points moves the total CPU too', {}, { workerCpu: 50 }, 'cpu worker stage1', 'worse', 'worse'],
-    ['worker CPU up 4 points: under the floor', {}, { workerCpu: 34 }, 'cpu worker stage1', 'same within noise', 'same within noise'],
+    [
+      'worker CPU up 4 points: under the floor',
+      {},
+      { workerCpu: 34 },
+      'cpu worker stage1',
+      'same within noise',
+      'same within noise',
+    ],
     ['better throughput and worse p99 together', {}, { tput: 13_000, p99: 45 }, 'throughput', 'better', 'worse'],
     ['a higher --max rate', { max: 20_000 }, { max: 26_000 }, 'max rate', 'better', 'better'],
     ['a --max rate 5% lower', { max: 20_000 }, { max: 19_000 }, 'max rate', 'same within noise', 'same within noise'],
@@ -135,7 +278,11 @@ describe('compareResults', () => {
     now.processes.push({ name: 'worker stage1', cpuPercent: 30, rssMb: 80 });
     const c = compareResults(before, now);
     expect(verdictOf(c, 'cpu redis master')).toBe('same within noise');
-    expect(c.metrics.find((m) => m.name === 'cpu worker stage1')).toMatchObject({ baseline: 30, current: 60, verdict: 'worse' });
+    expect(c.metrics.find((m) => m.name === 'cpu worker stage1')).toMatchObject({
+      baseline: 30,
+      current: 60,
+      verdict: 'worse',
+    });
     expect(c.notes.join('\n')).toMatch(/worker stage1: 1 process\(es\) then 2/);
   });
 
@@ -183,12 +330,24 @@ describe('readBenchBaseline', () => {
     expect(b.latency.map((l) => l.stream)).toEqual(['ingest', 'stage1', 'out']);
   });
 
-  it.each<[string, (() => string), RegExp]>([
+  it.each<[string, () => string, RegExp]>([
     ['a missing file', () => join(dir, 'nope.json'), /--compare: cannot read .*nope\.json: no such file/],
     ['a file that is not JSON', () => file('text.json', 'calibration: fast\n'), /--compare: .*text\.json is not JSON/],
-    ['an error report', () => file('error.json', JSON.stringify({ error: { code: 'X', message: 'm', exitCode: 1 } })), /--compare: .*error\.json holds an error report, not a bench result/],
-    ['another command\'s JSON', () => file('health.json', JSON.stringify({ status: 'ok', nodes: [] })), /--compare: .*health\.json is not a bench result \(no "pipeline" field\)/],
-    ['a result with a wrong field', () => file('bad.json', JSON.stringify({ ...run(), throughput: { eventsPerSecond: 'fast' } })), /--compare: .*bad\.json is not a bench result \(throughput\.eventsPerSecond: /],
+    [
+      'an error report',
+      () => file('error.json', JSON.stringify({ error: { code: 'X', message: 'm', exitCode: 1 } })),
+      /--compare: .*error\.json holds an error report, not a bench result/,
+    ],
+    [
+      "another command's JSON",
+      () => file('health.json', JSON.stringify({ status: 'ok', nodes: [] })),
+      /--compare: .*health\.json is not a bench result \(no "pipeline" field\)/,
+    ],
+    [
+      'a result with a wrong field',
+      () => file('bad.json', JSON.stringify({ ...run(), throughput: { eventsPerSecond: 'fast' } })),
+      /--compare: .*bad\.json is not a bench result \(throughput\.eventsPerSecond: /,
+    ],
     ['a JSON array', () => file('array.json', '[]'), /--compare: .*array\.json is not a bench result \(the document: /],
   ])('rejects %s as a usage error naming the file and why', (_, path, message) => {
     const err = failure(path());

@@ -15,7 +15,13 @@ function hop(stream: string, base: number): LatencySummary {
     p999: base * 8,
     max: base * 16,
     mean: base * 1.5,
-    overTime: Array.from({ length: 10 }, (_, t) => ({ t, events: 2000, p50: base + t / 10, p99: base * 4 + t, max: base * 10 })),
+    overTime: Array.from({ length: 10 }, (_, t) => ({
+      t,
+      events: 2000,
+      p50: base + t / 10,
+      p99: base * 4 + t,
+      max: base * 10,
+    })),
     commitsOverTime: Array.from({ length: 11 }, (_, t) => ({ t, events: t === 10 ? 150 : 1985 })),
   };
 }
@@ -47,9 +53,42 @@ const maxResult: MaxRateResult = {
   achievedRate: 7561,
   firstUnsustainable: 8016,
   steps: [
-    { rate: 5063, phase: 'grow', sent: 15_189, durationMs: 3000, achievedRate: 5063, endLag: 2, peakLag: 9, drainMs: 12, sustainable: true, reason: 'ok' },
-    { rate: 7594, phase: 'grow', sent: 22_683, durationMs: 3000, achievedRate: 7561, endLag: 4, peakLag: 17, drainMs: 30, sustainable: true, reason: 'ok' },
-    { rate: 11_391, phase: 'grow', sent: 34_100, durationMs: 3010, achievedRate: 11_329, endLag: 4321, peakLag: 4321, drainMs: null, sustainable: false, reason: 'lag-growing' },
+    {
+      rate: 5063,
+      phase: 'grow',
+      sent: 15_189,
+      durationMs: 3000,
+      achievedRate: 5063,
+      endLag: 2,
+      peakLag: 9,
+      drainMs: 12,
+      sustainable: true,
+      reason: 'ok',
+    },
+    {
+      rate: 7594,
+      phase: 'grow',
+      sent: 22_683,
+      durationMs: 3000,
+      achievedRate: 7561,
+      endLag: 4,
+      peakLag: 17,
+      drainMs: 30,
+      sustainable: true,
+      reason: 'ok',
+    },
+    {
+      rate: 11_391,
+      phase: 'grow',
+      sent: 34_100,
+      durationMs: 3010,
+      achievedRate: 11_329,
+      endLag: 4321,
+      peakLag: 4321,
+      drainMs: null,
+      sustainable: false,
+      reason: 'lag-growing',
+    },
   ],
   stoppedBy: 'time',
   elapsedMs: 17_500,
@@ -69,7 +108,8 @@ function wellFormedProblems(html: string): string[] {
   const tag = /<(\/?)([a-zA-Z][a-zA-Z0-9-]*)([^<>]*?)(\/?)>/g;
   for (let m = tag.exec(body); m; m = tag.exec(body)) {
     const [, closing, name, attrs, selfClosing] = m;
-    if (!/^(\s+[a-zA-Z][a-zA-Z0-9:-]*="[^"<>]*")*\s*$/.test(attrs!)) problems.push(`unquoted or broken attributes in <${name}${attrs}>`);
+    if (!/^(\s+[a-zA-Z][a-zA-Z0-9:-]*="[^"<>]*")*\s*$/.test(attrs!))
+      problems.push(`unquoted or broken attributes in <${name}${attrs}>`);
     if (closing) {
       const open = stack.pop();
       if (open !== name) problems.push(`</${name}> closes <${open}>`);
@@ -104,7 +144,9 @@ describe('renderHtmlReport', () => {
 
   it('contains the figures: latency per hop, throughput, calibration, processes and the audit', () => {
     for (const h of result().latency) {
-      expect(html).toContain(`<td>${h.stream}</td><td>20,000</td><td>${h.p50}</td><td>${h.p90}</td><td>${h.p99}</td><td>${h.p999}</td><td>${h.max}</td>`);
+      expect(html).toContain(
+        `<td>${h.stream}</td><td>20,000</td><td>${h.p50}</td><td>${h.p90}</td><td>${h.p99}</td><td>${h.p999}</td><td>${h.max}</td>`,
+      );
     }
     expect(html).toContain('1,961 ev/s');
     expect(html).toContain('8.125 / 33 ms');
@@ -120,7 +162,13 @@ describe('renderHtmlReport', () => {
 
   it('draws latency over time (p50 and p99 per hop), percentiles per hop, throughput and lag over time', () => {
     expect(html.match(/<svg /g)?.length).toBe(4);
-    for (const title of ['Latency over time', 'Latency percentiles per hop', 'Events committed per second at each hop', 'Pipeline lag over time']) expect(html).toContain(`<title>${title}`);
+    for (const title of [
+      'Latency over time',
+      'Latency percentiles per hop',
+      'Events committed per second at each hop',
+      'Pipeline lag over time',
+    ])
+      expect(html).toContain(`<title>${title}`);
     // One line per hop and percentile, one point per window.
     const latencyChart = html.slice(html.indexOf('<svg'), html.indexOf('</svg>'));
     const lines = [...latencyChart.matchAll(/<polyline [^>]*points="([^"]+)"/g)].map((m) => m[1]!.split(' ').length);
@@ -144,7 +192,12 @@ describe('renderHtmlReport', () => {
   });
 
   it('shows losses, duplicates and an undrained run as failures', () => {
-    const h = renderHtmlReport(result({ audit: { lost: 3, duplicates: 2, delivered: 19_999, outOfOrderKeys: 0 }, throughput: { endToEndSeconds: 70, eventsPerSecond: 285, drained: false } }));
+    const h = renderHtmlReport(
+      result({
+        audit: { lost: 3, duplicates: 2, delivered: 19_999, outOfOrderKeys: 0 },
+        throughput: { endToEndSeconds: 70, eventsPerSecond: 285, drained: false },
+      }),
+    );
     expect(h).toContain('lost 3, duplicates 2');
     expect(h).toContain('<tr class="bad"><td>lost</td><td>3</td></tr>');
     expect(h).toContain('<tr class="bad"><td>drained</td><td>no</td></tr>');
@@ -155,13 +208,19 @@ describe('renderHtmlReport', () => {
     expect(html).not.toContain('Highest sustainable rate');
     expect(html).not.toContain('Comparison');
     const base = result();
-    const comparison = compareResults({ ...base, throughput: { eventsPerSecond: 3000 } }, base, { label: 'before.json' });
+    const comparison = compareResults({ ...base, throughput: { eventsPerSecond: 3000 } }, base, {
+      label: 'before.json',
+    });
     const h = renderHtmlReport(result({ max: maxResult, comparison }));
     expect(wellFormedProblems(h)).toEqual([]);
     expect(h).toContain('highest sustainable rate 7,594 events/s (achieved 7,561/s)');
-    expect(h).toContain('<td>3</td><td>grow</td><td>11,391</td><td>11,329</td><td>34,100</td><td>4,321</td><td>4,321</td><td>not within grace</td><td>no (lag-growing)</td>');
+    expect(h).toContain(
+      '<td>3</td><td>grow</td><td>11,391</td><td>11,329</td><td>34,100</td><td>4,321</td><td>4,321</td><td>not within grace</td><td>no (lag-growing)</td>',
+    );
     expect(h).toContain('Against before.json: <strong class="bad">worse</strong>');
-    expect(h).toContain('<td>* throughput</td><td>3,000 events/s</td><td>1,961 events/s</td><td>-34.6% (normalised)</td><td>worse</td>');
+    expect(h).toContain(
+      '<td>* throughput</td><td>3,000 events/s</td><td>1,961 events/s</td><td>-34.6% (normalised)</td><td>worse</td>',
+    );
     expect(h.match(/<svg /g)?.length).toBe(5);
   });
 

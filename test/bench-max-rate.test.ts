@@ -1,28 +1,107 @@
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_SUSTAIN_RULE, describeStep, findMaxRate, judgeStep, type LagSample, type MaxRateDriver, type StepObservation } from '../src/bench/max-rate.js';
+import {
+  DEFAULT_SUSTAIN_RULE,
+  describeStep,
+  findMaxRate,
+  judgeStep,
+  type LagSample,
+  type MaxRateDriver,
+  type StepObservation,
+} from '../src/bench/max-rate.js';
 
 /** Lag samples every 250 ms over a 3 s step from a function of the time in seconds. */
-const samples = (f: (t: number) => number, n = 13): LagSample[] => Array.from({ length: n }, (_, i) => ({ t: i * 250, lag: Math.round(f(i * 0.25)) }));
-const step = (o: Partial<StepObservation>): StepObservation => ({ rate: 1000, sent: 3000, durationMs: 3000, samples: samples(() => 5), drainMs: 20, ...o });
+const samples = (f: (t: number) => number, n = 13): LagSample[] =>
+  Array.from({ length: n }, (_, i) => ({ t: i * 250, lag: Math.round(f(i * 0.25)) }));
+const step = (o: Partial<StepObservation>): StepObservation => ({
+  rate: 1000,
+  sent: 3000,
+  durationMs: 3000,
+  samples: samples(() => 5),
+  drainMs: 20,
+  ...o,
+});
 
 describe('judgeStep (is a --max step sustainable?)', () => {
   it.each<[string, Partial<StepObservation>, { sustainable: boolean; reason: string }]>([
     ['a flat small lag that drains', {}, { sustainable: true, reason: 'ok' }],
     ['a high but steady lag', { samples: samples(() => 500) }, { sustainable: true, reason: 'ok' }],
-    ['a lag oscillating between 200 and 400', { samples: samples((t) => (Math.round(t * 4) % 2 ? 400 : 200)) }, { sustainable: true, reason: 'ok' }],
-    ['jitter from 0 to 60 entries (under the floor)', { samples: samples((t) => (t < 2 ? 0 : 60)) }, { sustainable: true, reason: 'ok' }],
-    ['a lag growing linearly from 0', { samples: samples((t) => 400 * t), drainMs: 400 }, { sustainable: false, reason: 'lag-growing' }],
-    ['a lag growing from a plateau', { samples: samples((t) => 300 + 300 * t), drainMs: 400 }, { sustainable: false, reason: 'lag-growing' }],
-    ['last-third peak exactly 2 x first + floor', { samples: [{ t: 0, lag: 100 }, { t: 1, lag: 200 }, { t: 2, lag: 300 }], drainMs: 400 }, { sustainable: true, reason: 'ok' }],
-    ['last-third peak one above 2 x first + floor', { samples: [{ t: 0, lag: 100 }, { t: 1, lag: 200 }, { t: 2, lag: 301 }], drainMs: 400 }, { sustainable: false, reason: 'lag-growing' }],
-    ['a grown lag that drains in 149 ms is jitter', { samples: samples((t) => 400 * t), drainMs: 149 }, { sustainable: true, reason: 'ok' }],
-    ['a grown lag that takes 150 ms to drain is growth', { samples: samples((t) => 400 * t), drainMs: 150 }, { sustainable: false, reason: 'lag-growing' }],
-    ['growth is not judged on fewer than 3 samples', { samples: [{ t: 0, lag: 0 }, { t: 1, lag: 5000 }] }, { sustainable: true, reason: 'ok' }],
+    [
+      'a lag oscillating between 200 and 400',
+      { samples: samples((t) => (Math.round(t * 4) % 2 ? 400 : 200)) },
+      { sustainable: true, reason: 'ok' },
+    ],
+    [
+      'jitter from 0 to 60 entries (under the floor)',
+      { samples: samples((t) => (t < 2 ? 0 : 60)) },
+      { sustainable: true, reason: 'ok' },
+    ],
+    [
+      'a lag growing linearly from 0',
+      { samples: samples((t) => 400 * t), drainMs: 400 },
+      { sustainable: false, reason: 'lag-growing' },
+    ],
+    [
+      'a lag growing from a plateau',
+      { samples: samples((t) => 300 + 300 * t), drainMs: 400 },
+      { sustainable: false, reason: 'lag-growing' },
+    ],
+    [
+      'last-third peak exactly 2 x first + floor',
+      {
+        samples: [
+          { t: 0, lag: 100 },
+          { t: 1, lag: 200 },
+          { t: 2, lag: 300 },
+        ],
+        drainMs: 400,
+      },
+      { sustainable: true, reason: 'ok' },
+    ],
+    [
+      'last-third peak one above 2 x first + floor',
+      {
+        samples: [
+          { t: 0, lag: 100 },
+          { t: 1, lag: 200 },
+          { t: 2, lag: 301 },
+        ],
+        drainMs: 400,
+      },
+      { sustainable: false, reason: 'lag-growing' },
+    ],
+    [
+      'a grown lag that drains in 149 ms is jitter',
+      { samples: samples((t) => 400 * t), drainMs: 149 },
+      { sustainable: true, reason: 'ok' },
+    ],
+    [
+      'a grown lag that takes 150 ms to drain is growth',
+      { samples: samples((t) => 400 * t), drainMs: 150 },
+      { sustainable: false, reason: 'lag-growing' },
+    ],
+    [
+      'growth is not judged on fewer than 3 samples',
+      {
+        samples: [
+          { t: 0, lag: 0 },
+          { t: 1, lag: 5000 },
+        ],
+      },
+      { sustainable: true, reason: 'ok' },
+    ],
     ['no drain within the grace', { drainMs: null }, { sustainable: false, reason: 'no-drain' }],
     ['the sender at exactly 95% of the rate', { sent: 2850 }, { sustainable: true, reason: 'ok' }],
     ['the sender below 95% of the rate', { sent: 2849 }, { sustainable: false, reason: 'sender-behind' }],
-    ['sender-behind is reported before a growing lag', { sent: 1000, samples: samples((t) => 400 * t), drainMs: null }, { sustainable: false, reason: 'sender-behind' }],
-    ['a growing lag is reported before no drain', { samples: samples((t) => 400 * t), drainMs: null }, { sustainable: false, reason: 'lag-growing' }],
+    [
+      'sender-behind is reported before a growing lag',
+      { sent: 1000, samples: samples((t) => 400 * t), drainMs: null },
+      { sustainable: false, reason: 'sender-behind' },
+    ],
+    [
+      'a growing lag is reported before no drain',
+      { samples: samples((t) => 400 * t), drainMs: null },
+      { sustainable: false, reason: 'lag-growing' },
+    ],
   ])('%s', (_, o, expected) => {
     expect(judgeStep(step(o))).toEqual(expected);
   });
@@ -30,7 +109,10 @@ describe('judgeStep (is a --max step sustainable?)', () => {
   it('takes its thresholds from the rule', () => {
     const o = step({ samples: samples((t) => 10 + 10 * t), drainMs: 400 });
     expect(judgeStep(o).sustainable).toBe(true);
-    expect(judgeStep(o, { ...DEFAULT_SUSTAIN_RULE, lagFloor: 0, growthFactor: 1.5 })).toEqual({ sustainable: false, reason: 'lag-growing' });
+    expect(judgeStep(o, { ...DEFAULT_SUSTAIN_RULE, lagFloor: 0, growthFactor: 1.5 })).toEqual({
+      sustainable: false,
+      reason: 'lag-growing',
+    });
   });
 });
 
@@ -93,7 +175,7 @@ describe('findMaxRate on a simulated pipeline', () => {
     expect(r.achievedRate).toBe(r.steps.find((s) => s.rate === r.rate)!.achievedRate);
   });
 
-  it('reports each step\'s end lag and peak lag', async () => {
+  it("reports each step's end lag and peak lag", async () => {
     const r = await findMaxRate(simulation({ capacity: 10_000 }), opts);
     const bad = r.steps.find((s) => !s.sustainable)!;
     expect(bad.peakLag).toBeGreaterThan(0);
@@ -144,7 +226,23 @@ describe('findMaxRate on a simulated pipeline', () => {
 
 describe('describeStep', () => {
   it('names the step, its rate, the achieved rate, the lags and the verdict', () => {
-    const line = describeStep({ rate: 22_500, phase: 'grow', sent: 67_000, durationMs: 3000, achievedRate: 22_333, endLag: 3, peakLag: 12, drainMs: 40, sustainable: false, reason: 'lag-growing' }, 3);
-    expect(line).toBe('max: step 3 (grow) at 22,500/s: achieved 22,333/s, peak lag 12, end lag 3, drained in 40 ms -> not sustainable (lag-growing)');
+    const line = describeStep(
+      {
+        rate: 22_500,
+        phase: 'grow',
+        sent: 67_000,
+        durationMs: 3000,
+        achievedRate: 22_333,
+        endLag: 3,
+        peakLag: 12,
+        drainMs: 40,
+        sustainable: false,
+        reason: 'lag-growing',
+      },
+      3,
+    );
+    expect(line).toBe(
+      'max: step 3 (grow) at 22,500/s: achieved 22,333/s, peak lag 12, end lag 3, drained in 40 ms -> not sustainable (lag-growing)',
+    );
   });
 });

@@ -17,11 +17,17 @@ afterAll(() => server.stop());
  * Runs `body` while the three workers of the passthrough pipeline serve `ns` (started here, and
  * announced in the namespace's heartbeats before the measurement starts).
  */
-async function withPassthroughWorkers(ns: string, body: (conn: Awaited<ReturnType<typeof connectTo>>) => Promise<void>): Promise<void> {
+async function withPassthroughWorkers(
+  ns: string,
+  body: (conn: Awaited<ReturnType<typeof connectTo>>) => Promise<void>,
+): Promise<void> {
   const workers: WorkerProcess[] = ['stage1', 'stage2', 'stage3'].map((s) => startWorker(s, server.url, ns));
   const conn = await connectTo(server.url);
   try {
-    await waitFor(async () => ((await conn.client().hlen(`${ns}:workers`)) === 3 ? true : undefined), { timeoutMs: 20_000, onTimeout: () => new Error('workers did not start') });
+    await waitFor(async () => ((await conn.client().hlen(`${ns}:workers`)) === 3 ? true : undefined), {
+      timeoutMs: 20_000,
+      onTimeout: () => new Error('workers did not start'),
+    });
     await body(conn);
   } finally {
     await conn.close();
@@ -33,7 +39,20 @@ describe('streamctl bench', () => {
   it('runs a small open-loop load and reports calibration, latency per hop, processes and the audit as JSON', async () => {
     const ns = 'bench';
     await withPassthroughWorkers(ns, async () => {
-      const r = await runCli(['bench', '--redis', server.url, '-n', ns, '--pipeline', 'passthrough', '--rate', '2000', '--duration', '1s', '--json']);
+      const r = await runCli([
+        'bench',
+        '--redis',
+        server.url,
+        '-n',
+        ns,
+        '--pipeline',
+        'passthrough',
+        '--rate',
+        '2000',
+        '--duration',
+        '1s',
+        '--json',
+      ]);
       expect(r.code, r.stderr).toBe(0);
       const j = JSON.parse(r.stdout);
       expect(j.calibration.xaddPerSecond).toBeGreaterThan(0);
@@ -56,10 +75,26 @@ describe('streamctl bench', () => {
     });
   });
 
-  it('--warmup leaves the warm-up\'s events out of the latency figures but audits them; it is refused with --max', async () => {
+  it("--warmup leaves the warm-up's events out of the latency figures but audits them; it is refused with --max", async () => {
     const ns = 'bench-warmup';
     await withPassthroughWorkers(ns, async () => {
-      const r = await runCli(['bench', '--redis', server.url, '-n', ns, '--pipeline', 'passthrough', '--rate', '2000', '--warmup', '1s', '--duration', '1s', '--no-calibrate', '--json']);
+      const r = await runCli([
+        'bench',
+        '--redis',
+        server.url,
+        '-n',
+        ns,
+        '--pipeline',
+        'passthrough',
+        '--rate',
+        '2000',
+        '--warmup',
+        '1s',
+        '--duration',
+        '1s',
+        '--no-calibrate',
+        '--json',
+      ]);
       expect(r.code, r.stderr).toBe(0);
       const j = JSON.parse(r.stdout);
       expect(j.load.warmupMs).toBe(1000);
@@ -71,7 +106,18 @@ describe('streamctl bench', () => {
         expect(l.events).toBeLessThan(j.load.sent - 1000);
         expect(l.overTime.reduce((a: number, w: { events: number }) => a + w.events, 0)).toBe(l.events);
       }
-      const bad = await runCli(['bench', '--redis', server.url, '-n', ns, '--pipeline', 'passthrough', '--max', '--warmup', '1s']);
+      const bad = await runCli([
+        'bench',
+        '--redis',
+        server.url,
+        '-n',
+        ns,
+        '--pipeline',
+        'passthrough',
+        '--max',
+        '--warmup',
+        '1s',
+      ]);
       expect(bad.code).toBe(2);
       expect(bad.stderr).toMatch(/--warmup/);
     });
@@ -80,11 +126,32 @@ describe('streamctl bench', () => {
   it('--peers runs the naive, record-batch and BullMQ peers on the same Redis, reports their rates and ratios, and leaves none of their keys', async () => {
     const ns = 'bench-peers';
     await withPassthroughWorkers(ns, async (conn) => {
-      const r = await runCli(['bench', '--redis', server.url, '-n', ns, '--pipeline', 'passthrough', '--rate', '2000', '--duration', '1s', '--no-calibrate', '--peers', '--peer-events', '2000', '--json']);
+      const r = await runCli([
+        'bench',
+        '--redis',
+        server.url,
+        '-n',
+        ns,
+        '--pipeline',
+        'passthrough',
+        '--rate',
+        '2000',
+        '--duration',
+        '1s',
+        '--no-calibrate',
+        '--peers',
+        '--peer-events',
+        '2000',
+        '--json',
+      ]);
       expect(r.code, r.stderr).toBe(0);
       const j = JSON.parse(r.stdout);
       expect(j.peersSkipped, r.stderr).toEqual([]);
-      expect(j.peers.map((p: { name: string }) => p.name)).toEqual(['naive per-event XREADGROUP/XADD+XACK', 'record batches, 100 events/entry, MULTI', 'BullMQ 3-queue chain']);
+      expect(j.peers.map((p: { name: string }) => p.name)).toEqual([
+        'naive per-event XREADGROUP/XADD+XACK',
+        'record batches, 100 events/entry, MULTI',
+        'BullMQ 3-queue chain',
+      ]);
       for (const p of j.peers) {
         expect(p.events).toBe(2000);
         expect(p.seconds).toBeGreaterThan(0);
@@ -97,7 +164,9 @@ describe('streamctl bench', () => {
       const client = conn.client();
       expect(await client.keys(`${ns}:peers:*`)).toEqual([]);
       // (Other tests of this file leave their own namespaces.)
-      expect((await client.keys('*')).filter((k) => !/^bench(-warmup)?:/.test(k) && !k.startsWith(`${ns}:`))).toEqual([]);
+      expect((await client.keys('*')).filter((k) => !/^bench(-warmup)?:/.test(k) && !k.startsWith(`${ns}:`))).toEqual(
+        [],
+      );
     });
   });
 });
@@ -110,7 +179,10 @@ describe('streamctl bench --html, --compare and --max', () => {
     workers = ['stage1', 'stage2', 'stage3'].map((s) => startWorker(s, server.url, ns));
     const conn = await connectTo(server.url);
     try {
-      await waitFor(async () => ((await conn.client().hlen(`${ns}:workers`)) === 3 ? true : undefined), { timeoutMs: 20_000, onTimeout: () => new Error('workers did not start') });
+      await waitFor(async () => ((await conn.client().hlen(`${ns}:workers`)) === 3 ? true : undefined), {
+        timeoutMs: 20_000,
+        onTimeout: () => new Error('workers did not start'),
+      });
     } finally {
       await conn.close();
     }
@@ -119,7 +191,8 @@ describe('streamctl bench --html, --compare and --max', () => {
     await stopWorkers(workers);
     tmp.remove();
   });
-  const bench = (...args: string[]) => runCli(['bench', '--redis', server.url, '-n', ns, '--pipeline', 'passthrough', ...args]);
+  const bench = (...args: string[]) =>
+    runCli(['bench', '--redis', server.url, '-n', ns, '--pipeline', 'passthrough', ...args]);
   const sum = (xs: { events: number }[]) => xs.reduce((a, x) => a + x.events, 0);
 
   it('writes --json FILE and a self-contained --html report, then --compare reads that file back', async () => {
@@ -145,7 +218,9 @@ describe('streamctl bench --html, --compare and --max', () => {
     expect(page).not.toMatch(/https?:\/\/|<script|<link/i);
     const out = j1.latency[j1.latency.length - 1];
     const n = (v: number) => v.toLocaleString('en', { maximumFractionDigits: 3 });
-    expect(page).toContain(`<td>out</td><td>${n(out.events)}</td><td>${n(out.p50)}</td><td>${n(out.p90)}</td><td>${n(out.p99)}</td>`);
+    expect(page).toContain(
+      `<td>out</td><td>${n(out.events)}</td><td>${n(out.p50)}</td><td>${n(out.p90)}</td><td>${n(out.p99)}</td>`,
+    );
     expect(page).toContain(`${n(j1.throughput.eventsPerSecond)} ev/s`);
     expect(page).toContain(`<td>${n(j1.calibration.xaddPerSecond)}</td>`);
     expect(page).toContain('<tr><td>lost</td><td>0</td></tr>');
@@ -157,14 +232,33 @@ describe('streamctl bench --html, --compare and --max', () => {
     expect(r2.stdout).toMatch(/overall: (better|worse|same within noise) \(noise threshold/);
     const j2 = JSON.parse(readFileSync(second, 'utf8'));
     const c = j2.comparison;
-    expect(c.baseline).toMatchObject({ label: first, rate: 2000, calibrationXaddPerSecond: j1.calibration.xaddPerSecond });
+    expect(c.baseline).toMatchObject({
+      label: first,
+      rate: 2000,
+      calibrationXaddPerSecond: j1.calibration.xaddPerSecond,
+    });
     expect(c.noise.calibrationRatio).toBeCloseTo(j2.calibration.xaddPerSecond / j1.calibration.xaddPerSecond, 2);
     expect(c.noise.threshold).toBeGreaterThanOrEqual(0.1);
     expect(['better', 'worse', 'same within noise']).toContain(c.verdict);
     const byName = Object.fromEntries(c.metrics.map((m: { name: string }) => [m.name, m]));
-    expect(byName.throughput).toMatchObject({ baseline: j1.throughput.eventsPerSecond, current: j2.throughput.eventsPerSecond, normalised: true, headline: true });
+    expect(byName.throughput).toMatchObject({
+      baseline: j1.throughput.eventsPerSecond,
+      current: j2.throughput.eventsPerSecond,
+      normalised: true,
+      headline: true,
+    });
     expect(byName['p99 out']).toMatchObject({ baseline: out.p99, current: j2.latency[3].p99, headline: true });
-    for (const name of ['p50 ingest', 'p50 stage1', 'p50 stage2', 'p50 out', 'cpu total', 'cpu worker stage1', 'rss worker stage3', 'cpu bench (producer)']) expect(byName[name], name).toBeDefined();
+    for (const name of [
+      'p50 ingest',
+      'p50 stage1',
+      'p50 stage2',
+      'p50 out',
+      'cpu total',
+      'cpu worker stage1',
+      'rss worker stage3',
+      'cpu bench (producer)',
+    ])
+      expect(byName[name], name).toBeDefined();
     // The Redis node is matched by role, whatever its address.
     expect(c.metrics.some((m: { name: string }) => /^cpu redis (master|primary)$/.test(m.name))).toBe(true);
     for (const m of c.metrics) expect(['better', 'worse', 'same within noise']).toContain(m.verdict);
@@ -187,8 +281,18 @@ describe('streamctl bench --html, --compare and --max', () => {
     expect(existsSync(join(tmp.dir, 'no-such-folder'))).toBe(false);
   });
 
-  it('--max steps the rate up within --max-time, reports every step and audits every step\'s events', async () => {
-    const r = await bench('--rate', '1000', '--max', '--max-time', '6s', '--max-step', '1s', '--no-calibrate', '--json');
+  it("--max steps the rate up within --max-time, reports every step and audits every step's events", async () => {
+    const r = await bench(
+      '--rate',
+      '1000',
+      '--max',
+      '--max-time',
+      '6s',
+      '--max-step',
+      '1s',
+      '--no-calibrate',
+      '--json',
+    );
     expect(r.code, r.stderr).toBe(0);
     const j = JSON.parse(r.stdout);
     const m = j.max;
@@ -221,11 +325,32 @@ describe('streamctl bench --html, --compare and --max', () => {
     const conn = await connectTo(server.url);
     const workers: WorkerProcess[] = ['stage1', 'stage2'].map((s) => startWorker(s, server.url, ns));
     try {
-      await waitFor(async () => ((await conn.client().hlen(`${ns}:workers`)) === 2 ? true : undefined), { timeoutMs: 20_000, onTimeout: () => new Error('workers did not start') });
-      const args = ['bench', '--redis', server.url, '-n', ns, '--pipeline', 'passthrough', '--no-calibrate', '--rate', '1000', '--duration', '1s', '--json'];
+      await waitFor(async () => ((await conn.client().hlen(`${ns}:workers`)) === 2 ? true : undefined), {
+        timeoutMs: 20_000,
+        onTimeout: () => new Error('workers did not start'),
+      });
+      const args = [
+        'bench',
+        '--redis',
+        server.url,
+        '-n',
+        ns,
+        '--pipeline',
+        'passthrough',
+        '--no-calibrate',
+        '--rate',
+        '1000',
+        '--duration',
+        '1s',
+        '--json',
+      ];
       const refused = await runCli(args);
       expect(refused.code, refused.stderr).toBe(1);
-      expect(JSON.parse(refused.stdout).error).toMatchObject({ code: 'NO_WORKERS', message: expect.stringMatching(/stage stage3 in namespace "bench-idle"/), hint: expect.stringMatching(/streamctl up/) });
+      expect(JSON.parse(refused.stdout).error).toMatchObject({
+        code: 'NO_WORKERS',
+        message: expect.stringMatching(/stage stage3 in namespace "bench-idle"/),
+        hint: expect.stringMatching(/streamctl up/),
+      });
       // Nothing was sent: no ingest stream has an entry.
       const ingest = await conn.client().keys(`${ns}:*:ingest`);
       expect(ingest.length).toBeGreaterThan(0);

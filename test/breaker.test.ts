@@ -25,7 +25,7 @@ describe('CircuitBreaker', () => {
     { failures: 1, steps: ['f'], state: 'open' },
   ])('$steps with failures=$failures -> $state', ({ failures, steps, state }) => {
     const b = new CircuitBreaker({ failures, openMs: 1000, now: () => 0 });
-    for (const s of steps) (s === 'f' ? b.failure() : b.success());
+    for (const s of steps) s === 'f' ? b.failure() : b.success();
     expect(b.state).toBe(state);
   });
 

@@ -29,7 +29,13 @@ function rules(...inputs: CepRuleInput[]): CepRule[] {
 }
 
 const COUNT = rules({ name: 'burst', kind: 'count', where: { anomaly: true }, min: 3, window: '60s' });
-const SEQUENCE = rules({ name: 'spike', kind: 'sequence', first: { anomaly: true }, second: { type: 'errors' }, within: '30s' });
+const SEQUENCE = rules({
+  name: 'spike',
+  kind: 'sequence',
+  first: { anomaly: true },
+  second: { type: 'errors' },
+  within: '30s',
+});
 const TREND = rules({ name: 'rising', kind: 'trend', where: { type: 'latency' }, length: 4, maxGap: '60s' });
 const ABSENCE = rules({ name: 'silent', kind: 'absence', window: '120s' });
 
@@ -58,20 +64,50 @@ interface Case {
 }
 
 const countCases: Case[] = [
-  { name: 'min events in the window', rules: COUNT, events: [anomaly('a1', 'a', 0), anomaly('a2', 'a', 20 * S), anomaly('a3', 'a', 40 * S)], expect: ['burst|a|0|40000'] },
-  { name: 'min-1 in the window', rules: COUNT, events: [anomaly('a1', 'a', 0), anomaly('a2', 'a', 30 * S), ev('n1', 'a', 40 * S)], expect: [] },
-  { name: 'window boundary is inclusive', rules: COUNT, events: [anomaly('a1', 'a', 0), anomaly('a2', 'a', 30 * S), anomaly('a3', 'a', 60 * S)], expect: ['burst|a|0|60000'] },
-  { name: 'one ms beyond the window', rules: COUNT, events: [anomaly('a1', 'a', 0), anomaly('a2', 'a', 30 * S), anomaly('a3', 'a', 60 * S + 1)], expect: [] },
+  {
+    name: 'min events in the window',
+    rules: COUNT,
+    events: [anomaly('a1', 'a', 0), anomaly('a2', 'a', 20 * S), anomaly('a3', 'a', 40 * S)],
+    expect: ['burst|a|0|40000'],
+  },
+  {
+    name: 'min-1 in the window',
+    rules: COUNT,
+    events: [anomaly('a1', 'a', 0), anomaly('a2', 'a', 30 * S), ev('n1', 'a', 40 * S)],
+    expect: [],
+  },
+  {
+    name: 'window boundary is inclusive',
+    rules: COUNT,
+    events: [anomaly('a1', 'a', 0), anomaly('a2', 'a', 30 * S), anomaly('a3', 'a', 60 * S)],
+    expect: ['burst|a|0|60000'],
+  },
+  {
+    name: 'one ms beyond the window',
+    rules: COUNT,
+    events: [anomaly('a1', 'a', 0), anomaly('a2', 'a', 30 * S), anomaly('a3', 'a', 60 * S + 1)],
+    expect: [],
+  },
   {
     name: 'events that do not match do not count',
     rules: COUNT,
-    events: [anomaly('a1', 'a', 0), ev('n1', 'a', 1 * S, 'cpu', 99, { anomaly: false }), ev('n2', 'a', 2 * S), anomaly('a2', 'a', 3 * S)],
+    events: [
+      anomaly('a1', 'a', 0),
+      ev('n1', 'a', 1 * S, 'cpu', 99, { anomaly: false }),
+      ev('n2', 'a', 2 * S),
+      anomaly('a2', 'a', 3 * S),
+    ],
     expect: [],
   },
   {
     name: 'slides: the oldest falls out, later ones complete',
     rules: COUNT,
-    events: [anomaly('a1', 'a', 0), anomaly('a2', 'a', 50 * S), anomaly('a3', 'a', 70 * S), anomaly('a4', 'a', 100 * S)],
+    events: [
+      anomaly('a1', 'a', 0),
+      anomaly('a2', 'a', 50 * S),
+      anomaly('a3', 'a', 70 * S),
+      anomaly('a4', 'a', 100 * S),
+    ],
     expect: ['burst|a|50000|100000'],
   },
   {
@@ -94,25 +130,67 @@ const countCases: Case[] = [
   },
   {
     name: 'a field comparison',
-    rules: rules({ name: 'hot', kind: 'count', where: [{ type: 'cpu' }, { field: 'value', op: '>', value: 90 }], min: 2, window: 10_000 }),
-    events: [ev('c1', 'a', 0, 'cpu', 95), ev('c2', 'a', 1 * S, 'cpu', 90), ev('m1', 'a', 2 * S, 'mem', 99), ev('c3', 'a', 3 * S, 'cpu', 91)],
+    rules: rules({
+      name: 'hot',
+      kind: 'count',
+      where: [{ type: 'cpu' }, { field: 'value', op: '>', value: 90 }],
+      min: 2,
+      window: 10_000,
+    }),
+    events: [
+      ev('c1', 'a', 0, 'cpu', 95),
+      ev('c2', 'a', 1 * S, 'cpu', 90),
+      ev('m1', 'a', 2 * S, 'mem', 99),
+      ev('c3', 'a', 3 * S, 'cpu', 91),
+    ],
     expect: ['hot|a|0|3000'],
   },
   {
     name: 'a comparison with a missing field never holds',
-    rules: rules({ name: 'scored', kind: 'count', where: { field: 'score', op: '!=', value: 1 }, min: 2, window: '10s' }),
+    rules: rules({
+      name: 'scored',
+      kind: 'count',
+      where: { field: 'score', op: '!=', value: 1 },
+      min: 2,
+      window: '10s',
+    }),
     events: [ev('x1', 'a', 0), ev('x2', 'a', 1 * S), ev('x3', 'a', 2 * S, 'cpu', 1, { score: 0.2 })],
     expect: [],
   },
 ];
 
 const sequenceCases: Case[] = [
-  { name: 'A then B within', rules: SEQUENCE, events: [anomaly('a1', 'a', 0), errors('e1', 'a', 10 * S)], expect: ['spike|a|0|10000'] },
+  {
+    name: 'A then B within',
+    rules: SEQUENCE,
+    events: [anomaly('a1', 'a', 0), errors('e1', 'a', 10 * S)],
+    expect: ['spike|a|0|10000'],
+  },
   { name: 'B before A', rules: SEQUENCE, events: [errors('e1', 'a', 0), anomaly('a1', 'a', 10 * S)], expect: [] },
-  { name: 'B exactly `within` after A', rules: SEQUENCE, events: [anomaly('a1', 'a', 0), errors('e1', 'a', 30 * S)], expect: ['spike|a|0|30000'] },
-  { name: 'B after `within`', rules: SEQUENCE, events: [anomaly('a1', 'a', 0), errors('e1', 'a', 30 * S + 1)], expect: [] },
-  { name: 'A and B at the same time', rules: SEQUENCE, events: [anomaly('a1', 'a', 5 * S), errors('e1', 'a', 5 * S)], expect: [] },
-  { name: 'A and B of different keys', rules: SEQUENCE, events: [anomaly('a1', 'a', 0), errors('e1', 'b', 10 * S)], expect: [] },
+  {
+    name: 'B exactly `within` after A',
+    rules: SEQUENCE,
+    events: [anomaly('a1', 'a', 0), errors('e1', 'a', 30 * S)],
+    expect: ['spike|a|0|30000'],
+  },
+  {
+    name: 'B after `within`',
+    rules: SEQUENCE,
+    events: [anomaly('a1', 'a', 0), errors('e1', 'a', 30 * S + 1)],
+    expect: [],
+  },
+  {
+    name: 'A and B at the same time',
+    rules: SEQUENCE,
+    events: [anomaly('a1', 'a', 5 * S), errors('e1', 'a', 5 * S)],
+    expect: [],
+  },
+  {
+    name: 'A and B of different keys',
+    rules: SEQUENCE,
+    events: [anomaly('a1', 'a', 0), errors('e1', 'b', 10 * S)],
+    expect: [],
+  },
   {
     name: 'the latest A before B is the evidence',
     rules: SEQUENCE,
@@ -121,39 +199,91 @@ const sequenceCases: Case[] = [
   },
   {
     name: 'an A is used once (cooldown 0)',
-    rules: rules({ name: 'spike', kind: 'sequence', first: { anomaly: true }, second: { type: 'errors' }, within: '30s', cooldown: 0 }),
-    events: [anomaly('a1', 'a', 0), errors('e1', 'a', 10 * S), errors('e2', 'a', 20 * S), anomaly('a2', 'a', 21 * S), errors('e3', 'a', 22 * S)],
+    rules: rules({
+      name: 'spike',
+      kind: 'sequence',
+      first: { anomaly: true },
+      second: { type: 'errors' },
+      within: '30s',
+      cooldown: 0,
+    }),
+    events: [
+      anomaly('a1', 'a', 0),
+      errors('e1', 'a', 10 * S),
+      errors('e2', 'a', 20 * S),
+      anomaly('a2', 'a', 21 * S),
+      errors('e3', 'a', 22 * S),
+    ],
     expect: ['spike|a|0|10000', 'spike|a|21000|22000'],
   },
   {
     name: 'cooldown (default = within) holds back a second pair',
     rules: SEQUENCE,
-    events: [anomaly('a1', 'a', 0), errors('e1', 'a', 10 * S), anomaly('a2', 'a', 20 * S), errors('e2', 'a', 25 * S), anomaly('a3', 'a', 39 * S), errors('e3', 'a', 40 * S)],
+    events: [
+      anomaly('a1', 'a', 0),
+      errors('e1', 'a', 10 * S),
+      anomaly('a2', 'a', 20 * S),
+      errors('e2', 'a', 25 * S),
+      anomaly('a3', 'a', 39 * S),
+      errors('e3', 'a', 40 * S),
+    ],
     expect: ['spike|a|0|10000', 'spike|a|39000|40000'],
   },
 ];
 
 const trendCases: Case[] = [
-  { name: 'length increasing values', rules: TREND, events: [10, 20, 30, 40].map((v, i) => latency(`l${i}`, 'a', i * S, v)), expect: ['rising|a|0|3000'] },
-  { name: 'length-1 increasing values', rules: TREND, events: [10, 20, 30].map((v, i) => latency(`l${i}`, 'a', i * S, v)), expect: [] },
-  { name: 'an equal value breaks the run', rules: TREND, events: [10, 20, 20, 30].map((v, i) => latency(`l${i}`, 'a', i * S, v)), expect: [] },
+  {
+    name: 'length increasing values',
+    rules: TREND,
+    events: [10, 20, 30, 40].map((v, i) => latency(`l${i}`, 'a', i * S, v)),
+    expect: ['rising|a|0|3000'],
+  },
+  {
+    name: 'length-1 increasing values',
+    rules: TREND,
+    events: [10, 20, 30].map((v, i) => latency(`l${i}`, 'a', i * S, v)),
+    expect: [],
+  },
+  {
+    name: 'an equal value breaks the run',
+    rules: TREND,
+    events: [10, 20, 20, 30].map((v, i) => latency(`l${i}`, 'a', i * S, v)),
+    expect: [],
+  },
   {
     name: 'the run restarts at the equal value',
     rules: TREND,
     events: [10, 20, 20, 30, 40, 50].map((v, i) => latency(`l${i}`, 'a', i * S, v)),
     expect: ['rising|a|2000|5000'],
   },
-  { name: 'a decrease breaks the run', rules: TREND, events: [10, 20, 15, 30, 40].map((v, i) => latency(`l${i}`, 'a', i * S, v)), expect: [] },
+  {
+    name: 'a decrease breaks the run',
+    rules: TREND,
+    events: [10, 20, 15, 30, 40].map((v, i) => latency(`l${i}`, 'a', i * S, v)),
+    expect: [],
+  },
   {
     name: 'other event types do not break it',
     rules: TREND,
-    events: [latency('l0', 'a', 0, 10), ev('c0', 'a', 1 * S, 'cpu', 1), latency('l1', 'a', 2 * S, 11), ev('c1', 'a', 3 * S, 'cpu', 0), latency('l2', 'a', 4 * S, 12), latency('l3', 'a', 5 * S, 13)],
+    events: [
+      latency('l0', 'a', 0, 10),
+      ev('c0', 'a', 1 * S, 'cpu', 1),
+      latency('l1', 'a', 2 * S, 11),
+      ev('c1', 'a', 3 * S, 'cpu', 0),
+      latency('l2', 'a', 4 * S, 12),
+      latency('l3', 'a', 5 * S, 13),
+    ],
     expect: ['rising|a|0|5000'],
   },
   {
     name: 'values of another key do not continue it',
     rules: TREND,
-    events: [latency('a0', 'a', 0, 1), latency('a1', 'a', 1 * S, 2), latency('b0', 'b', 2 * S, 3), latency('b1', 'b', 3 * S, 4)],
+    events: [
+      latency('a0', 'a', 0, 1),
+      latency('a1', 'a', 1 * S, 2),
+      latency('b0', 'b', 2 * S, 3),
+      latency('b1', 'b', 3 * S, 4),
+    ],
     expect: [],
   },
   {
@@ -165,19 +295,60 @@ const trendCases: Case[] = [
   {
     name: 'a gap beyond maxGap breaks the run',
     rules: TREND,
-    events: [latency('l0', 'a', 0, 1), latency('l1', 'a', 1 * S, 2), latency('l2', 'a', 62 * S, 3), latency('l3', 'a', 63 * S, 4)],
+    events: [
+      latency('l0', 'a', 0, 1),
+      latency('l1', 'a', 1 * S, 2),
+      latency('l2', 'a', 62 * S, 3),
+      latency('l3', 'a', 63 * S, 4),
+    ],
     expect: [],
   },
 ];
 
 const absenceCases: Case[] = [
-  { name: 'silent for longer than the window', rules: ABSENCE, events: [ev('a1', 'a', 0)], until: 200 * S, expect: ['silent|a|0|120000'] },
+  {
+    name: 'silent for longer than the window',
+    rules: ABSENCE,
+    events: [ev('a1', 'a', 0)],
+    until: 200 * S,
+    expect: ['silent|a|0|120000'],
+  },
   // The watermark is the tick's time minus the 5s lateness: it must pass the deadline.
-  { name: 'watermark exactly at the deadline: not yet', rules: ABSENCE, events: [ev('a1', 'a', 0)], until: 125 * S, expect: [] },
-  { name: 'watermark just past the deadline', rules: ABSENCE, events: [ev('a1', 'a', 0)], until: 125 * S + 1, expect: ['silent|a|0|120000'] },
-  { name: 'cut short by an event', rules: ABSENCE, events: [ev('a1', 'a', 0), ev('a2', 'a', 100 * S)], until: 200 * S, expect: [] },
-  { name: 'cut short by an event exactly at the deadline', rules: ABSENCE, events: [ev('a1', 'a', 0), ev('a2', 'a', 120 * S)], until: 200 * S, expect: [] },
-  { name: 'an event of another key does not cut it short', rules: ABSENCE, events: [ev('a1', 'a', 0), ev('b1', 'b', 100 * S)], until: 200 * S, expect: ['silent|a|0|120000'] },
+  {
+    name: 'watermark exactly at the deadline: not yet',
+    rules: ABSENCE,
+    events: [ev('a1', 'a', 0)],
+    until: 125 * S,
+    expect: [],
+  },
+  {
+    name: 'watermark just past the deadline',
+    rules: ABSENCE,
+    events: [ev('a1', 'a', 0)],
+    until: 125 * S + 1,
+    expect: ['silent|a|0|120000'],
+  },
+  {
+    name: 'cut short by an event',
+    rules: ABSENCE,
+    events: [ev('a1', 'a', 0), ev('a2', 'a', 100 * S)],
+    until: 200 * S,
+    expect: [],
+  },
+  {
+    name: 'cut short by an event exactly at the deadline',
+    rules: ABSENCE,
+    events: [ev('a1', 'a', 0), ev('a2', 'a', 120 * S)],
+    until: 200 * S,
+    expect: [],
+  },
+  {
+    name: 'an event of another key does not cut it short',
+    rules: ABSENCE,
+    events: [ev('a1', 'a', 0), ev('b1', 'b', 100 * S)],
+    until: 200 * S,
+    expect: ['silent|a|0|120000'],
+  },
   {
     name: 'fires once per silence, again after the key came back',
     rules: ABSENCE,
@@ -188,7 +359,12 @@ const absenceCases: Case[] = [
   {
     name: 'only matching events count as seen',
     rules: rules({ name: 'no-cpu', kind: 'absence', where: { type: 'cpu' }, window: '60s' }),
-    events: [ev('c1', 'a', 0, 'cpu'), ev('m1', 'a', 30 * S, 'mem'), ev('m2', 'a', 90 * S, 'mem'), ev('m3', 'b', 0, 'mem')],
+    events: [
+      ev('c1', 'a', 0, 'cpu'),
+      ev('m1', 'a', 30 * S, 'mem'),
+      ev('m2', 'a', 90 * S, 'mem'),
+      ev('m3', 'b', 0, 'mem'),
+    ],
     until: 100 * S,
     expect: ['no-cpu|a|0|60000'],
   },
@@ -214,14 +390,39 @@ describe('cep engine: rule kinds', () => {
   }
 
   it('an alert carries its evidence and the event time of detection', () => {
-    const count = run(COUNT, [[anomaly('a1', 'a', 1 * S), ev('x', 'a', 2 * S), anomaly('a2', 'a', 3 * S), anomaly('a3', 'a', 4 * S)]]).alerts;
-    expect(count).toEqual([{ id: 'burst|a|1000|4000', rule: 'burst', kind: 'count', key: 'a', windowStart: 1000, windowEnd: 4000, evidence: ['a1', 'a2', 'a3'], time: 4000 }]);
+    const count = run(COUNT, [
+      [anomaly('a1', 'a', 1 * S), ev('x', 'a', 2 * S), anomaly('a2', 'a', 3 * S), anomaly('a3', 'a', 4 * S)],
+    ]).alerts;
+    expect(count).toEqual([
+      {
+        id: 'burst|a|1000|4000',
+        rule: 'burst',
+        kind: 'count',
+        key: 'a',
+        windowStart: 1000,
+        windowEnd: 4000,
+        evidence: ['a1', 'a2', 'a3'],
+        time: 4000,
+      },
+    ]);
     const seq = run(SEQUENCE, [[anomaly('a1', 'k', 0), errors('e1', 'k', 7 * S)]]).alerts;
-    expect(seq[0]).toMatchObject({ kind: 'sequence', evidence: ['a1', 'e1'], windowStart: 0, windowEnd: 7000, time: 7000 });
+    expect(seq[0]).toMatchObject({
+      kind: 'sequence',
+      evidence: ['a1', 'e1'],
+      windowStart: 0,
+      windowEnd: 7000,
+      time: 7000,
+    });
     const trend = run(TREND, [[5, 6, 7, 8].map((v, i) => latency(`l${i}`, 'k', i * S, v))]).alerts;
     expect(trend[0]).toMatchObject({ kind: 'trend', evidence: ['l0', 'l1', 'l2', 'l3'], time: 3000 });
     const absence = run(ABSENCE, [[ev('s1', 'k', 10 * S)]], 500 * S).alerts;
-    expect(absence[0]).toMatchObject({ kind: 'absence', evidence: ['s1'], windowStart: 10_000, windowEnd: 130_000, time: 130_000 });
+    expect(absence[0]).toMatchObject({
+      kind: 'absence',
+      evidence: ['s1'],
+      windowStart: 10_000,
+      windowEnd: 130_000,
+      time: 130_000,
+    });
   });
 
   it('alerts wait for the watermark (newest event time minus the largest lateness)', () => {
@@ -238,8 +439,17 @@ describe('cep engine: rule kinds', () => {
       { name: 'spike', kind: 'sequence', first: { anomaly: true }, second: { type: 'errors' }, within: '30s' },
       { name: 'silent', kind: 'absence', window: '10s' },
     );
-    const { alerts } = run(rs, [[anomaly('a1', 'a', 0), errors('e1', 'a', 5 * S), errors('e2', 'a', 8 * S), ev('b1', 'b', 9 * S)]], 40 * S);
-    expect(ids(alerts)).toEqual(['spike|a|0|5000', 'two-errors|a|5000|8000', 'silent|a|8000|18000', 'silent|b|9000|19000']);
+    const { alerts } = run(
+      rs,
+      [[anomaly('a1', 'a', 0), errors('e1', 'a', 5 * S), errors('e2', 'a', 8 * S), ev('b1', 'b', 9 * S)]],
+      40 * S,
+    );
+    expect(ids(alerts)).toEqual([
+      'spike|a|0|5000',
+      'two-errors|a|5000|8000',
+      'silent|a|8000|18000',
+      'silent|b|9000|19000',
+    ]);
   });
 });
 
@@ -271,7 +481,9 @@ function workload(n: number, seed: number): CepEvent[] {
       events.push(errors(`p:${i}`, key, t, Math.floor(rand() * 3)));
     } else {
       const anomalous = rand() < 0.5;
-      events.push(ev(`p:${i}`, key, t, 'cpu', anomalous ? 95 : 40, { anomaly: anomalous, score: anomalous ? 0.9 : 0.1 }));
+      events.push(
+        ev(`p:${i}`, key, t, 'cpu', anomalous ? 95 : 40, { anomaly: anomalous, score: anomalous ? 0.9 : 0.1 }),
+      );
     }
   }
   return events;
@@ -287,9 +499,16 @@ describe('cep engine: event time', () => {
       const shuffled = jitter(events, 5 * S, seed);
       expect(shuffled.map((e) => e.id)).not.toEqual(events.map((e) => e.id));
       for (const batch of [1, 7, 600]) {
-        const batches = Array.from({ length: Math.ceil(shuffled.length / batch) }, (_, i) => shuffled.slice(i * batch, (i + 1) * batch));
+        const batches = Array.from({ length: Math.ceil(shuffled.length / batch) }, (_, i) =>
+          shuffled.slice(i * batch, (i + 1) * batch),
+        );
         const r = run(DEFAULT_RULES, batches);
-        expect(r.engine.stats().lateDropped).toEqual({ 'anomaly-burst': 0, 'anomaly-then-errors': 0, 'latency-rising': 0, 'key-silent': 0 });
+        expect(r.engine.stats().lateDropped).toEqual({
+          'anomaly-burst': 0,
+          'anomaly-then-errors': 0,
+          'latency-rising': 0,
+          'key-silent': 0,
+        });
         expect(r.alerts).toEqual(inOrder.alerts);
         expect(r.engine.snapshot().toString()).toBe(inOrder.engine.snapshot().toString());
       }
@@ -298,8 +517,23 @@ describe('cep engine: event time', () => {
 
   it.each([
     ['count', COUNT, [anomaly('a1', 'a', 0), anomaly('a3', 'a', 4 * S), anomaly('a2', 'a', 2 * S)], ['burst|a|0|4000']],
-    ['sequence: B arrives before an earlier A', SEQUENCE, [errors('e1', 'a', 4 * S), anomaly('a1', 'a', 0)], ['spike|a|0|4000']],
-    ['trend', TREND, [latency('l1', 'a', 1 * S, 2), latency('l0', 'a', 0, 1), latency('l3', 'a', 3 * S, 4), latency('l2', 'a', 2 * S, 3)], ['rising|a|0|3000']],
+    [
+      'sequence: B arrives before an earlier A',
+      SEQUENCE,
+      [errors('e1', 'a', 4 * S), anomaly('a1', 'a', 0)],
+      ['spike|a|0|4000'],
+    ],
+    [
+      'trend',
+      TREND,
+      [
+        latency('l1', 'a', 1 * S, 2),
+        latency('l0', 'a', 0, 1),
+        latency('l3', 'a', 3 * S, 4),
+        latency('l2', 'a', 2 * S, 3),
+      ],
+      ['rising|a|0|3000'],
+    ],
     [
       'absence: an event arriving after a later one still cuts it short',
       rules({ name: 'silent', kind: 'absence', window: '5s', lateness: '5s' }),
@@ -373,7 +607,9 @@ describe('cep engine: event time', () => {
     const before = engine.snapshot();
     const bad = [anomaly('a2', 'a', 1 * S), { ...anomaly('a3', 'a', 2 * S), time: Number.NaN }];
     expect(() => engine.process(bad)).toThrow(/event 1 \(a3\): time must be a finite number/);
-    expect(() => engine.process([{ ...anomaly('a4', 'a', 2 * S), anomaly: 'yes' as unknown as boolean }])).toThrow(TypeError);
+    expect(() => engine.process([{ ...anomaly('a4', 'a', 2 * S), anomaly: 'yes' as unknown as boolean }])).toThrow(
+      TypeError,
+    );
     expect(engine.snapshot().equals(before)).toBe(true);
   });
 });
@@ -384,7 +620,9 @@ describe('cep engine: bounded state', () => {
     const events: CepEvent[] = [];
     for (let i = 0; i < 2000; i++) events.push(anomaly(`a${i}`, `key-${i % 100}`, i * 100));
     engine.process(events);
-    const snap = JSON.parse(engine.snapshot().toString()) as { rules: Record<string, { keys: [string, { m?: unknown[] }][] }> };
+    const snap = JSON.parse(engine.snapshot().toString()) as {
+      rules: Record<string, { keys: [string, { m?: unknown[] }][] }>;
+    };
     for (const [, st] of snap.rules['anomaly-burst']!.keys) expect(st.m?.length ?? 0).toBeLessThanOrEqual(3);
     expect(snap.rules['anomaly-then-errors']!.keys.every(([, st]) => (st.m?.length ?? 0) <= 2)).toBe(true);
     expect(engine.stats().states).toBeGreaterThanOrEqual(100);
@@ -407,21 +645,27 @@ const splitCases: { name: string; rules: readonly CepRule[]; events: CepEvent[];
 ];
 
 describe('cep engine: snapshot and restore', () => {
-  it.each(splitCases.map((c) => [c.name, c] as const))('split at every position gives the alerts and state of an uninterrupted run: %s', (_name, c) => {
-    const whole = run(c.rules, [c.events], c.until);
-    expect(whole.alerts.length).toBeGreaterThan(0);
-    const end = tick(c.until ?? Math.max(...c.events.map((e) => e.time)) + 86_400 * S);
-    for (let i = 0; i <= c.events.length; i++) {
-      const first = new CepEngine(c.rules);
-      const before = first.process(c.events.slice(0, i));
-      const second = new CepEngine(c.rules);
-      second.restore(Buffer.from(first.snapshot()));
-      expect(second.snapshot().equals(first.snapshot())).toBe(true);
-      const after = [...second.process(c.events.slice(i)), ...second.process([end])];
-      expect([...before, ...after].filter((a) => a.key !== TICK), `split at ${i}`).toEqual(whole.alerts);
-      expect(second.snapshot().toString(), `split at ${i}`).toBe(whole.engine.snapshot().toString());
-    }
-  });
+  it.each(splitCases.map((c) => [c.name, c] as const))(
+    'split at every position gives the alerts and state of an uninterrupted run: %s',
+    (_name, c) => {
+      const whole = run(c.rules, [c.events], c.until);
+      expect(whole.alerts.length).toBeGreaterThan(0);
+      const end = tick(c.until ?? Math.max(...c.events.map((e) => e.time)) + 86_400 * S);
+      for (let i = 0; i <= c.events.length; i++) {
+        const first = new CepEngine(c.rules);
+        const before = first.process(c.events.slice(0, i));
+        const second = new CepEngine(c.rules);
+        second.restore(Buffer.from(first.snapshot()));
+        expect(second.snapshot().equals(first.snapshot())).toBe(true);
+        const after = [...second.process(c.events.slice(i)), ...second.process([end])];
+        expect(
+          [...before, ...after].filter((a) => a.key !== TICK),
+          `split at ${i}`,
+        ).toEqual(whole.alerts);
+        expect(second.snapshot().toString(), `split at ${i}`).toBe(whole.engine.snapshot().toString());
+      }
+    },
+  );
 
   it('the snapshot is canonical JSON (sorted keys) holding the waiting events', () => {
     const engine = new CepEngine(DEFAULT_RULES);
@@ -456,7 +700,10 @@ describe('cep engine: snapshot and restore', () => {
     engine.process([anomaly('a1', 'a', 0), ev('x', 'b', 6 * S)]); // a1 evaluated: pending A, one burst event
     const changed = new CepEngine(after);
     changed.restore(engine.snapshot());
-    const alerts = [...changed.process([errors('e1', 'a', 10 * S), anomaly('a2', 'a', 11 * S)]), ...changed.process([tick(100 * S)])];
+    const alerts = [
+      ...changed.process([errors('e1', 'a', 10 * S), anomaly('a2', 'a', 11 * S)]),
+      ...changed.process([tick(100 * S)]),
+    ];
     expect(ids(alerts.filter((a) => a.key !== TICK))).toEqual(['burst|a|0|11000']);
   });
 });
@@ -470,33 +717,41 @@ describe('cep engine: entry state', () => {
       for (const name of del) this.entries.delete(name);
     }
   }
-  it.each(splitCases.map((c) => [c.name, c] as const))('batches committed by change, loaded at every split, give the alerts and state of an uninterrupted run: %s', (_name, c) => {
-    const whole = run(c.rules, [c.events], c.until);
-    const end = tick(c.until ?? Math.max(...c.events.map((e) => e.time)) + 86_400 * S);
-    for (let i = 0; i <= c.events.length; i += 3) {
-      const committed = new Committed();
-      const first = new CepEngine(c.rules);
-      first.load(undefined);
-      // Batches of 1-2 events up to the split, each committed.
-      const before: CepAlert[] = [];
-      for (let j = 0; j < i; j += 2) {
-        before.push(...first.process(c.events.slice(j, Math.min(i, j + 2))));
-        committed.apply(first.changes());
+  it.each(splitCases.map((c) => [c.name, c] as const))(
+    'batches committed by change, loaded at every split, give the alerts and state of an uninterrupted run: %s',
+    (_name, c) => {
+      const whole = run(c.rules, [c.events], c.until);
+      const end = tick(c.until ?? Math.max(...c.events.map((e) => e.time)) + 86_400 * S);
+      for (let i = 0; i <= c.events.length; i += 3) {
+        const committed = new Committed();
+        const first = new CepEngine(c.rules);
+        first.load(undefined);
+        // Batches of 1-2 events up to the split, each committed.
+        const before: CepAlert[] = [];
+        for (let j = 0; j < i; j += 2) {
+          before.push(...first.process(c.events.slice(j, Math.min(i, j + 2))));
+          committed.apply(first.changes());
+        }
+        const second = new CepEngine(c.rules);
+        second.load(committed.entries);
+        expect(second.snapshot().toString(), `loaded at ${i}`).toBe(first.snapshot().toString());
+        const after = [...second.process(c.events.slice(i)), ...second.process([end])];
+        committed.apply(second.changes());
+        expect(
+          [...before, ...after].filter((a) => a.key !== TICK),
+          `split at ${i}`,
+        ).toEqual(whole.alerts);
+        expect(second.snapshot().toString(), `split at ${i}`).toBe(whole.engine.snapshot().toString());
+        // What is committed at the end is that state too, and holds nothing the state does not need.
+        const third = new CepEngine(c.rules);
+        third.load(committed.entries);
+        expect(third.snapshot().toString()).toBe(whole.engine.snapshot().toString());
+        expect([...committed.entries.keys()].filter((n) => n.startsWith('p:')).length).toBeLessThanOrEqual(
+          third.stats().pending,
+        );
       }
-      const second = new CepEngine(c.rules);
-      second.load(committed.entries);
-      expect(second.snapshot().toString(), `loaded at ${i}`).toBe(first.snapshot().toString());
-      const after = [...second.process(c.events.slice(i)), ...second.process([end])];
-      committed.apply(second.changes());
-      expect([...before, ...after].filter((a) => a.key !== TICK), `split at ${i}`).toEqual(whole.alerts);
-      expect(second.snapshot().toString(), `split at ${i}`).toBe(whole.engine.snapshot().toString());
-      // What is committed at the end is that state too, and holds nothing the state does not need.
-      const third = new CepEngine(c.rules);
-      third.load(committed.entries);
-      expect(third.snapshot().toString()).toBe(whole.engine.snapshot().toString());
-      expect([...committed.entries.keys()].filter((n) => n.startsWith('p:')).length).toBeLessThanOrEqual(third.stats().pending);
-    }
-  });
+    },
+  );
 
   it('a commit carries what the batch touched, not the whole state', () => {
     const engine = new CepEngine(DEFAULT_RULES);
@@ -516,10 +771,22 @@ describe('cep engine: entry state', () => {
     expect(one.set.map(([n]) => n)).toEqual(expect.arrayContaining(['m', expect.stringMatching(/^p:\d+$/)]));
   });
 
-  it('every commit\'s counters entry holds the current counters, late drops included', () => {
+  it("every commit's counters entry holds the current counters, late drops included", () => {
     const engine = new CepEngine(DEFAULT_RULES);
     engine.load(undefined);
-    const meta = () => JSON.parse(engine.changes().set.find(([n]) => n === 'm')![1].toString()) as { maxTime: number; watermark: number; lateDropped: Record<string, number>; fps: Record<string, string>; nextChunk: number };
+    const meta = () =>
+      JSON.parse(
+        engine
+          .changes()
+          .set.find(([n]) => n === 'm')![1]
+          .toString(),
+      ) as {
+        maxTime: number;
+        watermark: number;
+        lateDropped: Record<string, number>;
+        fps: Record<string, string>;
+        nextChunk: number;
+      };
     engine.process([ev('a', 'k', 100 * S), ev('b', 'k', 101 * S)]);
     const first = meta();
     expect(first).toMatchObject({ v: 1, maxTime: 101 * S, watermark: 101 * S - 5 * S, duplicates: 0 });
@@ -542,7 +809,11 @@ describe('cep engine: entry state', () => {
     engine.load(undefined);
     // Anomalies, latencies and errors of a few keys, some waiting for the watermark at the end.
     const events = Array.from({ length: 60 }, (_, i) =>
-      i % 3 === 0 ? anomaly(`a${i}`, `key${i % 4}`, i * 300) : i % 3 === 1 ? latency(`l${i}`, `key${i % 4}`, i * 300, i) : ev(`e${i}`, `key${i % 4}`, i * 300, 'errors', 2, { z: 0.5, score: 0.25 }),
+      i % 3 === 0
+        ? anomaly(`a${i}`, `key${i % 4}`, i * 300)
+        : i % 3 === 1
+          ? latency(`l${i}`, `key${i % 4}`, i * 300, i)
+          : ev(`e${i}`, `key${i % 4}`, i * 300, 'errors', 2, { z: 0.5, score: 0.25 }),
     );
     engine.process(events);
     const binary = new Map(engine.changes().set.map(([n, v]) => [n, Buffer.from(v)] as const));
@@ -554,9 +825,13 @@ describe('cep engine: entry state', () => {
     expect(loaded.snapshot().toString()).toBe(engine.snapshot().toString());
 
     // The same state as an earlier version wrote it: JSON key states and one JSON chunk.
-    const snap = JSON.parse(engine.snapshot().toString()) as { pending: unknown[]; rules: Record<string, { keys: [string, unknown][] }> };
+    const snap = JSON.parse(engine.snapshot().toString()) as {
+      pending: unknown[];
+      rules: Record<string, { keys: [string, unknown][] }>;
+    };
     const json = new Map<string, Buffer>([['m', binary.get('m')!]]);
-    for (const [rule, saved] of Object.entries(snap.rules)) for (const [key, st] of saved.keys) json.set(`k:${rule}:${key}`, Buffer.from(JSON.stringify(st)));
+    for (const [rule, saved] of Object.entries(snap.rules))
+      for (const [key, st] of saved.keys) json.set(`k:${rule}:${key}`, Buffer.from(JSON.stringify(st)));
     json.set('p:0', Buffer.from(JSON.stringify(snap.pending)));
     const old = new CepEngine(DEFAULT_RULES);
     old.load(json);
@@ -571,16 +846,22 @@ describe('cep engine: entry state', () => {
     const entries = new Map(engine.changes().set.map(([n, v]) => [n, Buffer.from(v)] as const));
     const key = entries.get('k:burst:a')!;
     entries.set('k:burst:a', key.subarray(0, key.length - 1));
-    expect(() => new CepEngine(COUNT).load(entries)).toThrow(/state entry "k:burst:a" is not one of a cep engine .*truncated/);
+    expect(() => new CepEngine(COUNT).load(entries)).toThrow(
+      /state entry "k:burst:a" is not one of a cep engine .*truncated/,
+    );
     const chunk = [...entries.keys()].find((n) => n.startsWith('p:'))!;
     entries.set('k:burst:a', key);
     entries.set(chunk, Buffer.concat([entries.get(chunk)!, Buffer.from([0])]));
-    expect(() => new CepEngine(COUNT).load(entries)).toThrow(new RegExp(`state entry "${chunk}" is not one of a cep engine .*trailing`));
+    expect(() => new CepEngine(COUNT).load(entries)).toThrow(
+      new RegExp(`state entry "${chunk}" is not one of a cep engine .*trailing`),
+    );
   });
 
   it('a foreign or unknown entry is refused; the entries of a changed rule are dropped and deleted', () => {
     const engine = new CepEngine(COUNT);
-    expect(() => engine.load(new Map([['m', Buffer.from('{"v":2}')]]))).toThrow(/state entry "m" is not one of a cep engine/);
+    expect(() => engine.load(new Map([['m', Buffer.from('{"v":2}')]]))).toThrow(
+      /state entry "m" is not one of a cep engine/,
+    );
     expect(() => engine.load(new Map([['x', Buffer.from('1')]]))).toThrow(/without "m"/);
     const before = rules({ name: 'burst', kind: 'count', where: { anomaly: true }, min: 2, window: '60s' });
     const after = rules({ name: 'burst', kind: 'count', where: { anomaly: true }, min: 2, window: '90s' });
@@ -599,9 +880,23 @@ describe('cep engine: entry state', () => {
 describe('cep rules schema', () => {
   it('DEFAULT_RULES: one of each kind, durations in ms, defaults filled in', () => {
     expect(DEFAULT_RULES.map((r) => r.kind)).toEqual(['count', 'sequence', 'trend', 'absence']);
-    expect(DEFAULT_RULES[0]).toEqual({ kind: 'count', name: 'anomaly-burst', lateness: 5000, cooldown: 60_000, where: [{ anomaly: true }], min: 3, window: 60_000 });
+    expect(DEFAULT_RULES[0]).toEqual({
+      kind: 'count',
+      name: 'anomaly-burst',
+      lateness: 5000,
+      cooldown: 60_000,
+      where: [{ anomaly: true }],
+      min: 3,
+      window: 60_000,
+    });
     expect(DEFAULT_RULES[1]).toMatchObject({ kind: 'sequence', within: 30_000, cooldown: 30_000 });
-    expect(DEFAULT_RULES[2]).toMatchObject({ kind: 'trend', length: 5, field: 'value', cooldown: 0, where: [{ type: 'latency' }] });
+    expect(DEFAULT_RULES[2]).toMatchObject({
+      kind: 'trend',
+      length: 5,
+      field: 'value',
+      cooldown: 0,
+      where: [{ type: 'latency' }],
+    });
     expect(DEFAULT_RULES[3]).toMatchObject({ kind: 'absence', window: 120_000, where: [] });
   });
 
@@ -626,18 +921,63 @@ describe('cep rules schema', () => {
     ['window 0', [{ name: 'r', kind: 'absence', window: 0 }], [0, 'window'], /more than 0/],
     ['negative lateness', [{ name: 'r', kind: 'absence', window: '1s', lateness: -1 }], [0, 'lateness']],
     ['lateness over an hour', [{ name: 'r', kind: 'absence', window: '1s', lateness: '2h' }], [0, 'lateness']],
-    ['comparison without field', [{ name: 'r', kind: 'count', min: 2, window: '1s', where: { op: '>', value: 1 } }], [0, 'where', 'field']],
-    ['bad op in a list', [{ name: 'r', kind: 'count', min: 2, window: '1s', where: [{ anomaly: true }, { field: 'value', op: '=>', value: 1 }] }], [0, 'where', 1, 'op']],
-    ['unknown field', [{ name: 'r', kind: 'count', min: 2, window: '1s', where: { field: 'cpu', op: '>', value: 1 } }], [0, 'where', 'field']],
-    ['empty condition', [{ name: 'r', kind: 'count', min: 2, window: '1s', where: {} }], [0, 'where'], /empty condition/],
+    [
+      'comparison without field',
+      [{ name: 'r', kind: 'count', min: 2, window: '1s', where: { op: '>', value: 1 } }],
+      [0, 'where', 'field'],
+    ],
+    [
+      'bad op in a list',
+      [
+        {
+          name: 'r',
+          kind: 'count',
+          min: 2,
+          window: '1s',
+          where: [{ anomaly: true }, { field: 'value', op: '=>', value: 1 }],
+        },
+      ],
+      [0, 'where', 1, 'op'],
+    ],
+    [
+      'unknown field',
+      [{ name: 'r', kind: 'count', min: 2, window: '1s', where: { field: 'cpu', op: '>', value: 1 } }],
+      [0, 'where', 'field'],
+    ],
+    [
+      'empty condition',
+      [{ name: 'r', kind: 'count', min: 2, window: '1s', where: {} }],
+      [0, 'where'],
+      /empty condition/,
+    ],
     ['empty condition list', [{ name: 'r', kind: 'count', min: 2, window: '1s', where: [] }], [0, 'where']],
-    ['unknown condition key', [{ name: 'r', kind: 'count', min: 2, window: '1s', where: { anomalous: true } }], [0, 'where']],
-    ['anomaly not a boolean', [{ name: 'r', kind: 'count', min: 2, window: '1s', where: { anomaly: 'yes' } }], [0, 'where', 'anomaly']],
-    ['sequence without second', [{ name: 'r', kind: 'sequence', first: { anomaly: true }, within: '1s' }], [0, 'second']],
+    [
+      'unknown condition key',
+      [{ name: 'r', kind: 'count', min: 2, window: '1s', where: { anomalous: true } }],
+      [0, 'where'],
+    ],
+    [
+      'anomaly not a boolean',
+      [{ name: 'r', kind: 'count', min: 2, window: '1s', where: { anomaly: 'yes' } }],
+      [0, 'where', 'anomaly'],
+    ],
+    [
+      'sequence without second',
+      [{ name: 'r', kind: 'sequence', first: { anomaly: true }, within: '1s' }],
+      [0, 'second'],
+    ],
     ['trend length 1', [{ name: 'r', kind: 'trend', length: 1 }], [0, 'length']],
     ['unknown rule field', [{ name: 'r', kind: 'absence', window: '1s', windw: '2s' }], [0]],
     ['name with |', [{ name: 'a|b', kind: 'absence', window: '1s' }], [0, 'name']],
-    ['duplicate names', [{ name: 'r', kind: 'absence', window: '1s' }, { name: 'r', kind: 'absence', window: '2s' }], [1, 'name'], /duplicate/],
+    [
+      'duplicate names',
+      [
+        { name: 'r', kind: 'absence', window: '1s' },
+        { name: 'r', kind: 'absence', window: '2s' },
+      ],
+      [1, 'name'],
+      /duplicate/,
+    ],
   ])('%s', (_name, input, path, message) => {
     const result = cepRulesSchema.safeParse(input);
     expect(result.success).toBe(false);

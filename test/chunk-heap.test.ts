@@ -4,7 +4,7 @@ import { ChunkHeap } from '../src/pipeline/stages/chunk-heap.js';
 /** A seeded LCG: the same sequence on every run. */
 function random(seed: number): () => number {
   let s = seed >>> 0;
-  return () => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32);
+  return () => (s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32;
 }
 
 describe('ChunkHeap', () => {

@@ -11,7 +11,10 @@ describe('the built CLI entry', () => {
   });
 
   it('runs through npx in the project folder', () => {
-    const r = spawnSync('npx', ['--no-install', 'streamctl', '--help'], { encoding: 'utf8', env: { ...process.env, npm_config_loglevel: 'error' } });
+    const r = spawnSync('npx', ['--no-install', 'streamctl', '--help'], {
+      encoding: 'utf8',
+      env: { ...process.env, npm_config_loglevel: 'error' },
+    });
     expect(r.status).toBe(0);
     expect(r.stdout).toMatch(/Usage: streamctl/);
   });

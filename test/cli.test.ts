@@ -17,7 +17,8 @@ function tempDir(): string {
 
 beforeEach(() => {
   // commander reads option env variables from process.env: keep the runner's environment out.
-  for (const name of ['STREAMCTL_REDIS_URL', 'STREAMCTL_HOME', 'STREAMCTL_REDIS_SERVER', 'STREAMCTL_DEBUG']) vi.stubEnv(name, undefined);
+  for (const name of ['STREAMCTL_REDIS_URL', 'STREAMCTL_HOME', 'STREAMCTL_REDIS_SERVER', 'STREAMCTL_DEBUG'])
+    vi.stubEnv(name, undefined);
 });
 
 afterEach(() => {
@@ -135,7 +136,9 @@ describe('main: no Redis to talk to', () => {
   });
 
   it('a bad STREAMCTL_REDIS_URL in the Io environment is a usage error that hides the password', async () => {
-    const r = await run(['health', '--home', tempDir()], { env: { STREAMCTL_REDIS_URL: 'redis://u:env-secret-pw@h:99999' } });
+    const r = await run(['health', '--home', tempDir()], {
+      env: { STREAMCTL_REDIS_URL: 'redis://u:env-secret-pw@h:99999' },
+    });
     expect(r.code).toBe(2);
     expect(r.stderr).toContain('--redis');
     expect(r.stderr).not.toContain('env-secret-pw');
@@ -188,7 +191,9 @@ describe('optionFor', () => {
     expect(optionFor('count', { type: 'integer' }).flags).toBe('--count <N>');
     expect(optionFor('rate', { type: 'number' }).flags).toBe('--rate <N>');
     expect(optionFor('name', { type: 'string' }).flags).toBe('--name <VALUE>');
-    expect(optionFor('port', { type: 'integer', default: 7000, description: 'First port' }).description).toBe('First port (default: 7000)');
+    expect(optionFor('port', { type: 'integer', default: 7000, description: 'First port' }).description).toBe(
+      'First port (default: 7000)',
+    );
   });
 
   it('passes enums as choices and hides hidden options', () => {
@@ -198,7 +203,9 @@ describe('optionFor', () => {
   });
 
   it('a boolean may carry an env variable', () => {
-    expect(optionFor('insecure', { type: 'boolean', default: false, env: 'X_INSECURE' }).description).toContain('[env: X_INSECURE]');
+    expect(optionFor('insecure', { type: 'boolean', default: false, env: 'X_INSECURE' }).description).toContain(
+      '[env: X_INSECURE]',
+    );
   });
 });
 
@@ -208,7 +215,20 @@ describe('buildProgram: options come from the zod schemas', () => {
   const option = (cmd: string, long: string) => sub(cmd).options.find((o) => o.long === long)!;
 
   it('registers every command in help order', () => {
-    expect(program.commands.map((c) => c.name())).toEqual(['up', 'down', 'health', 'worker', 'produce', 'verify', 'dlq', 'reference', 'alerts', 'train', 'serve', 'bench']);
+    expect(program.commands.map((c) => c.name())).toEqual([
+      'up',
+      'down',
+      'health',
+      'worker',
+      'produce',
+      'verify',
+      'dlq',
+      'reference',
+      'alerts',
+      'train',
+      'serve',
+      'bench',
+    ]);
   });
 
   it('maps .meta() of the real commands', () => {

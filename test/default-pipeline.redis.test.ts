@@ -13,23 +13,68 @@ afterAll(() => server.stop());
 describe('the default pipeline: enrich -> detect -> cep, fused', () => {
   it('delivers everything, detects the injected anomalies, and raises alerts', async () => {
     const ns = 'quality';
-    const workers: WorkerProcess[] = ['analyze', 'analyze'].map((s) => startWorker(s, server.url, ns, ['--pipeline', 'default']));
+    const workers: WorkerProcess[] = ['analyze', 'analyze'].map((s) =>
+      startWorker(s, server.url, ns, ['--pipeline', 'default']),
+    );
     try {
-      const produced = await runCli(['produce', '--redis', server.url, '-n', ns, '--count', '300000', '--rate', '0', '--keys', '500', '--anomaly-rate', '0.01', '--seed', '11', '--json']);
+      const produced = await runCli([
+        'produce',
+        '--redis',
+        server.url,
+        '-n',
+        ns,
+        '--count',
+        '300000',
+        '--rate',
+        '0',
+        '--keys',
+        '500',
+        '--anomaly-rate',
+        '0.01',
+        '--seed',
+        '11',
+        '--json',
+      ]);
       expect(produced.code, produced.stderr).toBe(0);
-      const verified = await runCli(['verify', '--redis', server.url, '-n', ns, '--pipeline', 'default', '--wait', '90s', '--json']);
+      const verified = await runCli([
+        'verify',
+        '--redis',
+        server.url,
+        '-n',
+        ns,
+        '--pipeline',
+        'default',
+        '--wait',
+        '90s',
+        '--json',
+      ]);
       const r = JSON.parse(verified.stdout) as AuditReport;
-      expect(r).toMatchObject({ produced: 300000, delivered: 300000, lost: 0, duplicates: 0, outOfOrderKeys: 0, drained: true });
+      expect(r).toMatchObject({
+        produced: 300000,
+        delivered: 300000,
+        lost: 0,
+        duplicates: 0,
+        outOfOrderKeys: 0,
+        drained: true,
+      });
       const q = r.quality!;
-      console.info(`detection on 300,000 events: precision ${q.precision}, recall ${q.recall}, AUC ${q.auc}, unscored ${q.unscored}, by kind ${JSON.stringify(q.recallByKind)}`);
+      console.info(
+        `detection on 300,000 events: precision ${q.precision}, recall ${q.recall}, AUC ${q.auc}, unscored ${q.unscored}, by kind ${JSON.stringify(q.recallByKind)}`,
+      );
       expect(q.anomalies).toBeGreaterThan(2500);
       expect(q.auc).toBeGreaterThanOrEqual(0.95);
       expect(q.precision).toBeGreaterThanOrEqual(0.8);
       expect(q.recall).toBeGreaterThanOrEqual(0.8);
-      for (const kind of ['spike', 'drop', 'level_shift', 'error_burst']) expect(q.recallByKind[kind]!.anomalies).toBeGreaterThan(0);
+      for (const kind of ['spike', 'drop', 'level_shift', 'error_burst'])
+        expect(q.recallByKind[kind]!.anomalies).toBeGreaterThan(0);
 
       const alerts = await runCli(['alerts', '--redis', server.url, '-n', ns, '--json']);
-      const rules = new Set(alerts.stdout.trim().split('\n').map((l) => (JSON.parse(l) as { rule: string }).rule));
+      const rules = new Set(
+        alerts.stdout
+          .trim()
+          .split('\n')
+          .map((l) => (JSON.parse(l) as { rule: string }).rule),
+      );
       expect(rules.has('anomaly-burst')).toBe(true);
     } finally {
       await stopWorkers(workers);

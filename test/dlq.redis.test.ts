@@ -94,9 +94,12 @@ async function startPipeline(yaml: string, partitions = 4): Promise<Pipeline> {
     const factory = await resolveStage(def, file, tmp.dir);
     const streams = topology.stages.find((s) => s.name === def.name)!;
     const w = new StageWorker({
-      conn, topology, factory,
+      conn,
+      topology,
+      factory,
       stage: { ...streams, maxDeliveries: def.maxDeliveries, params: def.params },
-      batchEntries: 50, leaseTtlMs: 3000,
+      batchEntries: 50,
+      leaseTtlMs: 3000,
       log: (m) => logs.push(`[${def.name}] ${m}`),
     });
     w.start();
@@ -106,36 +109,70 @@ async function startPipeline(yaml: string, partitions = 4): Promise<Pipeline> {
 }
 
 /** Produces the events through the idempotent producer and records the run as `produce` does. */
-async function produce(p: Pipeline, events: { key: string; data: string }[]): Promise<{ run: RunRecord; seqs: number[] }> {
+async function produce(
+  p: Pipeline,
+  events: { key: string; data: string }[],
+): Promise<{ run: RunRecord; seqs: number[] }> {
   const producerId = `p-${p.ns}`;
-  const producer = new Producer({ client: withScripts(p.client), topology: p.topology, producerId, batch: 10, lingerMs: 2 });
+  const producer = new Producer({
+    client: withScripts(p.client),
+    topology: p.topology,
+    producerId,
+    batch: 10,
+    lingerMs: 2,
+  });
   await producer.init();
   const startedAt = Date.now();
   const seqs = events.map((e) => producer.send(e.key, Buffer.from(e.data), Date.now()));
   await producer.close();
   expect(producer.stats.failed).toBe(0);
   const run: RunRecord = {
-    id: `run-${p.ns}`, kind: 'produce', producer: producerId, status: 'done', startedAt, endedAt: Date.now(), partitions: p.topology.partitions, rate: 0,
-    firstSeq: producer.first, lastSeq: producer.last, sent: producer.stats.sent, acked: producer.stats.acked, errors: producer.stats.errors, failed: 0, failedRanges: [],
+    id: `run-${p.ns}`,
+    kind: 'produce',
+    producer: producerId,
+    status: 'done',
+    startedAt,
+    endedAt: Date.now(),
+    partitions: p.topology.partitions,
+    rate: 0,
+    firstSeq: producer.first,
+    lastSeq: producer.last,
+    sent: producer.stats.sent,
+    acked: producer.stats.acked,
+    errors: producer.stats.errors,
+    failed: 0,
+    failedRanges: [],
   };
   await saveRun(p.client, p.topology.keys, run);
   return { run, seqs };
 }
 
 /** Polls the audit until `done` holds for it. */
-function auditUntil(p: Pipeline, run: RunRecord, done: (r: AuditReport) => boolean, what: string): Promise<AuditReport> {
+function auditUntil(
+  p: Pipeline,
+  run: RunRecord,
+  done: (r: AuditReport) => boolean,
+  what: string,
+): Promise<AuditReport> {
   let last: AuditReport | undefined;
   return waitFor(
     async () => {
       last = await audit(p.client, p.topology, run);
       return done(last) ? last : undefined;
     },
-    { timeoutMs: 30_000, intervalMs: 100, onTimeout: (e) => new Error(`${what}: ${JSON.stringify(last)} ${String(e ?? '')}\n${logs.slice(-20).join('\n')}`) },
+    {
+      timeoutMs: 30_000,
+      intervalMs: 100,
+      onTimeout: (e) => new Error(`${what}: ${JSON.stringify(last)} ${String(e ?? '')}\n${logs.slice(-20).join('\n')}`),
+    },
   );
 }
 
 /** Runs the `dlq` command in-process, as the CLI would after parsing its flags. */
-async function runDlq(p: Pipeline, flags: Record<string, unknown>): Promise<{ code: number; stdout: string; stderr: string }> {
+async function runDlq(
+  p: Pipeline,
+  flags: Record<string, unknown>,
+): Promise<{ code: number; stdout: string; stderr: string }> {
   const t = testIo({ cwd: tmp.dir });
   const code = await dlq.run(parseOptions(dlq, { redis: server.url, namespace: p.ns, ...flags }), t.io);
   return { code, stdout: t.stdout(), stderr: t.stderr() };
@@ -184,74 +221,131 @@ describe('a user stage that throws on poisoned events', () => {
     { what: 'a factory module after a passthrough stage', form: 'factory' as const, position: 1 },
   ];
 
-  it.each(cases)('$what: exactly the poisoned events are dead-lettered with provenance; replay delivers them once the stage is fixed', async ({ form, position }) => {
-    const heal = join(tmp.dir, `heal-${randomBytes(4).toString('hex')}`);
-    const module = writePickyModule(form, heal);
-    const picky = `  - name: picky\n    use: ./${module.split('/').pop()}\n    maxDeliveries: ${MAX_DELIVERIES}\n`;
-    const other = `  - name: ${position === 0 ? 'after' : 'before'}\n    use: passthrough\n`;
-    const p = await startPipeline(`stages:\n${position === 0 ? picky + other : other + picky}`);
-    const pickyStreams = p.topology.stages.find((s) => s.name === 'picky')!;
-    expect(pickyStreams.input).toBe(position === 0 ? 'ingest' : 'before');
+  it.each(cases)(
+    '$what: exactly the poisoned events are dead-lettered with provenance; replay delivers them once the stage is fixed',
+    async ({ form, position }) => {
+      const heal = join(tmp.dir, `heal-${randomBytes(4).toString('hex')}`);
+      const module = writePickyModule(form, heal);
+      const picky = `  - name: picky\n    use: ./${module.split('/').pop()}\n    maxDeliveries: ${MAX_DELIVERIES}\n`;
+      const other = `  - name: ${position === 0 ? 'after' : 'before'}\n    use: passthrough\n`;
+      const p = await startPipeline(`stages:\n${position === 0 ? picky + other : other + picky}`);
+      const pickyStreams = p.topology.stages.find((s) => s.name === 'picky')!;
+      expect(pickyStreams.input).toBe(position === 0 ? 'ingest' : 'before');
 
-    // 120 events over 12 keys; every 17th is poisoned (some entries hold two poisoned events).
-    const events = Array.from({ length: 120 }, (_, i) => ({ key: `k${i % 12}`, data: JSON.stringify({ i, poison: i % 17 === 5 }) }));
-    const { run, seqs } = await produce(p, events);
-    const poisoned = new Set(events.flatMap((e, i) => (e.data.includes('"poison":true') ? [id({ producer: run.producer, seq: seqs[i]! })] : [])));
-    expect(poisoned.size).toBe(7);
+      // 120 events over 12 keys; every 17th is poisoned (some entries hold two poisoned events).
+      const events = Array.from({ length: 120 }, (_, i) => ({
+        key: `k${i % 12}`,
+        data: JSON.stringify({ i, poison: i % 17 === 5 }),
+      }));
+      const { run, seqs } = await produce(p, events);
+      const poisoned = new Set(
+        events.flatMap((e, i) =>
+          e.data.includes('"poison":true') ? [id({ producer: run.producer, seq: seqs[i]! })] : [],
+        ),
+      );
+      expect(poisoned.size).toBe(7);
 
-    const before = await auditUntil(p, run, (r) => r.drained && r.deadLettered + r.delivered >= r.produced, 'poisoned events not settled');
-    // Isolating the poisoned events keeps the order of everything else.
-    expect(before).toMatchObject({ produced: 120, delivered: 120 - poisoned.size, deadLettered: poisoned.size, lost: 0, duplicates: 0, unexpected: 0, outOfOrderKeys: 0 });
+      const before = await auditUntil(
+        p,
+        run,
+        (r) => r.drained && r.deadLettered + r.delivered >= r.produced,
+        'poisoned events not settled',
+      );
+      // Isolating the poisoned events keeps the order of everything else.
+      expect(before).toMatchObject({
+        produced: 120,
+        delivered: 120 - poisoned.size,
+        deadLettered: poisoned.size,
+        lost: 0,
+        duplicates: 0,
+        unexpected: 0,
+        outOfOrderKeys: 0,
+      });
 
-    // Provenance of every record, and the events they hold are exactly the poisoned ones.
-    const listing: DlqListing = await listDlq(p.client, p.topology, { limit: 1000, sample: 1000 });
-    expect(listing.total).toBe(listing.records.length);
-    expect(listing.totalEvents).toBe(poisoned.size);
-    expect(listing.byStage).toEqual({ picky: listing.total });
-    const dead = new Set<string>();
-    for (const r of listing.records) {
-      expect(r).toMatchObject({ stage: 'picky', kind: 'batch', stream: p.topology.keys.stream(r.partition, pickyStreams.input) });
-      expect(r.error).toMatch(/^Error: poison \d+$/);
-      // The error names one of the record's own events.
-      expect(r.sample.map((e) => e.seq)).toContain(Number(/poison (\d+)/.exec(r.error)![1]));
-      expect(r.deliveries).toBeGreaterThanOrEqual(MAX_DELIVERIES);
-      // The origin is the entry of the input stream the events were read from.
-      const origin = (await p.client.xrangeBuffer(r.stream, r.origin, r.origin)) as [Buffer, Buffer[]][];
-      expect(origin).toHaveLength(1);
-      const originEvents = decodeBatch(origin[0]![1][3]!).map(id);
-      for (const e of r.sample) {
-        expect(partitionOf(e.key, p.topology.partitions)).toBe(r.partition);
-        expect(originEvents).toContain(id(e));
-        expect(dead.has(id(e))).toBe(false);
-        dead.add(id(e));
+      // Provenance of every record, and the events they hold are exactly the poisoned ones.
+      const listing: DlqListing = await listDlq(p.client, p.topology, { limit: 1000, sample: 1000 });
+      expect(listing.total).toBe(listing.records.length);
+      expect(listing.totalEvents).toBe(poisoned.size);
+      expect(listing.byStage).toEqual({ picky: listing.total });
+      const dead = new Set<string>();
+      for (const r of listing.records) {
+        expect(r).toMatchObject({
+          stage: 'picky',
+          kind: 'batch',
+          stream: p.topology.keys.stream(r.partition, pickyStreams.input),
+        });
+        expect(r.error).toMatch(/^Error: poison \d+$/);
+        // The error names one of the record's own events.
+        expect(r.sample.map((e) => e.seq)).toContain(Number(/poison (\d+)/.exec(r.error)![1]));
+        expect(r.deliveries).toBeGreaterThanOrEqual(MAX_DELIVERIES);
+        // The origin is the entry of the input stream the events were read from.
+        const origin = (await p.client.xrangeBuffer(r.stream, r.origin, r.origin)) as [Buffer, Buffer[]][];
+        expect(origin).toHaveLength(1);
+        const originEvents = decodeBatch(origin[0]![1][3]!).map(id);
+        for (const e of r.sample) {
+          expect(partitionOf(e.key, p.topology.partitions)).toBe(r.partition);
+          expect(originEvents).toContain(id(e));
+          expect(dead.has(id(e))).toBe(false);
+          dead.add(id(e));
+        }
       }
-    }
-    expect([...dead].sort()).toEqual([...poisoned].sort());
+      expect([...dead].sort()).toEqual([...poisoned].sort());
 
-    // Fix the stage, then replay.
-    writeFileSync(heal, 'fixed');
-    const inputBefore = await streamLength(p, pickyStreams.input);
-    const replay = await runDlq(p, { action: 'replay', pipeline: p.file, json: true });
-    expect(replay.code).toBe(0);
-    expect(replay.stderr).toBe('');
-    const report = JSON.parse(replay.stdout) as { matched: number; replayed: number; events: number; skipped: unknown[]; byStage: Record<string, number> };
-    expect(report).toMatchObject({ matched: listing.total, replayed: listing.total, events: poisoned.size, skipped: [], byStage: { picky: listing.total } });
-    // Back in the stream they came from, and gone from the DLQ at once.
-    expect(await streamLength(p, pickyStreams.input)).toBe(inputBefore + listing.total);
-    expect(await dlqLength(p)).toBe(0);
+      // Fix the stage, then replay.
+      writeFileSync(heal, 'fixed');
+      const inputBefore = await streamLength(p, pickyStreams.input);
+      const replay = await runDlq(p, { action: 'replay', pipeline: p.file, json: true });
+      expect(replay.code).toBe(0);
+      expect(replay.stderr).toBe('');
+      const report = JSON.parse(replay.stdout) as {
+        matched: number;
+        replayed: number;
+        events: number;
+        skipped: unknown[];
+        byStage: Record<string, number>;
+      };
+      expect(report).toMatchObject({
+        matched: listing.total,
+        replayed: listing.total,
+        events: poisoned.size,
+        skipped: [],
+        byStage: { picky: listing.total },
+      });
+      // Back in the stream they came from, and gone from the DLQ at once.
+      expect(await streamLength(p, pickyStreams.input)).toBe(inputBefore + listing.total);
+      expect(await dlqLength(p)).toBe(0);
 
-    const after = await auditUntil(p, run, (r) => r.drained && r.delivered === r.produced, 'replayed events not delivered');
-    expect(after).toMatchObject({ produced: 120, delivered: 120, deadLettered: 0, lost: 0, duplicates: 0, unexpected: 0 });
-    // A replayed event lands behind later events of its key (7 poisoned events, 7 distinct keys).
-    expect(after.outOfOrderKeys).toBe(7);
-    expect((await listDlq(p.client, p.topology)).total).toBe(0);
-  });
+      const after = await auditUntil(
+        p,
+        run,
+        (r) => r.drained && r.delivered === r.produced,
+        'replayed events not delivered',
+      );
+      expect(after).toMatchObject({
+        produced: 120,
+        delivered: 120,
+        deadLettered: 0,
+        lost: 0,
+        duplicates: 0,
+        unexpected: 0,
+      });
+      // A replayed event lands behind later events of its key (7 poisoned events, 7 distinct keys).
+      expect(after.outOfOrderKeys).toBe(7);
+      expect((await listDlq(p.client, p.topology)).total).toBe(0);
+    },
+  );
 
   it('replaying while the stage still fails dead-letters the events again, with nothing lost', async () => {
     const heal = join(tmp.dir, `heal-${randomBytes(4).toString('hex')}`);
     const module = writePickyModule('object', heal);
-    const p = await startPipeline(`stages:\n  - name: picky\n    use: ./${module.split('/').pop()}\n    maxDeliveries: 1\n`, 2);
-    const events = Array.from({ length: 30 }, (_, i) => ({ key: `k${i % 5}`, data: JSON.stringify({ i, poison: i === 7 || i === 20 }) }));
+    const p = await startPipeline(
+      `stages:\n  - name: picky\n    use: ./${module.split('/').pop()}\n    maxDeliveries: 1\n`,
+      2,
+    );
+    const events = Array.from({ length: 30 }, (_, i) => ({
+      key: `k${i % 5}`,
+      data: JSON.stringify({ i, poison: i === 7 || i === 20 }),
+    }));
     const { run } = await produce(p, events);
     await auditUntil(p, run, (r) => r.drained && r.deadLettered === 2, 'not dead-lettered');
     const first = await listDlq(p.client, p.topology, { sample: 10 });
@@ -263,7 +357,9 @@ describe('a user stage that throws on poisoned events', () => {
     const second = await listDlq(p.client, p.topology, { sample: 10 });
     // New records (new ids), the same events.
     expect(second.records.map((r) => r.ref).some((ref) => first.records.some((f) => f.ref === ref))).toBe(false);
-    expect(second.records.flatMap((r) => r.sample.map(id)).sort()).toEqual(first.records.flatMap((r) => r.sample.map(id)).sort());
+    expect(second.records.flatMap((r) => r.sample.map(id)).sort()).toEqual(
+      first.records.flatMap((r) => r.sample.map(id)).sort(),
+    );
   });
 });
 
@@ -288,10 +384,16 @@ describe('entries that are not batches', () => {
   ];
 
   it('are dead-lettered raw at once, by the stage that reads them, and later events still flow', async () => {
-    const p = await startPipeline('stages:\n  - name: first\n    use: passthrough\n  - name: second\n    use: passthrough\n', 2);
+    const p = await startPipeline(
+      'stages:\n  - name: first\n    use: passthrough\n  - name: second\n    use: passthrough\n',
+      2,
+    );
     // Into the first stage's input and into the second stage's input (the first stage's output).
     const added: { stage: string; stream: string; origin: string; raw: RegExp }[] = [];
-    for (const [stage, input] of [['first', 'ingest'], ['second', 'first']] as const) {
+    for (const [stage, input] of [
+      ['first', 'ingest'],
+      ['second', 'first'],
+    ] as const) {
       for (const [i, g] of garbage.entries()) {
         const stream = p.topology.keys.stream(i % p.topology.partitions, input);
         const origin = (await p.client.xadd(stream, '*', ...(g.fields() as string[])))!;
@@ -300,7 +402,12 @@ describe('entries that are not batches', () => {
     }
     const events = Array.from({ length: 50 }, (_, i) => ({ key: `k${i % 7}`, data: JSON.stringify({ i }) }));
     const { run } = await produce(p, events);
-    const report = await auditUntil(p, run, (r) => r.drained && r.delivered === r.produced, 'valid events not delivered');
+    const report = await auditUntil(
+      p,
+      run,
+      (r) => r.drained && r.delivered === r.produced,
+      'valid events not delivered',
+    );
     expect(report).toMatchObject({ produced: 50, delivered: 50, lost: 0, duplicates: 0, deadLettered: 0 });
 
     const listing = await listDlq(p.client, p.topology);
@@ -320,7 +427,10 @@ describe('entries that are not batches', () => {
     }
 
     // Raw records cannot be replayed: they stay, and the report says why.
-    const replay = await runDlqJson<{ matched: number; replayed: number; skipped: { ref: string; reason: string }[] }>(p, { action: 'replay' });
+    const replay = await runDlqJson<{ matched: number; replayed: number; skipped: { ref: string; reason: string }[] }>(
+      p,
+      { action: 'replay' },
+    );
     expect(replay).toMatchObject({ matched: 4, replayed: 0 });
     expect(replay.skipped.map((s) => s.ref).sort()).toEqual(listing.records.map((r) => r.ref).sort());
     expect(replay.skipped[0]!.reason).toMatch(/undecodable/);
@@ -331,11 +441,17 @@ describe('entries that are not batches', () => {
 /** A pipeline with a settled DLQ: 3 poisoned events (batch records) and 2 garbage entries (raw). */
 async function withDeadLetters(): Promise<Pipeline> {
   const module = writePickyModule('object', join(tmp.dir, 'never-healed'));
-  const p = await startPipeline(`stages:\n  - name: picky\n    use: ./${module.split('/').pop()}\n    maxDeliveries: 1\n  - name: tail\n    use: passthrough\n`, 4);
+  const p = await startPipeline(
+    `stages:\n  - name: picky\n    use: ./${module.split('/').pop()}\n    maxDeliveries: 1\n  - name: tail\n    use: passthrough\n`,
+    4,
+  );
   await p.client.xadd(p.topology.keys.stream(0, 'ingest'), '*', 'foo', 'bar');
   await p.client.xadd(p.topology.keys.stream(3, 'picky'), '*', 'foo', 'baz');
   // Each poisoned event in its own entry (batch 10, at most one poisoned event per ten).
-  const events = Array.from({ length: 60 }, (_, i) => ({ key: 'same-key', data: JSON.stringify({ i, poison: i % 20 === 3 }) }));
+  const events = Array.from({ length: 60 }, (_, i) => ({
+    key: 'same-key',
+    data: JSON.stringify({ i, poison: i % 20 === 3 }),
+  }));
   const { run } = await produce(p, events);
   await auditUntil(p, run, (r) => r.drained && r.deadLettered === 3 && r.delivered === 57, 'dead letters not settled');
   await dlqHolds(p, 5);
@@ -345,11 +461,38 @@ async function withDeadLetters(): Promise<Pipeline> {
 describe('dlq --action list', () => {
   it('--json lists every record with stage, error, deliveries, origin, partition and event count', async () => {
     const p = await withDeadLetters();
-    const l = await runDlqJson<{ namespace: string; total: number; totalEvents: number; shown: number; byStage: Record<string, number>; records: Record<string, unknown>[] }>(p, {});
-    expect(l).toMatchObject({ namespace: p.ns, action: 'list', total: 5, totalEvents: 3, shown: 5, byStage: { picky: 4, tail: 1 } });
+    const l = await runDlqJson<{
+      namespace: string;
+      total: number;
+      totalEvents: number;
+      shown: number;
+      byStage: Record<string, number>;
+      records: Record<string, unknown>[];
+    }>(p, {});
+    expect(l).toMatchObject({
+      namespace: p.ns,
+      action: 'list',
+      total: 5,
+      totalEvents: 3,
+      shown: 5,
+      byStage: { picky: 4, tail: 1 },
+    });
     for (const r of l.records) {
       expect(Object.keys(r).sort()).toEqual(
-        expect.arrayContaining(['ref', 'id', 'partition', 'at', 'stage', 'error', 'deliveries', 'origin', 'stream', 'kind', 'events', 'sample']),
+        expect.arrayContaining([
+          'ref',
+          'id',
+          'partition',
+          'at',
+          'stage',
+          'error',
+          'deliveries',
+          'origin',
+          'stream',
+          'kind',
+          'events',
+          'sample',
+        ]),
       );
       expect(r.ref).toBe(`${r.partition}/${r.id}`);
       expect(r.origin).toMatch(/^\d+-\d+$/);
@@ -373,7 +516,8 @@ describe('dlq --action list', () => {
     );
     // Oldest first over all partitions.
     const ids = l.records.map((r) => String(r.id).split('-').map(Number) as [number, number]);
-    for (let i = 1; i < ids.length; i++) expect(ids[i]![0] * 1e6 + ids[i]![1]).toBeGreaterThanOrEqual(ids[i - 1]![0] * 1e6 + ids[i - 1]![1]);
+    for (let i = 1; i < ids.length; i++)
+      expect(ids[i]![0] * 1e6 + ids[i]![1]).toBeGreaterThanOrEqual(ids[i - 1]![0] * 1e6 + ids[i - 1]![1]);
 
     // Filters: --stage, --limit, --id (full reference and bare id).
     const tail = await runDlqJson<{ total: number; records: { stage: string }[] }>(p, { stage: 'tail' });
@@ -387,7 +531,9 @@ describe('dlq --action list', () => {
     const limited = await runDlqJson<{ total: number; shown: number; records: { ref: string }[] }>(p, { limit: '2' });
     expect(limited).toMatchObject({ total: 5, shown: 2 });
     expect(limited.records.map((r) => r.ref)).toEqual(l.records.slice(0, 2).map((r) => r.ref));
-    const two = await runDlqJson<{ total: number; records: { ref: string }[] }>(p, { id: `${l.records[1]!.ref},${l.records[3]!.ref}` });
+    const two = await runDlqJson<{ total: number; records: { ref: string }[] }>(p, {
+      id: `${l.records[1]!.ref},${l.records[3]!.ref}`,
+    });
     expect(two.records.map((r) => r.ref)).toEqual([l.records[1]!.ref, l.records[3]!.ref]);
     const bare = l.records.find((r) => l.records.filter((x) => x.id === r.id).length === 1)!;
     const byBare = await runDlqJson<{ records: { ref: string }[] }>(p, { id: String(bare.id) });
@@ -442,7 +588,10 @@ describe('dlq --action purge', () => {
 
     const all = await listDlq(p.client, p.topology);
     const victim = all.records.find((r) => r.kind === 'batch')!;
-    const one = await runDlqJson<{ purged: number; byStage: Record<string, number> }>(p, { action: 'purge', id: victim.ref });
+    const one = await runDlqJson<{ purged: number; byStage: Record<string, number> }>(p, {
+      action: 'purge',
+      id: victim.ref,
+    });
     expect(one).toMatchObject({ purged: 1, byStage: { picky: 1 } });
     const left = await listDlq(p.client, p.topology);
     expect(left.total).toBe(4);

@@ -16,9 +16,12 @@ describe('parseDuration', () => {
     expect(parseDuration(text)).toBe(ms);
   });
 
-  it.each(['', 'soon', '-5s', '5d', '1.s', '.5s', '5 sec', '1h30m', 'ms', '30S', 'NaN'])('%j is not a duration', (text) => {
-    expect(parseDuration(text)).toBeUndefined();
-  });
+  it.each(['', 'soon', '-5s', '5d', '1.s', '.5s', '5 sec', '1h30m', 'ms', '30S', 'NaN'])(
+    '%j is not a duration',
+    (text) => {
+      expect(parseDuration(text)).toBeUndefined();
+    },
+  );
 });
 
 describe('durationSchema', () => {

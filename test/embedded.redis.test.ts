@@ -39,7 +39,10 @@ describe.each([
     expect(report.status).toBe('ok');
     expect(report.mode).toBe(mode);
     expect(report.nodes).toHaveLength(nodes);
-    expect(report.nodes.filter((n: { role: string }) => n.role === 'primary'), JSON.stringify(report.nodes)).toHaveLength(primaries);
+    expect(
+      report.nodes.filter((n: { role: string }) => n.role === 'primary'),
+      JSON.stringify(report.nodes),
+    ).toHaveLength(primaries);
     if (mode === 'cluster') expect(report.slots.covered).toBe(16384);
 
     const again = await runCli(['up', '--detach', '--home', dir, ...args]);
@@ -110,7 +113,13 @@ describe('foreground up', () => {
     await done;
     await waitFor(async () => (d.workers!.some((w) => pidAlive(w.pid)) ? undefined : true), {
       timeoutMs: 15_000,
-      onTimeout: () => new Error(`workers still running after their up died: ${d.workers!.filter((w) => pidAlive(w.pid)).map((w) => w.pid).join(', ')}`),
+      onTimeout: () =>
+        new Error(
+          `workers still running after their up died: ${d
+            .workers!.filter((w) => pidAlive(w.pid))
+            .map((w) => w.pid)
+            .join(', ')}`,
+        ),
     });
   });
 });
@@ -134,7 +143,9 @@ describe('keep-data', () => {
     await r2.connect();
     expect(await r2.get('streamctl:kept')).toBe('yes');
     r2.disconnect();
-    const mismatch = await runCli(['down', '--keep-data', '--home', dir]).then(() => runCli(['up', '--detach', '--home', dir]));
+    const mismatch = await runCli(['down', '--keep-data', '--home', dir]).then(() =>
+      runCli(['up', '--detach', '--home', dir]),
+    );
     expect(mismatch.code).toBe(2);
     expect(mismatch.stderr).toMatch(/--fresh/);
   });
@@ -156,11 +167,22 @@ describe('test state folders', () => {
     const tmp = tempDir('streamctl-home-');
     cleanup(() => tmp.remove());
     const [port] = await findFreePorts(randomBasePort(), 1, false);
-    const node = await startNode({ bin: REDIS_SERVER, port: port!, dir: join(tmp.dir, 'nodes', String(port)), cluster: false, persist: false, nodeTimeoutMs: 2000, detached: true });
+    const node = await startNode({
+      bin: REDIS_SERVER,
+      port: port!,
+      dir: join(tmp.dir, 'nodes', String(port)),
+      cluster: false,
+      persist: false,
+      nodeTimeoutMs: 2000,
+      detached: true,
+    });
     expect(processesIn(tmp.dir).map((p) => p.pid)).toEqual([node.pid]);
     // What the folder's removal does first (it also names them on stderr, a leak's report).
     expect(killProcessesIn(tmp.dir).map((p) => p.pid)).toEqual([node.pid]);
-    await waitFor(async () => (isNodeAlive(node.pid, node.port) ? undefined : true), { timeoutMs: 5000, onTimeout: () => new Error(`redis-server pid ${node.pid} still runs after SIGKILL`) });
+    await waitFor(async () => (isNodeAlive(node.pid, node.port) ? undefined : true), {
+      timeoutMs: 5000,
+      onTimeout: () => new Error(`redis-server pid ${node.pid} still runs after SIGKILL`),
+    });
     expect(processesIn(tmp.dir)).toEqual([]);
   });
 });

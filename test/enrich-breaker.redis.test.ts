@@ -24,7 +24,10 @@ interface Out {
 async function outputs(topology: Topology): Promise<Out[]> {
   const all: Out[] = [];
   for (let k = 0; k < topology.partitions; k++) {
-    const entries = (await fixture.conn.client().xrangeBuffer(topology.keys.stream(k, 'out'), '-', '+')) as [Buffer, Buffer[]][];
+    const entries = (await fixture.conn.client().xrangeBuffer(topology.keys.stream(k, 'out'), '-', '+')) as [
+      Buffer,
+      Buffer[],
+    ][];
     for (const [, f] of entries) for (const e of decodeEntry(f)) all.push(eventJson(e.data) as unknown as Out);
   }
   return all;
@@ -38,16 +41,25 @@ describe('enrich with its reference lookups failing', () => {
     const keys = Array.from({ length: 50 }, (_, i) => `host-${String(i).padStart(4, '0')}`);
     await writeReference(fixture.conn.client(), refKey, syntheticReference(keys, 1));
     const worker = new StageWorker({
-      conn: fixture.conn, topology, factory: enrich,
+      conn: fixture.conn,
+      topology,
+      factory: enrich,
       stage: { ...topology.stages[0]!, maxDeliveries: 5, params: {} },
       // A short TTL so that lookups reach Redis again soon; a short open period so recovery is quick.
       lookup: { ttlMs: 20, failures: 2, openMs: 200, timeoutMs: 500 },
     });
     const metrics = new WorkerMetrics({ defaultMetrics: false });
     metrics.attach(worker);
-    const sample = async (name: string) => Number(new RegExp(`^${name}\\{stage="enrich"\\} (\\S+)$`, 'm').exec(await metrics.registry.metrics())?.[1]);
+    const sample = async (name: string) =>
+      Number(new RegExp(`^${name}\\{stage="enrich"\\} (\\S+)$`, 'm').exec(await metrics.registry.metrics())?.[1]);
     worker.start();
-    const producer = new Producer({ client: withScripts(fixture.conn.client()), topology, producerId: 'p', batch: 5, lingerMs: 1 });
+    const producer = new Producer({
+      client: withScripts(fixture.conn.client()),
+      topology,
+      producerId: 'p',
+      batch: 5,
+      lingerMs: 1,
+    });
     await producer.init();
     const w = metricWorkload({ keys: 50, seed: 3, anomalyRate: 0 });
     // Keys host-0050.. were never looked up, so no cache can answer for them.
@@ -59,7 +71,11 @@ describe('enrich with its reference lookups failing', () => {
       }
       await producer.flushAll();
     };
-    const delivered = (n: number) => waitFor(async () => ((await outputs(topology)).length >= n ? outputs(topology) : undefined), { timeoutMs: 20_000, onTimeout: () => new Error(`fewer than ${n} events delivered`) });
+    const delivered = (n: number) =>
+      waitFor(async () => ((await outputs(topology)).length >= n ? outputs(topology) : undefined), {
+        timeoutMs: 20_000,
+        onTimeout: () => new Error(`fewer than ${n} events delivered`),
+      });
     try {
       await send(200);
       const healthy = await delivered(200);

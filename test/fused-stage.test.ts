@@ -17,7 +17,9 @@ function counter(params: Record<string, unknown>): Stage {
     process(batch, ctx) {
       n += batch.length;
       if (params.alert) ctx.emit('alerts', [event(0, `${ctx.stage}:${n}`)]);
-      return batch.filter((e) => !(params.drop as number[] | undefined)?.includes(e.seq)).map((e) => ({ ...e, data: Buffer.from(`${e.data}${tag}`) }));
+      return batch
+        .filter((e) => !(params.drop as number[] | undefined)?.includes(e.seq))
+        .map((e) => ({ ...e, data: Buffer.from(`${e.data}${tag}`) }));
     },
     snapshot: () => (n === 0 ? undefined : String(n)),
     restore: (state) => void (n = state ? Number(state.toString()) : 0),
@@ -73,7 +75,9 @@ describe('fuseSteps', () => {
     const two = fuseSteps('fused', steps.slice(0, 2))({});
     await two.process([event(1)], ctx);
     const three = fuseSteps('fused', steps)({});
-    expect(() => three.restore!(two.snapshot!(ctx) as Buffer, ctx)).toThrow(/fused-stage snapshot of 3 steps: it holds 2/);
+    expect(() => three.restore!(two.snapshot!(ctx) as Buffer, ctx)).toThrow(
+      /fused-stage snapshot of 3 steps: it holds 2/,
+    );
     await three.process([event(1)], ctx);
     const full = three.snapshot!(ctx) as Buffer;
     expect(() => three.restore!(full.subarray(0, full.length - 1), ctx)).toThrow(/truncated/);

@@ -34,13 +34,20 @@ describe('health and the pipeline workers', () => {
     expect(stalled.r.problems.map((p) => p.code)).toContain('STAGE_STALLED');
     expect(stalled.r.stages).toContainEqual({ stage: 'only', liveWorkers: 0, lag: 20, pending: 0 });
 
-    const w = new StageWorker({ conn: fixture.conn, topology, factory: passthrough, stage: { ...topology.stages[0]!, maxDeliveries: 5, params: {} } });
+    const w = new StageWorker({
+      conn: fixture.conn,
+      topology,
+      factory: passthrough,
+      stage: { ...topology.stages[0]!, maxDeliveries: 5, params: {} },
+    });
     w.start();
     try {
       const ok = await waitFor(
         async () => {
           const h = await report(ns);
-          return h.r.workers[0]?.owned === 4 && h.r.stages[0]?.lag === 0 && h.r.stages[0]?.pending === 0 ? h : undefined;
+          return h.r.workers[0]?.owned === 4 && h.r.stages[0]?.lag === 0 && h.r.stages[0]?.pending === 0
+            ? h
+            : undefined;
         },
         { timeoutMs: 15_000, onTimeout: () => new Error('worker never drained the stage') },
       );

@@ -24,20 +24,34 @@ interface Reply {
 }
 
 /** One HTTP request with node:http; `chunked` sends the body without a content-length. */
-function call(url: string, opts: { method?: string; body?: string | Buffer; type?: string; chunked?: boolean } = {}): Promise<Reply> {
+function call(
+  url: string,
+  opts: { method?: string; body?: string | Buffer; type?: string; chunked?: boolean } = {},
+): Promise<Reply> {
   return new Promise((resolve, reject) => {
     let answered = false;
     const headers: Record<string, string> = {};
     if (opts.type) headers['content-type'] = opts.type;
     if (opts.body !== undefined && !opts.chunked) headers['content-length'] = String(Buffer.byteLength(opts.body));
-    const req = httpRequest(url, { method: opts.method ?? (opts.body !== undefined ? 'POST' : 'GET'), headers, agent: false }, (res) => {
-      answered = true;
-      let text = '';
-      res.setEncoding('utf8');
-      res.on('data', (d: string) => (text += d));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, text, json: () => JSON.parse(text) as Record<string, unknown> }));
-      res.on('error', reject);
-    });
+    const req = httpRequest(
+      url,
+      { method: opts.method ?? (opts.body !== undefined ? 'POST' : 'GET'), headers, agent: false },
+      (res) => {
+        answered = true;
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (d: string) => (text += d));
+        res.on('end', () =>
+          resolve({
+            status: res.statusCode ?? 0,
+            headers: res.headers,
+            text,
+            json: () => JSON.parse(text) as Record<string, unknown>,
+          }),
+        );
+        res.on('error', reject);
+      },
+    );
     // A server that answers before reading the whole body may cut the upload: the answer counts.
     req.on('error', (err) => {
       if (!answered) reject(err);
@@ -50,21 +64,29 @@ function call(url: string, opts: { method?: string; body?: string | Buffer; type
   });
 }
 
-const post = (s: HttpIngest, body: string | Buffer, type?: string) => call(`${s.url}/events`, { body, ...(type ? { type } : {}) });
+const post = (s: HttpIngest, body: string | Buffer, type?: string) =>
+  call(`${s.url}/events`, { body, ...(type ? { type } : {}) });
 const ndjson = (events: unknown[]) => events.map((e) => JSON.stringify(e)).join('\n');
 
 /** Every event of `producer` in the namespace's ingest streams. */
 async function ingested(topology: Topology, producer: string): Promise<StreamEvent[]> {
   const out: StreamEvent[] = [];
   for (let k = 0; k < topology.partitions; k++) {
-    const entries = (await fixture.conn.client().xrangeBuffer(topology.keys.stream(k, 'ingest'), '-', '+')) as [Buffer, Buffer[]][];
+    const entries = (await fixture.conn.client().xrangeBuffer(topology.keys.stream(k, 'ingest'), '-', '+')) as [
+      Buffer,
+      Buffer[],
+    ][];
     for (const [, fields] of entries) out.push(...decodeEntry(fields).filter((e) => e.producer === producer));
   }
   return out.sort((a, b) => a.seq - b.seq);
 }
 
 /** A server on a free port over namespace `ns` (one stage "only", no worker, unless `stages` say otherwise). */
-async function serve(ns: string, extra: Partial<HttpIngestOptions> = {}, stages: { name: string }[] = [{ name: 'only' }]): Promise<{ server: HttpIngest; topology: Topology }> {
+async function serve(
+  ns: string,
+  extra: Partial<HttpIngestOptions> = {},
+  stages: { name: string }[] = [{ name: 'only' }],
+): Promise<{ server: HttpIngest; topology: Topology }> {
   const topology = await ensureTopology(fixture.conn.client(), ns, stages, { partitions: 4 });
   const server = await startHttpIngest({ client: withScripts(fixture.conn.client()), topology, port: 0, ...extra });
   return { server, topology };
@@ -76,7 +98,11 @@ describe('http ingest: requests', () => {
     try {
       expect(server.host).toBe('127.0.0.1');
       expect(server.port).toBeGreaterThan(0);
-      const arr = [{ key: 'a', v: 1 }, { key: 'b', nested: { x: [1, 2] } }, { v: 3, key: 'a' }];
+      const arr = [
+        { key: 'a', v: 1 },
+        { key: 'b', nested: { x: [1, 2] } },
+        { v: 3, key: 'a' },
+      ];
       const r1 = await post(server, `  ${JSON.stringify(arr, null, 2)}`, 'application/json');
       expect(r1.status).toBe(202);
       expect(r1.json()).toEqual({ accepted: 3 });
@@ -95,7 +121,14 @@ describe('http ingest: requests', () => {
       expect(server.producerId).toBe(`http-${server.runId}`);
       expect(events.map((e) => e.seq)).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
       expect(events.map((e) => e.key)).toEqual(['a', 'b', 'a', 'c', 'd', 'e', 'f', 'g']);
-      expect(events.map((e) => JSON.parse(e.data.toString()) as unknown)).toEqual([...arr, { key: 'c', n: 1 }, { key: 'd' }, { key: 'e' }, { key: 'f' }, { key: 'g' }]);
+      expect(events.map((e) => JSON.parse(e.data.toString()) as unknown)).toEqual([
+        ...arr,
+        { key: 'c', n: 1 },
+        { key: 'd' },
+        { key: 'e' },
+        { key: 'f' },
+        { key: 'g' },
+      ]);
       expect(events[1]!.data.toString()).toBe(JSON.stringify(arr[1]));
 
       // The run record follows while serving (saved every second).
@@ -106,12 +139,22 @@ describe('http ingest: requests', () => {
         },
         { timeoutMs: 5000, onTimeout: () => new Error('run record never showed the acked events') },
       );
-      expect(running).toMatchObject({ kind: 'produce', producer: server.producerId, status: 'running', firstSeq: 1, lastSeq: 8 });
+      expect(running).toMatchObject({
+        kind: 'produce',
+        producer: server.producerId,
+        status: 'running',
+        firstSeq: 1,
+        lastSeq: 8,
+      });
     } finally {
       const final = await server.close();
       expect(final).toMatchObject({ status: 'done', firstSeq: 1, lastSeq: 8, acked: 8, failed: 0 });
     }
-    expect(await loadRun(fixture.conn.client(), topology.keys, server.runId)).toMatchObject({ status: 'done', lastSeq: 8, acked: 8 });
+    expect(await loadRun(fixture.conn.client(), topology.keys, server.runId)).toMatchObject({
+      status: 'done',
+      lastSeq: 8,
+      acked: 8,
+    });
   });
 
   it('malformed JSON: 400 naming the line or position, and nothing of the request is appended', async () => {
@@ -142,19 +185,43 @@ describe('http ingest: requests', () => {
     // Only the one good request reached Redis, and the run accounts for exactly it.
     const events = await ingested(topology, server.producerId);
     expect(events.map((e) => [e.seq, e.key])).toEqual([[1, 'z']]);
-    expect(await loadRun(fixture.conn.client(), topology.keys, server.runId)).toMatchObject({ firstSeq: 1, lastSeq: 1, acked: 1 });
+    expect(await loadRun(fixture.conn.client(), topology.keys, server.runId)).toMatchObject({
+      firstSeq: 1,
+      lastSeq: 1,
+      acked: 1,
+    });
   });
 
   it('wrong types: 400 with the array index or NDJSON line of the first bad event, accepting nothing', async () => {
     const { server, topology } = await serve('types');
     try {
       const cases: [string, string, Record<string, unknown>][] = [
-        ['application/json', JSON.stringify([{ key: 'a' }, { v: 1 }]), { error: 'invalid event', index: 1, reason: 'missing "key"' }],
-        ['application/json', JSON.stringify([{ key: 'a' }, { key: 'b' }, { key: 5 }]), { index: 2, reason: '"key" must be a string, not number' }],
-        ['application/json', JSON.stringify([{ key: 'a' }, 3]), { index: 1, reason: expect.stringMatching(/must be a JSON object/) }],
+        [
+          'application/json',
+          JSON.stringify([{ key: 'a' }, { v: 1 }]),
+          { error: 'invalid event', index: 1, reason: 'missing "key"' },
+        ],
+        [
+          'application/json',
+          JSON.stringify([{ key: 'a' }, { key: 'b' }, { key: 5 }]),
+          { index: 2, reason: '"key" must be a string, not number' },
+        ],
+        [
+          'application/json',
+          JSON.stringify([{ key: 'a' }, 3]),
+          { index: 1, reason: expect.stringMatching(/must be a JSON object/) },
+        ],
         ['application/json', JSON.stringify([{ key: '' }]), { index: 0, reason: '"key" must not be empty' }],
-        ['application/json', JSON.stringify({ key: 'a' }), { error: 'invalid body', reason: expect.stringMatching(/array/) }],
-        ['application/x-ndjson', '{"key":"a"}\n\n[{"key":"b"}]\n', { error: 'invalid event', line: 3, reason: expect.stringMatching(/not an array/) }],
+        [
+          'application/json',
+          JSON.stringify({ key: 'a' }),
+          { error: 'invalid body', reason: expect.stringMatching(/array/) },
+        ],
+        [
+          'application/x-ndjson',
+          '{"key":"a"}\n\n[{"key":"b"}]\n',
+          { error: 'invalid event', line: 3, reason: expect.stringMatching(/not an array/) },
+        ],
         ['application/x-ndjson', '{"key":"a"}\n{"key":null}', { line: 2, reason: '"key" must be a string, not null' }],
       ];
       for (const [type, body, expected] of cases) {
@@ -199,11 +266,18 @@ describe('http ingest: requests', () => {
     await new Promise<void>((resolve) => socket.once('connect', resolve));
     const cut = new Promise<void>((resolve) => socket.once('close', () => resolve()));
     // Headers announcing 1,000 bytes, then 10 of them, and silence with the connection open.
-    socket.write('POST /events HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-ndjson\r\nContent-Length: 1000\r\n\r\n{"key":"a"');
-    await waitFor(async () => (server.stats().requests === 1 ? true : undefined), { timeoutMs: 5000, onTimeout: () => new Error('the request never arrived') });
+    socket.write(
+      'POST /events HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-ndjson\r\nContent-Length: 1000\r\n\r\n{"key":"a"',
+    );
+    await waitFor(async () => (server.stats().requests === 1 ? true : undefined), {
+      timeoutMs: 5000,
+      onTimeout: () => new Error('the request never arrived'),
+    });
     const run = await server.close();
     await cut;
-    expect(logged).toContainEqual(expect.stringMatching(/^closing: 1 request\(s\) still unanswered after 0\.3 s; their connections are cut$/));
+    expect(logged).toContainEqual(
+      expect.stringMatching(/^closing: 1 request\(s\) still unanswered after 0\.3 s; their connections are cut$/),
+    );
     expect(run.status).toBe('done');
     expect(await ingested(topology, server.producerId)).toEqual([]);
   });
@@ -212,7 +286,12 @@ describe('http ingest: requests', () => {
     const ns = 'lagged';
     const topology = await ensureTopology(fixture.conn.client(), ns, [{ name: 'only' }], { partitions: 4 });
     // 20 entries no worker reads: the stage's lag is 20.
-    const filler = new Producer({ client: withScripts(fixture.conn.client()), topology, producerId: 'filler', batch: 1 });
+    const filler = new Producer({
+      client: withScripts(fixture.conn.client()),
+      topology,
+      producerId: 'filler',
+      batch: 1,
+    });
     await filler.init();
     for (let i = 0; i < 20; i++) filler.send(`k${i}`, Buffer.from('{}'), Date.now());
     await filler.close();
@@ -246,7 +325,13 @@ describe('http ingest: requests', () => {
     try {
       const health = await call(`${server.url}/healthz`);
       expect(health.status).toBe(200);
-      expect(health.json()).toEqual({ status: 'ok', run: server.runId, producer: server.producerId, lastSeq: 0, pending: 0 });
+      expect(health.json()).toEqual({
+        status: 'ok',
+        run: server.runId,
+        producer: server.producerId,
+        lastSeq: 0,
+        pending: 0,
+      });
 
       expect((await post(server, '[{"key":"a"},{"key":"b"}]')).status).toBe(202);
       expect((await post(server, '[{"nokey":1}]')).status).toBe(400);
@@ -282,15 +367,26 @@ describe('http ingest: requests', () => {
 describe('http ingest: NDJSON lines', () => {
   it('are stored byte for byte without surrounding whitespace: big numbers, spacing, non-ASCII, a BOM, CRLF, blank lines of any space', async () => {
     const { server, topology } = await serve('verbatim');
-    const lines = ['{"key":"a","big":12345678901234567890123,"f":1.50}', '{ "key" : "b",  "s": "h\u00e9 ✓ 😀" }', '{"key":"c","v":[1, 2]}'];
+    const lines = [
+      '{"key":"a","big":12345678901234567890123,"f":1.50}',
+      '{ "key" : "b",  "s": "h\u00e9 ✓ 😀" }',
+      '{"key":"c","v":[1, 2]}',
+    ];
     try {
-      const body = Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from(`  ${lines[0]}\t\r\n\u00a0\u2028\n\r\n${lines[1]}\n   \n${lines[2]}`)]);
+      const body = Buffer.concat([
+        Buffer.from([0xef, 0xbb, 0xbf]),
+        Buffer.from(`  ${lines[0]}\t\r\n\u00a0\u2028\n\r\n${lines[1]}\n   \n${lines[2]}`),
+      ]);
       const r = await post(server, body, 'application/x-ndjson');
       expect(r.status, r.text).toBe(202);
       expect(r.json()).toEqual({ accepted: 3 });
       // Untyped: NDJSON unless the first non-space byte (after a BOM) is "[".
-      expect((await post(server, Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from(` \n${lines[2]}`)]))).json()).toEqual({ accepted: 1 });
-      expect((await post(server, Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from(' \n[{"key":"d"}]')]))).json()).toEqual({ accepted: 1 });
+      expect(
+        (await post(server, Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from(` \n${lines[2]}`)]))).json(),
+      ).toEqual({ accepted: 1 });
+      expect(
+        (await post(server, Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from(' \n[{"key":"d"}]')]))).json(),
+      ).toEqual({ accepted: 1 });
     } finally {
       await server.close();
     }
@@ -304,9 +400,15 @@ describe('http ingest: NDJSON lines', () => {
     try {
       const cases: [string | Buffer, Record<string, unknown>][] = [
         ['{"key":"é"}\r\n\n{"key":"ü"}\n{"key":"x",}\n', { error: 'malformed JSON', line: 4 }],
-        ['{"key":"a"}\n{"key":"b"}\n"just a string"', { error: 'invalid event', line: 3, reason: 'an event must be a JSON object, not string' }],
+        [
+          '{"key":"a"}\n{"key":"b"}\n"just a string"',
+          { error: 'invalid event', line: 3, reason: 'an event must be a JSON object, not string' },
+        ],
         ['{"key":"a"}\n{"nokey":"😀"}', { error: 'invalid event', line: 2, reason: 'missing "key"' }],
-        [Buffer.concat([Buffer.from('{"key":"a"}\n{"key":"'), Buffer.from([0xc3, 0x28]), Buffer.from('"}')]), { error: 'invalid body', reason: 'the body is not valid UTF-8' }],
+        [
+          Buffer.concat([Buffer.from('{"key":"a"}\n{"key":"'), Buffer.from([0xc3, 0x28]), Buffer.from('"}')]),
+          { error: 'invalid body', reason: 'the body is not valid UTF-8' },
+        ],
         ['\r\n\t\n', { error: 'invalid body', reason: 'no events in the body' }],
       ];
       for (const [body, expected] of cases) {
@@ -325,12 +427,28 @@ describe('http ingest: end to end', () => {
   it('concurrent batches through a passthrough pipeline: nothing lost or duplicated, delivered = accepted', async () => {
     const ns = 'e2e';
     const { server, topology } = await serve(ns, { batch: 20, lingerMs: 2 }, PASSTHROUGH_PIPELINE.stages);
-    const workers = topology.stages.map((s) => new StageWorker({ conn: fixture.conn, topology, factory: passthrough, stage: { ...s, maxDeliveries: 5, params: {} } }));
+    const workers = topology.stages.map(
+      (s) =>
+        new StageWorker({
+          conn: fixture.conn,
+          topology,
+          factory: passthrough,
+          stage: { ...s, maxDeliveries: 5, params: {} },
+        }),
+    );
     for (const w of workers) w.start();
     let accepted = 0;
     try {
-      const batches = Array.from({ length: 12 }, (_, b) => Array.from({ length: 150 }, (_, i) => ({ key: `host-${(b * 7 + i) % 23}`, b, i })));
-      const replies = await Promise.all(batches.map((events, b) => (b % 2 === 0 ? post(server, JSON.stringify(events), 'application/json') : post(server, ndjson(events), 'application/x-ndjson'))));
+      const batches = Array.from({ length: 12 }, (_, b) =>
+        Array.from({ length: 150 }, (_, i) => ({ key: `host-${(b * 7 + i) % 23}`, b, i })),
+      );
+      const replies = await Promise.all(
+        batches.map((events, b) =>
+          b % 2 === 0
+            ? post(server, JSON.stringify(events), 'application/json')
+            : post(server, ndjson(events), 'application/x-ndjson'),
+        ),
+      );
       for (const r of replies) {
         expect(r.status).toBe(202);
         accepted += r.json().accepted as number;
@@ -346,9 +464,21 @@ describe('http ingest: end to end', () => {
             const r = await audit(fixture.conn.client(), topology, run2);
             return r.drained && r.delivered >= accepted ? r : undefined;
           },
-          { timeoutMs: 30_000, onTimeout: (last) => new Error(`the pipeline never delivered every accepted event: ${String(last)}`) },
+          {
+            timeoutMs: 30_000,
+            onTimeout: (last) => new Error(`the pipeline never delivered every accepted event: ${String(last)}`),
+          },
         );
-        expect(report).toMatchObject({ ok: true, produced: accepted, delivered: accepted, lost: 0, duplicates: 0, unexpected: 0, outOfOrderKeys: 0, unknown: 0 });
+        expect(report).toMatchObject({
+          ok: true,
+          produced: accepted,
+          delivered: accepted,
+          lost: 0,
+          duplicates: 0,
+          unexpected: 0,
+          outOfOrderKeys: 0,
+          unknown: 0,
+        });
       } finally {
         await Promise.all(workers.map((w) => w.stop()));
       }

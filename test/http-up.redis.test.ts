@@ -19,7 +19,10 @@ const cleanup = cleanupAfterEach();
 const home = () => stateHome(cleanup);
 
 /** Starts a foreground command and resolves with its output once `ready` holds for it (or rejects if it exits first). */
-function startUntil(args: string[], ready: (out: { stdout: string; stderr: string }) => boolean): Promise<{ child: ChildProcess; done: Promise<CliResult>; out: { stdout: string; stderr: string } }> {
+function startUntil(
+  args: string[],
+  ready: (out: { stdout: string; stderr: string }) => boolean,
+): Promise<{ child: ChildProcess; done: Promise<CliResult>; out: { stdout: string; stderr: string } }> {
   const child = spawnCli(args);
   const done = finished(child);
   cleanup(async () => {
@@ -56,14 +59,31 @@ function processesNaming(text: string): string[] {
 }
 
 function postNdjson(url: string, events: unknown[]): Promise<Response> {
-  return fetch(url, { method: 'POST', headers: { 'content-type': 'application/x-ndjson' }, body: events.map((e) => JSON.stringify(e)).join('\n') });
+  return fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-ndjson' },
+    body: events.map((e) => JSON.stringify(e)).join('\n'),
+  });
 }
 
 describe('up --http', () => {
   it('serves HTTP ingest in the foreground: a POST reaches out (verify: lost 0), and Ctrl-C closes the ingest before the workers', async () => {
     const dir = home();
     const { child, done, out } = await startUntil(
-      ['up', '--standalone', '--no-persist', '--quiet', '--home', dir, '--port', String(randomBasePort()), '--pipeline', 'passthrough', '--http', '0'],
+      [
+        'up',
+        '--standalone',
+        '--no-persist',
+        '--quiet',
+        '--home',
+        dir,
+        '--port',
+        String(randomBasePort()),
+        '--pipeline',
+        'passthrough',
+        '--http',
+        '0',
+      ],
       // Both lines: stdout and stderr are separate pipes, and either may be read first.
       (o) => o.stderr.includes('Ctrl-C stops it') && o.stdout.includes('HTTP ingest on'),
     );
@@ -94,30 +114,70 @@ describe('up --http', () => {
     } finally {
       await conn.close();
     }
-    const verify = await runCli(['verify', '--home', dir, '--pipeline', 'passthrough', '--run', runId!, '--wait', '0', '--json']);
+    const verify = await runCli([
+      'verify',
+      '--home',
+      dir,
+      '--pipeline',
+      'passthrough',
+      '--run',
+      runId!,
+      '--wait',
+      '0',
+      '--json',
+    ]);
     expect(verify.code, verify.stderr).toBe(0);
-    expect(JSON.parse(verify.stdout)).toMatchObject({ run: runId, ok: true, produced: 250, delivered: 250, lost: 0, duplicates: 0 });
+    expect(JSON.parse(verify.stdout)).toMatchObject({
+      run: runId,
+      ok: true,
+      produced: 250,
+      delivered: 250,
+      lost: 0,
+      duplicates: 0,
+    });
 
     child.kill('SIGINT');
     const result = await done;
     expect(result.code, out.stderr).toBe(0);
-    expect(out.stderr).toMatch(new RegExp(`http ingest run ${runId}: 1 request\\(s\\), accepted 250 event\\(s\\), failed 0`));
+    expect(out.stderr).toMatch(
+      new RegExp(`http ingest run ${runId}: 1 request\\(s\\), accepted 250 event\\(s\\), failed 0`),
+    );
     expect(out.stderr.indexOf('closing the HTTP ingest')).toBeGreaterThan(-1);
-    expect(out.stderr.indexOf('closing the HTTP ingest')).toBeLessThan(out.stderr.indexOf('draining the stage workers'));
+    expect(out.stderr.indexOf('closing the HTTP ingest')).toBeLessThan(
+      out.stderr.indexOf('draining the stage workers'),
+    );
     await expect(fetch(`${url}/healthz`)).rejects.toThrow();
   });
 
   it('--json prints the ingest URL and run; with --no-workers it still serves', async () => {
     const dir = home();
-    const { child, done, out } = await startUntil(['up', '--standalone', '--no-persist', '--no-workers', '--json', '--home', dir, '--port', String(randomBasePort()), '--http', '0'], (o) => {
-      try {
-        JSON.parse(o.stdout);
-        return true;
-      } catch {
-        return false;
-      }
-    });
-    const j = JSON.parse(out.stdout) as { http: { url: string; events: string; run: string; producer: string }; workers?: unknown[] };
+    const { child, done, out } = await startUntil(
+      [
+        'up',
+        '--standalone',
+        '--no-persist',
+        '--no-workers',
+        '--json',
+        '--home',
+        dir,
+        '--port',
+        String(randomBasePort()),
+        '--http',
+        '0',
+      ],
+      (o) => {
+        try {
+          JSON.parse(o.stdout);
+          return true;
+        } catch {
+          return false;
+        }
+      },
+    );
+    const j = JSON.parse(out.stdout) as {
+      http: { url: string; events: string; run: string; producer: string };
+      workers?: unknown[];
+    };
     expect(j.http.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
     expect(j.http.events).toBe(`${j.http.url}/events`);
     expect(j.workers).toBeUndefined();
@@ -134,7 +194,19 @@ describe('up --http', () => {
     await new Promise<void>((r) => busy.listen(0, '127.0.0.1', r));
     cleanup(() => new Promise<void>((r) => busy.close(() => r())));
     const port = (busy.address() as AddressInfo).port;
-    const r = await runCli(['up', '--standalone', '--no-persist', '--home', dir, '--port', String(randomBasePort()), '--pipeline', 'passthrough', '--http', String(port)]);
+    const r = await runCli([
+      'up',
+      '--standalone',
+      '--no-persist',
+      '--home',
+      dir,
+      '--port',
+      String(randomBasePort()),
+      '--pipeline',
+      'passthrough',
+      '--http',
+      String(port),
+    ]);
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/already in use/);
     expect(r.stderr).toMatch(/--http/);
@@ -171,7 +243,10 @@ describe('bench --http', () => {
     cleanup(() => stopWorkers(workers));
     const conn = await connectTo(server.url);
     cleanup(() => conn.close());
-    await waitFor(async () => ((await conn.client().hlen(`${ns}:workers`)) === 3 ? true : undefined), { timeoutMs: 20_000, onTimeout: () => new Error('workers did not start') });
+    await waitFor(async () => ((await conn.client().hlen(`${ns}:workers`)) === 3 ? true : undefined), {
+      timeoutMs: 20_000,
+      onTimeout: () => new Error('workers did not start'),
+    });
 
     const check = (r: CliResult, server: 'in-process' | 'external') => {
       expect(r.code, r.stderr).toBe(0);
@@ -196,14 +271,43 @@ describe('bench --http', () => {
     // A bounded rate: at full speed the ingest takes in far more than the workers of a busy CI
     // machine drain within the test's time.
     // A bounded drain: workers that stall fail the drain check with the run's figures, not the test's timeout.
-    const args = ['bench', '--redis', server.url, '-n', ns, '--pipeline', 'passthrough', '--no-calibrate', '--connections', '4', '--http-rate', '10000', '--wait', '30s', '--json'];
+    const args = [
+      'bench',
+      '--redis',
+      server.url,
+      '-n',
+      ns,
+      '--pipeline',
+      'passthrough',
+      '--no-calibrate',
+      '--connections',
+      '4',
+      '--http-rate',
+      '10000',
+      '--wait',
+      '30s',
+      '--json',
+    ];
     const inProcess = check(await runCli([...args, '--duration', '2s', '--http']), 'in-process');
     expect(inProcess.http.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
 
-    const serve = await startUntil(['serve', '--redis', server.url, '-n', ns, '--pipeline', 'passthrough', '--port', '0', '--json'], (o) => o.stdout.includes('\n'));
+    const serve = await startUntil(
+      ['serve', '--redis', server.url, '-n', ns, '--pipeline', 'passthrough', '--port', '0', '--json'],
+      (o) => o.stdout.includes('\n'),
+    );
     const { url, run } = JSON.parse(serve.out.stdout.split('\n')[0]!) as { url: string; run: string };
     // A server writing to another namespace is found out before any load.
-    const elsewhere = await runCli(['bench', '--redis', server.url, '-n', 'other', '--no-calibrate', '--json', '--http-url', url]);
+    const elsewhere = await runCli([
+      'bench',
+      '--redis',
+      server.url,
+      '-n',
+      'other',
+      '--no-calibrate',
+      '--json',
+      '--http-url',
+      url,
+    ]);
     expect(elsewhere.code).toBe(2);
     expect(elsewhere.stderr).toMatch(/--namespace/);
     // Events the server accepted before the bench are not part of its audit.

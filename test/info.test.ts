@@ -52,7 +52,10 @@ describe('parseInfo', () => {
   });
 
   it('also reads LF-only text', () => {
-    expect(parseInfo('# Server\nrole:slave\nmaster_link_status:up\n')).toEqual({ role: 'slave', master_link_status: 'up' });
+    expect(parseInfo('# Server\nrole:slave\nmaster_link_status:up\n')).toEqual({
+      role: 'slave',
+      master_link_status: 'up',
+    });
   });
 });
 
@@ -75,7 +78,11 @@ describe('infoNumber', () => {
 
 describe('pairs', () => {
   it('turns a flat [k, v, ...] reply into an object', () => {
-    expect(pairs(['length', 5, 'groups', 1, 'last-generated-id', '1-0'])).toEqual({ length: 5, groups: 1, 'last-generated-id': '1-0' });
+    expect(pairs(['length', 5, 'groups', 1, 'last-generated-id', '1-0'])).toEqual({
+      length: 5,
+      groups: 1,
+      'last-generated-id': '1-0',
+    });
   });
 
   it('drops a trailing key without a value', () => {

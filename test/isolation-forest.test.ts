@@ -97,7 +97,10 @@ describe('IsolationForest detection quality', () => {
     expect(rocAuc(scores, data.labels)).toBeGreaterThanOrEqual(0.95);
     // Flagging the top 1% (the true contamination) catches most outliers with few false alarms.
     const threshold = thresholdForContamination(scores, 40 / 4040);
-    const c = confusion(scores.map((s) => isAnomaly(s, threshold)), data.labels);
+    const c = confusion(
+      scores.map((s) => isAnomaly(s, threshold)),
+      data.labels,
+    );
     expect(c.tp + c.fp).toBeGreaterThanOrEqual(39);
     expect(c.tp + c.fp).toBeLessThanOrEqual(41);
     expect(c.recall).toBeGreaterThanOrEqual(0.8);
@@ -107,7 +110,10 @@ describe('IsolationForest detection quality', () => {
     const data = correlated(3);
     const forest = IsolationForest.train(data.rows, { seed: 7 });
     const scores = Array.from(forest.scoreMany(data.rows));
-    const c = confusion(scores.map((s) => isAnomaly(s)), data.labels);
+    const c = confusion(
+      scores.map((s) => isAnomaly(s)),
+      data.labels,
+    );
     expect(c.recall).toBeGreaterThanOrEqual(0.9);
     // The Gaussian tails score above 0.6 too: about 1-2% of the normal points, not more.
     expect(c.fp / 4000).toBeLessThanOrEqual(0.03);
@@ -124,7 +130,10 @@ describe('IsolationForest determinism and serialization', () => {
   it('same seed and data give byte-identical models, whatever the row type', () => {
     const a = IsolationForest.train(data, { seed: 11 }).serialize();
     const b = IsolationForest.train(data, { seed: 11 }).serialize();
-    const c = IsolationForest.train(data.map((r) => Array.from(r)), { seed: 11 }).serialize();
+    const c = IsolationForest.train(
+      data.map((r) => Array.from(r)),
+      { seed: 11 },
+    ).serialize();
     expect(a.equals(b)).toBe(true);
     expect(a.equals(c)).toBe(true);
   });
@@ -144,7 +153,13 @@ describe('IsolationForest determinism and serialization', () => {
     bytes.copy(host, 3);
     const loaded = IsolationForest.deserialize(host.subarray(3, 3 + bytes.length));
     expect(loaded.serialize().equals(bytes)).toBe(true);
-    expect([loaded.trees, loaded.subsample, loaded.features, loaded.heightLimit, loaded.nodeCount]).toEqual([50, 256, 3, 8, forest.nodeCount]);
+    expect([loaded.trees, loaded.subsample, loaded.features, loaded.heightLimit, loaded.nodeCount]).toEqual([
+      50,
+      256,
+      3,
+      8,
+      forest.nodeCount,
+    ]);
     const points = gaussianRows(14, 1000, 3).map((r) => r.map((v) => v * 3));
     const before = forest.scoreMany(points);
     const after = loaded.scoreMany(points);
@@ -208,12 +223,18 @@ describe('IsolationForest determinism and serialization', () => {
     it('arrays that do not form trees, even with a valid checksum', () => {
       const internal = Array.from({ length: nodes }, (_, i) => i).find((i) => good.readInt16LE(featureAt(i)) >= 0)!;
       // A right child pointing back at the node itself would make a walk loop forever.
-      expect(() => IsolationForest.deserialize(edited((b) => b.writeInt32LE(internal, rightAt(internal))))).toThrow(/children/);
+      expect(() => IsolationForest.deserialize(edited((b) => b.writeInt32LE(internal, rightAt(internal))))).toThrow(
+        /children/,
+      );
       // A split on a feature the model does not have would read outside the point.
-      expect(() => IsolationForest.deserialize(edited((b) => b.writeInt16LE(3, featureAt(internal))))).toThrow(/feature 3/);
+      expect(() => IsolationForest.deserialize(edited((b) => b.writeInt16LE(3, featureAt(internal))))).toThrow(
+        /feature 3/,
+      );
       // A leaf turned into a split: its "children" sizes no longer add up, or it points nowhere.
       const leaf = Array.from({ length: nodes }, (_, i) => i).find((i) => good.readInt16LE(featureAt(i)) === -1)!;
-      expect(() => IsolationForest.deserialize(edited((b) => b.writeInt16LE(0, featureAt(leaf))))).toThrow(/isolation forest model/);
+      expect(() => IsolationForest.deserialize(edited((b) => b.writeInt16LE(0, featureAt(leaf))))).toThrow(
+        /isolation forest model/,
+      );
     });
   });
 
@@ -303,7 +324,10 @@ describe('IsolationForest trees', () => {
   });
 
   it('stops on equal rows and never splits on a constant feature', () => {
-    const same = IsolationForest.train(Array.from({ length: 50 }, () => [1, 2, 3]), { seed: 8 });
+    const same = IsolationForest.train(
+      Array.from({ length: 50 }, () => [1, 2, 3]),
+      { seed: 8 },
+    );
     expect(same.nodeCount).toBe(same.trees); // one leaf per tree
     expect(same.score([1, 2, 3])).toBe(0.5);
     const rows = gaussianRows(12, 500, 3).map((r) => Float64Array.of(r[0]!, 7, r[2]!));
@@ -358,7 +382,15 @@ describe('IsolationForest.train input checks', () => {
   it.each([
     ['one row', [[1, 2]], { seed: 1 }, /at least 2 training rows/],
     ['ragged rows', [[1, 2], [3]], { seed: 1 }, /row 1 has 1 features/],
-    ['a NaN', [[1, 2], [3, Number.NaN]], { seed: 1 }, /row 1 feature 1 is NaN/],
+    [
+      'a NaN',
+      [
+        [1, 2],
+        [3, Number.NaN],
+      ],
+      { seed: 1 },
+      /row 1 feature 1 is NaN/,
+    ],
     ['zero trees', [[1], [2]], { seed: 1, trees: 0 }, /trees must be/],
     ['subsample 1', [[1], [2]], { seed: 1, subsample: 1 }, /subsample must be/],
     ['a negative seed', [[1], [2]], { seed: -1 }, /seed must be/],
@@ -469,7 +501,14 @@ describe('confusion', () => {
   });
 
   it('defines 0/0 as 0', () => {
-    expect(confusion([false, false], [true, false])).toMatchObject({ tp: 0, fn: 1, tn: 1, precision: 0, recall: 0, f1: 0 });
+    expect(confusion([false, false], [true, false])).toMatchObject({
+      tp: 0,
+      fn: 1,
+      tn: 1,
+      precision: 0,
+      recall: 0,
+      f1: 0,
+    });
     expect(confusion([false, false], [false, false])).toMatchObject({ tn: 2, precision: 0, recall: 0, f1: 0 });
     expect(confusion([true], [false])).toMatchObject({ fp: 1, precision: 0, recall: 0, f1: 0 });
   });
@@ -486,7 +525,9 @@ describe('random helpers', () => {
     expect(a.every((i) => i >= 0 && i < 1_000_000)).toBe(true);
     expect(sampleWithoutReplacement(seededRandom(5), 1_000_000, 256)).toEqual(a);
     expect(sampleWithoutReplacement(seededRandom(6), 1_000_000, 256)).not.toEqual(a);
-    expect(Array.from(sampleWithoutReplacement(seededRandom(7), 10, 10)).sort((x, y) => x - y)).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    expect(Array.from(sampleWithoutReplacement(seededRandom(7), 10, 10)).sort((x, y) => x - y)).toEqual([
+      0, 1, 2, 3, 4, 5, 6, 7, 8, 9,
+    ]);
     // 20000 draws of 3 of 10: each index is expected 6000 times (sd ~65).
     const rand = seededRandom(8);
     const counts = new Array<number>(10).fill(0);

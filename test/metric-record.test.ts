@@ -1,10 +1,32 @@
 import { describe, expect, it } from 'vitest';
-import { decodeMetricRecord, encodeMetricRecord, eventJson, isMetricRecord, recordFeatures, withScore, type MetricRecord } from '../src/pipeline/stages/metric-record.js';
+import {
+  decodeMetricRecord,
+  encodeMetricRecord,
+  eventJson,
+  isMetricRecord,
+  recordFeatures,
+  withScore,
+  type MetricRecord,
+} from '../src/pipeline/stages/metric-record.js';
 
-const original = Buffer.from('{"key":"host-0001","type":"latency","value":12.5,"time":1700000000123,"truth":{"anomaly":false}}');
+const original = Buffer.from(
+  '{"key":"host-0001","type":"latency","value":12.5,"time":1700000000123,"truth":{"anomaly":false}}',
+);
 const record: MetricRecord = {
-  type: 'latency', value: 12.5, time: 1700000000123, ready: true, degraded: false, mean: 10.25, std: 1.5, z: 1.5, delta: -0.75,
-  score: null, anomaly: false, model: 0, ref: Buffer.from('{"region":"eu-west-1"}'), original,
+  type: 'latency',
+  value: 12.5,
+  time: 1700000000123,
+  ready: true,
+  degraded: false,
+  mean: 10.25,
+  std: 1.5,
+  z: 1.5,
+  delta: -0.75,
+  score: null,
+  anomaly: false,
+  model: 0,
+  ref: Buffer.from('{"region":"eu-west-1"}'),
+  original,
 };
 
 describe('metric record', () => {
@@ -13,7 +35,11 @@ describe('metric record', () => {
     expect(isMetricRecord(buf)).toBe(true);
     expect(isMetricRecord(original)).toBe(false);
     const back = decodeMetricRecord(buf);
-    expect({ ...back, ref: back.ref.toString(), original: back.original.toString() }).toEqual({ ...record, ref: record.ref.toString(), original: original.toString() });
+    expect({ ...back, ref: back.ref.toString(), original: back.original.toString() }).toEqual({
+      ...record,
+      ref: record.ref.toString(),
+      original: original.toString(),
+    });
     expect(recordFeatures(buf)).toEqual({ ready: true, z: 1.5, delta: -0.75, std: 1.5 });
   });
 
@@ -21,14 +47,33 @@ describe('metric record', () => {
     const buf = encodeMetricRecord(record);
     const scored = withScore(buf, 0.8125, true, 7);
     expect(decodeMetricRecord(buf)).toMatchObject({ score: null, anomaly: false, model: 0 });
-    expect(decodeMetricRecord(scored)).toMatchObject({ score: 0.8125, anomaly: true, model: 7, z: 1.5, type: 'latency' });
+    expect(decodeMetricRecord(scored)).toMatchObject({
+      score: 0.8125,
+      anomaly: true,
+      model: 7,
+      z: 1.5,
+      type: 'latency',
+    });
     expect(decodeMetricRecord(withScore(scored, null, false, 7))).toMatchObject({ score: null, anomaly: false });
   });
 
   it('reads as JSON: the original fields plus what the stages added', () => {
     expect(eventJson(withScore(encodeMetricRecord(record), 0.5, false, 2))).toEqual({
-      key: 'host-0001', type: 'latency', value: 12.5, time: 1700000000123, truth: { anomaly: false },
-      ref: { region: 'eu-west-1' }, degraded: false, ready: true, mean: 10.25, std: 1.5, z: 1.5, delta: -0.75, score: 0.5, anomaly: false, model: 2,
+      key: 'host-0001',
+      type: 'latency',
+      value: 12.5,
+      time: 1700000000123,
+      truth: { anomaly: false },
+      ref: { region: 'eu-west-1' },
+      degraded: false,
+      ready: true,
+      mean: 10.25,
+      std: 1.5,
+      z: 1.5,
+      delta: -0.75,
+      score: 0.5,
+      anomaly: false,
+      model: 2,
     });
     expect(eventJson(original)).toMatchObject({ key: 'host-0001' });
   });

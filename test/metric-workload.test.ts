@@ -77,7 +77,12 @@ describe('metricWorkload', () => {
       check(j.time === METRIC_T0 + i && e.time === j.time, 'time', i, e);
       check(typeof j.truth === 'object' && typeof j.truth.anomaly === 'boolean', 'truth', i, e);
       check(JSON.stringify(j.truth) === JSON.stringify(e.truth), 'truth as returned', i, e);
-      check(j.truth.anomaly ? (ANOMALY_KINDS as readonly string[]).includes(j.truth.kind!) : !('kind' in j.truth), 'kind', i, e);
+      check(
+        j.truth.anomaly ? (ANOMALY_KINDS as readonly string[]).includes(j.truth.kind!) : !('kind' in j.truth),
+        'kind',
+        i,
+        e,
+      );
       // One type per key.
       const t = typeOf.get(j.key);
       if (t === undefined) typeOf.set(j.key, j.type);
@@ -86,7 +91,9 @@ describe('metricWorkload', () => {
     expect(problems).toEqual([]);
     expect(new Set(typeOf.values()).size).toBe(4);
     // The documented example layout.
-    expect(events[0]!.data.toString()).toMatch(/^\{"key":"host-\d{4}","type":"[a-z]+","value":[0-9.]+,"time":1700000000000,"truth":\{"anomaly":(false|true,"kind":"[a-z_]+")\}\}$/);
+    expect(events[0]!.data.toString()).toMatch(
+      /^\{"key":"host-\d{4}","type":"[a-z]+","value":[0-9.]+,"time":1700000000000,"truth":\{"anomaly":(false|true,"kind":"[a-z_]+")\}\}$/,
+    );
   });
 
   it('widens key names past 9999 keys', () => {
@@ -143,7 +150,7 @@ describe('metricWorkload', () => {
     expect(same).toBeGreaterThan(1000);
   });
 
-  it('puts spikes, drops and error bursts far (> 5 sigma) from the key\'s recent normal values, and level shifts > 3 sigma', () => {
+  it("puts spikes, drops and error bursts far (> 5 sigma) from the key's recent normal values, and level shifts > 3 sigma", () => {
     const w = metricWorkload({ keys: 40, seed: 21, anomalyRate: 0.02 });
     // Per key: its normal values since its last level shift (a level shift starts a new normal).
     const recent = new Map<string, number[]>();
@@ -251,7 +258,14 @@ describe('readNdjsonWorkload', () => {
   ];
   const file = join(dir, 'events.ndjson');
   // Line 15: invalid UTF-8.
-  writeFileSync(file, Buffer.concat([Buffer.from(`${lines.join('\n')}\n{"key":"g","x":"`), Buffer.from([0xff, 0xfe]), Buffer.from('"}\n')]));
+  writeFileSync(
+    file,
+    Buffer.concat([
+      Buffer.from(`${lines.join('\n')}\n{"key":"g","x":"`),
+      Buffer.from([0xff, 0xfe]),
+      Buffer.from('"}\n'),
+    ]),
+  );
 
   const drain = async (w: NdjsonWorkload): Promise<NdjsonEvent[]> => {
     const out: NdjsonEvent[] = [];
@@ -259,33 +273,36 @@ describe('readNdjsonWorkload', () => {
     return out;
   };
 
-  it.each([1 << 20, 7, 1])('yields the good lines and reports the malformed ones with line numbers (reads of %d bytes)', async (chunkBytes) => {
-    const w = await readNdjsonWorkload(file, { chunkBytes });
-    const events = await drain(w);
-    expect(events.map((e) => [e.line, e.key])).toEqual([
-      [1, 'a'],
-      [2, 'b'],
-      [8, 'c'],
-      [11, 'd'],
-      [14, 'f'],
-    ]);
-    expect(events[0]!.data.toString()).toBe('{"key":"a","value":1}');
-    expect(events[1]!.data.toString()).toBe(lines[1]);
-    expect(events[2]!.data.toString()).toBe('{"key":"c", "note":"spaced  as given"}');
-    expect(events[3]!.data.equals(Buffer.from('{"key":"d","x":"é"}'))).toBe(true);
-    expect(parseTruth(events[1]!.data)).toEqual({ anomaly: true, kind: 'spike' });
-    expect(parseTruth(events[0]!.data)).toBeUndefined();
-    expect(w.malformed.map((m) => m.line)).toEqual([3, 5, 6, 7, 10, 12, 13, 15]);
-    const reason = (line: number) => w.malformed.find((m) => m.line === line)!.reason;
-    expect(reason(3)).toMatch(/^not JSON/);
-    expect(reason(5)).toMatch(/not a JSON object \(array\)/);
-    expect(reason(6)).toMatch(/no "key"/);
-    expect(reason(7)).toMatch(/"key" is not a non-empty string/);
-    expect(reason(12)).toMatch(/null/);
-    expect(reason(15)).toMatch(/UTF-8/);
-    expect(w.malformed[0]!.text).toBe('not json');
-    expect(w.stats).toEqual({ lines: 15, events: 5, malformed: 8, blank: 2 });
-  });
+  it.each([1 << 20, 7, 1])(
+    'yields the good lines and reports the malformed ones with line numbers (reads of %d bytes)',
+    async (chunkBytes) => {
+      const w = await readNdjsonWorkload(file, { chunkBytes });
+      const events = await drain(w);
+      expect(events.map((e) => [e.line, e.key])).toEqual([
+        [1, 'a'],
+        [2, 'b'],
+        [8, 'c'],
+        [11, 'd'],
+        [14, 'f'],
+      ]);
+      expect(events[0]!.data.toString()).toBe('{"key":"a","value":1}');
+      expect(events[1]!.data.toString()).toBe(lines[1]);
+      expect(events[2]!.data.toString()).toBe('{"key":"c", "note":"spaced  as given"}');
+      expect(events[3]!.data.equals(Buffer.from('{"key":"d","x":"é"}'))).toBe(true);
+      expect(parseTruth(events[1]!.data)).toEqual({ anomaly: true, kind: 'spike' });
+      expect(parseTruth(events[0]!.data)).toBeUndefined();
+      expect(w.malformed.map((m) => m.line)).toEqual([3, 5, 6, 7, 10, 12, 13, 15]);
+      const reason = (line: number) => w.malformed.find((m) => m.line === line)!.reason;
+      expect(reason(3)).toMatch(/^not JSON/);
+      expect(reason(5)).toMatch(/not a JSON object \(array\)/);
+      expect(reason(6)).toMatch(/no "key"/);
+      expect(reason(7)).toMatch(/"key" is not a non-empty string/);
+      expect(reason(12)).toMatch(/null/);
+      expect(reason(15)).toMatch(/UTF-8/);
+      expect(w.malformed[0]!.text).toBe('not json');
+      expect(w.stats).toEqual({ lines: 15, events: 5, malformed: 8, blank: 2 });
+    },
+  );
 
   it('works with next() and keeps at most maxMalformed details', async () => {
     const w = await readNdjsonWorkload(file, { maxMalformed: 2 });

@@ -42,7 +42,9 @@ class Scrape {
 
   /** The value of the one sample with this name and these labels; undefined when absent. */
   value(name: string, labels: Record<string, string> = {}): number | undefined {
-    const hits = this.samples.filter((s) => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v));
+    const hits = this.samples.filter(
+      (s) => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v),
+    );
     if (hits.length > 1) throw new Error(`${hits.length} samples of ${name} ${JSON.stringify(labels)}`);
     return hits[0]?.value;
   }
@@ -70,8 +72,16 @@ function tryConnect(host: string, port: number): Promise<string> {
   });
 }
 
-function stubWorker(stage: string, counters: Partial<WorkerCounters> = {}, owned: number[] = []): MeteredWorker & { counters: WorkerCounters; owned: number[] } {
-  return { opts: { stage: { name: stage } }, counters: { received: 0, sent: 0, emitted: 0, failed: 0, deadLettered: 0, batches: 0, ...counters }, owned };
+function stubWorker(
+  stage: string,
+  counters: Partial<WorkerCounters> = {},
+  owned: number[] = [],
+): MeteredWorker & { counters: WorkerCounters; owned: number[] } {
+  return {
+    opts: { stage: { name: stage } },
+    counters: { received: 0, sent: 0, emitted: 0, failed: 0, deadLettered: 0, batches: 0, ...counters },
+    owned,
+  };
 }
 
 /** Cleanups registered by a test, run in reverse order after it whether it passed or not. */
@@ -119,7 +129,9 @@ describe('metrics server', () => {
     const port = first.port;
     let closed = false;
     cleanups.push(() => (closed ? undefined : first.close()));
-    await expect(startMetricsServer({ source: new WorkerMetrics({ defaultMetrics: false }), port })).rejects.toMatchObject({ code: 'METRICS_PORT_BUSY', exitCode: 2 });
+    await expect(
+      startMetricsServer({ source: new WorkerMetrics({ defaultMetrics: false }), port }),
+    ).rejects.toMatchObject({ code: 'METRICS_PORT_BUSY', exitCode: 2 });
 
     // A keep-alive connection is open after this fetch: close() must not wait for it to time out.
     expect((await fetch(first.url)).status).toBe(200);
@@ -272,7 +284,9 @@ describe('metrics of a StageWorker on a real redis-server', () => {
     expect(producer.stats.acked).toBe(N);
 
     // Before the worker starts: every entry is lag, nothing counted, nothing owned.
-    const entries = (await Promise.all(Array.from({ length: P }, (_, k) => conn.client().xlen(topology.keys.stream(k, streams.input))))).reduce((a, b) => a + b, 0);
+    const entries = (
+      await Promise.all(Array.from({ length: P }, (_, k) => conn.client().xlen(topology.keys.stream(k, streams.input))))
+    ).reduce((a, b) => a + b, 0);
     expect(entries).toBeGreaterThan(0);
     const before = await scrape(srv.url);
     expect(before.status).toBe(200);
@@ -285,10 +299,17 @@ describe('metrics of a StageWorker on a real redis-server', () => {
     worker.start();
     let stopped = false;
     cleanups.push(() => (stopped ? undefined : worker.stop(2000)));
-    await waitFor(async () => (worker.counters.received >= N && worker.counters.sent >= N && worker.owned.length === P ? true : undefined), {
-      timeoutMs: 30_000,
-      onTimeout: () => new Error(`worker did not drain: ${JSON.stringify(worker.counters)}, owned ${worker.owned.join(',')}; log: ${logs.join(' | ')}`),
-    });
+    await waitFor(
+      async () =>
+        worker.counters.received >= N && worker.counters.sent >= N && worker.owned.length === P ? true : undefined,
+      {
+        timeoutMs: 30_000,
+        onTimeout: () =>
+          new Error(
+            `worker did not drain: ${JSON.stringify(worker.counters)}, owned ${worker.owned.join(',')}; log: ${logs.join(' | ')}`,
+          ),
+      },
+    );
 
     const after = await scrape(srv.url);
     expect(after.value('streamctl_events_received_total', { stage: STAGE })).toBe(N);

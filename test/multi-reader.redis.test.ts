@@ -6,14 +6,19 @@ import { commandCalls, redisWithConnection } from './helpers/redis.js';
 const fixture = redisWithConnection();
 
 describe('MultiReader', () => {
-  it('durable: a turn\'s commands count as settled only once the WAIT after them has answered', async () => {
+  it("durable: a turn's commands count as settled only once the WAIT after them has answered", async () => {
     const conn = fixture.conn.dedicated() as Redis;
     const control = fixture.conn.client() as Redis;
     const reader = new MultiReader(conn, control, 500, () => undefined);
     try {
       const key = `mr:${Date.now().toString(36)}`;
       const t0 = performance.now();
-      const replies = await reader.read([], 1, [{ key, add: (p, done) => void (p as Redis).set(key, 'v', done!) }], true);
+      const replies = await reader.read(
+        [],
+        1,
+        [{ key, add: (p, done) => void (p as Redis).set(key, 'v', done!) }],
+        true,
+      );
       // No replica here, so WAIT answers only at its timeout (1 s).
       expect(performance.now() - t0).toBeGreaterThanOrEqual(950);
       expect(replies).toEqual([[null, 'OK']]);
@@ -23,7 +28,7 @@ describe('MultiReader', () => {
     }
   });
 
-  it('without durable, the same turn settles with the command\'s reply, with no WAIT', async () => {
+  it("without durable, the same turn settles with the command's reply, with no WAIT", async () => {
     const conn = fixture.conn.dedicated() as Redis;
     const control = fixture.conn.client() as Redis;
     const reader = new MultiReader(conn, control, 500, () => undefined);
@@ -31,7 +36,12 @@ describe('MultiReader', () => {
     try {
       const before = await waits();
       const key = `mr:${Date.now().toString(36)}`;
-      const replies = await reader.read([], 1, [{ key, add: (p, done) => void (p as Redis).set(key, 'w', done!) }], false);
+      const replies = await reader.read(
+        [],
+        1,
+        [{ key, add: (p, done) => void (p as Redis).set(key, 'w', done!) }],
+        false,
+      );
       expect(replies).toEqual([[null, 'OK']]);
       expect((await waits()) - before).toBe(0);
     } finally {

@@ -29,7 +29,10 @@ beforeAll(async () => {
     pipelines.staged.file,
     'stages:\n  - name: enrich\n    use: enrich\n    output: enriched\n  - name: detect\n    use: detect\n    output: scored\n    params: { train: false }\n  - name: cep\n    use: cep\n',
   );
-  writeFileSync(pipelines.fused.file, 'stages:\n  - name: analyze\n    steps:\n      - use: enrich\n      - use: detect\n        params: { train: false }\n      - use: cep\n');
+  writeFileSync(
+    pipelines.fused.file,
+    'stages:\n  - name: analyze\n    steps:\n      - use: enrich\n      - use: detect\n        params: { train: false }\n      - use: cep\n',
+  );
   const w = metricWorkload({ keys: 200, seed: 99, anomalyRate: 0.01 });
   writeFileSync(trainingFile, Array.from({ length: 20_000 }, () => w.next().data.toString()).join('\n'));
 });
@@ -38,17 +41,50 @@ afterAll(async () => {
   tmp.remove();
 });
 
-async function run(ns: string, opts: { pipeline: keyof typeof pipelines; kill: boolean; pause?: boolean }): Promise<{ report: AuditReport; alerts: string[] }> {
+async function run(
+  ns: string,
+  opts: { pipeline: keyof typeof pipelines; kill: boolean; pause?: boolean },
+): Promise<{ report: AuditReport; alerts: string[] }> {
   const { file: pipelineFile, stages: STAGES } = pipelines[opts.pipeline];
-  const trained = await runCli(['train', '--redis', server.url, '-n', ns, '--pipeline', pipelineFile, '--from', trainingFile, '--json']);
+  const trained = await runCli([
+    'train',
+    '--redis',
+    server.url,
+    '-n',
+    ns,
+    '--pipeline',
+    pipelineFile,
+    '--from',
+    trainingFile,
+    '--json',
+  ]);
   expect(trained.code, trained.stderr).toBe(0);
   // The default 3 s lease: a shorter one expires under a loaded CI machine while its owner lives,
   // which is another scenario than the SIGKILLs this test is about.
   const workerArgs = opts.pause ? ['--pipeline', pipelineFile, '--lease-ttl', '1s'] : ['--pipeline', pipelineFile];
   const workers: WorkerProcess[] = [];
-  for (const s of STAGES) for (let i = 0; i < (opts.kill || opts.pause ? 2 : 1); i++) workers.push(startWorker(s, server.url, ns, workerArgs));
+  for (const s of STAGES)
+    for (let i = 0; i < (opts.kill || opts.pause ? 2 : 1); i++)
+      workers.push(startWorker(s, server.url, ns, workerArgs));
   try {
-    const produce = runCli(['produce', '--redis', server.url, '-n', ns, '--count', String(EVENTS), '--rate', opts.kill || opts.pause ? '8000' : '0', '--keys', '200', '--seed', '5', '--producer-id', 'p1', '--json']);
+    const produce = runCli([
+      'produce',
+      '--redis',
+      server.url,
+      '-n',
+      ns,
+      '--count',
+      String(EVENTS),
+      '--rate',
+      opts.kill || opts.pause ? '8000' : '0',
+      '--keys',
+      '200',
+      '--seed',
+      '5',
+      '--producer-id',
+      'p1',
+      '--json',
+    ]);
     if (opts.pause) {
       // SIGSTOP one worker per stage past its lease, then let it run on: it wakes up believing it
       // owns partitions that others took over meanwhile. Fencing must keep it from doing harm.
@@ -71,7 +107,18 @@ async function run(ns: string, opts: { pipeline: keyof typeof pipelines; kill: b
       }
     }
     expect((await produce).code).toBe(0);
-    const verified = await runCli(['verify', '--redis', server.url, '-n', ns, '--pipeline', pipelineFile, '--wait', '90s', '--json']);
+    const verified = await runCli([
+      'verify',
+      '--redis',
+      server.url,
+      '-n',
+      ns,
+      '--pipeline',
+      pipelineFile,
+      '--wait',
+      '90s',
+      '--json',
+    ]);
     const report = JSON.parse(verified.stdout) as AuditReport;
     const alerts = await runCli(['alerts', '--redis', server.url, '-n', ns, '--limit', '100000', '--json']);
     expect(alerts.code, alerts.stderr).toBe(0);
@@ -100,7 +147,10 @@ async function differingFlags(a: string, b: string): Promise<string[]> {
       return m;
     };
     const [x, y] = [await read(a), await read(b)];
-    return [...x].filter(([id, v]) => y.get(id) !== v).slice(0, 10).map(([id, v]) => `seq ${id}: ${v} vs ${y.get(id)}`);
+    return [...x]
+      .filter(([id, v]) => y.get(id) !== v)
+      .slice(0, 10)
+      .map(([id, v]) => `seq ${id}: ${v} vs ${y.get(id)}`);
   } finally {
     await conn.close();
   }
@@ -109,7 +159,10 @@ async function differingFlags(a: string, b: string): Promise<string[]> {
 /** Alerts of `a` missing from `b`, as `rule/key/time` (event time from T0): a readable failure. */
 function missingAlerts(a: string[], b: string[]): string[] {
   const inB = new Set(b);
-  return a.filter((x) => !inB.has(x)).map((x) => JSON.parse(x) as { rule: string; key: string; time: number }).map((x) => `${x.rule}/${x.key}/${x.time - 1_700_000_000_000}`);
+  return a
+    .filter((x) => !inB.has(x))
+    .map((x) => JSON.parse(x) as { rule: string; key: string; time: number })
+    .map((x) => `${x.rule}/${x.key}/${x.time - 1_700_000_000_000}`);
 }
 
 describe('exactly-once state through the default pipeline', () => {
@@ -118,7 +171,13 @@ describe('exactly-once state through the default pipeline', () => {
   // event first, so a failure says which stage diverged.
   it('after SIGKILLs of enrich, detect and cep workers, or stalls past the lease, staged or fused: the alerts of the undisturbed run, exactly', async () => {
     const calm = await run('calm', { pipeline: 'staged', kill: false });
-    expect(calm.report).toMatchObject({ produced: EVENTS, delivered: EVENTS, lost: 0, duplicates: 0, outOfOrderKeys: 0 });
+    expect(calm.report).toMatchObject({
+      produced: EVENTS,
+      delivered: EVENTS,
+      lost: 0,
+      duplicates: 0,
+      outOfOrderKeys: 0,
+    });
     expect(calm.alerts.length).toBeGreaterThan(10);
     const variants = [
       { ns: 'killed', pipeline: 'staged', kill: true, pause: false },
@@ -128,10 +187,25 @@ describe('exactly-once state through the default pipeline', () => {
     ] as const;
     for (const variant of variants) {
       const disturbed = await run(variant.ns, variant);
-      expect(disturbed.report).toMatchObject({ produced: EVENTS, delivered: EVENTS, lost: 0, duplicates: 0, outOfOrderKeys: 0 });
-      expect(await differingFlags('calm', variant.ns), `${variant.ns}: enrich/detect results of the same events differ`).toEqual([]);
-      expect(missingAlerts(disturbed.alerts, calm.alerts), `${variant.ns}: alerts the undisturbed run did not raise`).toEqual([]);
-      expect(missingAlerts(calm.alerts, disturbed.alerts), `${variant.ns}: alerts of the undisturbed run missing`).toEqual([]);
+      expect(disturbed.report).toMatchObject({
+        produced: EVENTS,
+        delivered: EVENTS,
+        lost: 0,
+        duplicates: 0,
+        outOfOrderKeys: 0,
+      });
+      expect(
+        await differingFlags('calm', variant.ns),
+        `${variant.ns}: enrich/detect results of the same events differ`,
+      ).toEqual([]);
+      expect(
+        missingAlerts(disturbed.alerts, calm.alerts),
+        `${variant.ns}: alerts the undisturbed run did not raise`,
+      ).toEqual([]);
+      expect(
+        missingAlerts(calm.alerts, disturbed.alerts),
+        `${variant.ns}: alerts of the undisturbed run missing`,
+      ).toEqual([]);
       expect(disturbed.alerts).toEqual(calm.alerts);
     }
   }, 300_000);

@@ -3,7 +3,13 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { UsageError } from '../src/errors.js';
 import { stageContext } from './helpers/stage.js';
-import { DEFAULT_PIPELINE, loadPipeline, parsePipeline, resolveStage, type StageDefinition } from '../src/pipeline/definition.js';
+import {
+  DEFAULT_PIPELINE,
+  loadPipeline,
+  parsePipeline,
+  resolveStage,
+  type StageDefinition,
+} from '../src/pipeline/definition.js';
 import { tempDir } from './helpers/redis.js';
 
 const FILE = '/etc/streamctl/pipeline.yaml';
@@ -42,24 +48,86 @@ stages:
     expect(p.partitions).toBe(8);
     expect(p.stages).toEqual([
       { name: 'parse', use: 'passthrough', workers: 1, maxDeliveries: 5, params: {} },
-      { name: 'enrich', use: './stages/enrich.js', workers: 4, maxDeliveries: 3, output: 'enriched', params: { table: 'users', ttl: 30 } },
+      {
+        name: 'enrich',
+        use: './stages/enrich.js',
+        workers: 4,
+        maxDeliveries: 3,
+        output: 'enriched',
+        params: { table: 'users', ttl: 30 },
+      },
     ]);
   });
 
   // Each case: the file text, the field path the message must name, and a word of the problem.
   const invalid: { what: string; text: string; path: string; problem: RegExp }[] = [
-    { what: 'malformed YAML', text: 'stages:\n  - name: a\n   use: [passthrough\n', path: 'not valid YAML', problem: /YAML/ },
-    { what: 'a missing use', text: 'stages:\n  - name: a\n    use: passthrough\n  - name: b\n', path: 'stages[1].use', problem: /either `use`/ },
-    { what: 'both use and steps', text: 'stages:\n  - name: a\n    use: passthrough\n    steps: [{ use: passthrough }]\n', path: 'stages[0].use', problem: /either `use`/ },
-    { what: 'params beside steps', text: 'stages:\n  - name: a\n    params: { x: 1 }\n    steps: [{ use: passthrough }]\n', path: 'stages[0].params', problem: /each step its own/ },
-    { what: 'two unnamed steps of one built-in', text: 'stages:\n  - name: a\n    steps: [{ use: passthrough }, { use: passthrough }]\n', path: 'stages[0].steps[1].name', problem: /duplicate step name "passthrough"/ },
-    { what: 'an unknown step field', text: 'stages:\n  - name: a\n    steps: [{ use: passthrough, workers: 2 }]\n', path: 'stages[0].steps[0].workers: unknown field', problem: /unknown field/ },
-    { what: 'workers: two', text: 'stages:\n  - name: a\n    use: passthrough\n  - name: b\n    use: passthrough\n    workers: two\n', path: 'stages[1].workers', problem: /number/i },
-    { what: 'a duplicate stage name', text: 'stages:\n  - name: a\n    use: passthrough\n  - name: a\n    use: passthrough\n', path: 'stages[1].name', problem: /duplicate stage name "a"/ },
-    { what: 'an unknown top-level field', text: 'stages:\n  - name: a\n    use: passthrough\nreplicas: 3\n', path: 'replicas: unknown field', problem: /unknown field/ },
-    { what: 'an unknown stage field', text: 'stages:\n  - name: a\n    use: passthrough\n    retries: 3\n', path: 'stages[0].retries: unknown field', problem: /unknown field/ },
+    {
+      what: 'malformed YAML',
+      text: 'stages:\n  - name: a\n   use: [passthrough\n',
+      path: 'not valid YAML',
+      problem: /YAML/,
+    },
+    {
+      what: 'a missing use',
+      text: 'stages:\n  - name: a\n    use: passthrough\n  - name: b\n',
+      path: 'stages[1].use',
+      problem: /either `use`/,
+    },
+    {
+      what: 'both use and steps',
+      text: 'stages:\n  - name: a\n    use: passthrough\n    steps: [{ use: passthrough }]\n',
+      path: 'stages[0].use',
+      problem: /either `use`/,
+    },
+    {
+      what: 'params beside steps',
+      text: 'stages:\n  - name: a\n    params: { x: 1 }\n    steps: [{ use: passthrough }]\n',
+      path: 'stages[0].params',
+      problem: /each step its own/,
+    },
+    {
+      what: 'two unnamed steps of one built-in',
+      text: 'stages:\n  - name: a\n    steps: [{ use: passthrough }, { use: passthrough }]\n',
+      path: 'stages[0].steps[1].name',
+      problem: /duplicate step name "passthrough"/,
+    },
+    {
+      what: 'an unknown step field',
+      text: 'stages:\n  - name: a\n    steps: [{ use: passthrough, workers: 2 }]\n',
+      path: 'stages[0].steps[0].workers: unknown field',
+      problem: /unknown field/,
+    },
+    {
+      what: 'workers: two',
+      text: 'stages:\n  - name: a\n    use: passthrough\n  - name: b\n    use: passthrough\n    workers: two\n',
+      path: 'stages[1].workers',
+      problem: /number/i,
+    },
+    {
+      what: 'a duplicate stage name',
+      text: 'stages:\n  - name: a\n    use: passthrough\n  - name: a\n    use: passthrough\n',
+      path: 'stages[1].name',
+      problem: /duplicate stage name "a"/,
+    },
+    {
+      what: 'an unknown top-level field',
+      text: 'stages:\n  - name: a\n    use: passthrough\nreplicas: 3\n',
+      path: 'replicas: unknown field',
+      problem: /unknown field/,
+    },
+    {
+      what: 'an unknown stage field',
+      text: 'stages:\n  - name: a\n    use: passthrough\n    retries: 3\n',
+      path: 'stages[0].retries: unknown field',
+      problem: /unknown field/,
+    },
     { what: 'no stages', text: 'partitions: 4\n', path: 'stages', problem: /expected array|required/i },
-    { what: 'a bad stage name', text: 'stages:\n  - name: Bad Name\n    use: passthrough\n', path: 'stages[0].name', problem: /lower-case/ },
+    {
+      what: 'a bad stage name',
+      text: 'stages:\n  - name: Bad Name\n    use: passthrough\n',
+      path: 'stages[0].name',
+      problem: /lower-case/,
+    },
   ];
 
   it.each(invalid)('rejects $what with PIPELINE_INVALID naming the file and $path', async ({ text, path, problem }) => {
@@ -91,11 +159,17 @@ describe('loadPipeline', () => {
     expect(r.file).toBeUndefined();
     expect(r.definition).toBe(DEFAULT_PIPELINE);
     // enrich -> detect -> cep, fused into one stage.
-    expect(r.definition.stages.map((s) => [s.name, s.steps?.map((step) => step.name)])).toEqual([['analyze', ['enrich', 'detect', 'cep']]]);
+    expect(r.definition.stages.map((s) => [s.name, s.steps?.map((step) => step.name)])).toEqual([
+      ['analyze', ['enrich', 'detect', 'cep']],
+    ]);
   });
 
   it('built-in pipelines by name, unless a file of that name exists', () => {
-    expect(loadPipeline('passthrough', tmp.dir).definition.stages.map((s) => s.use)).toEqual(['passthrough', 'passthrough', 'passthrough']);
+    expect(loadPipeline('passthrough', tmp.dir).definition.stages.map((s) => s.use)).toEqual([
+      'passthrough',
+      'passthrough',
+      'passthrough',
+    ]);
     expect(loadPipeline('default', tmp.dir).definition).toBe(DEFAULT_PIPELINE);
     writeFileSync(join(tmp.dir, 'passthrough'), 'stages:\n  - name: mine\n    use: passthrough\n');
     expect(loadPipeline('passthrough', tmp.dir).definition.stages.map((s) => s.name)).toEqual(['mine']);
@@ -123,7 +197,10 @@ describe('resolveStage', () => {
     writeFileSync(join(tmp.dir, 'nothing.mjs'), 'export const notDefault = 1;\n');
     writeFileSync(join(tmp.dir, 'not-a-stage.mjs'), 'export default { name: "x" };\n');
     writeFileSync(join(tmp.dir, 'object.mjs'), 'export default { name: "obj", process: (batch) => batch.slice(1) };\n');
-    writeFileSync(join(tmp.dir, 'factory.mjs'), 'export default (params) => ({ name: "fac", process: (batch) => batch.slice(params.skip) });\n');
+    writeFileSync(
+      join(tmp.dir, 'factory.mjs'),
+      'export default (params) => ({ name: "fac", process: (batch) => batch.slice(params.skip) });\n',
+    );
   });
   afterAll(() => tmp.remove());
 
@@ -137,11 +214,14 @@ describe('resolveStage', () => {
     expect(e.message).toContain('passthrough');
   });
 
-  it.each(['./nothing.mjs', './not-a-stage.mjs'])('a module exporting nothing usable (%s) is STAGE_INVALID', async (use) => {
-    const e = await usageError(() => resolveStage(def(use), pipelineFile(), tmp.dir));
-    expect(e.code).toBe('STAGE_INVALID');
-    expect(e.message).toContain(join(tmp.dir, use.slice(2)));
-  });
+  it.each(['./nothing.mjs', './not-a-stage.mjs'])(
+    'a module exporting nothing usable (%s) is STAGE_INVALID',
+    async (use) => {
+      const e = await usageError(() => resolveStage(def(use), pipelineFile(), tmp.dir));
+      expect(e.code).toBe('STAGE_INVALID');
+      expect(e.message).toContain(join(tmp.dir, use.slice(2)));
+    },
+  );
 
   it('a missing module is STAGE_LOAD_FAILED', async () => {
     const e = await usageError(() => resolveStage(def('./missing.mjs'), pipelineFile(), tmp.dir));

@@ -32,7 +32,13 @@ describe('idempotent producer', () => {
     const viaProxy = await open(`redis://127.0.0.1:${port}`);
     try {
       const topology = await ensureTopology(direct.client(), ns, [], { partitions: 4 });
-      const producer = new Producer({ client: withScripts(viaProxy.client()), topology, producerId: 'p1', batch, lingerMs: 1 });
+      const producer = new Producer({
+        client: withScripts(viaProxy.client()),
+        topology,
+        producerId: 'p1',
+        batch,
+        lingerMs: 1,
+      });
       await producer.init();
       const count = 2000;
       for (let i = 0; i < count; i++) {
@@ -49,8 +55,12 @@ describe('idempotent producer', () => {
       // Every seq the producer handed out is in ingest exactly once.
       const seen = new Map<number, number>();
       for (let k = 0; k < 4; k++) {
-        const entries = (await direct.client().xrangeBuffer(topology.keys.stream(k, 'ingest'), '-', '+')) as [Buffer, Buffer[]][];
-        for (const [, fields] of entries) for (const e of decodeEntry(fields)) seen.set(e.seq, (seen.get(e.seq) ?? 0) + 1);
+        const entries = (await direct.client().xrangeBuffer(topology.keys.stream(k, 'ingest'), '-', '+')) as [
+          Buffer,
+          Buffer[],
+        ][];
+        for (const [, fields] of entries)
+          for (const e of decodeEntry(fields)) seen.set(e.seq, (seen.get(e.seq) ?? 0) + 1);
       }
       expect(producer.last - producer.first + 1).toBe(count);
       expect(seen.size).toBe(count);
@@ -67,9 +77,22 @@ describe('worker shutdown', () => {
   it('SIGTERM under load: exits within the timeout and leaves no pending entries of its own', async () => {
     const ns = 'sigterm';
     const conn = await open(server.url);
-    const workers = ['stage1', 'stage2', 'stage3'].map((s) => startWorker(s, server.url, ns, ['--shutdown-timeout', '8s']));
+    const workers = ['stage1', 'stage2', 'stage3'].map((s) =>
+      startWorker(s, server.url, ns, ['--shutdown-timeout', '8s']),
+    );
     try {
-      const producing = runCli(['produce', '--redis', server.url, '--namespace', ns, '--count', '150000', '--rate', '30000', '--json']);
+      const producing = runCli([
+        'produce',
+        '--redis',
+        server.url,
+        '--namespace',
+        ns,
+        '--count',
+        '150000',
+        '--rate',
+        '30000',
+        '--json',
+      ]);
       // A cluster-wide key: the same whatever the partition count.
       const heartbeats = new Keys(ns, 1).workers;
       const victim = workers[1]!;
@@ -89,12 +112,25 @@ describe('worker shutdown', () => {
       const partitions = (await recordedPartitions(conn.client(), ns))!;
       const keys = new Keys(ns, partitions);
       for (let k = 0; k < partitions; k++) {
-        const mine = (await conn.client().xpending(keys.stream(k, 'stage1'), 'stage2', '-', '+', 10, hb.id)) as unknown[];
+        const mine = (await conn
+          .client()
+          .xpending(keys.stream(k, 'stage1'), 'stage2', '-', '+', 10, hb.id)) as unknown[];
         expect(mine).toEqual([]);
       }
       workers[1] = startWorker('stage2', server.url, ns);
       expect((await producing).code).toBe(0);
-      const verified = await runCli(['verify', '--redis', server.url, '--namespace', ns, '--pipeline', 'passthrough', '--wait', '60s', '--json']);
+      const verified = await runCli([
+        'verify',
+        '--redis',
+        server.url,
+        '--namespace',
+        ns,
+        '--pipeline',
+        'passthrough',
+        '--wait',
+        '60s',
+        '--json',
+      ]);
       expect(JSON.parse(verified.stdout)).toMatchObject({ lost: 0, duplicates: 0, delivered: 150000 });
     } finally {
       await stopWorkers(workers);

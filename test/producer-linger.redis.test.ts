@@ -60,7 +60,12 @@ describe('Producer with lingerMs 0', () => {
         expect(seen.has(e.seq)).toBe(false);
         seen.add(e.seq);
         const original = bySeq.get(e.seq)!;
-        expect({ key: e.key, data: e.data.toString(), ts: e.ts, producer: e.producer }).toEqual({ key: original.key, data: original.data.toString(), ts: original.ts, producer: 'p1' });
+        expect({ key: e.key, data: e.data.toString(), ts: e.ts, producer: e.producer }).toEqual({
+          key: original.key,
+          data: original.data.toString(),
+          ts: original.ts,
+          producer: 'p1',
+        });
       }
     }
     expect(seen.size).toBe(count);
@@ -84,7 +89,8 @@ describe('Producer with lingerMs 0', () => {
       for (let i = 0; out.length < 3; i++) if (partitionOf(`key-${i}`, 8) === k) out.push(`key-${i}`);
       return out;
     });
-    for (const round of [0, 1, 2]) for (let k = 0; k < 8; k++) producer.send(keys[k]![round]!, Buffer.from(`${k}/${round}`), Date.now());
+    for (const round of [0, 1, 2])
+      for (let k = 0; k < 8; k++) producer.send(keys[k]![round]!, Buffer.from(`${k}/${round}`), Date.now());
     // No flushAll, no linger timer: the batches must go by themselves.
     await waitFor(async () => (producer.stats.acked === 24 ? true : undefined), {
       timeoutMs: 5000,
@@ -102,10 +108,17 @@ describe('Producer with lingerMs 0', () => {
     await producer.close();
   });
 
-  it('durable: the turn\'s appends are acknowledged only once their WAIT has answered', async () => {
+  it("durable: the turn's appends are acknowledged only once their WAIT has answered", async () => {
     const client = fixture.conn.client();
     const topology = await ensureTopology(client, newNamespace('durable'), [], { partitions: 4 });
-    const producer = new Producer({ client: withScripts(client), topology, producerId: 'p1', batch: 100, lingerMs: 0, durable: true });
+    const producer = new Producer({
+      client: withScripts(client),
+      topology,
+      producerId: 'p1',
+      batch: 100,
+      lingerMs: 0,
+      durable: true,
+    });
     await producer.init();
     const waits = () => commandCalls(client, 'wait');
     const before = await waits();

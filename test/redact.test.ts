@@ -12,7 +12,12 @@ describe('redactUrl', () => {
   });
 
   it('leaves URLs without a password unchanged', () => {
-    for (const u of ['redis://h:7000', 'redis://alice@h:7000', 'rediss://[::1]:7000/2', 'redis://h1:7000,redis://h2:7001']) {
+    for (const u of [
+      'redis://h:7000',
+      'redis://alice@h:7000',
+      'rediss://[::1]:7000/2',
+      'redis://h1:7000,redis://h2:7001',
+    ]) {
       expect(redactUrl(u)).toBe(u);
     }
   });

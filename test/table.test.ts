@@ -8,10 +8,13 @@ const boldRed = (s: string) => `\x1b[1;31m${s}\x1b[0m`;
 
 describe('renderTable', () => {
   it('aligns columns two spaces apart under the header, with the default indent', () => {
-    const out = renderTable(['NODE', 'ROLE', 'NOTE'], [
-      ['127.0.0.1:7000', 'master', 'ok'],
-      ['h:1', 'slave', 'lagging'],
-    ]);
+    const out = renderTable(
+      ['NODE', 'ROLE', 'NOTE'],
+      [
+        ['127.0.0.1:7000', 'master', 'ok'],
+        ['h:1', 'slave', 'lagging'],
+      ],
+    );
     expect(out.split('\n')).toEqual([
       '  NODE            ROLE    NOTE',
       '  127.0.0.1:7000  master  ok',
@@ -20,10 +23,13 @@ describe('renderTable', () => {
   });
 
   it('ignores ANSI colour codes when measuring width', () => {
-    const out = renderTable(['NAME', 'STATUS', 'NOTE'], [
-      ['a', green('ok'), 'x'],
-      ['longer', boldRed('down'), 'y'],
-    ]);
+    const out = renderTable(
+      ['NAME', 'STATUS', 'NOTE'],
+      [
+        ['a', green('ok'), 'x'],
+        ['longer', boldRed('down'), 'y'],
+      ],
+    );
     const lines = out.split('\n');
     expect(lines[1]).toBe(`  a       ${green('ok')}      x`);
     const plain = lines.map(strip);
@@ -35,7 +41,14 @@ describe('renderTable', () => {
   });
 
   it('does not pad the last column and trims trailing blanks', () => {
-    const out = renderTable(['A', 'B'], [['long-value', ''], ['x', 'y']], '');
+    const out = renderTable(
+      ['A', 'B'],
+      [
+        ['long-value', ''],
+        ['x', 'y'],
+      ],
+      '',
+    );
     const lines = out.split('\n');
     expect(lines).toEqual(['A           B', 'long-value', 'x           y']);
     expect(lines.every((l) => l === l.trimEnd())).toBe(true);

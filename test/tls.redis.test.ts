@@ -18,12 +18,26 @@ function makeCa(cwd: string, name: string): { key: string; cert: string } {
   const key = join(cwd, `${name}.key`);
   const cert = join(cwd, `${name}.crt`);
   openssl(cwd, [
-    'req', '-x509', '-new', '-nodes',
-    '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1',
-    '-keyout', key, '-out', cert, '-days', '2',
-    '-subj', `/CN=streamctl test ${name}`,
-    '-addext', 'basicConstraints=critical,CA:TRUE',
-    '-addext', 'keyUsage=critical,keyCertSign,cRLSign',
+    'req',
+    '-x509',
+    '-new',
+    '-nodes',
+    '-newkey',
+    'ec',
+    '-pkeyopt',
+    'ec_paramgen_curve:prime256v1',
+    '-keyout',
+    key,
+    '-out',
+    cert,
+    '-days',
+    '2',
+    '-subj',
+    `/CN=streamctl test ${name}`,
+    '-addext',
+    'basicConstraints=critical,CA:TRUE',
+    '-addext',
+    'keyUsage=critical,keyCertSign,cRLSign',
   ]);
   return { key, cert };
 }
@@ -44,8 +58,39 @@ function makeServerCert(cwd: string, ca: { key: string; cert: string }): { key: 
       '',
     ].join('\n'),
   );
-  openssl(cwd, ['req', '-new', '-nodes', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-keyout', key, '-out', csr, '-subj', '/CN=localhost']);
-  openssl(cwd, ['x509', '-req', '-in', csr, '-CA', ca.cert, '-CAkey', ca.key, '-set_serial', '1001', '-days', '2', '-extfile', ext, '-out', cert]);
+  openssl(cwd, [
+    'req',
+    '-new',
+    '-nodes',
+    '-newkey',
+    'ec',
+    '-pkeyopt',
+    'ec_paramgen_curve:prime256v1',
+    '-keyout',
+    key,
+    '-out',
+    csr,
+    '-subj',
+    '/CN=localhost',
+  ]);
+  openssl(cwd, [
+    'x509',
+    '-req',
+    '-in',
+    csr,
+    '-CA',
+    ca.cert,
+    '-CAkey',
+    ca.key,
+    '-set_serial',
+    '1001',
+    '-days',
+    '2',
+    '-extfile',
+    ext,
+    '-out',
+    cert,
+  ]);
   return { key, cert };
 }
 
@@ -63,7 +108,16 @@ beforeAll(async () => {
   rightCa = ca.cert;
   wrongCa = other.cert;
   server = await startRedis(
-    ['--tls-cert-file', cert.cert, '--tls-key-file', cert.key, '--tls-ca-cert-file', ca.cert, '--tls-auth-clients', 'no'],
+    [
+      '--tls-cert-file',
+      cert.cert,
+      '--tls-key-file',
+      cert.key,
+      '--tls-ca-cert-file',
+      ca.cert,
+      '--tls-auth-clients',
+      'no',
+    ],
     { tlsPort: true },
   );
   tlsUrl = `rediss://127.0.0.1:${server.port}`;

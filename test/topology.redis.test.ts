@@ -30,7 +30,8 @@ describe('topology', () => {
         const slot = calculateSlot(keys.stream(k, 'ingest'));
         expect(slot).toBeGreaterThanOrEqual(Math.floor((k * 16384) / p));
         expect(slot).toBeLessThan(Math.floor(((k + 1) * 16384) / p));
-        for (const other of [keys.dlq(k), keys.state(k, 's'), keys.seq(k), keys.lease('s', k), keys.stream(k, 'out')]) expect(calculateSlot(other)).toBe(slot);
+        for (const other of [keys.dlq(k), keys.state(k, 's'), keys.seq(k), keys.lease('s', k), keys.stream(k, 'out')])
+          expect(calculateSlot(other)).toBe(slot);
       }
       expect(new Set(keys.tags).size).toBe(p);
     }

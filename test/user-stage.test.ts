@@ -14,9 +14,18 @@ const def = (use: string) => ({ name: 'user', use, workers: 1, maxDeliveries: 5,
 
 describe('user stages', () => {
   it.each([
-    { file: 'factory.ts', source: `import type {} from 'node:fs';\ninterface E { data: Buffer }\nexport default (params: { min: number }) => ({ name: 'f', process: (b: E[]) => b.filter((e) => e.data.length >= params.min) });\n` },
-    { file: 'object.mjs', source: `export default { name: 'o', process: (b) => b.filter((e) => e.data.length >= 2) };\n` },
-    { file: 'object.ts', source: `const stage: { name: string; process(b: { data: Buffer }[]): unknown[] } = { name: 'o', process: (b) => b.filter((e) => e.data.length >= 2) };\nexport default stage;\n` },
+    {
+      file: 'factory.ts',
+      source: `import type {} from 'node:fs';\ninterface E { data: Buffer }\nexport default (params: { min: number }) => ({ name: 'f', process: (b: E[]) => b.filter((e) => e.data.length >= params.min) });\n`,
+    },
+    {
+      file: 'object.mjs',
+      source: `export default { name: 'o', process: (b) => b.filter((e) => e.data.length >= 2) };\n`,
+    },
+    {
+      file: 'object.ts',
+      source: `const stage: { name: string; process(b: { data: Buffer }[]): unknown[] } = { name: 'o', process: (b) => b.filter((e) => e.data.length >= 2) };\nexport default stage;\n`,
+    },
   ])('$file loads without a build step and filters', async ({ file, source }) => {
     const path = join(tmp.dir, file);
     writeFileSync(path, source);

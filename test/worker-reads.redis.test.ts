@@ -42,7 +42,13 @@ function keysOf(k: number, partitions: number, count: number): string[] {
 function startStageWorker(
   conn: RedisConnection,
   topology: Topology,
-  opts: { factory?: StageFactory; maxDeliveries?: number; blockMs?: number; batchEntries?: number; leaseTtlMs?: number } = {},
+  opts: {
+    factory?: StageFactory;
+    maxDeliveries?: number;
+    blockMs?: number;
+    batchEntries?: number;
+    leaseTtlMs?: number;
+  } = {},
 ): StageWorker {
   const w = new StageWorker({
     conn,
@@ -60,7 +66,13 @@ function startStageWorker(
 }
 
 /** Sends the events through an idempotent producer with lingerMs 0 and returns the run to audit. */
-async function produce(client: RedisClient, topology: Topology, events: { key: string; data: string }[], producerId: string, batch = 20): Promise<RunRecord> {
+async function produce(
+  client: RedisClient,
+  topology: Topology,
+  events: { key: string; data: string }[],
+  producerId: string,
+  batch = 20,
+): Promise<RunRecord> {
   const producer = new Producer({ client: withScripts(client), topology, producerId, batch, lingerMs: 0 });
   await producer.init();
   const startedAt = Date.now();
@@ -68,20 +80,44 @@ async function produce(client: RedisClient, topology: Topology, events: { key: s
   await producer.close();
   expect(producer.stats).toMatchObject({ sent: events.length, acked: events.length, failed: 0 });
   return {
-    id: `run-${producerId}`, kind: 'produce', producer: producerId, status: 'done', startedAt, endedAt: Date.now(), partitions: topology.partitions, rate: 0,
-    firstSeq: producer.first, lastSeq: producer.last, sent: producer.stats.sent, acked: producer.stats.acked, errors: producer.stats.errors, failed: 0, failedRanges: [],
+    id: `run-${producerId}`,
+    kind: 'produce',
+    producer: producerId,
+    status: 'done',
+    startedAt,
+    endedAt: Date.now(),
+    partitions: topology.partitions,
+    rate: 0,
+    firstSeq: producer.first,
+    lastSeq: producer.last,
+    sent: producer.stats.sent,
+    acked: producer.stats.acked,
+    errors: producer.stats.errors,
+    failed: 0,
+    failedRanges: [],
   };
 }
 
 /** Polls the audit until `done` holds for it. */
-function auditUntil(client: RedisClient, topology: Topology, run: RunRecord, done: (r: AuditReport) => boolean, what: string, timeoutMs = 20_000): Promise<AuditReport> {
+function auditUntil(
+  client: RedisClient,
+  topology: Topology,
+  run: RunRecord,
+  done: (r: AuditReport) => boolean,
+  what: string,
+  timeoutMs = 20_000,
+): Promise<AuditReport> {
   let last: AuditReport | undefined;
   return waitFor(
     async () => {
       last = await audit(client, topology, run);
       return done(last) ? last : undefined;
     },
-    { timeoutMs, intervalMs: 50, onTimeout: (e) => new Error(`${what}: ${JSON.stringify(last)} ${String(e ?? '')}\n${logs.slice(-20).join('\n')}`) },
+    {
+      timeoutMs,
+      intervalMs: 50,
+      onTimeout: (e) => new Error(`${what}: ${JSON.stringify(last)} ${String(e ?? '')}\n${logs.slice(-20).join('\n')}`),
+    },
   );
 }
 
@@ -89,7 +125,8 @@ function waitOwned(w: StageWorker, owned: number[], timeoutMs = 10_000): Promise
   return waitFor(async () => (JSON.stringify(w.owned) === JSON.stringify(owned) ? true : undefined), {
     timeoutMs,
     intervalMs: 20,
-    onTimeout: () => new Error(`worker owns ${JSON.stringify(w.owned)}, not ${JSON.stringify(owned)}\n${logs.slice(-20).join('\n')}`),
+    onTimeout: () =>
+      new Error(`worker owns ${JSON.stringify(w.owned)}, not ${JSON.stringify(owned)}\n${logs.slice(-20).join('\n')}`),
   });
 }
 
@@ -117,7 +154,12 @@ async function blockedReads(client: RedisClient): Promise<{ id: string; idle: nu
   return list
     .split('\n')
     .filter(Boolean)
-    .map((line) => Object.fromEntries(line.split(' ').map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)])) as Record<string, string>)
+    .map(
+      (line) =>
+        Object.fromEntries(
+          line.split(' ').map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]),
+        ) as Record<string, string>,
+    )
     .filter((c) => c.cmd === 'xread' && (c.flags ?? '').includes('b'))
     .map((c) => ({ id: c.id!, idle: Number(c.idle) }));
 }
@@ -131,7 +173,11 @@ function oneFreshBlockedRead(client: RedisClient, maxIdle: number): Promise<{ id
       last = b;
       return b.length === 1 && b[0]!.idle < maxIdle ? b[0] : undefined;
     },
-    { timeoutMs: 10_000, intervalMs: 20, onTimeout: () => new Error(`expected one fresh blocked XREAD, saw ${JSON.stringify(last)}`) },
+    {
+      timeoutMs: 10_000,
+      intervalMs: 20,
+      onTimeout: () => new Error(`expected one fresh blocked XREAD, saw ${JSON.stringify(last)}`),
+    },
   );
 }
 
@@ -143,25 +189,51 @@ async function unblockCalls(client: RedisClient): Promise<number> {
 }
 
 describe("commit.lua 'take' mode", () => {
-  it('delivers and acks exactly the group\'s next entries under the lease; refuses other ids (STALE_READ) and a wrong lease (LEASE_LOST)', async () => {
+  it("delivers and acks exactly the group's next entries under the lease; refuses other ids (STALE_READ) and a wrong lease (LEASE_LOST)", async () => {
     const client = withScripts(fixture.conn.client());
     const ns = newNamespace('take');
     const keys = new Keys(ns, 1);
     const group = 'stage';
-    const [lease, input, state, dlq, output] = [keys.lease(group, 0), keys.stream(0, 'ingest'), keys.state(0, group), keys.dlq(0), keys.stream(0, 'out')];
+    const [lease, input, state, dlq, output] = [
+      keys.lease(group, 0),
+      keys.stream(0, 'ingest'),
+      keys.state(0, group),
+      keys.dlq(0),
+      keys.stream(0, 'out'),
+    ];
     await client.set(lease, 'token-1');
     await client.xgroup('CREATE', input, group, '0', 'MKSTREAM');
-    const event = (seq: number): StreamEvent => ({ key: 'k', producer: 'p', seq, ts: 1_700_000_000_000 + seq, data: Buffer.from(`e${seq}`) });
+    const event = (seq: number): StreamEvent => ({
+      key: 'k',
+      producer: 'p',
+      seq,
+      ts: 1_700_000_000_000 + seq,
+      data: Buffer.from(`e${seq}`),
+    });
     const ids: string[] = [];
-    for (let seq = 1; seq <= 3; seq++) ids.push((await client.xadd(input, '*', 'v', String(CODEC_VERSION), 'b', encodeBatch([event(seq)])))!);
+    for (let seq = 1; seq <= 3; seq++)
+      ids.push((await client.xadd(input, '*', 'v', String(CODEC_VERSION), 'b', encodeBatch([event(seq)])))!);
 
     const out = encodeBatch([event(1), event(2)]);
     /** A commit in mode 'take' with one output batch, a state value and, optionally, a dead letter. */
     const take = (token: string, takeIds: string[], opts: { state?: string; dead?: boolean } = {}) =>
       client.streamctlCommit(
-        5, lease, input, state, dlq, output,
-        token, group, String(CODEC_VERSION), 'take', 'consumer-1', takeIds.length, ...takeIds,
-        1, 5, out,
+        5,
+        lease,
+        input,
+        state,
+        dlq,
+        output,
+        token,
+        group,
+        String(CODEC_VERSION),
+        'take',
+        'consumer-1',
+        takeIds.length,
+        ...takeIds,
+        1,
+        5,
+        out,
         ...(opts.state === undefined ? ['-', ''] : ['set', opts.state]),
         ...(opts.dead ? [1, takeIds[0] ?? '0-0', group, 'Error: x', '1', '', 'raw'] : [0]),
       );
@@ -196,7 +268,24 @@ describe("commit.lua 'take' mode", () => {
     expect(await client.xlen(output)).toBe(1);
 
     // Recovery acknowledges the pending entry in mode 'ack'.
-    const ack = await client.streamctlCommit(5, lease, input, state, dlq, output, 'token-1', group, String(CODEC_VERSION), 'ack', 1, ids[2]!, 0, '-', '', 0);
+    const ack = await client.streamctlCommit(
+      5,
+      lease,
+      input,
+      state,
+      dlq,
+      output,
+      'token-1',
+      group,
+      String(CODEC_VERSION),
+      'ack',
+      1,
+      ids[2]!,
+      0,
+      '-',
+      '',
+      0,
+    );
     expect(ack).toBe(1);
     expect(await pendingCount(client, input, group)).toBe(0);
   });
@@ -218,8 +307,23 @@ describe('one worker, all partitions on a single Redis', () => {
     // Every partition got events.
     for (let k = 0; k < 8; k++) expect(await client.xlen(topology.keys.stream(k, 'ingest'))).toBeGreaterThan(0);
 
-    const report = await auditUntil(client, topology, run, (r) => r.drained && r.delivered === r.produced, 'not all delivered');
-    expect(report).toMatchObject({ produced: 4000, delivered: 4000, lost: 0, duplicates: 0, unexpected: 0, outOfOrderKeys: 0, deadLettered: 0, drained: true });
+    const report = await auditUntil(
+      client,
+      topology,
+      run,
+      (r) => r.drained && r.delivered === r.produced,
+      'not all delivered',
+    );
+    expect(report).toMatchObject({
+      produced: 4000,
+      delivered: 4000,
+      lost: 0,
+      duplicates: 0,
+      unexpected: 0,
+      outOfOrderKeys: 0,
+      deadLettered: 0,
+      drained: true,
+    });
     for (let k = 0; k < 8; k++) expect(await pendingCount(client, topology.keys.stream(k, 'ingest'), 'pass')).toBe(0);
     // Each event was committed once: no batch was redone.
     expect(w.counters).toMatchObject({ sent: 4000, failed: 0, deadLettered: 0 });
@@ -238,13 +342,20 @@ describe('a turn on a single Redis', () => {
     const seen: { cmd: string; take: boolean; source: string }[] = [];
     monitor.on('monitor', (_time: string, args: string[], source: string) => {
       const cmd = String(args[0]).toLowerCase();
-      if (cmd === 'xread' || cmd === 'evalsha' || cmd === 'eval') seen.push({ cmd, take: args.includes('take') && args.some((a) => String(a).includes(ns)), source });
+      if (cmd === 'xread' || cmd === 'evalsha' || cmd === 'eval')
+        seen.push({ cmd, take: args.includes('take') && args.some((a) => String(a).includes(ns)), source });
     });
     // A backlog before the worker starts: its reads come back full (10 entries per partition).
     const backlog = Array.from({ length: 800 }, (_, i) => ({ key: `k${i % 37}`, data: `b${i}` }));
     const run = await produce(client, topology, backlog, `p-${ns}`, 5);
     const w = startStageWorker(fixture.conn, topology, { batchEntries: 40 });
-    await auditUntil(client, topology, run, (r) => r.drained && r.delivered === backlog.length, 'backlog not delivered');
+    await auditUntil(
+      client,
+      topology,
+      run,
+      (r) => r.drained && r.delivered === backlog.length,
+      'backlog not delivered',
+    );
     const backlogPhase = seen.length;
     // Then one event at a time, each delivered before the next: every read comes back short.
     for (let i = 0; i < 12; i++) {
@@ -281,7 +392,9 @@ describe('the single XREAD of all partitions (blockMs 30 s)', () => {
       const t0 = performance.now();
       await auditUntil(client, topology, run, (r) => r.delivered === 1, `event to partition ${k} not delivered`, 5000);
       expect(performance.now() - t0).toBeLessThan(2000);
-      expect((await streamEvents(client, topology.keys.stream(k, 'out'))).map((e) => e.data.toString())).toEqual([`to ${k}`]);
+      expect((await streamEvents(client, topology.keys.stream(k, 'out'))).map((e) => e.data.toString())).toEqual([
+        `to ${k}`,
+      ]);
     }
   });
 
@@ -307,9 +420,22 @@ describe('the single XREAD of all partitions (blockMs 30 s)', () => {
     // The lease is freed: the worker takes partition 3 within a balance round (500 ms).
     await client.del(foreign);
     const t0 = performance.now();
-    const report = await auditUntil(client, topology, run, (r) => r.drained && r.delivered === events.length, 'backlog of the partition taken not delivered', 10_000);
+    const report = await auditUntil(
+      client,
+      topology,
+      run,
+      (r) => r.drained && r.delivered === events.length,
+      'backlog of the partition taken not delivered',
+      10_000,
+    );
     const ms = performance.now() - t0;
-    expect(report).toMatchObject({ produced: events.length, delivered: events.length, lost: 0, duplicates: 0, outOfOrderKeys: 0 });
+    expect(report).toMatchObject({
+      produced: events.length,
+      delivered: events.length,
+      lost: 0,
+      duplicates: 0,
+      outOfOrderKeys: 0,
+    });
     expect(w.owned).toEqual([0, 1, 2, 3]);
     expect(ms).toBeLessThan(3000);
     expect(await unblockCalls(client)).toBeGreaterThan(unblocksBefore);
@@ -333,7 +459,11 @@ describe('a stage that throws on one event, on the fast path', () => {
         return batch;
       },
     });
-    const w = startStageWorker(fixture.conn, topology, { factory: picky, maxDeliveries: MAX_DELIVERIES, batchEntries: 4 });
+    const w = startStageWorker(fixture.conn, topology, {
+      factory: picky,
+      maxDeliveries: MAX_DELIVERIES,
+      batchEntries: 4,
+    });
     await waitOwned(w, [0, 1]);
     // Idle, blocked in its read: the events below come through the XREAD fast path.
     await oneFreshBlockedRead(client, 5);
@@ -353,11 +483,27 @@ describe('a stage that throws on one event, on the fast path', () => {
     const poison = decodeEntry(ingest0[1]![1]).find((e) => e.data.toString().startsWith('poison'))!;
     expect(poison).toBeDefined();
 
-    const report = await auditUntil(client, topology, run, (r) => r.drained && r.delivered + r.deadLettered === r.produced, 'not settled');
-    expect(report).toMatchObject({ produced: 50, delivered: 49, deadLettered: 1, lost: 0, duplicates: 0, unexpected: 0, outOfOrderKeys: 0 });
+    const report = await auditUntil(
+      client,
+      topology,
+      run,
+      (r) => r.drained && r.delivered + r.deadLettered === r.produced,
+      'not settled',
+    );
+    expect(report).toMatchObject({
+      produced: 50,
+      delivered: 49,
+      deadLettered: 1,
+      lost: 0,
+      duplicates: 0,
+      unexpected: 0,
+      outOfOrderKeys: 0,
+    });
 
     // The failure was on a batch read with XREAD (the fast path), not on a redelivery.
-    expect(logs.some((l) => l.includes(`partition 0: batch failed (Error: poison ${poison.seq}); redelivering`))).toBe(true);
+    expect(logs.some((l) => l.includes(`partition 0: batch failed (Error: poison ${poison.seq}); redelivering`))).toBe(
+      true,
+    );
     expect(logs.some((l) => /partition 1: batch failed/.test(l))).toBe(false);
 
     // Nothing pending, and every other event of partition 0 (those of the poisoned entry too) is in
@@ -367,7 +513,10 @@ describe('a stage that throws on one event, on the fast path', () => {
       expect(await groupInfo(client, topology.keys.stream(k, 'ingest'), 'picky')).toMatchObject({ pending: 0, lag: 0 });
     }
     const out0 = (await streamEvents(client, topology.keys.stream(0, 'out'))).map((e) => e.seq);
-    const expected0 = ingest0.flatMap(([, f]) => decodeEntry(f)).map((e) => e.seq).filter((s) => s !== poison.seq);
+    const expected0 = ingest0
+      .flatMap(([, f]) => decodeEntry(f))
+      .map((e) => e.seq)
+      .filter((s) => s !== poison.seq);
     expect([...out0].sort((a, b) => a - b)).toEqual(expected0);
     expect(new Set(out0).size).toBe(out0.length);
     expect(out0).not.toContain(poison.seq);
@@ -420,7 +569,13 @@ describe('a snapshot stage whose batch fails once on the fast path', () => {
     const events = Array.from({ length: 40 }, (_, i) => ({ key: 'k', data: i === 20 ? 'flaky' : 'ok' }));
     const run = await produce(client, topology, events, `p-${ns}`, 5);
     const w = startStageWorker(fixture.conn, topology, { factory: counting, batchEntries: 1 });
-    const report = await auditUntil(client, topology, run, (r) => r.drained && r.delivered === r.produced, 'not all delivered');
+    const report = await auditUntil(
+      client,
+      topology,
+      run,
+      (r) => r.drained && r.delivered === r.produced,
+      'not all delivered',
+    );
     expect(report).toMatchObject({ produced: 40, delivered: 40, duplicates: 0, lost: 0 });
     expect(failedOnce).toBe(true);
     expect(logs.some((l) => /partition 0: batch failed \(Error: transient\); redelivering/.test(l))).toBe(true);
@@ -450,14 +605,30 @@ describe('a 3-primary cluster', () => {
     await waitFor(async () => (w1.owned.length === 3 && w2.owned.length === 3 ? true : undefined), {
       timeoutMs: 15_000,
       intervalMs: 50,
-      onTimeout: () => new Error(`not balanced: ${JSON.stringify([w1.owned, w2.owned])}\n${logs.slice(-20).join('\n')}`),
+      onTimeout: () =>
+        new Error(`not balanced: ${JSON.stringify([w1.owned, w2.owned])}\n${logs.slice(-20).join('\n')}`),
     });
     expect([...w1.owned, ...w2.owned].sort()).toEqual([0, 1, 2, 3, 4, 5]);
 
     const events = Array.from({ length: 3000 }, (_, i) => ({ key: `k${i % 157}`, data: JSON.stringify({ i }) }));
     const run = await produce(client, topology, events, `p-${ns}`, 25);
-    const report = await auditUntil(client, topology, run, (r) => r.drained && r.delivered === r.produced, 'not all delivered', 30_000);
-    expect(report).toMatchObject({ produced: 3000, delivered: 3000, lost: 0, duplicates: 0, unexpected: 0, outOfOrderKeys: 0, drained: true });
+    const report = await auditUntil(
+      client,
+      topology,
+      run,
+      (r) => r.drained && r.delivered === r.produced,
+      'not all delivered',
+      30_000,
+    );
+    expect(report).toMatchObject({
+      produced: 3000,
+      delivered: 3000,
+      lost: 0,
+      duplicates: 0,
+      unexpected: 0,
+      outOfOrderKeys: 0,
+      drained: true,
+    });
     // Both workers did part of the work, and no batch was committed twice.
     expect(w1.counters.sent).toBeGreaterThan(0);
     expect(w2.counters.sent).toBeGreaterThan(0);

@@ -37,8 +37,16 @@ function bullClient(spec: ConnectionSpec, mode: 'cluster' | 'standalone'): Redis
   const { commandTimeout: _t, host: _h, port: _p, ...node } = redisOptions(spec, spec.endpoints[0]!);
   const client =
     mode === 'cluster'
-      ? new Cluster(spec.endpoints.map((e) => ({ host: e.host, port: e.port })), { redisOptions: { ...node, maxRetriesPerRequest: null } })
-      : new Redis({ ...node, host: spec.endpoints[0]!.host, port: spec.endpoints[0]!.port, maxRetriesPerRequest: null });
+      ? new Cluster(
+          spec.endpoints.map((e) => ({ host: e.host, port: e.port })),
+          { redisOptions: { ...node, maxRetriesPerRequest: null } },
+        )
+      : new Redis({
+          ...node,
+          host: spec.endpoints[0]!.host,
+          port: spec.endpoints[0]!.port,
+          maxRetriesPerRequest: null,
+        });
   // Errors surface through BullMQ's own events; an 'error' event with no listener would crash.
   client.on('error', () => {});
   return client;

@@ -32,13 +32,20 @@ export function bullmqMissing(): string | undefined {
  * `<prefix>:bullmq:*`; `prefix` must hold a hash tag, as BullMQ needs in a cluster. The keys are
  * deleted afterwards, also when the run fails.
  */
-export async function bullmqPeer(opts: { conn: RedisConnection; prefix: string; workload: PeerWorkload; signal?: AbortSignal }): Promise<PeerResult> {
+export async function bullmqPeer(opts: {
+  conn: RedisConnection;
+  prefix: string;
+  workload: PeerWorkload;
+  signal?: AbortSignal;
+}): Promise<PeerResult> {
   const { conn, workload } = opts;
   const prefix = `${opts.prefix}:bullmq`;
   const jobs = String(workload.events);
   const children: Child[] = [];
   try {
-    const workers = [1, 2, 3].map((i) => forkChild('./bullmq-child.js', ['worker', prefix, String(i), jobs], conn.spec));
+    const workers = [1, 2, 3].map((i) =>
+      forkChild('./bullmq-child.js', ['worker', prefix, String(i), jobs], conn.spec),
+    );
     children.push(...workers);
     await abortable(Promise.all(workers.map((w) => w.next('ready'))), opts.signal);
     const producer = forkChild('./bullmq-child.js', ['produce', prefix, ...workloadArgs(workload)], conn.spec);
@@ -46,10 +53,18 @@ export async function bullmqPeer(opts: { conn: RedisConnection; prefix: string; 
     await abortable(producer.next('ready'), opts.signal);
     producer.proc.send({ type: 'go' });
     // Every child's 'done' is awaited, so that one failing anywhere ends the run at once.
-    const [start, , ...dones] = await abortable(Promise.all([producer.next('start'), producer.next('done'), ...workers.map((c) => c.next('done'))]), opts.signal);
+    const [start, , ...dones] = await abortable(
+      Promise.all([producer.next('start'), producer.next('done'), ...workers.map((c) => c.next('done'))]),
+      opts.signal,
+    );
     const done = dones[2]!;
     const seconds = (done.at! - start.at!) / 1000;
-    return { name: BULLMQ_PEER, events: workload.events, seconds, eventsPerSecond: Math.round(workload.events / seconds) };
+    return {
+      name: BULLMQ_PEER,
+      events: workload.events,
+      seconds,
+      eventsPerSecond: Math.round(workload.events / seconds),
+    };
   } finally {
     await Promise.all(children.map((c) => c.kill()));
     await deleteNamespace(conn.client(), prefix).catch(() => 0);

@@ -61,7 +61,9 @@ export function forkChild(file: string, args: string[], spec: ConnectionSpec): C
     else seen.push(m);
   });
   // 'close' comes after the IPC channel has delivered everything the child sent.
-  proc.on('close', (code, signal) => fail(new Error(`${file} ${args[0] ?? ''} exited (${signal ?? code}) before the expected message`)));
+  proc.on('close', (code, signal) =>
+    fail(new Error(`${file} ${args[0] ?? ''} exited (${signal ?? code}) before the expected message`)),
+  );
   proc.on('error', (err) => fail(err));
   const exited = new Promise<void>((resolve) => proc.once('close', () => resolve()));
   return {

@@ -35,13 +35,23 @@ function readEntries(reply: unknown): Entries {
 
 const BATCH = 1000;
 
-async function hop(redis: RedisClient, from: string, to: string, group: string, events: number, perEntry: number, multi: boolean): Promise<void> {
+async function hop(
+  redis: RedisClient,
+  from: string,
+  to: string,
+  group: string,
+  events: number,
+  perEntry: number,
+  multi: boolean,
+): Promise<void> {
   const consumer = `c-${process.pid}`;
   await send({ type: 'ready' });
   const entriesToForward = Math.ceil(events / perEntry);
   let forwarded = 0;
   while (forwarded < entriesToForward) {
-    const entries = readEntries(await redis.call('XREADGROUP', 'GROUP', group, consumer, 'COUNT', BATCH, 'BLOCK', 1000, 'STREAMS', from, '>'));
+    const entries = readEntries(
+      await redis.call('XREADGROUP', 'GROUP', group, consumer, 'COUNT', BATCH, 'BLOCK', 1000, 'STREAMS', from, '>'),
+    );
     if (entries.length === 0) continue;
     const pipeline = multi ? redis.multi() : redis.pipeline();
     for (const [id, fields] of entries) {

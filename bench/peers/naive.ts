@@ -47,7 +47,10 @@ export function recordBatchPeer(opts: PeerOptions): Promise<PeerResult> {
   return streamPeer(opts, { name: RECORD_BATCH_PEER, key: 'batches', perEntry: 100, mode: 'multi' });
 }
 
-async function streamPeer(opts: PeerOptions, shape: { name: string; key: string; perEntry: number; mode: 'pipeline' | 'multi' }): Promise<PeerResult> {
+async function streamPeer(
+  opts: PeerOptions,
+  shape: { name: string; key: string; perEntry: number; mode: 'pipeline' | 'multi' },
+): Promise<PeerResult> {
   const { conn, workload } = opts;
   const group = shape.key;
   const ns = `${opts.prefix}:${shape.key}`;
@@ -57,22 +60,40 @@ async function streamPeer(opts: PeerOptions, shape: { name: string; key: string;
   try {
     for (const s of streams.slice(0, 3)) await admin.xgroup('CREATE', s, group, '$', 'MKSTREAM');
 
-    const hops = [0, 1, 2].map((i) => forkChild('./naive-child.js', ['hop', streams[i]!, streams[i + 1]!, group, String(workload.events), String(shape.perEntry), shape.mode], conn.spec));
+    const hops = [0, 1, 2].map((i) =>
+      forkChild(
+        './naive-child.js',
+        ['hop', streams[i]!, streams[i + 1]!, group, String(workload.events), String(shape.perEntry), shape.mode],
+        conn.spec,
+      ),
+    );
     children.push(...hops);
     await abortable(Promise.all(hops.map((h) => h.next('ready'))), opts.signal);
-    const producer = forkChild('./naive-child.js', ['produce', streams[0]!, String(shape.perEntry), ...workloadArgs(workload)], conn.spec);
+    const producer = forkChild(
+      './naive-child.js',
+      ['produce', streams[0]!, String(shape.perEntry), ...workloadArgs(workload)],
+      conn.spec,
+    );
     children.push(producer);
     await abortable(producer.next('ready'), opts.signal);
     producer.proc.send({ type: 'go' });
     // Every child's 'done' is awaited, so that one failing anywhere ends the run at once.
-    const [start, , ...dones] = await abortable(Promise.all([producer.next('start'), producer.next('done'), ...hops.map((c) => c.next('done'))]), opts.signal);
+    const [start, , ...dones] = await abortable(
+      Promise.all([producer.next('start'), producer.next('done'), ...hops.map((c) => c.next('done'))]),
+      opts.signal,
+    );
     const done = dones[2]!;
     const seconds = (done.at! - start.at!) / 1000;
 
     const out = await admin.xlen(streams[3]!);
     const entries = Math.ceil(workload.events / shape.perEntry);
     if (out !== entries) throw new Error(`${shape.name} peer: ${streams[3]} has ${out} entries, expected ${entries}`);
-    return { name: shape.name, events: workload.events, seconds, eventsPerSecond: Math.round(workload.events / seconds) };
+    return {
+      name: shape.name,
+      events: workload.events,
+      seconds,
+      eventsPerSecond: Math.round(workload.events / seconds),
+    };
   } finally {
     await Promise.all(children.map((c) => c.kill()));
     await deleteNamespace(admin, ns).catch(() => 0);

@@ -31,10 +31,28 @@ export async function pingMs(client: Redis | Cluster, n = 200): Promise<number> 
  * @returns requests per second, or undefined when redis-benchmark is missing or fails.
  */
 export function redisBenchmarkXadd(host: string, port: number, key: string, password?: string): number | undefined {
-  const args = ['-h', host, '-p', String(port), '-n', '200000', '-P', '32', '-q', ...(password ? ['-a', password] : []), 'XADD', key, '*', 'f', 'v'];
+  const args = [
+    '-h',
+    host,
+    '-p',
+    String(port),
+    '-n',
+    '200000',
+    '-P',
+    '32',
+    '-q',
+    ...(password ? ['-a', password] : []),
+    'XADD',
+    key,
+    '*',
+    'f',
+    'v',
+  ];
   const r = spawnSync('redis-benchmark', args, { encoding: 'utf8', timeout: 60_000 });
   if (r.status !== 0) return undefined;
   const m = /([\d.]+) requests per second/.exec(r.stdout);
-  spawnSync('redis-cli', ['-h', host, '-p', String(port), ...(password ? ['-a', password] : []), 'DEL', key], { timeout: 10_000 });
+  spawnSync('redis-cli', ['-h', host, '-p', String(port), ...(password ? ['-a', password] : []), 'DEL', key], {
+    timeout: 10_000,
+  });
   return m ? Math.round(Number(m[1])) : undefined;
 }

@@ -82,7 +82,14 @@ function byRole(processes: BenchBaseline['processes']): Map<string, { cpu: numbe
  * The verdict of one metric (pure): same within noise when the relative change is within
  * `threshold` or the absolute change within `floor`, else better or worse by `betterWhen`.
  */
-export function judgeMetric(m: { betterWhen: 'higher' | 'lower'; baseline: number; current: number; change: number | null; threshold: number; floor: number }): Verdict {
+export function judgeMetric(m: {
+  betterWhen: 'higher' | 'lower';
+  baseline: number;
+  current: number;
+  change: number | null;
+  threshold: number;
+  floor: number;
+}): Verdict {
   if (Math.abs(m.current - m.baseline) <= m.floor) return 'same within noise';
   if (m.change !== null && Math.abs(m.change) <= m.threshold) return 'same within noise';
   const up = m.change !== null ? m.change > 0 : m.current > m.baseline;
@@ -107,26 +114,60 @@ export function compareResults(baseline: BenchBaseline, current: BenchBaseline, 
   const calBase = baseline.calibration?.xaddPerSecond;
   const calCur = current.calibration?.xaddPerSecond;
   const calibrationRatio = calBase && calCur ? calCur / calBase : null;
-  const threshold = Math.max(minChange, calibrationRatio === null ? 0 : Math.max(calibrationRatio, 1 / calibrationRatio) - 1);
-  if (calibrationRatio === null) notes.push('throughput is not normalised: one of the runs has no calibration (--no-calibrate)');
-  if (baseline.load.rate !== current.load.rate) notes.push(`the runs used different --rate (${baseline.load.rate} then ${current.load.rate}): CPU and throughput are not like for like`);
-  if (baseline.mode !== current.mode) notes.push(`the runs used different deployments (${baseline.mode} then ${current.mode})`);
-  if (baseline.pipeline.join(',') !== current.pipeline.join(',')) notes.push(`the pipelines differ (${baseline.pipeline.join(' -> ')} then ${current.pipeline.join(' -> ')}); only hops of the same name are compared`);
+  const threshold = Math.max(
+    minChange,
+    calibrationRatio === null ? 0 : Math.max(calibrationRatio, 1 / calibrationRatio) - 1,
+  );
+  if (calibrationRatio === null)
+    notes.push('throughput is not normalised: one of the runs has no calibration (--no-calibrate)');
+  if (baseline.load.rate !== current.load.rate)
+    notes.push(
+      `the runs used different --rate (${baseline.load.rate} then ${current.load.rate}): CPU and throughput are not like for like`,
+    );
+  if (baseline.mode !== current.mode)
+    notes.push(`the runs used different deployments (${baseline.mode} then ${current.mode})`);
+  if (baseline.pipeline.join(',') !== current.pipeline.join(','))
+    notes.push(
+      `the pipelines differ (${baseline.pipeline.join(' -> ')} then ${current.pipeline.join(' -> ')}); only hops of the same name are compared`,
+    );
 
   const metrics: MetricComparison[] = [];
-  const add = (name: string, unit: MetricComparison['unit'], betterWhen: MetricComparison['betterWhen'], b: number, c: number, opts: { normalise?: boolean; tail?: boolean; floor?: number; headline?: boolean } = {}) => {
+  const add = (
+    name: string,
+    unit: MetricComparison['unit'],
+    betterWhen: MetricComparison['betterWhen'],
+    b: number,
+    c: number,
+    opts: { normalise?: boolean; tail?: boolean; floor?: number; headline?: boolean } = {},
+  ) => {
     const normalised = Boolean(opts.normalise && calibrationRatio !== null);
     // Normalised: events/s per calibration XADD/s, i.e. the raw ratio divided by the calibration ratio.
-    const change = b > 0 ? (c / b) / (normalised ? calibrationRatio! : 1) - 1 : null;
-    const m = { name, unit, betterWhen, baseline: b, current: c, change: change === null ? null : Math.round(change * 10_000) / 10_000, normalised, threshold: opts.tail ? 2 * threshold : threshold, floor: opts.floor ?? 0, headline: opts.headline ?? false };
+    const change = b > 0 ? c / b / (normalised ? calibrationRatio! : 1) - 1 : null;
+    const m = {
+      name,
+      unit,
+      betterWhen,
+      baseline: b,
+      current: c,
+      change: change === null ? null : Math.round(change * 10_000) / 10_000,
+      normalised,
+      threshold: opts.tail ? 2 * threshold : threshold,
+      floor: opts.floor ?? 0,
+      headline: opts.headline ?? false,
+    };
     metrics.push({ ...m, verdict: judgeMetric({ ...m, change }) });
   };
 
-  add('throughput', 'events/s', 'higher', baseline.throughput.eventsPerSecond, current.throughput.eventsPerSecond, { normalise: true, headline: true });
+  add('throughput', 'events/s', 'higher', baseline.throughput.eventsPerSecond, current.throughput.eventsPerSecond, {
+    normalise: true,
+    headline: true,
+  });
   const maxB = baseline.max?.rate;
   const maxC = current.max?.rate;
-  if (typeof maxB === 'number' && typeof maxC === 'number') add('max rate', 'events/s', 'higher', maxB, maxC, { normalise: true, headline: true });
-  else if (typeof maxB === 'number' || typeof maxC === 'number') notes.push('only one run has a --max rate: not compared');
+  if (typeof maxB === 'number' && typeof maxC === 'number')
+    add('max rate', 'events/s', 'higher', maxB, maxC, { normalise: true, headline: true });
+  else if (typeof maxB === 'number' || typeof maxC === 'number')
+    notes.push('only one run has a --max rate: not compared');
 
   const lastB = baseline.latency[baseline.latency.length - 1]?.stream;
   const lastC = current.latency[current.latency.length - 1]?.stream;
@@ -135,7 +176,11 @@ export function compareResults(baseline: BenchBaseline, current: BenchBaseline, 
     if (!before) continue;
     const endToEnd = hop.stream === lastB && hop.stream === lastC;
     add(`p50 ${hop.stream}`, 'ms', 'lower', before.p50, hop.p50, { floor: FLOORS.latencyMs, headline: endToEnd });
-    add(`p99 ${hop.stream}`, 'ms', 'lower', before.p99, hop.p99, { tail: true, floor: FLOORS.latencyMs, headline: endToEnd });
+    add(`p99 ${hop.stream}`, 'ms', 'lower', before.p99, hop.p99, {
+      tail: true,
+      floor: FLOORS.latencyMs,
+      headline: endToEnd,
+    });
   }
 
   const rolesB = byRole(baseline.processes);
@@ -151,8 +196,18 @@ export function compareResults(baseline: BenchBaseline, current: BenchBaseline, 
   }
 
   return {
-    baseline: { label: o.label ?? 'baseline', pipeline: baseline.pipeline, mode: baseline.mode, rate: baseline.load.rate, calibrationXaddPerSecond: calBase ?? null },
-    noise: { minChange, calibrationRatio: calibrationRatio === null ? null : Math.round(calibrationRatio * 1000) / 1000, threshold: Math.round(threshold * 1000) / 1000 },
+    baseline: {
+      label: o.label ?? 'baseline',
+      pipeline: baseline.pipeline,
+      mode: baseline.mode,
+      rate: baseline.load.rate,
+      calibrationXaddPerSecond: calBase ?? null,
+    },
+    noise: {
+      minChange,
+      calibrationRatio: calibrationRatio === null ? null : Math.round(calibrationRatio * 1000) / 1000,
+      threshold: Math.round(threshold * 1000) / 1000,
+    },
     metrics,
     verdict: overallVerdict(metrics.filter((m) => m.headline).map((m) => m.verdict)),
     notes,
@@ -171,7 +226,8 @@ export function renderComparison(c: Comparison): string {
     m.change === null ? 'n/a' : `${pct(m.change)}${m.normalised ? ' (normalised)' : ''}`,
     m.verdict,
   ]);
-  const cal = c.noise.calibrationRatio === null ? 'no calibration to compare' : `calibration ratio ${c.noise.calibrationRatio}`;
+  const cal =
+    c.noise.calibrationRatio === null ? 'no calibration to compare' : `calibration ratio ${c.noise.calibrationRatio}`;
   return [
     `COMPARED WITH ${c.baseline.label} (* = decides the overall verdict)`,
     renderTable(['METRIC', 'BEFORE', 'NOW', 'CHANGE', 'VERDICT'], rows),

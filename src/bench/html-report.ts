@@ -17,7 +17,8 @@ export function escapeHtml(text: string): string {
   return text.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
 }
 
-const num = (v: number, digits = 3) => (Number.isFinite(v) ? v.toLocaleString('en', { maximumFractionDigits: digits }) : '-');
+const num = (v: number, digits = 3) =>
+  Number.isFinite(v) ? v.toLocaleString('en', { maximumFractionDigits: digits }) : '-';
 /** SVG coordinates: two decimals are below a pixel and keep the file small. */
 const px = (v: number) => String(Math.round(v * 100) / 100);
 
@@ -68,9 +69,15 @@ function frame(y: Axis, yLabel: string, xLabel: string, xTicks: { v: number; x: 
   const parts: string[] = [];
   for (const t of y.ticks) {
     const yy = px(y.at(t));
-    parts.push(`<line class="grid" x1="${M.l}" x2="${W - M.r}" y1="${yy}" y2="${yy}"/>`, `<text class="tick" x="${M.l - 6}" y="${yy}" text-anchor="end" dominant-baseline="middle">${num(t)}</text>`);
+    parts.push(
+      `<line class="grid" x1="${M.l}" x2="${W - M.r}" y1="${yy}" y2="${yy}"/>`,
+      `<text class="tick" x="${M.l - 6}" y="${yy}" text-anchor="end" dominant-baseline="middle">${num(t)}</text>`,
+    );
   }
-  for (const t of xTicks) parts.push(`<text class="tick" x="${px(t.x)}" y="${H - M.b + 16}" text-anchor="middle">${escapeHtml(t.label)}</text>`);
+  for (const t of xTicks)
+    parts.push(
+      `<text class="tick" x="${px(t.x)}" y="${H - M.b + 16}" text-anchor="middle">${escapeHtml(t.label)}</text>`,
+    );
   parts.push(
     `<line class="axis" x1="${M.l}" x2="${M.l}" y1="${M.t}" y2="${H - M.b}"/>`,
     `<line class="axis" x1="${M.l}" x2="${W - M.r}" y1="${H - M.b}" y2="${H - M.b}"/>`,
@@ -95,17 +102,29 @@ function lineChart(o: { title: string; series: Series[]; xLabel: string; yLabel:
   const xs = all.map((p) => p[0]);
   const [x0, x1] = [Math.min(...xs), Math.max(...xs) === Math.min(...xs) ? Math.min(...xs) + 1 : Math.max(...xs)];
   const xAt = (v: number) => M.l + ((v - x0) / (x1 - x0)) * (W - M.l - M.r);
-  const y = yAxis(all.map((p) => p[1]), o.log ?? false);
+  const y = yAxis(
+    all.map((p) => p[1]),
+    o.log ?? false,
+  );
   // Ticks at round multiples inside the range, wherever it starts.
   const spacing = linearTicks(x1 - x0)[1]!;
   const xTicks: { v: number; x: number; label: string }[] = [];
-  for (let v = Math.ceil(x0 / spacing) * spacing; v <= x1 + 1e-9; v += spacing) xTicks.push({ v, x: xAt(v), label: num(v) });
+  for (let v = Math.ceil(x0 / spacing) * spacing; v <= x1 + 1e-9; v += spacing)
+    xTicks.push({ v, x: xAt(v), label: num(v) });
   const lines = o.series
     .filter((s) => s.points.length)
     .map((s) => {
       const pts = s.points.map(([a, b]) => `${px(xAt(a))},${px(y.at(b))}`).join(' ');
       // Dots with a tooltip each, while there are few enough to hover.
-      const dots = s.points.length <= 120 ? s.points.map(([a, b]) => `<circle cx="${px(xAt(a))}" cy="${px(y.at(b))}" r="2.5" fill="${s.color}"><title>${escapeHtml(s.name)}: ${num(b)} at ${num(a)}</title></circle>`).join('') : '';
+      const dots =
+        s.points.length <= 120
+          ? s.points
+              .map(
+                ([a, b]) =>
+                  `<circle cx="${px(xAt(a))}" cy="${px(y.at(b))}" r="2.5" fill="${s.color}"><title>${escapeHtml(s.name)}: ${num(b)} at ${num(a)}</title></circle>`,
+              )
+              .join('')
+          : '';
       return `<g><title>${escapeHtml(s.name)}</title><polyline fill="none" stroke="${s.color}" stroke-width="1.6"${s.dashed ? ' stroke-dasharray="5 3"' : ''} points="${pts}"/>${dots}</g>`;
     })
     .join('');
@@ -113,7 +132,14 @@ function lineChart(o: { title: string; series: Series[]; xLabel: string; yLabel:
 }
 
 /** Grouped bars: one group per category, one bar per series, optionally on a log scale. */
-function barChart(o: { title: string; categories: string[]; series: { name: string; color: string; values: number[] }[]; yLabel: string; xLabel: string; log?: boolean }): string {
+function barChart(o: {
+  title: string;
+  categories: string[];
+  series: { name: string; color: string; values: number[] }[];
+  yLabel: string;
+  xLabel: string;
+  log?: boolean;
+}): string {
   const values = o.series.flatMap((s) => s.values);
   if (values.length === 0) return `<p class="empty">${escapeHtml(o.title)}: no data</p>`;
   const y = yAxis(values, o.log ?? false);
@@ -138,7 +164,9 @@ function barChart(o: { title: string; categories: string[]; series: { name: stri
 function table(header: string[], rows: (string | number)[][], classes: (string | undefined)[] = []): string {
   const cell = (v: string | number) => (typeof v === 'number' ? num(v) : escapeHtml(v));
   return `<table><thead><tr>${header.map((h) => `<th>${escapeHtml(h)}</th>`).join('')}</tr></thead><tbody>${rows
-    .map((r, i) => `<tr${classes[i] ? ` class="${classes[i]}"` : ''}>${r.map((v) => `<td>${cell(v)}</td>`).join('')}</tr>`)
+    .map(
+      (r, i) => `<tr${classes[i] ? ` class="${classes[i]}"` : ''}>${r.map((v) => `<td>${cell(v)}</td>`).join('')}</tr>`,
+    )
     .join('')}</tbody></table>`;
 }
 
@@ -147,7 +175,10 @@ function section(title: string, body: string): string {
 }
 
 function maxSection(max: MaxRateResult): string {
-  const found = max.rate === null ? 'no sustainable rate found' : `highest sustainable rate ${num(max.rate)} events/s (achieved ${num(max.achievedRate ?? 0)}/s)`;
+  const found =
+    max.rate === null
+      ? 'no sustainable rate found'
+      : `highest sustainable rate ${num(max.rate)} events/s (achieved ${num(max.achievedRate ?? 0)}/s)`;
   const summary = `<p>${escapeHtml(found)}; first unsustainable ${max.firstUnsustainable === null ? 'none found' : `${num(max.firstUnsustainable)} events/s`}; stopped by ${escapeHtml(max.stoppedBy)} after ${num(max.elapsedMs / 1000, 1)} s of a ${num(max.budgetMs / 1000, 1)} s budget (steps of ${num(max.stepMs / 1000, 1)} s, grace ${num(max.graceMs / 1000, 1)} s).</p>`;
   const chart = lineChart({
     title: 'Rate per step',
@@ -158,16 +189,46 @@ function maxSection(max: MaxRateResult): string {
       { name: 'achieved rate', color: COLORS[2]!, points: max.steps.map((s, i) => [i + 1, s.achievedRate]) },
     ],
   });
-  const rows = max.steps.map((s, i) => [i + 1, s.phase, s.rate, s.achievedRate, s.sent, s.peakLag, s.endLag, s.drainMs === null ? 'not within grace' : `${num(s.drainMs)} ms`, s.sustainable ? 'yes' : `no (${s.reason})`]);
-  return section('Highest sustainable rate (--max)', summary + chart + table(['STEP', 'PHASE', 'RATE', 'ACHIEVED', 'EVENTS', 'PEAK LAG', 'END LAG', 'DRAINED', 'SUSTAINABLE'], rows, max.steps.map((s) => (s.sustainable ? 'good' : 'bad'))));
+  const rows = max.steps.map((s, i) => [
+    i + 1,
+    s.phase,
+    s.rate,
+    s.achievedRate,
+    s.sent,
+    s.peakLag,
+    s.endLag,
+    s.drainMs === null ? 'not within grace' : `${num(s.drainMs)} ms`,
+    s.sustainable ? 'yes' : `no (${s.reason})`,
+  ]);
+  return section(
+    'Highest sustainable rate (--max)',
+    summary +
+      chart +
+      table(
+        ['STEP', 'PHASE', 'RATE', 'ACHIEVED', 'EVENTS', 'PEAK LAG', 'END LAG', 'DRAINED', 'SUSTAINABLE'],
+        rows,
+        max.steps.map((s) => (s.sustainable ? 'good' : 'bad')),
+      ),
+  );
 }
 
 function comparisonSection(c: Comparison): string {
-  const rows = c.metrics.map((m) => [`${m.headline ? '* ' : ''}${m.name}`, `${num(m.baseline)} ${m.unit}`, `${num(m.current)} ${m.unit}`, m.change === null ? 'n/a' : `${m.change >= 0 ? '+' : ''}${num(m.change * 100, 1)}%${m.normalised ? ' (normalised)' : ''}`, m.verdict]);
+  const rows = c.metrics.map((m) => [
+    `${m.headline ? '* ' : ''}${m.name}`,
+    `${num(m.baseline)} ${m.unit}`,
+    `${num(m.current)} ${m.unit}`,
+    m.change === null
+      ? 'n/a'
+      : `${m.change >= 0 ? '+' : ''}${num(m.change * 100, 1)}%${m.normalised ? ' (normalised)' : ''}`,
+    m.verdict,
+  ]);
   const cls = c.metrics.map((m) => (m.verdict === 'worse' ? 'bad' : m.verdict === 'better' ? 'good' : undefined));
   const head = `<p>Against ${escapeHtml(c.baseline.label)}: <strong class="${c.verdict === 'worse' ? 'bad' : c.verdict === 'better' ? 'good' : ''}">${escapeHtml(c.verdict)}</strong>. Noise threshold ${num(c.noise.threshold * 100, 1)}% (at least ${num(c.noise.minChange * 100, 1)}%, ${c.noise.calibrationRatio === null ? 'no calibration ratio' : `calibration ratio ${num(c.noise.calibrationRatio)}`}; p99 twice that). * = decides the overall verdict.</p>`;
   const notes = c.notes.length ? `<ul>${c.notes.map((n) => `<li>${escapeHtml(n)}</li>`).join('')}</ul>` : '';
-  return section('Comparison (--compare)', head + table(['METRIC', 'BEFORE', 'NOW', 'CHANGE', 'VERDICT'], rows, cls) + notes);
+  return section(
+    'Comparison (--compare)',
+    head + table(['METRIC', 'BEFORE', 'NOW', 'CHANGE', 'VERDICT'], rows, cls) + notes,
+  );
 }
 
 const CSS = `
@@ -209,8 +270,17 @@ export function renderHtmlReport(r: BenchResult, o: { generatedAt?: string } = {
     yLabel: 'ms (log)',
     log: true,
     series: hops.flatMap((h, i) => [
-      { name: `${h.stream} p50`, color: COLORS[i % COLORS.length]!, points: (h.overTime ?? []).map((w) => [w.t, w.p50] as [number, number]) },
-      { name: `${h.stream} p99`, color: COLORS[i % COLORS.length]!, dashed: true, points: (h.overTime ?? []).map((w) => [w.t, w.p99] as [number, number]) },
+      {
+        name: `${h.stream} p50`,
+        color: COLORS[i % COLORS.length]!,
+        points: (h.overTime ?? []).map((w) => [w.t, w.p50] as [number, number]),
+      },
+      {
+        name: `${h.stream} p99`,
+        color: COLORS[i % COLORS.length]!,
+        dashed: true,
+        points: (h.overTime ?? []).map((w) => [w.t, w.p99] as [number, number]),
+      },
     ]),
   });
   const labels = ['p50', 'p90', 'p99', 'p99.9', 'max'];
@@ -220,29 +290,52 @@ export function renderHtmlReport(r: BenchResult, o: { generatedAt?: string } = {
     xLabel: 'percentile',
     yLabel: 'ms (log)',
     log: true,
-    series: hops.map((h, i) => ({ name: h.stream, color: COLORS[i % COLORS.length]!, values: [h.p50, h.p90, h.p99, h.p999, h.max] })),
+    series: hops.map((h, i) => ({
+      name: h.stream,
+      color: COLORS[i % COLORS.length]!,
+      values: [h.p50, h.p90, h.p99, h.p999, h.max],
+    })),
   });
-  const latencyTable = table(['HOP', 'EVENTS', 'P50', 'P90', 'P99', 'P99.9', 'MAX', 'MEAN'], hops.map((h) => [h.stream, h.events, h.p50, h.p90, h.p99, h.p999, h.max, h.mean]));
+  const latencyTable = table(
+    ['HOP', 'EVENTS', 'P50', 'P90', 'P99', 'P99.9', 'MAX', 'MEAN'],
+    hops.map((h) => [h.stream, h.events, h.p50, h.p90, h.p99, h.p999, h.max, h.mean]),
+  );
   const throughput = lineChart({
     title: 'Events committed per second at each hop',
     xLabel: 'seconds since the first event',
     yLabel: 'events/s',
-    series: hops.map((h, i) => ({ name: h.stream, color: COLORS[i % COLORS.length]!, points: (h.commitsOverTime ?? []).map((w) => [w.t, w.events] as [number, number]) })),
+    series: hops.map((h, i) => ({
+      name: h.stream,
+      color: COLORS[i % COLORS.length]!,
+      points: (h.commitsOverTime ?? []).map((w) => [w.t, w.events] as [number, number]),
+    })),
   });
   const lag = lineChart({
     title: 'Pipeline lag over time',
     xLabel: 'seconds since the load started',
     yLabel: 'entries behind (all stages)',
-    series: [{ name: 'lag + pending entries', color: COLORS[3]!, points: r.lagOverTime.map((s) => [s.t / 1000, s.lag] as [number, number]) }],
+    series: [
+      {
+        name: 'lag + pending entries',
+        color: COLORS[3]!,
+        points: r.lagOverTime.map((s) => [s.t / 1000, s.lag] as [number, number]),
+      },
+    ],
   });
   const cal = r.calibration
-    ? table(['MEASURE', 'VALUE'], [
-        ['XADD, our client, pipelined (events/s)', r.calibration.xaddPerSecond],
-        ['XADD, redis-benchmark -P 32 (events/s)', r.calibration.redisBenchmarkXaddPerSecond ?? 'n/a'],
-        ['round trip (ms)', r.calibration.pingMs],
-      ])
+    ? table(
+        ['MEASURE', 'VALUE'],
+        [
+          ['XADD, our client, pipelined (events/s)', r.calibration.xaddPerSecond],
+          ['XADD, redis-benchmark -P 32 (events/s)', r.calibration.redisBenchmarkXaddPerSecond ?? 'n/a'],
+          ['round trip (ms)', r.calibration.pingMs],
+        ],
+      )
     : '<p class="empty">not calibrated (--no-calibrate)</p>';
-  const processes = table(['PROCESS', 'PID', 'CPU %', 'RSS MB'], r.processes.map((p) => [p.name, p.pid ?? '-', p.cpuPercent < 0 ? '-' : p.cpuPercent, p.rssMb < 0 ? '-' : p.rssMb]));
+  const processes = table(
+    ['PROCESS', 'PID', 'CPU %', 'RSS MB'],
+    r.processes.map((p) => [p.name, p.pid ?? '-', p.cpuPercent < 0 ? '-' : p.cpuPercent, p.rssMb < 0 ? '-' : p.rssMb]),
+  );
   const audit = table(
     ['CHECK', 'VALUE'],
     [
@@ -253,7 +346,14 @@ export function renderHtmlReport(r: BenchResult, o: { generatedAt?: string } = {
       ['out-of-order keys', r.audit.outOfOrderKeys],
       ['drained', r.throughput.drained ? 'yes' : 'no'],
     ],
-    [undefined, undefined, r.audit.lost ? 'bad' : undefined, r.audit.duplicates ? 'bad' : undefined, r.audit.outOfOrderKeys ? 'bad' : undefined, r.throughput.drained ? undefined : 'bad'],
+    [
+      undefined,
+      undefined,
+      r.audit.lost ? 'bad' : undefined,
+      r.audit.duplicates ? 'bad' : undefined,
+      r.audit.outOfOrderKeys ? 'bad' : undefined,
+      r.throughput.drained ? undefined : 'bad',
+    ],
   );
 
   const title = `streamctl bench: ${r.pipeline.join(' -> ')} (${r.mode})`;

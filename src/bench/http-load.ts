@@ -14,7 +14,13 @@ export const EVENTS_PER_BODY = 100;
  * NDJSON request bodies of the metric workload, `eventsPerBody` events each. A load cycles through
  * them: the server gives every event its own seq, so a body sent twice is two sets of events.
  */
-export function metricNdjsonBodies(o: { keys: number; anomalyRate: number; seed?: number; bodies: number; eventsPerBody?: number }): string[] {
+export function metricNdjsonBodies(o: {
+  keys: number;
+  anomalyRate: number;
+  seed?: number;
+  bodies: number;
+  eventsPerBody?: number;
+}): string[] {
   const w = metricWorkload({ keys: o.keys, seed: o.seed ?? 1, anomalyRate: o.anomalyRate });
   const per = o.eventsPerBody ?? EVENTS_PER_BODY;
   return Array.from({ length: o.bodies }, () => {
@@ -85,7 +91,12 @@ export async function runHttpLoad(o: HttpLoadOptions): Promise<Omit<HttpLoadResu
     duration: o.durationMs / 1000,
     workers,
     ...(o.requestsPerSecond ? { overallRate: o.requestsPerSecond } : {}),
-    requests: o.bodies.map((body) => ({ method: 'POST', path: '/events', headers: { 'content-type': 'application/x-ndjson' }, body })),
+    requests: o.bodies.map((body) => ({
+      method: 'POST',
+      path: '/events',
+      headers: { 'content-type': 'application/x-ndjson' },
+      body,
+    })),
   });
   let r: AutocannonResult;
   let onAbort: (() => void) | undefined;
@@ -95,7 +106,8 @@ export async function runHttpLoad(o: HttpLoadOptions): Promise<Omit<HttpLoadResu
       onAbort = () => {
         instance.stop();
         // In worker threads, a stopped autocannon never reports: the abort ends the wait itself.
-        if (workers > 0) reject(new RuntimeError('HTTP_LOAD_ABORTED', 'the HTTP load was interrupted before autocannon reported'));
+        if (workers > 0)
+          reject(new RuntimeError('HTTP_LOAD_ABORTED', 'the HTTP load was interrupted before autocannon reported'));
       };
       if (o.signal?.aborted) onAbort();
       else o.signal?.addEventListener('abort', onAbort, { once: true });
@@ -163,10 +175,23 @@ async function serveHealth(url: string): Promise<ServeHealth> {
     const res = await fetch(`${url}/healthz`, { signal: AbortSignal.timeout(5000) });
     body = (await res.json()) as Partial<ServeHealth>;
   } catch (err) {
-    throw new UsageError('HTTP_URL_UNREACHABLE', `no streamctl serve answers at ${url}/healthz: ${(err as Error).message}`, 'start one with `streamctl serve`, or fix --http-url (e.g. http://127.0.0.1:8080)');
+    throw new UsageError(
+      'HTTP_URL_UNREACHABLE',
+      `no streamctl serve answers at ${url}/healthz: ${(err as Error).message}`,
+      'start one with `streamctl serve`, or fix --http-url (e.g. http://127.0.0.1:8080)',
+    );
   }
-  if (typeof body.run !== 'string' || typeof body.producer !== 'string' || typeof body.lastSeq !== 'number' || typeof body.pending !== 'number') {
-    throw new UsageError('HTTP_URL_NOT_SERVE', `${url}/healthz did not answer like streamctl serve`, '--http-url must point at `streamctl serve` (its base URL, without /events)');
+  if (
+    typeof body.run !== 'string' ||
+    typeof body.producer !== 'string' ||
+    typeof body.lastSeq !== 'number' ||
+    typeof body.pending !== 'number'
+  ) {
+    throw new UsageError(
+      'HTTP_URL_NOT_SERVE',
+      `${url}/healthz did not answer like streamctl serve`,
+      '--http-url must point at `streamctl serve` (its base URL, without /events)',
+    );
   }
   return body as ServeHealth;
 }
@@ -176,11 +201,19 @@ async function serveHealth(url: string): Promise<ServeHealth> {
  * and namespace: the server records its run where it appends, so not finding it here means another.
  * @throws UsageError HTTP_SERVE_ELSEWHERE naming --redis and --namespace.
  */
-export async function serveWritingHere(client: ScriptClient, topology: Topology, baseUrl: string): Promise<ServeHealth> {
+export async function serveWritingHere(
+  client: ScriptClient,
+  topology: Topology,
+  baseUrl: string,
+): Promise<ServeHealth> {
   const url = baseUrl.replace(/\/+$/, '');
   const health = await serveHealth(url);
   await loadRun(client, topology.keys, health.run).catch((err: unknown) => {
-    throw new UsageError('HTTP_SERVE_ELSEWHERE', `run ${health.run} of the server at ${url} is not in namespace ${topology.keys.ns} here: ${(err as Error).message}`, 'pass the --redis and --namespace that `streamctl serve` uses');
+    throw new UsageError(
+      'HTTP_SERVE_ELSEWHERE',
+      `run ${health.run} of the server at ${url} is not in namespace ${topology.keys.ns} here: ${(err as Error).message}`,
+      'pass the --redis and --namespace that `streamctl serve` uses',
+    );
   });
   return health;
 }
@@ -194,27 +227,47 @@ export async function serveWritingHere(client: ScriptClient, topology: Topology,
  * seq before and after the load): every event accepted meanwhile, this load's and any other
  * client's, is audited.
  */
-export async function httpBenchLoad(o: HttpBenchOptions): Promise<{ run: RunRecord; http: HttpLoadResult; sendSeconds: number }> {
+export async function httpBenchLoad(
+  o: HttpBenchOptions,
+): Promise<{ run: RunRecord; http: HttpLoadResult; sendSeconds: number }> {
   // Enough distinct bodies that events vary (20,000 here) while the bodies stay a few MB.
   const bodies = metricNdjsonBodies({ keys: o.keys, anomalyRate: o.anomalyRate, bodies: 200 });
   const t0 = performance.now();
   if (o.httpUrl) {
     const url = o.httpUrl.replace(/\/+$/, '');
     const before = await serveWritingHere(o.client, o.topology, url);
-    o.log?.(`posting ${EVENTS_PER_BODY}-event NDJSON bodies to ${url}/events over ${o.connections} connection(s) for ${o.durationMs / 1000}s...`);
-    const load = await runHttpLoad({ url, connections: o.connections, durationMs: o.durationMs, bodies, eventsPerBody: EVENTS_PER_BODY, ...(o.eventsPerSecond ? { requestsPerSecond: Math.max(1, Math.round(o.eventsPerSecond / EVENTS_PER_BODY)) } : {}), ...(o.signal ? { signal: o.signal } : {}) });
+    o.log?.(
+      `posting ${EVENTS_PER_BODY}-event NDJSON bodies to ${url}/events over ${o.connections} connection(s) for ${o.durationMs / 1000}s...`,
+    );
+    const load = await runHttpLoad({
+      url,
+      connections: o.connections,
+      durationMs: o.durationMs,
+      bodies,
+      eventsPerBody: EVENTS_PER_BODY,
+      ...(o.eventsPerSecond ? { requestsPerSecond: Math.max(1, Math.round(o.eventsPerSecond / EVENTS_PER_BODY)) } : {}),
+      ...(o.signal ? { signal: o.signal } : {}),
+    });
     // Requests that autocannon cut at its stop may still be appending: wait until nothing with a
     // seq is pending, so that every seq of the slice is in Redis (or given up) before the audit.
     let after = await serveHealth(url);
-    for (const deadline = Date.now() + 10_000; after.pending > 0 && Date.now() < deadline && !o.signal?.aborted; ) {
+    for (const deadline = Date.now() + 10_000; after.pending > 0 && Date.now() < deadline && !o.signal?.aborted;) {
       await sleep(20, o.signal);
       after = await serveHealth(url);
     }
-    if (after.run !== before.run) throw new RuntimeError('HTTP_SERVE_RESTARTED', `the server at ${url} restarted during the load (run ${before.run}, then ${after.run})`, 'run the bench again');
+    if (after.run !== before.run)
+      throw new RuntimeError(
+        'HTTP_SERVE_RESTARTED',
+        `the server at ${url} restarted during the load (run ${before.run}, then ${after.run})`,
+        'run the bench again',
+      );
     // The record is saved every second while serving: wait for one that covers the slice, so its
     // failed ranges (appends given up) are complete for it.
     let record = await loadRun(o.client, o.topology.keys, after.run);
-    for (const deadline = Date.now() + 5000; record.lastSeq < after.lastSeq && Date.now() < deadline && !o.signal?.aborted; ) {
+    for (
+      const deadline = Date.now() + 5000;
+      record.lastSeq < after.lastSeq && Date.now() < deadline && !o.signal?.aborted;
+    ) {
       await sleep(100, o.signal);
       record = await loadRun(o.client, o.topology.keys, after.run);
     }
@@ -226,16 +279,47 @@ export async function httpBenchLoad(o: HttpBenchOptions): Promise<{ run: RunReco
     const failed = failedRanges.reduce((n, [a, b]) => n + b - a + 1, 0);
     const count = Math.max(0, lastSeq - firstSeq + 1);
     const run: RunRecord = {
-      ...record, id: o.runId, status: 'done', startedAt: Date.now(), endedAt: Date.now(), rate: 0, firstSeq, lastSeq, sent: count, acked: count - failed, errors: 0, failed, failedRanges,
+      ...record,
+      id: o.runId,
+      status: 'done',
+      startedAt: Date.now(),
+      endedAt: Date.now(),
+      rate: 0,
+      firstSeq,
+      lastSeq,
+      sent: count,
+      acked: count - failed,
+      errors: 0,
+      failed,
+      failedRanges,
     };
     return { run, http: { ...load, server: 'external' }, sendSeconds: (performance.now() - t0) / 1000 };
   }
 
-  const server = await startHttpIngest({ client: o.client, topology: o.topology, port: 0, runId: o.runId, batch: o.batch, lingerMs: o.lingerMs, ...(o.maxLag !== undefined ? { maxLag: o.maxLag } : {}), ...(o.log ? { log: o.log } : {}) });
+  const server = await startHttpIngest({
+    client: o.client,
+    topology: o.topology,
+    port: 0,
+    runId: o.runId,
+    batch: o.batch,
+    lingerMs: o.lingerMs,
+    ...(o.maxLag !== undefined ? { maxLag: o.maxLag } : {}),
+    ...(o.log ? { log: o.log } : {}),
+  });
   let load: Omit<HttpLoadResult, 'server'>;
   try {
-    o.log?.(`posting ${EVENTS_PER_BODY}-event NDJSON bodies to ${server.url}/events (in-process ingest) over ${o.connections} connection(s) for ${o.durationMs / 1000}s...`);
-    load = await runHttpLoad({ url: server.url, connections: o.connections, durationMs: o.durationMs, bodies, eventsPerBody: EVENTS_PER_BODY, ...(o.eventsPerSecond ? { requestsPerSecond: Math.max(1, Math.round(o.eventsPerSecond / EVENTS_PER_BODY)) } : {}), ...(o.signal ? { signal: o.signal } : {}) });
+    o.log?.(
+      `posting ${EVENTS_PER_BODY}-event NDJSON bodies to ${server.url}/events (in-process ingest) over ${o.connections} connection(s) for ${o.durationMs / 1000}s...`,
+    );
+    load = await runHttpLoad({
+      url: server.url,
+      connections: o.connections,
+      durationMs: o.durationMs,
+      bodies,
+      eventsPerBody: EVENTS_PER_BODY,
+      ...(o.eventsPerSecond ? { requestsPerSecond: Math.max(1, Math.round(o.eventsPerSecond / EVENTS_PER_BODY)) } : {}),
+      ...(o.signal ? { signal: o.signal } : {}),
+    });
   } catch (err) {
     await server.close();
     throw err;

@@ -93,7 +93,11 @@ export async function hopLatencies(
   const base = windows.originMs ?? 0;
   const streams = ['ingest', ...topology.stages.map((s) => s.output)];
   // Windows are kept by absolute index until every hop is read: the origin is the earliest one of all.
-  const hops: { summary: Omit<LatencySummary, 'overTime' | 'commitsOverTime'>; windows: Map<number, Omit<LatencyWindow, 't'>>; commits: Map<number, number> }[] = [];
+  const hops: {
+    summary: Omit<LatencySummary, 'overTime' | 'commitsOverTime'>;
+    windows: Map<number, Omit<LatencyWindow, 't'>>;
+    commits: Map<number, number>;
+  }[] = [];
   for (const stream of streams) {
     const h = histogram();
     const perSecond = new Map<number, Histogram>();
@@ -101,10 +105,14 @@ export async function hopLatencies(
     for (let k = 0; k < topology.partitions; k++) {
       let start = '-';
       for (;;) {
-        const entries = (await client.xrangeBuffer(topology.keys.stream(k, stream), start, '+', 'COUNT', 500)) as [Buffer, Buffer[]][];
+        const entries = (await client.xrangeBuffer(topology.keys.stream(k, stream), start, '+', 'COUNT', 500)) as [
+          Buffer,
+          Buffer[],
+        ][];
         for (const [, fields] of entries) {
           let t: number | undefined;
-          for (let i = 0; i + 1 < fields.length; i += 2) if (fields[i]!.toString() === 't') t = Number(fields[i + 1]!.toString());
+          for (let i = 0; i + 1 < fields.length; i += 2)
+            if (fields[i]!.toString() === 't') t = Number(fields[i + 1]!.toString());
           if (t === undefined) continue;
           let events;
           try {

@@ -51,7 +51,12 @@ export interface SustainRule {
  * On the 2-core machine a pipeline that keeps up drains what the last sample saw in about 100 ms
  * (one lag sample interval), one falling behind takes 300 ms and more: 150 ms lies between.
  */
-export const DEFAULT_SUSTAIN_RULE: SustainRule = { minAchievedRatio: 0.95, growthFactor: 2, lagFloor: 100, growthMinDrainMs: 150 };
+export const DEFAULT_SUSTAIN_RULE: SustainRule = {
+  minAchievedRatio: 0.95,
+  growthFactor: 2,
+  lagFloor: 100,
+  growthMinDrainMs: 150,
+};
 
 export type StepReason = 'ok' | 'sender-behind' | 'lag-growing' | 'no-drain';
 
@@ -63,7 +68,10 @@ export type StepReason = 'ok' | 'sender-behind' | 'lag-growing' | 'no-drain';
  *    otherwise; judged only with 3 samples or more);
  * 3. the lag reached 0 within the grace after the step (`no-drain` otherwise).
  */
-export function judgeStep(o: StepObservation, rule: SustainRule = DEFAULT_SUSTAIN_RULE): { sustainable: boolean; reason: StepReason } {
+export function judgeStep(
+  o: StepObservation,
+  rule: SustainRule = DEFAULT_SUSTAIN_RULE,
+): { sustainable: boolean; reason: StepReason } {
   const intended = (o.rate * o.durationMs) / 1000;
   if (intended > 0 && o.sent < rule.minAchievedRatio * intended) return { sustainable: false, reason: 'sender-behind' };
   if (o.samples.length >= 3) {
@@ -71,7 +79,8 @@ export function judgeStep(o: StepObservation, rule: SustainRule = DEFAULT_SUSTAI
     const first = Math.max(...o.samples.slice(0, third).map((s) => s.lag));
     const last = Math.max(...o.samples.slice(-third).map((s) => s.lag));
     const worthIt = o.drainMs === null || o.drainMs >= rule.growthMinDrainMs;
-    if (last > rule.growthFactor * first + rule.lagFloor && worthIt) return { sustainable: false, reason: 'lag-growing' };
+    if (last > rule.growthFactor * first + rule.lagFloor && worthIt)
+      return { sustainable: false, reason: 'lag-growing' };
   }
   if (o.drainMs === null) return { sustainable: false, reason: 'no-drain' };
   return { sustainable: true, reason: 'ok' };

@@ -44,7 +44,14 @@ export async function comparePeers(
 ): Promise<PeerComparison> {
   // Loaded only with --peers: the peers' code (and their child processes) is benchmark code.
   const { runPeers } = await import('../../bench/peers.js');
-  const run = await runPeers({ conn, events: opts.events, workload: opts.workload, prefix: `${opts.namespace}:peers`, log: opts.log, signal: opts.signal });
+  const run = await runPeers({
+    conn,
+    events: opts.events,
+    workload: opts.workload,
+    prefix: `${opts.namespace}:peers`,
+    log: opts.log,
+    signal: opts.signal,
+  });
   const ours = opts.streamctlEventsPerSecond;
   return {
     streamctlEventsPerSecond: ours,
@@ -63,10 +70,16 @@ export async function comparePeers(
 export function renderPeers(c: PeerComparison): string[] {
   const rows = [
     ['streamctl (this run, end to end)', '-', '-', c.streamctlEventsPerSecond.toLocaleString('en'), '1.00'],
-    ...c.peers.map((p) => [p.name, p.events.toLocaleString('en'), p.seconds.toFixed(2), p.eventsPerSecond.toLocaleString('en'), p.ratio === null ? '-' : p.ratio.toFixed(2)]),
+    ...c.peers.map((p) => [
+      p.name,
+      p.events.toLocaleString('en'),
+      p.seconds.toFixed(2),
+      p.eventsPerSecond.toLocaleString('en'),
+      p.ratio === null ? '-' : p.ratio.toFixed(2),
+    ]),
   ];
   return [
-    'PEERS (same Redis, same events; RATIO = streamctl events/s / peer events/s; streamctl\'s rate is capped by --rate, the peers run flat out)',
+    "PEERS (same Redis, same events; RATIO = streamctl events/s / peer events/s; streamctl's rate is capped by --rate, the peers run flat out)",
     renderTable(['PEER', 'EVENTS', 'SECONDS', 'EVENTS/S', 'RATIO'], rows),
     ...c.skipped.map((s) => `  ${s.name}: not run, ${s.reason}`),
   ];

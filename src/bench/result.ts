@@ -29,7 +29,14 @@ export interface BenchResult {
   mode: string;
   calibration: Calibration | null;
   /** `sent` and the send rate include the warm-up's events; the latency does not. */
-  load: { rate: number; durationMs: number; sent: number; sendSeconds: number; achievedSendRate: number; warmupMs?: number };
+  load: {
+    rate: number;
+    durationMs: number;
+    sent: number;
+    sendSeconds: number;
+    achievedSendRate: number;
+    warmupMs?: number;
+  };
   throughput: { endToEndSeconds: number; eventsPerSecond: number; drained: boolean };
   latency: LatencySummary[];
   processes: ProcessRow[];
@@ -68,7 +75,11 @@ export function readBenchBaseline(path: string): BenchBaseline {
     text = readFileSync(path, 'utf8');
   } catch (err) {
     const e = err as NodeJS.ErrnoException;
-    throw new UsageError('BAD_COMPARE_FILE', `--compare: cannot read ${path}: ${e.code === 'ENOENT' ? 'no such file' : e.message}`, HINT);
+    throw new UsageError(
+      'BAD_COMPARE_FILE',
+      `--compare: cannot read ${path}: ${e.code === 'ENOENT' ? 'no such file' : e.message}`,
+      HINT,
+    );
   }
   let json: unknown;
   try {
@@ -83,7 +94,10 @@ export function readBenchBaseline(path: string): BenchBaseline {
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
     const where = issue.path.length ? issue.path.join('.') : 'the document';
-    const why = issue.code === 'invalid_type' && /received undefined/.test(issue.message) ? `no "${where}" field` : `${where}: ${issue.message}`;
+    const why =
+      issue.code === 'invalid_type' && /received undefined/.test(issue.message)
+        ? `no "${where}" field`
+        : `${where}: ${issue.message}`;
     throw new UsageError('BAD_COMPARE_FILE', `--compare: ${path} is not a bench result (${why})`, HINT);
   }
   return parsed.data;

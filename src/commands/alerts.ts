@@ -12,8 +12,19 @@ const options = z.object({
   ...connectionOptions,
   ...namespaceOption,
   follow: z.boolean().default(false).describe('Keep printing new alerts until Ctrl-C').meta({ short: '-f' }),
-  limit: z.coerce.number().int().positive().default(100).describe('Most recent alerts to print first (per partition)').meta({ valueName: 'N' }),
-  stream: z.string().regex(/^[a-z][a-z0-9_-]*$/).default('alerts').describe('Stream of the partitions to read').meta({ valueName: 'NAME' }),
+  limit: z.coerce
+    .number()
+    .int()
+    .positive()
+    .default(100)
+    .describe('Most recent alerts to print first (per partition)')
+    .meta({ valueName: 'N' }),
+  stream: z
+    .string()
+    .regex(/^[a-z][a-z0-9_-]*$/)
+    .default('alerts')
+    .describe('Stream of the partitions to read')
+    .meta({ valueName: 'NAME' }),
   ...jsonOption,
 });
 
@@ -28,7 +39,8 @@ function line(alert: Record<string, unknown>, json: boolean): string {
 
 export default defineCommand({
   name: 'alerts',
-  description: 'Show the alerts the cep stage raised (the `alerts` stream of every partition), oldest first; --follow for new ones.',
+  description:
+    'Show the alerts the cep stage raised (the `alerts` stream of every partition), oldest first; --follow for new ones.',
   examples: ['streamctl alerts', 'streamctl alerts --follow --json'],
   options,
   async run(opts, io) {
@@ -36,7 +48,12 @@ export default defineCommand({
     try {
       const client = conn.client();
       const partitions = await recordedPartitions(client, opts.namespace);
-      if (!partitions) throw new RuntimeError('NO_NAMESPACE', `namespace "${opts.namespace}" does not exist`, 'check --namespace, or start the pipeline with `streamctl up`');
+      if (!partitions)
+        throw new RuntimeError(
+          'NO_NAMESPACE',
+          `namespace "${opts.namespace}" does not exist`,
+          'check --namespace, or start the pipeline with `streamctl up`',
+        );
       const keys = new Keys(opts.namespace, partitions);
       const last: string[] = new Array(partitions).fill('-');
       let printed = 0;
@@ -44,9 +61,9 @@ export default defineCommand({
         const batch: Record<string, unknown>[] = [];
         for (let k = 0; k < partitions; k++) {
           const key = keys.stream(k, opts.stream);
-          const entries = (first
+          const entries = first
             ? ((await client.xrevrangeBuffer(key, '+', '-', 'COUNT', opts.limit)) as Entry[]).reverse()
-            : ((await client.xrangeBuffer(key, last[k] === '-' ? '-' : `(${last[k]}`, '+', 'COUNT', 1000)) as Entry[]));
+            : ((await client.xrangeBuffer(key, last[k] === '-' ? '-' : `(${last[k]}`, '+', 'COUNT', 1000)) as Entry[]);
           for (const [id, fields] of entries) {
             last[k] = id.toString();
             try {

@@ -18,24 +18,42 @@ const options = z.object({
   ...connectionOptions,
   ...namespaceOption,
   ...pipelineOption,
-  action: z.enum(['list', 'replay', 'purge']).default('list').describe('What to do: list the records, replay them into the stream they came from, or purge (delete) them'),
+  action: z
+    .enum(['list', 'replay', 'purge'])
+    .default('list')
+    .describe('What to do: list the records, replay them into the stream they came from, or purge (delete) them'),
   stage: z.string().min(1).optional().describe('Only records of this stage').meta({ valueName: 'NAME' }),
   id: z
     .string()
     .optional()
-    .describe('Only these records: comma-separated references PARTITION/ENTRY-ID as listed (a bare ENTRY-ID if it is in one partition only)')
+    .describe(
+      'Only these records: comma-separated references PARTITION/ENTRY-ID as listed (a bare ENTRY-ID if it is in one partition only)',
+    )
     .meta({ valueName: 'ID' })
     .transform((text, ctx) => {
       if (text === undefined) return undefined;
-      const ids = text.split(',').map((s) => s.trim()).filter(Boolean);
+      const ids = text
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean);
       const bad = ids.find((s) => !parseDlqRef(s));
       if (ids.length === 0 || bad !== undefined) {
-        ctx.addIssue({ code: 'custom', message: `expected PARTITION/ENTRY-ID[,...] like 3/1712345678901-0${bad !== undefined ? `, got "${bad}"` : ''}` });
+        ctx.addIssue({
+          code: 'custom',
+          message: `expected PARTITION/ENTRY-ID[,...] like 3/1712345678901-0${bad !== undefined ? `, got "${bad}"` : ''}`,
+        });
         return z.NEVER;
       }
       return ids;
     }),
-  limit: z.coerce.number().int().min(1).max(100_000).optional().describe(`Records to list (default ${DEFAULT_LIMIT})`).meta({ valueName: 'N' }),
+  limit: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(100_000)
+    .optional()
+    .describe(`Records to list (default ${DEFAULT_LIMIT})`)
+    .meta({ valueName: 'N' }),
   yes: z.boolean().default(false).describe('Confirm a purge that is not limited by --id'),
   ...jsonOption,
 });
@@ -65,7 +83,9 @@ function renderList(ns: string, l: DlqListing, now: number): string {
     describeEvents(r),
     truncate(r.error, 60),
   ]);
-  const stages = Object.entries(l.byStage).map(([s, n]) => `${s} ${n}`).join(', ');
+  const stages = Object.entries(l.byStage)
+    .map(([s, n]) => `${s} ${n}`)
+    .join(', ');
   return [
     renderTable(['RECORD', 'AGE', 'STAGE', 'DELIVERIES', 'EVENTS', 'FIRST EVENTS (PRODUCER#SEQ(KEY))', 'ERROR'], rows),
     '',
@@ -81,7 +101,11 @@ function warn(io: Io, message: string): void {
 
 function check(opts: Options): void {
   if (opts.limit !== undefined && opts.action !== 'list') {
-    throw new UsageError('BAD_OPTION', `--limit applies to --action list, not ${opts.action}`, 'drop --limit, or narrow the records with --stage or --id');
+    throw new UsageError(
+      'BAD_OPTION',
+      `--limit applies to --action list, not ${opts.action}`,
+      'drop --limit, or narrow the records with --stage or --id',
+    );
   }
   if (opts.action === 'purge' && !opts.id && !opts.yes) {
     throw new UsageError(
@@ -94,7 +118,8 @@ function check(opts: Options): void {
 
 export default defineCommand({
   name: 'dlq',
-  description: 'List, replay or purge the dead-letter records of a namespace (every partition): the events a stage failed on, with provenance.',
+  description:
+    'List, replay or purge the dead-letter records of a namespace (every partition): the events a stage failed on, with provenance.',
   examples: [
     'streamctl dlq list',
     'streamctl dlq list --stage enrich --limit 10 --json',
@@ -118,7 +143,11 @@ export default defineCommand({
       const client = withScripts(conn.client());
       const partitions = await recordedPartitions(client, opts.namespace);
       if (partitions === undefined) {
-        throw new RuntimeError('NO_NAMESPACE', `namespace "${opts.namespace}" does not exist on ${conn.urls.join(',')}`, 'check --namespace (and --redis)');
+        throw new RuntimeError(
+          'NO_NAMESPACE',
+          `namespace "${opts.namespace}" does not exist on ${conn.urls.join(',')}`,
+          'check --namespace (and --redis)',
+        );
       }
       // Read only: the DLQ needs the partition count, not the consumer groups ensureTopology creates.
       const topology: Topology = { keys: new Keys(opts.namespace, partitions), partitions, stages: [] };
@@ -139,16 +168,32 @@ export default defineCommand({
         const r = await replayDlq(client, topology, filter);
         if (known) {
           for (const s of Object.keys(r.byStage)) {
-            if (!known.has(s)) warn(io, `stage "${s}" is not in ${file}: no worker may read the events replayed to its input stream`);
+            if (!known.has(s))
+              warn(io, `stage "${s}" is not in ${file}: no worker may read the events replayed to its input stream`);
           }
         }
         if (opts.json) io.stdout.write(`${JSON.stringify({ ...base, ...r }, null, 2)}\n`);
         else {
-          const lines = [`replayed ${r.replayed} of ${r.matched} record(s) (${r.events} event(s)) in "${opts.namespace}"${r.replayed ? ` (by stage: ${Object.entries(r.byStage).map(([s, n]) => `${s} ${n}`).join(', ')})` : ''}`];
+          const lines = [
+            `replayed ${r.replayed} of ${r.matched} record(s) (${r.events} event(s)) in "${opts.namespace}"${
+              r.replayed
+                ? ` (by stage: ${Object.entries(r.byStage)
+                    .map(([s, n]) => `${s} ${n}`)
+                    .join(', ')})`
+                : ''
+            }`,
+          ];
           if (r.skipped.length) {
-            lines.push(`${r.skipped.length} record(s) left in the DLQ:`, renderTable(['RECORD', 'STAGE', 'REASON'], r.skipped.map((s) => [s.ref, s.stage, s.reason])));
+            lines.push(
+              `${r.skipped.length} record(s) left in the DLQ:`,
+              renderTable(
+                ['RECORD', 'STAGE', 'REASON'],
+                r.skipped.map((s) => [s.ref, s.stage, s.reason]),
+              ),
+            );
           }
-          if (r.replayed) lines.push('the events are back in the input stream of their stage; per-key order does not hold for them');
+          if (r.replayed)
+            lines.push('the events are back in the input stream of their stage; per-key order does not hold for them');
           io.stdout.write(`${lines.join('\n')}\n`);
         }
         return 0;
@@ -158,7 +203,13 @@ export default defineCommand({
       io.stdout.write(
         opts.json
           ? `${JSON.stringify({ ...base, ...p }, null, 2)}\n`
-          : `purged ${p.purged} record(s) from the DLQ of "${opts.namespace}"${p.purged ? ` (by stage: ${Object.entries(p.byStage).map(([s, n]) => `${s} ${n}`).join(', ')})` : ''}\n`,
+          : `purged ${p.purged} record(s) from the DLQ of "${opts.namespace}"${
+              p.purged
+                ? ` (by stage: ${Object.entries(p.byStage)
+                    .map(([s, n]) => `${s} ${n}`)
+                    .join(', ')})`
+                : ''
+            }\n`,
       );
       return 0;
     } finally {

@@ -8,7 +8,11 @@ import { isPidAlive } from '../pid.js';
 
 const options = z.object({
   keepData: z.boolean().default(false).describe('Keep the data and log files; the next `up` restarts from them'),
-  home: z.string().default('.streamctl').describe('State folder of the deployment').meta({ valueName: 'DIR', env: 'STREAMCTL_HOME' }),
+  home: z
+    .string()
+    .default('.streamctl')
+    .describe('State folder of the deployment')
+    .meta({ valueName: 'DIR', env: 'STREAMCTL_HOME' }),
   ...jsonOption,
 });
 
@@ -21,13 +25,20 @@ export default defineCommand({
     const home = resolveHome(opts.home, io.cwd);
     const d = readDeployment(home);
     if (!d) {
-      io.stdout.write(opts.json ? `${JSON.stringify({ stopped: [], home, message: 'nothing to stop' })}\n` : `no embedded deployment in ${home}; nothing to stop\n`);
+      io.stdout.write(
+        opts.json
+          ? `${JSON.stringify({ stopped: [], home, message: 'nothing to stop' })}\n`
+          : `no embedded deployment in ${home}; nothing to stop\n`,
+      );
       return 0;
     }
     // A foreground `up` owns its processes: ask it to stop them, so that it exits too.
     if (d.supervisorPid && d.supervisorPid !== process.pid && isPidAlive(d.supervisorPid)) {
       process.kill(d.supervisorPid, 'SIGTERM');
-      await waitFor(async () => (isPidAlive(d.supervisorPid!) ? undefined : true), { timeoutMs: 15_000, onTimeout: () => new Error('supervisor did not exit') }).catch(() => undefined);
+      await waitFor(async () => (isPidAlive(d.supervisorPid!) ? undefined : true), {
+        timeoutMs: 15_000,
+        onTimeout: () => new Error('supervisor did not exit'),
+      }).catch(() => undefined);
     }
     if (d.workers?.length) await stopWorkerProcesses(d.workers, 15_000);
     const before = liveNodes(d).map((n) => n.port);

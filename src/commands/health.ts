@@ -27,7 +27,6 @@ const options = z.object({
     .meta({ valueName: 'TIMEOUT' }),
 });
 
-
 function print(report: HealthReport, io: Io, json: boolean): void {
   io.stdout.write(json ? `${JSON.stringify(report, null, 2)}\n` : renderHealth(report, io.stdout.isTTY));
 }
@@ -59,14 +58,26 @@ async function waitHealthy(opts: z.output<typeof options>, io: Io, timeoutMs: nu
   }
   if (last) print(last, io, opts.json);
   if (last?.status === 'ok') return 0;
-  const why = lastError ? lastError.message : `status ${last?.status ?? 'unknown'}: ${(last?.problems ?? []).map((p) => p.message).join('; ')}`;
-  throw new RuntimeError('HEALTH_TIMEOUT', `not healthy after ${timeoutMs} ms (${why})`, 'raise --wait-healthy, or look at `streamctl health` for the failing part');
+  const why = lastError
+    ? lastError.message
+    : `status ${last?.status ?? 'unknown'}: ${(last?.problems ?? []).map((p) => p.message).join('; ')}`;
+  throw new RuntimeError(
+    'HEALTH_TIMEOUT',
+    `not healthy after ${timeoutMs} ms (${why})`,
+    'raise --wait-healthy, or look at `streamctl health` for the failing part',
+  );
 }
 
 export default defineCommand({
   name: 'health',
-  description: 'Report the health of the Redis deployment (nodes, replication, cluster slots) and of the namespace streams and consumer groups. Exit 0 only when ok.',
-  examples: ['streamctl health', 'streamctl health --json', 'streamctl health --watch 1', 'streamctl health --redis redis://10.0.0.5:6379 --wait-healthy 30s'],
+  description:
+    'Report the health of the Redis deployment (nodes, replication, cluster slots) and of the namespace streams and consumer groups. Exit 0 only when ok.',
+  examples: [
+    'streamctl health',
+    'streamctl health --json',
+    'streamctl health --watch 1',
+    'streamctl health --redis redis://10.0.0.5:6379 --wait-healthy 30s',
+  ],
   options,
   async run(opts, io) {
     if (opts.waitHealthy !== undefined) return waitHealthy(opts, io, opts.waitHealthy);

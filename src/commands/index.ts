@@ -13,4 +13,17 @@ import verify from './verify.js';
 import worker from './worker.js';
 
 /** Every registered command, in the order `--help` lists them. Only commands that work are here. */
-export const commands: Command[] = [up, down, health, worker, produce, verify, dlq, reference, alerts, train, serve, bench] as unknown as Command[];
+export const commands: Command[] = [
+  up,
+  down,
+  health,
+  worker,
+  produce,
+  verify,
+  dlq,
+  reference,
+  alerts,
+  train,
+  serve,
+  bench,
+] as unknown as Command[];

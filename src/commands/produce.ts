@@ -9,7 +9,12 @@ import { Producer } from '../pipeline/producer.js';
 import { saveRun, type RunRecord } from '../pipeline/runs.js';
 import { withScripts } from '../pipeline/scripts.js';
 import { ensureTopology } from '../pipeline/topology.js';
-import { metricKeyNames, metricWorkload, readNdjsonWorkload, type NdjsonWorkload } from '../pipeline/metric-workload.js';
+import {
+  metricKeyNames,
+  metricWorkload,
+  readNdjsonWorkload,
+  type NdjsonWorkload,
+} from '../pipeline/metric-workload.js';
 import { syntheticReference, writeReference } from '../pipeline/reference.js';
 import { UsageError } from '../errors.js';
 import { connect } from '../redis/target.js';
@@ -17,21 +22,96 @@ import { connect } from '../redis/target.js';
 const options = z.object({
   ...connectionOptions,
   ...namespaceOption,
-  rate: z.coerce.number().min(0).default(10_000).describe('Events per second, paced open-loop against intended send times; 0 = as fast as possible').meta({ valueName: 'R' }),
-  count: z.coerce.number().int().positive().optional().describe('Events to send (default 100000 unless --duration)').meta({ valueName: 'N' }),
+  rate: z.coerce
+    .number()
+    .min(0)
+    .default(10_000)
+    .describe('Events per second, paced open-loop against intended send times; 0 = as fast as possible')
+    .meta({ valueName: 'R' }),
+  count: z.coerce
+    .number()
+    .int()
+    .positive()
+    .optional()
+    .describe('Events to send (default 100000 unless --duration)')
+    .meta({ valueName: 'N' }),
   duration: durationSchema().optional().describe('Send for this long, e.g. 30s').meta({ valueName: 'D' }),
-  keys: z.coerce.number().int().positive().default(1000).describe('Distinct event keys (hosts/sensors)').meta({ valueName: 'K' }),
-  seed: z.coerce.number().int().default(1).describe('Seed of the synthetic workload: the same seed gives the same events').meta({ valueName: 'S' }),
-  anomalyRate: z.coerce.number().min(0).max(1).default(0.01).describe('Fraction of events that are injected anomalies (spike, drop, level shift, error burst), labelled with ground truth').meta({ valueName: 'P' }),
-  stepMs: z.coerce.number().positive().default(1).describe('Event time between consecutive synthetic events, in ms (event time is synthetic, so runs are reproducible)').meta({ valueName: 'MS' }),
-  from: z.string().optional().describe('Replay events from an NDJSON file (one JSON object with a "key" per line) instead of the synthetic workload').meta({ valueName: 'FILE' }),
-  reference: z.boolean().default(true).describe('Write seeded reference data (region, service, owner, tier) for the synthetic keys; --no-reference to keep yours'),
-  batch: z.coerce.number().int().min(1).max(10_000).default(100).describe('Events per stream entry').meta({ valueName: 'B' }),
-  linger: durationSchema().prefault('5ms').describe('How long a partial batch waits for more events, e.g. 5ms').meta({ valueName: 'MS' }),
-  producerId: z.string().regex(/^[A-Za-z0-9_.:-]{1,64}$/).optional().describe('Producer id (default: p-<run id>); reusing one continues its seqs').meta({ valueName: 'ID' }),
-  partitions: z.coerce.number().int().min(1).max(1024).optional().describe('Partitions of a new namespace (default: 4 on a single Redis, 16 on a cluster; an existing namespace keeps its own)').meta({ valueName: 'P' }),
+  keys: z.coerce
+    .number()
+    .int()
+    .positive()
+    .default(1000)
+    .describe('Distinct event keys (hosts/sensors)')
+    .meta({ valueName: 'K' }),
+  seed: z.coerce
+    .number()
+    .int()
+    .default(1)
+    .describe('Seed of the synthetic workload: the same seed gives the same events')
+    .meta({ valueName: 'S' }),
+  anomalyRate: z.coerce
+    .number()
+    .min(0)
+    .max(1)
+    .default(0.01)
+    .describe(
+      'Fraction of events that are injected anomalies (spike, drop, level shift, error burst), labelled with ground truth',
+    )
+    .meta({ valueName: 'P' }),
+  stepMs: z.coerce
+    .number()
+    .positive()
+    .default(1)
+    .describe(
+      'Event time between consecutive synthetic events, in ms (event time is synthetic, so runs are reproducible)',
+    )
+    .meta({ valueName: 'MS' }),
+  from: z
+    .string()
+    .optional()
+    .describe(
+      'Replay events from an NDJSON file (one JSON object with a "key" per line) instead of the synthetic workload',
+    )
+    .meta({ valueName: 'FILE' }),
+  reference: z
+    .boolean()
+    .default(true)
+    .describe(
+      'Write seeded reference data (region, service, owner, tier) for the synthetic keys; --no-reference to keep yours',
+    ),
+  batch: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(10_000)
+    .default(100)
+    .describe('Events per stream entry')
+    .meta({ valueName: 'B' }),
+  linger: durationSchema()
+    .prefault('5ms')
+    .describe('How long a partial batch waits for more events, e.g. 5ms')
+    .meta({ valueName: 'MS' }),
+  producerId: z
+    .string()
+    .regex(/^[A-Za-z0-9_.:-]{1,64}$/)
+    .optional()
+    .describe('Producer id (default: p-<run id>); reusing one continues its seqs')
+    .meta({ valueName: 'ID' }),
+  partitions: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(1024)
+    .optional()
+    .describe(
+      'Partitions of a new namespace (default: 4 on a single Redis, 16 on a cluster; an existing namespace keeps its own)',
+    )
+    .meta({ valueName: 'P' }),
   durable: z.boolean().default(false).describe('WAIT for a replica to acknowledge every append'),
-  reset: z.boolean().default(false).describe('Delete every key of the namespace first (e.g. to change --partitions); stop its workers before'),
+  reset: z
+    .boolean()
+    .default(false)
+    .describe('Delete every key of the namespace first (e.g. to change --partitions); stop its workers before'),
   ...jsonOption,
 });
 
@@ -42,36 +122,93 @@ function bar(fraction: number, width = 24): string {
 
 export default defineCommand({
   name: 'produce',
-  description: 'Send metric events (synthetic, with labelled anomalies, or replayed from a file) into the pipeline at a rate, through the idempotent producer, and record the run for `verify`.',
-  examples: ['streamctl produce --count 1000000 --rate 0', 'streamctl produce --rate 5000 --duration 30s --keys 200 --anomaly-rate 0.02', 'streamctl produce --from events.ndjson --rate 1000', 'streamctl produce --count 10000 --json'],
+  description:
+    'Send metric events (synthetic, with labelled anomalies, or replayed from a file) into the pipeline at a rate, through the idempotent producer, and record the run for `verify`.',
+  examples: [
+    'streamctl produce --count 1000000 --rate 0',
+    'streamctl produce --rate 5000 --duration 30s --keys 200 --anomaly-rate 0.02',
+    'streamctl produce --from events.ndjson --rate 1000',
+    'streamctl produce --count 10000 --json',
+  ],
   options,
   async run(opts, io: Io) {
     const conn = await connect(opts, io);
     try {
       const client = withScripts(conn.client());
-      const topology = await ensureTopology(client, opts.namespace, [], { partitions: opts.partitions, reset: opts.reset });
+      const topology = await ensureTopology(client, opts.namespace, [], {
+        partitions: opts.partitions,
+        reset: opts.reset,
+      });
       const runId = `${Date.now().toString(36)}-${randomBytes(3).toString('hex')}`;
       const producerId = opts.producerId ?? `p-${runId}`;
-      const producer = new Producer({ client, topology, producerId, batch: opts.batch, lingerMs: opts.linger, durable: opts.durable });
+      const producer = new Producer({
+        client,
+        topology,
+        producerId,
+        batch: opts.batch,
+        lingerMs: opts.linger,
+        durable: opts.durable,
+      });
       await producer.init();
       let file: NdjsonWorkload | undefined;
       if (opts.from) {
         try {
           file = await readNdjsonWorkload(opts.from);
         } catch (err) {
-          throw new UsageError('BAD_FROM', `--from: cannot read ${opts.from}: ${(err as Error).message}`, 'give an NDJSON file with one JSON object (with a "key") per line');
+          throw new UsageError(
+            'BAD_FROM',
+            `--from: cannot read ${opts.from}: ${(err as Error).message}`,
+            'give an NDJSON file with one JSON object (with a "key") per line',
+          );
         }
       } else if (opts.reference) {
-        await writeReference(client, `${opts.namespace}:reference`, syntheticReference(metricKeyNames(opts.keys), opts.seed));
+        await writeReference(
+          client,
+          `${opts.namespace}:reference`,
+          syntheticReference(metricKeyNames(opts.keys), opts.seed),
+        );
       }
-      const total = opts.count ?? (opts.duration !== undefined ? (opts.rate > 0 ? Math.floor((opts.rate * opts.duration) / 1000) : Infinity) : file ? Infinity : 100_000);
-      const workload = metricWorkload({ keys: opts.keys, seed: opts.seed, anomalyRate: opts.anomalyRate, stepMs: opts.stepMs });
+      const total =
+        opts.count ??
+        (opts.duration !== undefined
+          ? opts.rate > 0
+            ? Math.floor((opts.rate * opts.duration) / 1000)
+            : Infinity
+          : file
+            ? Infinity
+            : 100_000);
+      const workload = metricWorkload({
+        keys: opts.keys,
+        seed: opts.seed,
+        anomalyRate: opts.anomalyRate,
+        stepMs: opts.stepMs,
+      });
       const run: RunRecord = {
-        id: runId, kind: 'produce', producer: producerId, status: 'running', startedAt: Date.now(), partitions: topology.partitions, rate: opts.rate,
-        firstSeq: producer.first, lastSeq: producer.first - 1, sent: 0, acked: 0, errors: 0, failed: 0, failedRanges: [],
+        id: runId,
+        kind: 'produce',
+        producer: producerId,
+        status: 'running',
+        startedAt: Date.now(),
+        partitions: topology.partitions,
+        rate: opts.rate,
+        firstSeq: producer.first,
+        lastSeq: producer.first - 1,
+        sent: 0,
+        acked: 0,
+        errors: 0,
+        failed: 0,
+        failedRanges: [],
       };
       const record = async (status: RunRecord['status']) => {
-        Object.assign(run, { status, lastSeq: producer.last, sent: producer.stats.sent, acked: producer.stats.acked, errors: producer.stats.errors, failed: producer.stats.failed, failedRanges: producer.stats.failedRanges });
+        Object.assign(run, {
+          status,
+          lastSeq: producer.last,
+          sent: producer.stats.sent,
+          acked: producer.stats.acked,
+          errors: producer.stats.errors,
+          failed: producer.stats.failed,
+          failedRanges: producer.stats.failedRanges,
+        });
         if (status !== 'running') run.endedAt = Date.now();
         await saveRun(client, topology.keys, run);
       };
@@ -83,9 +220,15 @@ export default defineCommand({
       const progress = () => {
         const s = (performance.now() - t0) / 1000;
         const rate = producer.stats.acked / Math.max(s, 0.001);
-        const frac = Number.isFinite(total) ? producer.stats.sent / total : opts.duration ? (s * 1000) / opts.duration : 0;
+        const frac = Number.isFinite(total)
+          ? producer.stats.sent / total
+          : opts.duration
+            ? (s * 1000) / opts.duration
+            : 0;
         const eta = frac > 0 ? formatDuration(((1 - frac) * s * 1000) / frac) : '?';
-        io.stderr.write(`\r${bar(frac)} ${Math.round(frac * 100)}%  sent ${producer.stats.sent.toLocaleString('en')}  acked ${producer.stats.acked.toLocaleString('en')}  ${Math.round(rate).toLocaleString('en')} ev/s  ETA ${eta}   `);
+        io.stderr.write(
+          `\r${bar(frac)} ${Math.round(frac * 100)}%  sent ${producer.stats.sent.toLocaleString('en')}  acked ${producer.stats.acked.toLocaleString('en')}  ${Math.round(rate).toLocaleString('en')} ev/s  ETA ${eta}   `,
+        );
       };
       const ticker = showProgress ? setInterval(progress, 250) : undefined;
 

@@ -12,18 +12,55 @@ const options = z.object({
   ...connectionOptions,
   ...namespaceOption,
   ...pipelineOption,
-  port: z.coerce.number().int().min(0).max(65_535).default(8080).describe('HTTP port; 0 picks a free one').meta({ valueName: 'PORT' }),
-  host: z.string().min(1).default('127.0.0.1').describe('Address to listen on (0.0.0.0 to accept from other machines)').meta({ valueName: 'HOST' }),
-  maxBody: z.coerce.number().int().min(1).default(1_048_576).describe('Largest request body in bytes: larger ones get 413').meta({ valueName: 'BYTES' }),
-  maxLag: z.coerce.number().int().min(0).default(100_000).describe('Pipeline lag (undelivered stream entries, all stages) above which POST /events gets 503 with Retry-After').meta({ valueName: 'N' }),
-  batch: z.coerce.number().int().min(1).max(10_000).default(100).describe('Events per stream entry').meta({ valueName: 'B' }),
-  linger: durationSchema().prefault('5ms').describe('How long a partial batch waits for more events, e.g. 5ms').meta({ valueName: 'MS' }),
+  port: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .max(65_535)
+    .default(8080)
+    .describe('HTTP port; 0 picks a free one')
+    .meta({ valueName: 'PORT' }),
+  host: z
+    .string()
+    .min(1)
+    .default('127.0.0.1')
+    .describe('Address to listen on (0.0.0.0 to accept from other machines)')
+    .meta({ valueName: 'HOST' }),
+  maxBody: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .default(1_048_576)
+    .describe('Largest request body in bytes: larger ones get 413')
+    .meta({ valueName: 'BYTES' }),
+  maxLag: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .default(100_000)
+    .describe(
+      'Pipeline lag (undelivered stream entries, all stages) above which POST /events gets 503 with Retry-After',
+    )
+    .meta({ valueName: 'N' }),
+  batch: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(10_000)
+    .default(100)
+    .describe('Events per stream entry')
+    .meta({ valueName: 'B' }),
+  linger: durationSchema()
+    .prefault('5ms')
+    .describe('How long a partial batch waits for more events, e.g. 5ms')
+    .meta({ valueName: 'MS' }),
   ...jsonOption,
 });
 
 export default defineCommand({
   name: 'serve',
-  description: 'Accept events over HTTP (POST /events, a JSON array or NDJSON, each with a "key") into the pipeline through the idempotent producer, until Ctrl-C; the run is recorded for `verify`.',
+  description:
+    'Accept events over HTTP (POST /events, a JSON array or NDJSON, each with a "key") into the pipeline through the idempotent producer, until Ctrl-C; the run is recorded for `verify`.',
   examples: [
     'streamctl serve',
     'streamctl serve --port 9000 --max-lag 50000',
@@ -35,20 +72,46 @@ export default defineCommand({
     const conn = await connect(opts, io);
     try {
       const client = withScripts(conn.client());
-      const topology = await ensureTopology(client, opts.namespace, definition.stages, { partitions: definition.partitions });
+      const topology = await ensureTopology(client, opts.namespace, definition.stages, {
+        partitions: definition.partitions,
+      });
       const t0 = performance.now();
       const server = await startHttpIngest({
-        client, topology, host: opts.host, port: opts.port, maxBodyBytes: opts.maxBody, maxLag: opts.maxLag, batch: opts.batch, lingerMs: opts.linger,
+        client,
+        topology,
+        host: opts.host,
+        port: opts.port,
+        maxBodyBytes: opts.maxBody,
+        maxLag: opts.maxLag,
+        batch: opts.batch,
+        lingerMs: opts.linger,
         log: (m) => io.stderr.write(`serve: ${m}\n`),
       });
-      if (opts.json) io.stdout.write(`${JSON.stringify({ url: server.url, events: `${server.url}/events`, run: server.runId, producer: server.producerId })}\n`);
-      else io.stdout.write(`serving on ${server.url} (POST /events, GET /healthz, GET /metrics)\nrun ${server.runId} (producer ${server.producerId}); Ctrl-C stops\n`);
-      await new Promise<void>((resolve) => (io.signal.aborted ? resolve() : io.signal.addEventListener('abort', () => resolve(), { once: true })));
+      if (opts.json)
+        io.stdout.write(
+          `${JSON.stringify({ url: server.url, events: `${server.url}/events`, run: server.runId, producer: server.producerId })}\n`,
+        );
+      else
+        io.stdout.write(
+          `serving on ${server.url} (POST /events, GET /healthz, GET /metrics)\nrun ${server.runId} (producer ${server.producerId}); Ctrl-C stops\n`,
+        );
+      await new Promise<void>((resolve) =>
+        io.signal.aborted ? resolve() : io.signal.addEventListener('abort', () => resolve(), { once: true }),
+      );
       const run = await server.close();
       const s = server.stats();
       const result = {
-        run: run.id, producer: run.producer, namespace: opts.namespace, requests: s.requests, rejected: s.rejected,
-        accepted: s.accepted, sent: run.sent, acked: run.acked, failed: run.failed, firstSeq: run.firstSeq, lastSeq: run.lastSeq,
+        run: run.id,
+        producer: run.producer,
+        namespace: opts.namespace,
+        requests: s.requests,
+        rejected: s.rejected,
+        accepted: s.accepted,
+        sent: run.sent,
+        acked: run.acked,
+        failed: run.failed,
+        firstSeq: run.firstSeq,
+        lastSeq: run.lastSeq,
         durationMs: Math.round(performance.now() - t0),
       };
       io.stdout.write(

@@ -11,7 +11,14 @@ import { withScripts } from '../pipeline/scripts.js';
 import { spawnWorkers, stopWorkerProcesses, type WorkerProcessInfo } from '../pipeline/supervisor.js';
 import { ensureTopology } from '../pipeline/topology.js';
 import { liveHeartbeats } from '../pipeline/heartbeats.js';
-import { deploymentUrls, resolveHome, startDeployment, stopDeployment, writeDeployment, type Deployment } from '../redis/deployment.js';
+import {
+  deploymentUrls,
+  resolveHome,
+  startDeployment,
+  stopDeployment,
+  writeDeployment,
+  type Deployment,
+} from '../redis/deployment.js';
 import { parseRedisUrls } from '../redis/endpoint.js';
 import { findRedisServer } from '../redis/redis-server.js';
 import type { RedisConnection } from '../redis/connection.js';
@@ -28,7 +35,10 @@ const options = z.object({
     .default(7000)
     .describe('First port to try; nodes take free ports from here upward (a cluster node also needs port+10000)')
     .meta({ valueName: 'BASE' }),
-  persist: z.boolean().default(true).describe('AOF persistence (appendfsync everysec); --no-persist keeps data in memory only'),
+  persist: z
+    .boolean()
+    .default(true)
+    .describe('AOF persistence (appendfsync everysec); --no-persist keeps data in memory only'),
   nodeTimeout: z.coerce
     .number()
     .int()
@@ -37,14 +47,31 @@ const options = z.object({
     .default(2000)
     .describe('cluster-node-timeout in ms: how long a silent primary takes to be failed over')
     .meta({ valueName: 'MS' }),
-  detach: z.boolean().default(false).describe('Return once healthy and leave Redis running; stop it with `streamctl down`'),
-  keepData: z.boolean().default(false).describe('On Ctrl-C, keep the data files so that the next `up` restarts from them'),
+  detach: z
+    .boolean()
+    .default(false)
+    .describe('Return once healthy and leave Redis running; stop it with `streamctl down`'),
+  keepData: z
+    .boolean()
+    .default(false)
+    .describe('On Ctrl-C, keep the data files so that the next `up` restarts from them'),
   fresh: z.boolean().default(false).describe('Discard data kept by `down --keep-data` instead of restarting from it'),
-  redisServer: z.string().optional().describe('Path of the redis-server binary (default: found on PATH)').meta({ valueName: 'PATH', env: 'STREAMCTL_REDIS_SERVER' }),
-  home: z.string().default('.streamctl').describe('State folder: data, logs and the deployment record').meta({ valueName: 'DIR', env: 'STREAMCTL_HOME' }),
+  redisServer: z
+    .string()
+    .optional()
+    .describe('Path of the redis-server binary (default: found on PATH)')
+    .meta({ valueName: 'PATH', env: 'STREAMCTL_REDIS_SERVER' }),
+  home: z
+    .string()
+    .default('.streamctl')
+    .describe('State folder: data, logs and the deployment record')
+    .meta({ valueName: 'DIR', env: 'STREAMCTL_HOME' }),
   ...namespaceOption,
   ...pipelineOption,
-  workers: z.boolean().default(true).describe("Start the pipeline's stage workers, each in its own process; --no-workers starts Redis only"),
+  workers: z
+    .boolean()
+    .default(true)
+    .describe("Start the pipeline's stage workers, each in its own process; --no-workers starts Redis only"),
   quiet: z.boolean().default(false).describe('No status line every second'),
   http: z.coerce
     .number()
@@ -73,28 +100,49 @@ async function statusLine(conn: RedisConnection, ns: string, stages: string[]): 
 }
 
 function summary(d: Deployment, home: string, elapsedMs: number, resumed: boolean): string {
-  const shape = d.mode === 'cluster' ? `Redis Cluster, ${d.primaries} primaries x ${d.replicas} replica(s)` : 'standalone Redis';
-  const lines = [`embedded ${shape} ${resumed ? 'restarted' : 'up'} in ${(elapsedMs / 1000).toFixed(1)}s (state: ${home})`];
-  for (const n of d.nodes) lines.push(`  ${n.role.padEnd(8)} ${d.host}:${n.port}  pid ${n.pid}${n.slots ? `  slots ${n.slots[0]}-${n.slots[1]}` : ''}`);
+  const shape =
+    d.mode === 'cluster' ? `Redis Cluster, ${d.primaries} primaries x ${d.replicas} replica(s)` : 'standalone Redis';
+  const lines = [
+    `embedded ${shape} ${resumed ? 'restarted' : 'up'} in ${(elapsedMs / 1000).toFixed(1)}s (state: ${home})`,
+  ];
+  for (const n of d.nodes)
+    lines.push(
+      `  ${n.role.padEnd(8)} ${d.host}:${n.port}  pid ${n.pid}${n.slots ? `  slots ${n.slots[0]}-${n.slots[1]}` : ''}`,
+    );
   lines.push(`  persistence: ${d.persist ? 'AOF, appendfsync everysec' : 'none'}`);
-  lines.push(`other commands find it with no flags; from elsewhere: --redis ${deploymentUrls(d).slice(0, 3).join(',')}`);
+  lines.push(
+    `other commands find it with no flags; from elsewhere: --redis ${deploymentUrls(d).slice(0, 3).join(',')}`,
+  );
   return `${lines.join('\n')}\n`;
 }
 
 function untilAborted(signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => (signal.aborted ? resolve() : signal.addEventListener('abort', () => resolve(), { once: true })));
+  return new Promise((resolve) =>
+    signal.aborted ? resolve() : signal.addEventListener('abort', () => resolve(), { once: true }),
+  );
 }
 
 export default defineCommand({
   name: 'up',
-  description: 'Start the embedded deployment: redis-server processes run by streamctl (a 3x1 Redis Cluster by default, or --standalone). In the foreground until Ctrl-C, or --detach.',
-  examples: ['streamctl up', 'streamctl up --detach', 'streamctl up --standalone --no-persist --detach', 'streamctl up --primaries 6 --replicas 1 --port 8000', 'streamctl up --standalone --http 8080'],
+  description:
+    'Start the embedded deployment: redis-server processes run by streamctl (a 3x1 Redis Cluster by default, or --standalone). In the foreground until Ctrl-C, or --detach.',
+  examples: [
+    'streamctl up',
+    'streamctl up --detach',
+    'streamctl up --standalone --no-persist --detach',
+    'streamctl up --primaries 6 --replicas 1 --port 8000',
+    'streamctl up --standalone --http 8080',
+  ],
   options,
   async run(opts, io: Io) {
     // A detached `up` exits once healthy: a server in it would die with it, and one in a child
     // process would outlive any report of a failure to bind. `serve` does that job explicitly.
     if (opts.http !== undefined && opts.detach) {
-      throw new UsageError('HTTP_WITH_DETACH', '--http serves from the `up` process itself, which --detach ends', 'drop --detach (Ctrl-C then stops the server, the workers and Redis), or after `streamctl up --detach` run `streamctl serve --port PORT`');
+      throw new UsageError(
+        'HTTP_WITH_DETACH',
+        '--http serves from the `up` process itself, which --detach ends',
+        'drop --detach (Ctrl-C then stops the server, the workers and Redis), or after `streamctl up --detach` run `streamctl serve --port PORT`',
+      );
     }
     const home = resolveHome(opts.home, io.cwd);
     const bin = findRedisServer(opts.redisServer, io.env.PATH);
@@ -123,8 +171,13 @@ export default defineCommand({
     if (opts.workers || opts.http !== undefined) {
       const { definition, file } = loadPipeline(opts.pipeline, io.cwd);
       stageNames = definition.stages.map((st) => st.name);
-      conn = await io.redis.open({ endpoints: parseRedisUrls(deploymentUrls(d).join(',')), source: 'embedded deployment' });
-      const topology = await ensureTopology(conn.client(), opts.namespace, definition.stages, { partitions: definition.partitions });
+      conn = await io.redis.open({
+        endpoints: parseRedisUrls(deploymentUrls(d).join(',')),
+        source: 'embedded deployment',
+      });
+      const topology = await ensureTopology(conn.client(), opts.namespace, definition.stages, {
+        partitions: definition.partitions,
+      });
       if (opts.workers) {
         workers = spawnWorkers({
           stages: definition.stages,
@@ -140,11 +193,19 @@ export default defineCommand({
         d.workers = workers.map((w) => ({ stage: w.stage, pid: w.pid }));
         d.namespace = opts.namespace;
         writeDeployment(home, d);
-        progress(`started ${workers.length} stage worker process(es): ${stageNames.join(' -> ')} in namespace "${opts.namespace}"${opts.detach ? ` (log: ${join(home, 'workers.log')})` : ''}`);
+        progress(
+          `started ${workers.length} stage worker process(es): ${stageNames.join(' -> ')} in namespace "${opts.namespace}"${opts.detach ? ` (log: ${join(home, 'workers.log')})` : ''}`,
+        );
       }
       if (opts.http !== undefined) {
         try {
-          ingest = await startHttpIngest({ client: withScripts(conn.client()), topology, port: opts.http, portFlag: '--http', log: (m) => progress(`http ingest: ${m}`) });
+          ingest = await startHttpIngest({
+            client: withScripts(conn.client()),
+            topology,
+            port: opts.http,
+            portFlag: '--http',
+            log: (m) => progress(`http ingest: ${m}`),
+          });
         } catch (err) {
           // A failed `up` leaves nothing running (kept data stays kept).
           await stopWorkerProcesses(workers, 15_000);
@@ -154,7 +215,9 @@ export default defineCommand({
         }
       }
     }
-    const http = ingest ? { url: ingest.url, events: `${ingest.url}/events`, run: ingest.runId, producer: ingest.producerId } : undefined;
+    const http = ingest
+      ? { url: ingest.url, events: `${ingest.url}/events`, run: ingest.runId, producer: ingest.producerId }
+      : undefined;
     const elapsedMs = Date.now() - t0;
     io.stdout.write(
       opts.json
@@ -170,7 +233,8 @@ export default defineCommand({
     progress('running in the foreground; Ctrl-C stops it');
     for (const w of workers) {
       w.child?.once('exit', (code, signal) => {
-        if (!io.signal.aborted) progress(`worker ${w.stage} (pid ${w.pid}) exited (${signal ?? `code ${code}`}); not restarted`);
+        if (!io.signal.aborted)
+          progress(`worker ${w.stage} (pid ${w.pid}) exited (${signal ?? `code ${code}`}); not restarted`);
       });
     }
     const status =
@@ -181,7 +245,8 @@ export default defineCommand({
         : undefined;
     for (const p of started.processes) {
       p.child?.once('exit', (code, signal) => {
-        if (!io.signal.aborted) progress(`redis-server ${d.host}:${p.port} exited (${signal ?? `code ${code}`}); not restarted`);
+        if (!io.signal.aborted)
+          progress(`redis-server ${d.host}:${p.port} exited (${signal ?? `code ${code}`}); not restarted`);
       });
     }
     await untilAborted(io.signal);
@@ -191,7 +256,9 @@ export default defineCommand({
       progress('closing the HTTP ingest...');
       const run = await ingest.close();
       const s = ingest.stats();
-      progress(`http ingest run ${run.id}: ${s.requests.toLocaleString('en')} request(s), accepted ${s.accepted.toLocaleString('en')} event(s), failed ${run.failed}`);
+      progress(
+        `http ingest run ${run.id}: ${s.requests.toLocaleString('en')} request(s), accepted ${s.accepted.toLocaleString('en')} event(s), failed ${run.failed}`,
+      );
     }
     if (workers.length) {
       progress('draining the stage workers...');

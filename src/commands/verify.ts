@@ -15,7 +15,10 @@ const options = z.object({
   ...namespaceOption,
   ...pipelineOption,
   run: z.string().optional().describe('Run id (default: the latest run)').meta({ valueName: 'ID' }),
-  wait: durationSchema().prefault('30s').describe('Wait up to this long for the pipeline to drain before reconciling, e.g. 60s; 0 = no wait').meta({ valueName: 'D' }),
+  wait: durationSchema()
+    .prefault('30s')
+    .describe('Wait up to this long for the pipeline to drain before reconciling, e.g. 60s; 0 = no wait')
+    .meta({ valueName: 'D' }),
   ...jsonOption,
 });
 
@@ -24,7 +27,11 @@ function render(r: AuditReport): string {
     `run ${r.run} (producer ${r.producer}): ${r.ok ? 'OK' : 'FAILED'}${r.drained ? '' : ' (pipeline not drained)'}`,
     renderTable(
       ['PRODUCED', 'DELIVERED', 'LOST', 'DUPLICATES', 'UNEXPECTED', 'OUT-OF-ORDER KEYS', 'DEAD-LETTERED', 'UNKNOWN'],
-      [[r.produced, r.delivered, r.lost, r.duplicates, r.unexpected, r.outOfOrderKeys, r.deadLettered, r.unknown].map((v) => v.toLocaleString('en'))],
+      [
+        [r.produced, r.delivered, r.lost, r.duplicates, r.unexpected, r.outOfOrderKeys, r.deadLettered, r.unknown].map(
+          (v) => v.toLocaleString('en'),
+        ),
+      ],
     ),
   ];
   if (r.quality) {
@@ -33,17 +40,27 @@ function render(r: AuditReport): string {
       '',
       `detection: precision ${q.precision}  recall ${q.recall}  F1 ${q.f1}  ROC AUC ${q.auc}  (${q.anomalies} anomalies, ${q.flagged} flagged, of ${q.events} events)`,
       `unscored (key warming up or no model yet): ${q.unscored} events, ${q.unscoredAnomalies} of them anomalies (counted as missed)`,
-      `recall by kind: ${Object.entries(q.recallByKind).map(([k, v]) => `${k} ${v.recall} (${v.detected}/${v.anomalies})`).join(', ')}`,
+      `recall by kind: ${Object.entries(q.recallByKind)
+        .map(([k, v]) => `${k} ${v.recall} (${v.detected}/${v.anomalies})`)
+        .join(', ')}`,
     );
   }
-  if (r.lostRanges.length) lines.push(`lost seqs: ${r.lostRanges.map(([a, b]) => (a === b ? `${a}` : `${a}-${b}`)).join(', ')}`);
-  lines.push('', renderTable(['STAGE', 'PENDING', 'LAG'], r.pending.map((p) => [p.stage, String(p.pending), String(p.lag)])));
+  if (r.lostRanges.length)
+    lines.push(`lost seqs: ${r.lostRanges.map(([a, b]) => (a === b ? `${a}` : `${a}-${b}`)).join(', ')}`);
+  lines.push(
+    '',
+    renderTable(
+      ['STAGE', 'PENDING', 'LAG'],
+      r.pending.map((p) => [p.stage, String(p.pending), String(p.lag)]),
+    ),
+  );
   return `${lines.join('\n')}\n`;
 }
 
 export default defineCommand({
   name: 'verify',
-  description: 'Audit a produce run: reconcile what the producer appended with what reached the sink and the dead-letter streams. Exit 1 when anything was lost or duplicated.',
+  description:
+    'Audit a produce run: reconcile what the producer appended with what reached the sink and the dead-letter streams. Exit 1 when anything was lost or duplicated.',
   examples: ['streamctl verify', 'streamctl verify --run lq3k2-a1b2c3 --wait 60s --json'],
   options,
   async run(opts, io) {

@@ -16,25 +16,72 @@ const options = z.object({
   ...namespaceOption,
   ...pipelineOption,
   stage: z.string().describe('The stage to run (a name from the pipeline)').meta({ valueName: 'NAME' }),
-  concurrency: z.coerce.number().int().min(1).max(64).default(1).describe('Workers of the stage in this process').meta({ valueName: 'N' }),
-  partitions: z.coerce.number().int().min(1).max(1024).optional().describe('Partitions of a new namespace (default: 4 on a single Redis, 16 on a cluster); the most workers a stage can use').meta({ valueName: 'P' }),
-  batch: z.coerce.number().int().min(1).max(10_000).default(50).describe('Stream entries per read (each holds many events)').meta({ valueName: 'N' }),
-  leaseTtl: durationSchema().prefault('3s').describe('Partition lease time to live: how soon a dead worker\'s partitions move').meta({ valueName: 'D' }),
-  shutdownTimeout: durationSchema().prefault('10s').describe('On SIGTERM, finish in-flight batches within this; force after 3/4 of it').meta({ valueName: 'D' }),
+  concurrency: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(64)
+    .default(1)
+    .describe('Workers of the stage in this process')
+    .meta({ valueName: 'N' }),
+  partitions: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(1024)
+    .optional()
+    .describe(
+      'Partitions of a new namespace (default: 4 on a single Redis, 16 on a cluster); the most workers a stage can use',
+    )
+    .meta({ valueName: 'P' }),
+  batch: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(10_000)
+    .default(50)
+    .describe('Stream entries per read (each holds many events)')
+    .meta({ valueName: 'N' }),
+  leaseTtl: durationSchema()
+    .prefault('3s')
+    .describe("Partition lease time to live: how soon a dead worker's partitions move")
+    .meta({ valueName: 'D' }),
+  shutdownTimeout: durationSchema()
+    .prefault('10s')
+    .describe('On SIGTERM, finish in-flight batches within this; force after 3/4 of it')
+    .meta({ valueName: 'D' }),
   durable: z.boolean().default(false).describe('WAIT for a replica after every commit'),
-  metricsPort: z.coerce.number().int().min(0).max(65_535).default(0).describe('Port of the Prometheus endpoint (GET /metrics, /healthz) on 127.0.0.1; 0 picks a free port, shown in `health`').meta({ valueName: 'PORT' }),
+  metricsPort: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .max(65_535)
+    .default(0)
+    .describe(
+      'Port of the Prometheus endpoint (GET /metrics, /healthz) on 127.0.0.1; 0 picks a free port, shown in `health`',
+    )
+    .meta({ valueName: 'PORT' }),
   quiet: z.boolean().default(false).describe('No status line'),
 });
 
 export default defineCommand({
   name: 'worker',
-  description: 'Run the workers of one pipeline stage in this process until SIGTERM/Ctrl-C (or, when a foreground `streamctl up` started it, until that process is gone), then drain and stop.',
-  examples: ['streamctl worker --stage stage1', 'streamctl worker --stage enrich --concurrency 4 --pipeline streamctl.yaml'],
+  description:
+    'Run the workers of one pipeline stage in this process until SIGTERM/Ctrl-C (or, when a foreground `streamctl up` started it, until that process is gone), then drain and stop.',
+  examples: [
+    'streamctl worker --stage stage1',
+    'streamctl worker --stage enrich --concurrency 4 --pipeline streamctl.yaml',
+  ],
   options,
   async run(opts, io) {
     const { definition, file } = loadPipeline(opts.pipeline, io.cwd);
     const def = definition.stages.find((s) => s.name === opts.stage);
-    if (!def) throw new UsageError('UNKNOWN_STAGE', `--stage: no stage "${opts.stage}" in ${file ?? 'the default pipeline'} (stages: ${definition.stages.map((s) => s.name).join(', ')})`, 'pick one of the listed stages');
+    if (!def)
+      throw new UsageError(
+        'UNKNOWN_STAGE',
+        `--stage: no stage "${opts.stage}" in ${file ?? 'the default pipeline'} (stages: ${definition.stages.map((s) => s.name).join(', ')})`,
+        'pick one of the listed stages',
+      );
     const factory = await resolveStage(def, file, io.cwd);
     // Bad stage params (e.g. cep rules) fail here, before any lease is taken.
     factory(def.params);
@@ -42,7 +89,9 @@ export default defineCommand({
     const workers: StageWorker[] = [];
     let server: MetricsServer | undefined;
     try {
-      const topology = await ensureTopology(conn.client(), opts.namespace, definition.stages, { partitions: opts.partitions ?? definition.partitions });
+      const topology = await ensureTopology(conn.client(), opts.namespace, definition.stages, {
+        partitions: opts.partitions ?? definition.partitions,
+      });
       const streams = topology.stages.find((s) => s.name === def.name)!;
       const log = (m: string) => io.stderr.write(`[${def.name}] ${m}\n`);
       // Before any lease is taken, so a busy port fails cleanly.
@@ -50,25 +99,44 @@ export default defineCommand({
       server = await startMetricsServer({ source: metrics, port: opts.metricsPort });
       for (let i = 0; i < opts.concurrency; i++) {
         const w = new StageWorker({
-          conn, topology, factory, log,
+          conn,
+          topology,
+          factory,
+          log,
           stage: { ...streams, maxDeliveries: def.maxDeliveries, params: def.params },
-          batchEntries: opts.batch, leaseTtlMs: opts.leaseTtl, durable: opts.durable,
-          onBatch: metrics.onBatch(def.name), metricsPort: server.port,
+          batchEntries: opts.batch,
+          leaseTtlMs: opts.leaseTtl,
+          durable: opts.durable,
+          onBatch: metrics.onBatch(def.name),
+          metricsPort: server.port,
         });
         metrics.attach(w);
         w.start();
         workers.push(w);
       }
       log(`metrics on ${server.url}`);
-      log(`${opts.concurrency} worker(s) on ${topology.partitions} partitions of "${opts.namespace}" (${streams.input} -> ${streams.output})`);
+      log(
+        `${opts.concurrency} worker(s) on ${topology.partitions} partitions of "${opts.namespace}" (${streams.input} -> ${streams.output})`,
+      );
       const status = opts.quiet
         ? undefined
         : setInterval(() => {
-            const c = workers.reduce((a, w) => ({ received: a.received + w.counters.received, sent: a.sent + w.counters.sent, dead: a.dead + w.counters.deadLettered, owned: a.owned + w.owned.length }), { received: 0, sent: 0, dead: 0, owned: 0 });
+            const c = workers.reduce(
+              (a, w) => ({
+                received: a.received + w.counters.received,
+                sent: a.sent + w.counters.sent,
+                dead: a.dead + w.counters.deadLettered,
+                owned: a.owned + w.owned.length,
+              }),
+              { received: 0, sent: 0, dead: 0, owned: 0 },
+            );
             log(`owned ${c.owned}  received ${c.received}  sent ${c.sent}  dead-lettered ${c.dead}`);
           }, 1000);
       const supervisor = Number(io.env[SUPERVISOR_PID_ENV]);
-      if ((await untilStopped(io.signal, Number.isInteger(supervisor) && supervisor > 0 ? supervisor : undefined)) === 'supervisor gone') {
+      if (
+        (await untilStopped(io.signal, Number.isInteger(supervisor) && supervisor > 0 ? supervisor : undefined)) ===
+        'supervisor gone'
+      ) {
         log(`the streamctl process that started this worker (pid ${supervisor}) is gone`);
       }
       if (status) clearInterval(status);

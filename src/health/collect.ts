@@ -33,7 +33,10 @@ async function probe(conn: RedisConnection, host: string, port: number): Promise
     await connectClient(client);
     const info = parseInfo(await client.info('all'));
     // CONFIG may be forbidden by an ACL or a managed service: then RDB is simply unknown.
-    const save = await (client.call('CONFIG', 'GET', 'save') as Promise<unknown>).then((r) => pairs(r).save, () => undefined);
+    const save = await (client.call('CONFIG', 'GET', 'save') as Promise<unknown>).then(
+      (r) => pairs(r).save,
+      () => undefined,
+    );
     return { host, port, up: true, info, client, ...(save === undefined ? {} : { rdb: String(save).trim() !== '' }) };
   } catch (err) {
     client.disconnect();
@@ -61,13 +64,18 @@ function nodeFromProbe(p: Probe, role: 'primary' | 'replica', extra: Partial<Nod
   return n;
 }
 
-async function firstView(conn: RedisConnection): Promise<{ nodes: ClusterNodeLine[]; info: Record<string, string> } | { error: string }> {
+async function firstView(
+  conn: RedisConnection,
+): Promise<{ nodes: ClusterNodeLine[]; info: Record<string, string> } | { error: string }> {
   let error = 'no seed answered';
   for (const e of conn.spec.endpoints) {
     const client = conn.node(e.host, e.port);
     try {
       await connectClient(client);
-      const [nodesText, infoText] = await Promise.all([client.call('CLUSTER', 'NODES') as Promise<string>, client.call('CLUSTER', 'INFO') as Promise<string>]);
+      const [nodesText, infoText] = await Promise.all([
+        client.call('CLUSTER', 'NODES') as Promise<string>,
+        client.call('CLUSTER', 'INFO') as Promise<string>,
+      ]);
       return { nodes: parseClusterNodes(nodesText), info: parseInfo(infoText) };
     } catch (err) {
       client.disconnect();
@@ -83,7 +91,8 @@ async function collectNodes(conn: RedisConnection, report: HealthReport, probes:
     const p = await probe(conn, seed.host, seed.port);
     probes.set(address(p), p);
     const role = p.info.role === 'slave' ? 'replica' : 'primary';
-    const primaryAddress = role === 'replica' ? address({ host: p.info.master_host ?? '?', port: Number(p.info.master_port) }) : undefined;
+    const primaryAddress =
+      role === 'replica' ? address({ host: p.info.master_host ?? '?', port: Number(p.info.master_port) }) : undefined;
     report.nodes.push(nodeFromProbe(p, role, primaryAddress ? { primaryAddress } : {}));
     // A standalone primary lists its replicas; report them as the primary sees them.
     const offset = infoNumber(p.info, 'master_repl_offset') ?? 0;
@@ -110,7 +119,16 @@ async function collectNodes(conn: RedisConnection, report: HealthReport, probes:
   const view = await firstView(conn);
   if ('error' in view) {
     report.problems.push({ code: 'NO_NODE', message: `no cluster node answered (${view.error})` });
-    report.nodes.push(...conn.spec.endpoints.map((e) => ({ id: null, address: address(e), role: 'primary' as const, up: false, error: 'unreachable', flags: [] })));
+    report.nodes.push(
+      ...conn.spec.endpoints.map((e) => ({
+        id: null,
+        address: address(e),
+        role: 'primary' as const,
+        up: false,
+        error: 'unreachable',
+        flags: [],
+      })),
+    );
     return;
   }
   const ci = view.info;
@@ -143,43 +161,85 @@ async function collectNodes(conn: RedisConnection, report: HealthReport, probes:
         ...(primary ? { primaryAddress: address(primary) } : {}),
       }),
     );
-    if (line.flags.some((f) => f === 'fail' || f === 'fail?')) report.failing.push({ id: line.id, address: address(line), flags: line.flags });
+    if (line.flags.some((f) => f === 'fail' || f === 'fail?'))
+      report.failing.push({ id: line.id, address: address(line), flags: line.flags });
   });
   // Lag of a replica: its primary's replication offset minus its own.
   const offsets = new Map(report.nodes.filter((n) => n.role === 'primary' && n.up).map((n) => [n.id, n.replOffset]));
   for (const n of report.nodes) {
     const primaryOffset = n.primaryId ? offsets.get(n.primaryId) : undefined;
-    if (n.role === 'replica' && n.up && primaryOffset !== undefined && n.replOffset !== undefined) n.lagBytes = Math.max(0, primaryOffset - n.replOffset);
+    if (n.role === 'replica' && n.up && primaryOffset !== undefined && n.replOffset !== undefined)
+      n.lagBytes = Math.max(0, primaryOffset - n.replOffset);
   }
 }
 
 function judge(report: HealthReport): void {
   for (const n of report.nodes) {
-    if (!n.up) report.problems.push({ code: 'NODE_DOWN', node: n.address, message: `${n.role} ${n.address} is down (${n.error ?? 'unreachable'})` });
-    else if (n.flags.includes('fail') || n.flags.includes('fail?')) report.problems.push({ code: 'NODE_FAILING', node: n.address, message: `${n.address} is flagged ${n.flags.join(',')} by the cluster` });
-    if (n.up && n.role === 'replica' && n.linkStatus === 'down') report.problems.push({ code: 'REPLICA_LINK_DOWN', node: n.address, message: `replica ${n.address} has lost its link to the primary` });
+    if (!n.up)
+      report.problems.push({
+        code: 'NODE_DOWN',
+        node: n.address,
+        message: `${n.role} ${n.address} is down (${n.error ?? 'unreachable'})`,
+      });
+    else if (n.flags.includes('fail') || n.flags.includes('fail?'))
+      report.problems.push({
+        code: 'NODE_FAILING',
+        node: n.address,
+        message: `${n.address} is flagged ${n.flags.join(',')} by the cluster`,
+      });
+    if (n.up && n.role === 'replica' && n.linkStatus === 'down')
+      report.problems.push({
+        code: 'REPLICA_LINK_DOWN',
+        node: n.address,
+        message: `replica ${n.address} has lost its link to the primary`,
+      });
     if (!n.up) continue;
     if (n.role === 'primary' && n.aof === false && n.rdb === false) {
-      report.warnings.push({ code: 'NO_PERSISTENCE', node: n.address, message: `primary ${n.address} has neither AOF nor RDB snapshots: a restart loses its data` });
+      report.warnings.push({
+        code: 'NO_PERSISTENCE',
+        node: n.address,
+        message: `primary ${n.address} has neither AOF nor RDB snapshots: a restart loses its data`,
+      });
     }
     if (n.maxmemory && n.maxmemoryPolicy && n.maxmemoryPolicy !== 'noeviction') {
-      report.warnings.push({ code: 'EVICTION_POLICY', node: n.address, message: `${n.address} evicts keys (maxmemory-policy ${n.maxmemoryPolicy}): streams can lose entries; use noeviction` });
+      report.warnings.push({
+        code: 'EVICTION_POLICY',
+        node: n.address,
+        message: `${n.address} evicts keys (maxmemory-policy ${n.maxmemoryPolicy}): streams can lose entries; use noeviction`,
+      });
     }
-    if (n.evictedKeys) report.warnings.push({ code: 'EVICTED_KEYS', node: n.address, message: `${n.address} has evicted ${n.evictedKeys} keys` });
+    if (n.evictedKeys)
+      report.warnings.push({
+        code: 'EVICTED_KEYS',
+        node: n.address,
+        message: `${n.address} has evicted ${n.evictedKeys} keys`,
+      });
     if (n.maxmemory && n.usedMemory !== undefined && n.usedMemory > 0.9 * n.maxmemory) {
-      report.warnings.push({ code: 'MEMORY_HIGH', node: n.address, message: `${n.address} uses ${Math.round((100 * n.usedMemory) / n.maxmemory)}% of maxmemory` });
+      report.warnings.push({
+        code: 'MEMORY_HIGH',
+        node: n.address,
+        message: `${n.address} uses ${Math.round((100 * n.usedMemory) / n.maxmemory)}% of maxmemory`,
+      });
     }
   }
   if (report.mode === 'cluster' && report.cluster) {
     const servingPrimaries = report.nodes.filter((n) => n.role === 'primary' && (n.slots ?? 0) > 0);
     for (const p of servingPrimaries) {
       if (!report.nodes.some((r) => r.role === 'replica' && r.primaryId === p.id && r.up)) {
-        report.warnings.push({ code: 'NO_REPLICA', node: p.address, message: `primary ${p.address} has no live replica: it cannot fail over` });
+        report.warnings.push({
+          code: 'NO_REPLICA',
+          node: p.address,
+          message: `primary ${p.address} has no live replica: it cannot fail over`,
+        });
       }
     }
-    if (report.cluster.state !== 'ok') report.problems.push({ code: 'CLUSTER_STATE', message: `cluster_state is ${report.cluster.state}` });
+    if (report.cluster.state !== 'ok')
+      report.problems.push({ code: 'CLUSTER_STATE', message: `cluster_state is ${report.cluster.state}` });
     if (report.slots && report.slots.covered < report.slots.expected) {
-      report.problems.push({ code: 'SLOTS_UNCOVERED', message: `${report.slots.expected - report.slots.covered} of ${report.slots.expected} slots are not served` });
+      report.problems.push({
+        code: 'SLOTS_UNCOVERED',
+        message: `${report.slots.expected - report.slots.covered} of ${report.slots.expected} slots are not served`,
+      });
     }
   }
   const anyUp = report.nodes.some((n) => n.up);
@@ -199,7 +259,9 @@ async function scanStreams(client: Redis, pattern: string, limit: number): Promi
 }
 
 async function collectStreams(report: HealthReport, probes: Map<string, Probe>): Promise<void> {
-  const primaries = report.nodes.filter((n) => n.role === 'primary' && n.up && (report.mode === 'standalone' || (n.slots ?? 0) > 0));
+  const primaries = report.nodes.filter(
+    (n) => n.role === 'primary' && n.up && (report.mode === 'standalone' || (n.slots ?? 0) > 0),
+  );
   for (const node of primaries) {
     const client = probes.get(node.address)?.client;
     if (!client) continue;
@@ -207,7 +269,13 @@ async function collectStreams(report: HealthReport, probes: Map<string, Probe>):
     for (const key of keys) {
       const info = pairs(await client.call('XINFO', 'STREAM', key));
       const groups = ((await client.call('XINFO', 'GROUPS', key)) as unknown[]).map(pairs);
-      report.streams.push({ key, node: node.address, length: Number(info.length ?? 0), lastId: (info['last-generated-id'] as string) ?? null, groups: groups.length });
+      report.streams.push({
+        key,
+        node: node.address,
+        length: Number(info.length ?? 0),
+        lastId: (info['last-generated-id'] as string) ?? null,
+        groups: groups.length,
+      });
       for (const g of groups) {
         const name = String(g.name);
         const [consumers, oldest] = await Promise.all([
@@ -221,7 +289,9 @@ async function collectStreams(report: HealthReport, probes: Map<string, Probe>):
           pending: Number(g.pending ?? 0),
           lastDeliveredId: String(g['last-delivered-id'] ?? ''),
           oldestPendingIdleMs: oldest[0] ? Number(oldest[0][2]) : null,
-          consumers: consumers.map(pairs).map((c) => ({ name: String(c.name), pending: Number(c.pending ?? 0), idleMs: Number(c.idle ?? 0) })),
+          consumers: consumers
+            .map(pairs)
+            .map((c) => ({ name: String(c.name), pending: Number(c.pending ?? 0), idleMs: Number(c.idle ?? 0) })),
         };
         report.groups.push(group);
       }
@@ -237,8 +307,16 @@ async function collectWorkers(conn: RedisConnection, report: HealthReport): Prom
   for (const json of Object.values(all)) {
     const h = JSON.parse(json) as Heartbeat;
     report.workers.push({
-      id: h.id, stage: h.stage, pid: h.pid, host: h.host, live: now - h.ts < HEARTBEAT_STALE_MS, lastSeenMs: now - h.ts,
-      owned: h.owned.length, received: h.received, rate: h.rate, ...(h.metricsPort ? { metricsPort: h.metricsPort } : {}),
+      id: h.id,
+      stage: h.stage,
+      pid: h.pid,
+      host: h.host,
+      live: now - h.ts < HEARTBEAT_STALE_MS,
+      lastSeenMs: now - h.ts,
+      owned: h.owned.length,
+      received: h.received,
+      rate: h.rate,
+      ...(h.metricsPort ? { metricsPort: h.metricsPort } : {}),
     });
   }
   report.workers.sort((a, b) => a.stage.localeCompare(b.stage) || a.id.localeCompare(b.id));
@@ -257,10 +335,18 @@ async function collectWorkers(conn: RedisConnection, report: HealthReport): Prom
   report.stages = [...stages.values()];
   for (const s of report.stages) {
     if (s.liveWorkers === 0 && (s.lag > 0 || s.pending > 0)) {
-      report.problems.push({ code: 'STAGE_STALLED', message: `stage ${s.stage} has ${s.lag} undelivered and ${s.pending} pending entries and no live worker` });
+      report.problems.push({
+        code: 'STAGE_STALLED',
+        message: `stage ${s.stage} has ${s.lag} undelivered and ${s.pending} pending entries and no live worker`,
+      });
     }
   }
-  for (const w of report.workers) if (!w.live) report.warnings.push({ code: 'WORKER_DEAD', message: `worker ${w.id} (${w.stage}) last seen ${Math.round(w.lastSeenMs / 1000)}s ago` });
+  for (const w of report.workers)
+    if (!w.live)
+      report.warnings.push({
+        code: 'WORKER_DEAD',
+        message: `worker ${w.id} (${w.stage}) last seen ${Math.round(w.lastSeenMs / 1000)}s ago`,
+      });
   if (report.status === 'ok' && report.problems.length) report.status = 'degraded';
 }
 
@@ -289,14 +375,19 @@ export async function collectHealth(conn: RedisConnection, namespace: string): P
   };
   const probes = new Map<string, Probe>();
   await collectNodes(conn, report, probes);
-  report.nodes.sort((a, b) => (a.role === b.role ? a.address.localeCompare(b.address, 'en', { numeric: true }) : a.role === 'primary' ? -1 : 1));
+  report.nodes.sort((a, b) =>
+    a.role === b.role ? a.address.localeCompare(b.address, 'en', { numeric: true }) : a.role === 'primary' ? -1 : 1,
+  );
   judge(report);
   if (report.status !== 'down') {
     try {
       await collectStreams(report, probes);
       await collectWorkers(conn, report);
     } catch (err) {
-      report.warnings.push({ code: 'STREAMS_UNREADABLE', message: `could not read the streams of ${namespace}: ${reason(err)}` });
+      report.warnings.push({
+        code: 'STREAMS_UNREADABLE',
+        message: `could not read the streams of ${namespace}: ${reason(err)}`,
+      });
     }
   }
   return report;

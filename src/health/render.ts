@@ -8,16 +8,34 @@ export function renderHealth(r: HealthReport, color: boolean): string {
   const c = new Chalk({ level: color ? 1 : 0 });
   const statusText = r.status === 'ok' ? c.green('OK') : r.status === 'degraded' ? c.yellow('DEGRADED') : c.red('DOWN');
   // After a failover the old primary is still listed as one, without slots: count those serving.
-  const primaries = r.nodes.filter((n) => n.role === 'primary' && n.up && (r.mode === 'standalone' || (n.slots ?? 0) > 0)).length;
+  const primaries = r.nodes.filter(
+    (n) => n.role === 'primary' && n.up && (r.mode === 'standalone' || (n.slots ?? 0) > 0),
+  ).length;
   const out: string[] = [];
-  out.push(`status: ${statusText}  ${r.mode}, ${r.nodes.length} node(s), ${primaries} serving primar${primaries === 1 ? 'y' : 'ies'}  via ${r.target.join(',')}`);
+  out.push(
+    `status: ${statusText}  ${r.mode}, ${r.nodes.length} node(s), ${primaries} serving primar${primaries === 1 ? 'y' : 'ies'}  via ${r.target.join(',')}`,
+  );
   for (const p of r.problems) out.push(`  ${c.red('problem')}: ${p.message}`);
   for (const w of r.warnings) out.push(`  ${c.yellow('warning')}: ${w.message}`);
 
   out.push('', 'NODES');
   out.push(
     renderTable(
-      ['ADDRESS', 'ROLE', 'UP', 'ID', 'PRIMARY', 'LINK', 'LAG', 'MEMORY', 'MAXMEM', 'CLIENTS', 'EVICTED', 'SLOTS', 'FLAGS'],
+      [
+        'ADDRESS',
+        'ROLE',
+        'UP',
+        'ID',
+        'PRIMARY',
+        'LINK',
+        'LAG',
+        'MEMORY',
+        'MAXMEM',
+        'CLIENTS',
+        'EVICTED',
+        'SLOTS',
+        'FLAGS',
+      ],
       r.nodes.map((n) => [
         n.address,
         n.role,
@@ -44,7 +62,13 @@ export function renderHealth(r: HealthReport, color: boolean): string {
   }
   out.push('', `STREAMS  namespace "${r.namespace}"`);
   if (r.streams.length === 0) out.push('  (none)');
-  else out.push(renderTable(['KEY', 'LENGTH', 'LAST ID', 'GROUPS', 'NODE'], r.streams.map((s) => [s.key, String(s.length), s.lastId ?? '-', String(s.groups), s.node])));
+  else
+    out.push(
+      renderTable(
+        ['KEY', 'LENGTH', 'LAST ID', 'GROUPS', 'NODE'],
+        r.streams.map((s) => [s.key, String(s.length), s.lastId ?? '-', String(s.groups), s.node]),
+      ),
+    );
   if (r.groups.length > 0) {
     out.push('', 'CONSUMER GROUPS');
     out.push(
@@ -63,7 +87,12 @@ export function renderHealth(r: HealthReport, color: boolean): string {
   }
   if (r.stages.length > 0) {
     out.push('', 'STAGES');
-    out.push(renderTable(['STAGE', 'LIVE WORKERS', 'LAG', 'PENDING'], r.stages.map((s) => [s.stage, String(s.liveWorkers), String(s.lag), String(s.pending)])));
+    out.push(
+      renderTable(
+        ['STAGE', 'LIVE WORKERS', 'LAG', 'PENDING'],
+        r.stages.map((s) => [s.stage, String(s.liveWorkers), String(s.lag), String(s.pending)]),
+      ),
+    );
   }
   if (r.workers.length > 0) {
     out.push('', 'WORKERS');
@@ -71,8 +100,14 @@ export function renderHealth(r: HealthReport, color: boolean): string {
       renderTable(
         ['ID', 'STAGE', 'STATE', 'PID', 'OWNED', 'RECEIVED', 'RATE', 'METRICS'],
         r.workers.map((w) => [
-          w.id, w.stage, w.live ? c.green('live') : c.red(`dead ${formatDuration(w.lastSeenMs)}`), String(w.pid), String(w.owned),
-          w.received.toLocaleString('en'), `${w.rate.toLocaleString('en')}/s`, w.metricsPort ? `http://127.0.0.1:${w.metricsPort}/metrics` : '-',
+          w.id,
+          w.stage,
+          w.live ? c.green('live') : c.red(`dead ${formatDuration(w.lastSeenMs)}`),
+          String(w.pid),
+          String(w.owned),
+          w.received.toLocaleString('en'),
+          `${w.rate.toLocaleString('en')}/s`,
+          w.metricsPort ? `http://127.0.0.1:${w.metricsPort}/metrics` : '-',
         ]),
       ),
     );

@@ -89,7 +89,8 @@ export interface ParsedEvent {
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
 function checkEvent(value: unknown): string | undefined {
-  if (value === null || typeof value !== 'object' || Array.isArray(value)) return `an event must be a JSON object, not ${value === null ? 'null' : Array.isArray(value) ? 'an array' : typeof value}`;
+  if (value === null || typeof value !== 'object' || Array.isArray(value))
+    return `an event must be a JSON object, not ${value === null ? 'null' : Array.isArray(value) ? 'an array' : typeof value}`;
   const key = (value as { key?: unknown }).key;
   if (key === undefined) return 'missing "key"';
   if (typeof key !== 'string') return `"key" must be a string, not ${key === null ? 'null' : typeof key}`;
@@ -129,7 +130,7 @@ function parseNdjson(body: Buffer): { events: ParsedEvent[] } | { problem: BodyP
   const text = isAscii(body) ? body.toString('latin1') : undefined;
   const events: ParsedEvent[] = [];
   let line = 0;
-  for (let from = start; from < body.length; ) {
+  for (let from = start; from < body.length;) {
     line++;
     let end = body.indexOf(0x0a, from);
     if (end < 0) end = body.length;
@@ -163,7 +164,10 @@ function parseNdjson(body: Buffer): { events: ParsedEvent[] } | { problem: BodyP
  * An NDJSON line is stored as sent (without surrounding whitespace); an array element is
  * re-serialized compactly, since it may span lines.
  */
-export function parseEvents(body: Buffer, contentType: string | undefined): { events: ParsedEvent[] } | { problem: BodyProblem } {
+export function parseEvents(
+  body: Buffer,
+  contentType: string | undefined,
+): { events: ParsedEvent[] } | { problem: BodyProblem } {
   let kind = contentKind(contentType);
   if (kind === undefined) {
     let i = 0;
@@ -189,7 +193,8 @@ export function parseEvents(body: Buffer, contentType: string | undefined): { ev
     const at = line ? Number(line[1]) : pos ? lineOf(text, Number(pos[1])) : undefined;
     return { problem: { error: 'malformed JSON', ...(at !== undefined ? { line: at } : {}), reason: message } };
   }
-  if (!Array.isArray(value)) return { problem: { error: 'invalid body', reason: 'expected a JSON array of event objects' } };
+  if (!Array.isArray(value))
+    return { problem: { error: 'invalid body', reason: 'expected a JSON array of event objects' } };
   const events: ParsedEvent[] = [];
   for (let i = 0; i < value.length; i++) {
     const bad = checkEvent(value[i]);
@@ -230,8 +235,17 @@ export async function startHttpIngest(o: HttpIngestOptions): Promise<HttpIngest>
   const { client, topology } = o;
 
   const registry = new Registry();
-  const requestsTotal = new Counter({ name: 'streamctl_http_requests_total', help: 'HTTP requests by status code', labelNames: ['code'], registers: [registry] });
-  const acceptedTotal = new Counter({ name: 'streamctl_http_events_accepted_total', help: 'Events accepted (acknowledged with 202)', registers: [registry] });
+  const requestsTotal = new Counter({
+    name: 'streamctl_http_requests_total',
+    help: 'HTTP requests by status code',
+    labelNames: ['code'],
+    registers: [registry],
+  });
+  const acceptedTotal = new Counter({
+    name: 'streamctl_http_events_accepted_total',
+    help: 'Events accepted (acknowledged with 202)',
+    registers: [registry],
+  });
   const duration = new Histogram({
     name: 'streamctl_http_request_duration_seconds',
     help: 'HTTP request duration, from the request to the end of the response',
@@ -239,20 +253,49 @@ export async function startHttpIngest(o: HttpIngestOptions): Promise<HttpIngest>
     registers: [registry],
   });
 
-  const producer = new Producer({ client, topology, producerId, batch: o.batch ?? 100, lingerMs: o.lingerMs ?? 5, durable: o.durable ?? false });
+  const producer = new Producer({
+    client,
+    topology,
+    producerId,
+    batch: o.batch ?? 100,
+    lingerMs: o.lingerMs ?? 5,
+    durable: o.durable ?? false,
+  });
   await producer.init();
   const run: RunRecord = {
-    id: runId, kind: 'produce', producer: producerId, status: 'running', startedAt: Date.now(), partitions: topology.partitions, rate: 0,
-    firstSeq: producer.first, lastSeq: producer.first - 1, sent: 0, acked: 0, errors: 0, failed: 0, failedRanges: [],
+    id: runId,
+    kind: 'produce',
+    producer: producerId,
+    status: 'running',
+    startedAt: Date.now(),
+    partitions: topology.partitions,
+    rate: 0,
+    firstSeq: producer.first,
+    lastSeq: producer.first - 1,
+    sent: 0,
+    acked: 0,
+    errors: 0,
+    failed: 0,
+    failedRanges: [],
   };
   // Saves are chained so an older snapshot never overwrites a newer one.
   let saving: Promise<void> = Promise.resolve();
   const record = (status: RunRecord['status']): Promise<void> => {
-    saving = saving.catch(() => {}).then(async () => {
-      Object.assign(run, { status, lastSeq: producer.last, sent: producer.stats.sent, acked: producer.stats.acked, errors: producer.stats.errors, failed: producer.stats.failed, failedRanges: [...producer.stats.failedRanges] });
-      if (status !== 'running') run.endedAt = Date.now();
-      await saveRun(client, topology.keys, run);
-    });
+    saving = saving
+      .catch(() => {})
+      .then(async () => {
+        Object.assign(run, {
+          status,
+          lastSeq: producer.last,
+          sent: producer.stats.sent,
+          acked: producer.stats.acked,
+          errors: producer.stats.errors,
+          failed: producer.stats.failed,
+          failedRanges: [...producer.stats.failedRanges],
+        });
+        if (status !== 'running') run.endedAt = Date.now();
+        await saveRun(client, topology.keys, run);
+      });
     return saving;
   };
   await record('running');
@@ -291,7 +334,8 @@ export async function startHttpIngest(o: HttpIngestOptions): Promise<HttpIngest>
       round.forEach((p, i) => {
         const { first, last } = ranges[i]!;
         let failed = 0;
-        for (const [a, b] of producer.stats.failedRanges) failed += Math.max(0, Math.min(b, last) - Math.max(a, first) + 1);
+        for (const [a, b] of producer.stats.failedRanges)
+          failed += Math.max(0, Math.min(b, last) - Math.max(a, first) + 1);
         p.resolve({ first, last, failed });
       });
     }
@@ -333,9 +377,15 @@ export async function startHttpIngest(o: HttpIngestOptions): Promise<HttpIngest>
     try {
       current = await currentLag();
     } catch (err) {
-      return sendJson(res, 503, { error: 'cannot read the pipeline lag', reason: (err as Error).message }, { 'retry-after': '1' });
+      return sendJson(
+        res,
+        503,
+        { error: 'cannot read the pipeline lag', reason: (err as Error).message },
+        { 'retry-after': '1' },
+      );
     }
-    if (current > maxLag) return sendJson(res, 503, { error: 'pipeline lag too high', lag: current, maxLag }, { 'retry-after': '1' });
+    if (current > maxLag)
+      return sendJson(res, 503, { error: 'pipeline lag too high', lag: current, maxLag }, { 'retry-after': '1' });
     let body: Buffer;
     try {
       body = await readBody(req);
@@ -351,7 +401,12 @@ export async function startHttpIngest(o: HttpIngestOptions): Promise<HttpIngest>
     const parsed = parseEvents(body, req.headers['content-type']);
     if ('problem' in parsed) return sendJson(res, 400, parsed.problem);
     const { failed } = await append(parsed.events);
-    if (failed > 0) return sendJson(res, 500, { error: 'append failed', reason: `${failed} of ${parsed.events.length} event(s) could not be appended; their fate is unknown`, failed });
+    if (failed > 0)
+      return sendJson(res, 500, {
+        error: 'append failed',
+        reason: `${failed} of ${parsed.events.length} event(s) could not be appended; their fate is unknown`,
+        failed,
+      });
     counters.accepted += parsed.events.length;
     acceptedTotal.inc(parsed.events.length);
     sendJson(res, 202, { accepted: parsed.events.length });
@@ -364,10 +419,18 @@ export async function startHttpIngest(o: HttpIngestOptions): Promise<HttpIngest>
       return handleEvents(req, res);
     }
     if (path === '/healthz' || path === '/metrics') {
-      if (req.method !== 'GET' && req.method !== 'HEAD') return sendJson(res, 405, { error: 'method not allowed' }, { allow: 'GET, HEAD' });
+      if (req.method !== 'GET' && req.method !== 'HEAD')
+        return sendJson(res, 405, { error: 'method not allowed' }, { allow: 'GET, HEAD' });
       // The run, the last seq handed out and the events not yet appended let a client audit what
       // it sent (bench --http-url: the seqs between two looks, once nothing is pending).
-      if (path === '/healthz') return sendJson(res, 200, { status: 'ok', run: runId, producer: producerId, lastSeq: producer.last, pending: producer.backlog });
+      if (path === '/healthz')
+        return sendJson(res, 200, {
+          status: 'ok',
+          run: runId,
+          producer: producerId,
+          lastSeq: producer.last,
+          pending: producer.backlog,
+        });
       const text = await registry.metrics();
       res.writeHead(200, { 'content-type': registry.contentType, 'cache-control': 'no-store' });
       res.end(req.method === 'HEAD' ? undefined : text);
@@ -399,9 +462,31 @@ export async function startHttpIngest(o: HttpIngestOptions): Promise<HttpIngest>
     const onError = (err: NodeJS.ErrnoException) => {
       const where = `${host}:${port}`;
       const flag = o.portFlag ?? '--port';
-      if (err.code === 'EADDRINUSE') reject(new UsageError('HTTP_PORT_BUSY', `port ${where} is already in use`, `pick another ${flag}, or 0 for a free one`));
-      else if (err.code === 'EACCES') reject(new UsageError('HTTP_PORT_DENIED', `not allowed to listen on ${where}`, `use a ${flag} above 1023, or 0 for a free one`));
-      else reject(new RuntimeError('HTTP_LISTEN_FAILED', `cannot listen on ${where}: ${err.message}`, 'check --host and --port', err));
+      if (err.code === 'EADDRINUSE')
+        reject(
+          new UsageError(
+            'HTTP_PORT_BUSY',
+            `port ${where} is already in use`,
+            `pick another ${flag}, or 0 for a free one`,
+          ),
+        );
+      else if (err.code === 'EACCES')
+        reject(
+          new UsageError(
+            'HTTP_PORT_DENIED',
+            `not allowed to listen on ${where}`,
+            `use a ${flag} above 1023, or 0 for a free one`,
+          ),
+        );
+      else
+        reject(
+          new RuntimeError(
+            'HTTP_LISTEN_FAILED',
+            `cannot listen on ${where}: ${err.message}`,
+            'check --host and --port',
+            err,
+          ),
+        );
     };
     server.once('error', onError);
     server.listen(port, host, () => {
@@ -434,7 +519,12 @@ export async function startHttpIngest(o: HttpIngestOptions): Promise<HttpIngest>
     runId,
     producerId,
     registry,
-    stats: () => ({ ...counters, sent: producer.stats.sent, acked: producer.stats.acked, failed: producer.stats.failed }),
+    stats: () => ({
+      ...counters,
+      sent: producer.stats.sent,
+      acked: producer.stats.acked,
+      failed: producer.stats.failed,
+    }),
     close() {
       closing ??= (async () => {
         stopping = true;
@@ -457,7 +547,10 @@ export async function startHttpIngest(o: HttpIngestOptions): Promise<HttpIngest>
         const bound = new AbortController();
         await slow('answering the requests in flight', Promise.race([drained, sleep(drainMs, bound.signal)]));
         bound.abort();
-        if (inFlight.size > 0) o.log?.(`closing: ${inFlight.size} request(s) still unanswered after ${drainMs / 1000} s; their connections are cut`);
+        if (inFlight.size > 0)
+          o.log?.(
+            `closing: ${inFlight.size} request(s) still unanswered after ${drainMs / 1000} s; their connections are cut`,
+          );
         server.closeAllConnections();
         await slow('waiting for the HTTP connections to close', closed);
         clearInterval(recorder);

@@ -54,7 +54,8 @@ export function isAnomaly(score: number, threshold: number = DEFAULT_SCORE_THRES
  * @throws RangeError on an empty list, a non-finite score or a contamination outside [0, 1].
  */
 export function thresholdForContamination(scores: ArrayLike<number>, contamination: number): number {
-  if (!(contamination >= 0 && contamination <= 1)) throw new RangeError(`contamination must be in [0, 1], got ${contamination}`);
+  if (!(contamination >= 0 && contamination <= 1))
+    throw new RangeError(`contamination must be in [0, 1], got ${contamination}`);
   const n = scores.length;
   if (n === 0) throw new RangeError('thresholdForContamination: no scores');
   const sorted = new Float64Array(n);
@@ -128,7 +129,8 @@ function modelError(msg: string): Error {
 }
 
 function checkInteger(name: string, v: number, min: number, max: number): void {
-  if (!Number.isInteger(v) || v < min || v > max) throw new RangeError(`${name} must be an integer in [${min}, ${max}], got ${v}`);
+  if (!Number.isInteger(v) || v < min || v > max)
+    throw new RangeError(`${name} must be an integer in [${min}, ${max}], got ${v}`);
 }
 
 /** A trained Isolation Forest. Immutable; build one with {@link IsolationForest.train} or {@link IsolationForest.deserialize}. */
@@ -188,7 +190,14 @@ export class IsolationForest {
   /** The row being scored, copied so that the walk always reads one typed array (monomorphic). */
   private readonly xs: Float64Array;
 
-  private constructor(shape: Shape, roots: Int32Array, feature: Int16Array, threshold: Float64Array, right: Int32Array, size: Int32Array) {
+  private constructor(
+    shape: Shape,
+    roots: Int32Array,
+    feature: Int16Array,
+    threshold: Float64Array,
+    right: Int32Array,
+    size: Int32Array,
+  ) {
     this.trees = shape.trees;
     this.subsample = shape.subsample;
     this.features = shape.features;
@@ -234,8 +243,10 @@ export class IsolationForest {
       const end = t + 1 < this.trees ? roots[t + 1]! : n;
       // Trees are contiguous: tree t spans [roots[t], roots[t + 1]), so only the first start is fixed.
       if (t === 0 && start !== 0) throw modelError(`tree 0 must start at node 0, starts at ${start}`);
-      if (!(end > start && end <= n)) throw modelError(`tree ${t} spans nodes [${start}, ${end}), not a non-empty range of [0, ${n})`);
-      if (size[start] !== this.subsample) throw modelError(`tree ${t} holds ${size[start]} rows, the header says ${this.subsample}`);
+      if (!(end > start && end <= n))
+        throw modelError(`tree ${t} spans nodes [${start}, ${end}), not a non-empty range of [0, ${n})`);
+      if (size[start] !== this.subsample)
+        throw modelError(`tree ${t} holds ${size[start]} rows, the header says ${this.subsample}`);
       depth[start] = 0;
       let maxDepth = 0;
       for (let i = start; i < end; i++) {
@@ -243,7 +254,8 @@ export class IsolationForest {
         // always at a lower index, is visited): the range is one tree, each node reached once.
         if (i > start && parents[i] !== 1) throw modelError(`node ${i} of tree ${t} is not the child of any node`);
         const d = depth[i]!;
-        if (d > this.heightLimit) throw modelError(`node ${i} of tree ${t} is at depth ${d}, beyond the height limit ${this.heightLimit}`);
+        if (d > this.heightLimit)
+          throw modelError(`node ${i} of tree ${t} is at depth ${d}, beyond the height limit ${this.heightLimit}`);
         const f = feature[i]!;
         if (f === -1) {
           if (right[i] !== -1 || threshold[i] !== 0) throw modelError(`leaf ${i} has a right child or threshold`);
@@ -253,13 +265,17 @@ export class IsolationForest {
           continue;
         }
         const r = right[i]!;
-        if (!(f >= 0 && f < this.features)) throw modelError(`node ${i} splits on feature ${f}, the model has ${this.features}`);
+        if (!(f >= 0 && f < this.features))
+          throw modelError(`node ${i} splits on feature ${f}, the model has ${this.features}`);
         if (!Number.isFinite(threshold[i])) throw modelError(`node ${i} has threshold ${threshold[i]}`);
         // Children after their parent and inside the tree: every step of a walk moves forward, so no
         // file, however crafted, can make scoring loop or read out of bounds.
-        if (!(i + 1 < end && r > i + 1 && r < end)) throw modelError(`node ${i} of tree ${t} has children ${i + 1} and ${r} outside (${i + 1}, ${end})`);
-        if (size[i] !== size[i + 1]! + size[r]!) throw modelError(`node ${i} holds ${size[i]} rows, its children ${size[i + 1]} + ${size[r]}`);
-        if (parents[i + 1] !== 0 || parents[r] !== 0) throw modelError(`node ${i} of tree ${t} shares a child with another node`);
+        if (!(i + 1 < end && r > i + 1 && r < end))
+          throw modelError(`node ${i} of tree ${t} has children ${i + 1} and ${r} outside (${i + 1}, ${end})`);
+        if (size[i] !== size[i + 1]! + size[r]!)
+          throw modelError(`node ${i} holds ${size[i]} rows, its children ${size[i + 1]} + ${size[r]}`);
+        if (parents[i + 1] !== 0 || parents[r] !== 0)
+          throw modelError(`node ${i} of tree ${t} shares a child with another node`);
         parents[i + 1] = 1;
         parents[r] = 1;
         depth[i + 1] = d + 1;
@@ -442,8 +458,14 @@ export class IsolationForest {
     // registers. The shifts and mask are literals so that they compile to immediate operands.
     // Number(bool) is 0/1 without a branch; NaN compares false and goes right, as in training.
     for (let t = 0, g = 0; t < roots.length; t += LANES, g++) {
-      let p0 = roots[t]!, p1 = roots[t + 1]!, p2 = roots[t + 2]!, p3 = roots[t + 3]!;
-      let p4 = roots[t + 4]!, p5 = roots[t + 5]!, p6 = roots[t + 6]!, p7 = roots[t + 7]!;
+      let p0 = roots[t]!,
+        p1 = roots[t + 1]!,
+        p2 = roots[t + 2]!,
+        p3 = roots[t + 3]!;
+      let p4 = roots[t + 4]!,
+        p5 = roots[t + 5]!,
+        p6 = roots[t + 6]!,
+        p7 = roots[t + 7]!;
       for (let k = groupDepth[g]!; k > 0; k--) {
         p0 = r32[(p0 >> 7) | Number(xs[p0 & 127]! < r64[(p0 >> 8) | 1]!)]!;
         p1 = r32[(p1 >> 7) | Number(xs[p1 & 127]! < r64[(p1 >> 8) | 1]!)]!;
@@ -455,8 +477,14 @@ export class IsolationForest {
         p7 = r32[(p7 >> 7) | Number(xs[p7 & 127]! < r64[(p7 >> 8) | 1]!)]!;
       }
       sum +=
-        lp[p0 >> 9]! + lp[p1 >> 9]! + lp[p2 >> 9]! + lp[p3 >> 9]! +
-        lp[p4 >> 9]! + lp[p5 >> 9]! + lp[p6 >> 9]! + lp[p7 >> 9]!;
+        lp[p0 >> 9]! +
+        lp[p1 >> 9]! +
+        lp[p2 >> 9]! +
+        lp[p3 >> 9]! +
+        lp[p4 >> 9]! +
+        lp[p5 >> 9]! +
+        lp[p6 >> 9]! +
+        lp[p7 >> 9]!;
     }
     return sum;
   }
@@ -467,7 +495,8 @@ export class IsolationForest {
    * score(x) = 2^(-mean over trees of pathLength(x, t) / c(subsample)).
    */
   pathLength(x: ArrayLike<number>, tree: number): number {
-    if (!(Number.isInteger(tree) && tree >= 0 && tree < this.trees)) throw new RangeError(`tree must be in [0, ${this.trees}), got ${tree}`);
+    if (!(Number.isInteger(tree) && tree >= 0 && tree < this.trees))
+      throw new RangeError(`tree must be in [0, ${this.trees}), got ${tree}`);
     if (x.length !== this.features) throw new RangeError(`expected ${this.features} features, got ${x.length}`);
     const { feature, threshold, right } = this;
     let i = this.roots[tree]!;
@@ -496,7 +525,8 @@ export class IsolationForest {
    */
   scoreMany(rows: ArrayLike<ArrayLike<number>>, out?: Float64Array): Float64Array {
     const dest = out ?? new Float64Array(rows.length);
-    if (dest.length < rows.length) throw new RangeError(`out has room for ${dest.length} scores, ${rows.length} needed`);
+    if (dest.length < rows.length)
+      throw new RangeError(`out has room for ${dest.length} scores, ${rows.length} needed`);
     for (let r = 0; r < rows.length; r++) dest[r] = this.score(rows[r]!);
     return dest;
   }
@@ -553,11 +583,13 @@ export class IsolationForest {
     const len = buf.byteLength;
     const magic = Buffer.from(MAGIC, 'latin1');
     const head = Buffer.from(buf.buffer, buf.byteOffset, Math.min(len, magic.length));
-    if (!head.equals(magic.subarray(0, head.length))) throw modelError(`bad magic, not an isolation forest model (expected "${MAGIC}")`);
+    if (!head.equals(magic.subarray(0, head.length)))
+      throw modelError(`bad magic, not an isolation forest model (expected "${MAGIC}")`);
     if (len < HEADER_BYTES) throw modelError(`truncated: ${len} bytes, the header alone is ${HEADER_BYTES}`);
     const view = new DataView(buf.buffer, buf.byteOffset, len);
     const version = view.getUint16(4, true);
-    if (version !== FORMAT_VERSION) throw modelError(`unsupported format version ${version} (this build reads version ${FORMAT_VERSION})`);
+    if (version !== FORMAT_VERSION)
+      throw modelError(`unsupported format version ${version} (this build reads version ${FORMAT_VERSION})`);
     if (view.getUint16(6, true) !== 0) throw modelError('reserved header field is not 0');
     const trees = view.getUint32(8, true);
     const subsample = view.getUint32(12, true);
@@ -573,7 +605,8 @@ export class IsolationForest {
     if (len > expected) throw modelError(`${len - expected} unexpected bytes after the model (${expected} expected)`);
     const stored = view.getUint32(expected - 4, true);
     const actual = crc32(Buffer.from(buf.buffer, buf.byteOffset, expected - 4));
-    if (stored !== actual) throw modelError(`checksum mismatch (stored ${hex(stored)}, computed ${hex(actual)}): the bytes are corrupted`);
+    if (stored !== actual)
+      throw modelError(`checksum mismatch (stored ${hex(stored)}, computed ${hex(actual)}): the bytes are corrupted`);
     const roots = new Int32Array(trees);
     const feature = new Int16Array(n);
     const right = new Int32Array(n);

@@ -28,7 +28,7 @@ export function rocAuc(scores: ArrayLike<number>, labels: ArrayLike<boolean>): n
   }
   const order = Array.from({ length: n }, (_, i) => i).sort((a, b) => scores[a]! - scores[b]!);
   let positiveRankSum = 0;
-  for (let start = 0; start < n; ) {
+  for (let start = 0; start < n;) {
     let end = start + 1;
     while (end < n && scores[order[end]!] === scores[order[start]!]) end++;
     // Ranks are 1-based: the tied group start..end-1 shares the mean of ranks start+1..end.
@@ -64,7 +64,8 @@ function ratio(num: number, den: number): number {
  * @throws RangeError if the lengths differ.
  */
 export function confusion(pred: ArrayLike<boolean>, labels: ArrayLike<boolean>): Confusion {
-  if (pred.length !== labels.length) throw new RangeError(`confusion: ${pred.length} predictions but ${labels.length} labels`);
+  if (pred.length !== labels.length)
+    throw new RangeError(`confusion: ${pred.length} predictions but ${labels.length} labels`);
   let tp = 0;
   let fp = 0;
   let tn = 0;

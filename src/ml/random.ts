@@ -31,7 +31,8 @@ export function uniform(rand: Random, lo: number, hi: number): number {
  * bias of the floor is negligible (at most n / 2^32 relative), which is all the models need.
  */
 export function intBelow(rand: Random, n: number): number {
-  if (!Number.isInteger(n) || n <= 0 || n > 0xffff_ffff) throw new RangeError(`n must be an integer in [1, 2^32), got ${n}`);
+  if (!Number.isInteger(n) || n <= 0 || n > 0xffff_ffff)
+    throw new RangeError(`n must be an integer in [1, 2^32), got ${n}`);
   return Math.floor(rand() * n);
 }
 
@@ -45,7 +46,8 @@ export function intBelow(rand: Random, n: number): number {
  * @param out - optional destination of length >= k (reused across trees to avoid allocation).
  */
 export function sampleWithoutReplacement(rand: Random, n: number, k: number, out?: Int32Array): Int32Array {
-  if (!Number.isInteger(n) || n < 0 || n > 0x7fff_ffff) throw new RangeError(`n must be an integer in [0, 2^31), got ${n}`);
+  if (!Number.isInteger(n) || n < 0 || n > 0x7fff_ffff)
+    throw new RangeError(`n must be an integer in [0, 2^31), got ${n}`);
   if (!Number.isInteger(k) || k < 0 || k > n) throw new RangeError(`k must be an integer in [0, n=${n}], got ${k}`);
   const dest = out ?? new Int32Array(k);
   if (dest.length < k) throw new RangeError(`out has room for ${dest.length} indices, ${k} needed`);

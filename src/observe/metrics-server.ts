@@ -34,7 +34,8 @@ function send(res: ServerResponse, status: number, body: string, headers: Record
 async function handle(source: MetricsSource, req: IncomingMessage, res: ServerResponse): Promise<void> {
   const path = new URL(req.url ?? '/', 'http://localhost').pathname;
   if (path !== '/metrics' && path !== '/healthz') return send(res, 404, 'not found: try /metrics or /healthz\n');
-  if (req.method !== 'GET' && req.method !== 'HEAD') return send(res, 405, 'method not allowed\n', { allow: 'GET, HEAD' });
+  if (req.method !== 'GET' && req.method !== 'HEAD')
+    return send(res, 405, 'method not allowed\n', { allow: 'GET, HEAD' });
   if (path === '/healthz') return send(res, 200, 'ok\n');
   let text: string;
   try {
@@ -61,9 +62,31 @@ export function startMetricsServer(opts: MetricsServerOptions): Promise<MetricsS
   return new Promise((resolve, reject) => {
     const onError = (err: NodeJS.ErrnoException) => {
       const where = `${host}:${port}`;
-      if (err.code === 'EADDRINUSE') reject(new UsageError('METRICS_PORT_BUSY', `metrics port ${where} is already in use`, 'pick another --metrics-port, or 0 for a free one'));
-      else if (err.code === 'EACCES') reject(new UsageError('METRICS_PORT_DENIED', `not allowed to listen on ${where}`, 'use a --metrics-port above 1023, or 0 for a free one'));
-      else reject(new RuntimeError('METRICS_LISTEN_FAILED', `cannot listen on ${where} for metrics: ${err.message}`, 'check --metrics-port', err));
+      if (err.code === 'EADDRINUSE')
+        reject(
+          new UsageError(
+            'METRICS_PORT_BUSY',
+            `metrics port ${where} is already in use`,
+            'pick another --metrics-port, or 0 for a free one',
+          ),
+        );
+      else if (err.code === 'EACCES')
+        reject(
+          new UsageError(
+            'METRICS_PORT_DENIED',
+            `not allowed to listen on ${where}`,
+            'use a --metrics-port above 1023, or 0 for a free one',
+          ),
+        );
+      else
+        reject(
+          new RuntimeError(
+            'METRICS_LISTEN_FAILED',
+            `cannot listen on ${where} for metrics: ${err.message}`,
+            'check --metrics-port',
+            err,
+          ),
+        );
     };
     server.once('error', onError);
     server.listen(port, host, () => {

@@ -10,7 +10,9 @@ import { withTimeout } from '../redis/wait.js';
 export const METRIC_PREFIX = 'streamctl_';
 
 /** Batch durations: 0.1 ms to 5 s, roughly 1-2.5-5 per decade. */
-export const BATCH_DURATION_BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
+export const BATCH_DURATION_BUCKETS = [
+  0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5,
+];
 
 /** What the metrics read from a worker: a StageWorker fits (tests may pass a stand-in). */
 export interface MeteredWorker {
@@ -79,7 +81,11 @@ export class WorkerMetrics {
         },
       });
     };
-    counter('received', 'events_received_total', 'Events the stage read and decoded (a redelivered event counts again)');
+    counter(
+      'received',
+      'events_received_total',
+      'Events the stage read and decoded (a redelivered event counts again)',
+    );
     counter('sent', 'events_sent_total', 'Events the stage committed to its output stream');
     counter('failed', 'events_failed_total', 'Events of batches whose process() threw (they are redelivered)');
     counter('deadLettered', 'events_dead_lettered_total', 'Events the stage moved to the dead-letter stream');
@@ -89,7 +95,8 @@ export class WorkerMetrics {
       const byStage = new Map<string, LookupStats[]>();
       for (const w of this.workers) {
         const st = w.lookupStats?.();
-        if (st && st.hits + st.misses > 0) byStage.set(w.opts.stage.name, [...(byStage.get(w.opts.stage.name) ?? []), st]);
+        if (st && st.hits + st.misses > 0)
+          byStage.set(w.opts.stage.name, [...(byStage.get(w.opts.stage.name) ?? []), st]);
       }
       return byStage;
     };
@@ -101,7 +108,11 @@ export class WorkerMetrics {
         registers,
         collect: () => {
           c.reset();
-          for (const [stage, list] of lookups()) c.inc({ stage }, list.reduce((a, x) => a + x[field], 0));
+          for (const [stage, list] of lookups())
+            c.inc(
+              { stage },
+              list.reduce((a, x) => a + x[field], 0),
+            );
         },
       });
     };
@@ -129,7 +140,8 @@ export class WorkerMetrics {
       registers,
       collect: () => {
         breakerOpen.reset();
-        for (const [stage, list] of lookups()) breakerOpen.set({ stage }, list.some((x) => x.breaker !== 'closed') ? 1 : 0);
+        for (const [stage, list] of lookups())
+          breakerOpen.set({ stage }, list.some((x) => x.breaker !== 'closed') ? 1 : 0);
       },
     });
 
@@ -148,7 +160,8 @@ export class WorkerMetrics {
       registers,
       collect: () => {
         const byStage = new Map<string, number>([...this.stages].map((s) => [s, 0]));
-        for (const w of this.workers) byStage.set(w.opts.stage.name, (byStage.get(w.opts.stage.name) ?? 0) + w.owned.length);
+        for (const w of this.workers)
+          byStage.set(w.opts.stage.name, (byStage.get(w.opts.stage.name) ?? 0) + w.owned.length);
         owned.reset();
         for (const [stage, n] of byStage) owned.set({ stage }, n);
       },
@@ -184,7 +197,15 @@ export class WorkerMetrics {
     if (!fn) return;
     const stages = [...this.stages];
     const timeoutMs = this.opts.lagTimeoutMs ?? 3000;
-    const results = await Promise.allSettled(stages.map((s) => withTimeout(Promise.resolve().then(() => fn(s)), timeoutMs, `lag of stage "${s}"`)));
+    const results = await Promise.allSettled(
+      stages.map((s) =>
+        withTimeout(
+          Promise.resolve().then(() => fn(s)),
+          timeoutMs,
+          `lag of stage "${s}"`,
+        ),
+      ),
+    );
     // Set everything at once after the awaits, so no scrape sees a half-updated gauge.
     this.lag.reset();
     results.forEach((r, i) => {
@@ -227,7 +248,8 @@ export class WorkerMetrics {
 
   private totals(): Map<string, Totals> {
     const out = new Map<string, Totals>();
-    for (const s of this.stages) out.set(s, { received: 0, sent: 0, failed: 0, deadLettered: 0, ...this.retired.get(s) });
+    for (const s of this.stages)
+      out.set(s, { received: 0, sent: 0, failed: 0, deadLettered: 0, ...this.retired.get(s) });
     for (const w of this.workers) {
       const t = out.get(w.opts.stage.name)!;
       for (const f of COUNTER_FIELDS) t[f] += w.counters[f];

@@ -109,10 +109,16 @@ class QualityTracker {
       precision: r(c.precision),
       recall: r(c.recall),
       f1: r(c.f1),
-      auc: r(this.scoredLabels.includes(true) && this.scoredLabels.includes(false) ? rocAuc(this.scores, this.scoredLabels) : NaN),
+      auc: r(
+        this.scoredLabels.includes(true) && this.scoredLabels.includes(false)
+          ? rocAuc(this.scores, this.scoredLabels)
+          : NaN,
+      ),
       unscored: this.unscored,
       unscoredAnomalies: this.unscoredAnomalies,
-      recallByKind: Object.fromEntries([...this.kinds].sort().map(([k, v]) => [k, { ...v, recall: r(v.detected / v.anomalies) }])),
+      recallByKind: Object.fromEntries(
+        [...this.kinds].sort().map(([k, v]) => [k, { ...v, recall: r(v.detected / v.anomalies) }]),
+      ),
     };
   }
 }
@@ -120,7 +126,11 @@ class QualityTracker {
 type Entry = [Buffer, Buffer[]];
 
 /** Reads a whole stream in chunks, calling `visit` for every entry in order. */
-async function scanStream(client: Redis | Cluster, key: string, visit: (id: string, fields: Buffer[]) => void): Promise<void> {
+async function scanStream(
+  client: Redis | Cluster,
+  key: string,
+  visit: (id: string, fields: Buffer[]) => void,
+): Promise<void> {
   let start = '-';
   for (;;) {
     const entries = (await client.xrangeBuffer(key, start, '+', 'COUNT', 500)) as Entry[];

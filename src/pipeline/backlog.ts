@@ -11,7 +11,11 @@ export interface StagePending {
 }
 
 /** One consumer group's XINFO GROUPS fields; undefined when the stream or the group does not exist. */
-export async function consumerGroup(client: Redis | Cluster, key: string, group: string): Promise<Record<string, unknown> | undefined> {
+export async function consumerGroup(
+  client: Redis | Cluster,
+  key: string,
+  group: string,
+): Promise<Record<string, unknown> | undefined> {
   let reply: unknown;
   try {
     reply = await client.call('XINFO', 'GROUPS', key);
@@ -23,7 +27,11 @@ export async function consumerGroup(client: Redis | Cluster, key: string, group:
 }
 
 /** Pending and undelivered entries of one consumer group on one stream. A missing stream has none. */
-async function groupBacklog(client: Redis | Cluster, key: string, group: string): Promise<{ pending: number; lag: number }> {
+async function groupBacklog(
+  client: Redis | Cluster,
+  key: string,
+  group: string,
+): Promise<{ pending: number; lag: number }> {
   const g = await consumerGroup(client, key, group);
   if (!g) return { pending: 0, lag: 0 };
   const pending = Number(g.pending ?? 0);
@@ -43,7 +51,11 @@ async function groupBacklog(client: Redis | Cluster, key: string, group: string)
 export async function stageBacklog(client: Redis | Cluster, topology: Topology, stage: string): Promise<StagePending> {
   const s = topology.stages.find((x) => x.name === stage);
   if (!s) throw new Error(`no stage "${stage}" in the topology`);
-  const parts = await Promise.all(Array.from({ length: topology.partitions }, (_, k) => groupBacklog(client, topology.keys.stream(k, s.input), s.name)));
+  const parts = await Promise.all(
+    Array.from({ length: topology.partitions }, (_, k) =>
+      groupBacklog(client, topology.keys.stream(k, s.input), s.name),
+    ),
+  );
   return { stage, pending: parts.reduce((a, p) => a + p.pending, 0), lag: parts.reduce((a, p) => a + p.lag, 0) };
 }
 

@@ -121,7 +121,8 @@ export function decodeEntry(fields: Buffer[]): StreamEvent[] {
     if (name === 'v') version = fields[i + 1]!.toString();
     else if (name === 'b') body = fields[i + 1];
   }
-  if (version === undefined || body === undefined) throw new CodecError('not a streamctl batch (fields v and b expected)');
+  if (version === undefined || body === undefined)
+    throw new CodecError('not a streamctl batch (fields v and b expected)');
   if (version !== String(CODEC_VERSION)) throw new CodecError(`unsupported entry version ${version}`);
   return decodeBatch(body);
 }

@@ -35,18 +35,40 @@ const stageSchema = z
   })
   .strict()
   .superRefine((s, ctx) => {
-    if ((s.use === undefined) === (s.steps === undefined)) ctx.addIssue({ code: 'custom', path: ['use'], message: 'give either `use` (one stage) or `steps` (stages fused into one)' });
-    if (s.steps && Object.keys(s.params).length > 0) ctx.addIssue({ code: 'custom', path: ['params'], message: 'a stage with `steps` takes no params: give each step its own' });
+    if ((s.use === undefined) === (s.steps === undefined))
+      ctx.addIssue({
+        code: 'custom',
+        path: ['use'],
+        message: 'give either `use` (one stage) or `steps` (stages fused into one)',
+      });
+    if (s.steps && Object.keys(s.params).length > 0)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['params'],
+        message: 'a stage with `steps` takes no params: give each step its own',
+      });
   })
   .transform(({ steps, ...s }) => ({
     ...s,
     // A step is named after its built-in, else by its position; names are unique within the stage.
-    ...(steps ? { steps: steps.map((step, i) => ({ ...step, name: step.name ?? (/[/\\.]/.test(step.use) ? `step${i + 1}` : step.use) })) } : {}),
+    ...(steps
+      ? {
+          steps: steps.map((step, i) => ({
+            ...step,
+            name: step.name ?? (/[/\\.]/.test(step.use) ? `step${i + 1}` : step.use),
+          })),
+        }
+      : {}),
   }))
   .superRefine((s, ctx) => {
     const seen = new Set<string>();
     s.steps?.forEach((step, i) => {
-      if (seen.has(step.name)) ctx.addIssue({ code: 'custom', path: ['steps', i, 'name'], message: `duplicate step name "${step.name}": name the steps` });
+      if (seen.has(step.name))
+        ctx.addIssue({
+          code: 'custom',
+          path: ['steps', i, 'name'],
+          message: `duplicate step name "${step.name}": name the steps`,
+        });
       seen.add(step.name);
     });
   });
@@ -60,7 +82,8 @@ export const pipelineSchema = z
   .superRefine((p, ctx) => {
     const seen = new Set<string>();
     p.stages.forEach((s, i) => {
-      if (seen.has(s.name)) ctx.addIssue({ code: 'custom', path: ['stages', i, 'name'], message: `duplicate stage name "${s.name}"` });
+      if (seen.has(s.name))
+        ctx.addIssue({ code: 'custom', path: ['stages', i, 'name'], message: `duplicate stage name "${s.name}"` });
       seen.add(s.name);
     });
   });
@@ -98,7 +121,10 @@ export const PASSTHROUGH_PIPELINE: PipelineDefinition = pipelineSchema.parse({
 });
 
 function fieldPath(path: PropertyKey[]): string {
-  return path.map((p, i) => (typeof p === 'number' ? `[${p}]` : i === 0 ? String(p) : `.${String(p)}`)).join('') || '(top level)';
+  return (
+    path.map((p, i) => (typeof p === 'number' ? `[${p}]` : i === 0 ? String(p) : `.${String(p)}`)).join('') ||
+    '(top level)'
+  );
 }
 
 /**
@@ -110,7 +136,11 @@ export function parsePipeline(text: string, file: string): PipelineDefinition {
   try {
     doc = parseYaml(text);
   } catch (err) {
-    throw new UsageError('PIPELINE_INVALID', `${file}: not valid YAML: ${(err as Error).message.split('\n')[0]}`, 'fix the file, or pass another with --pipeline FILE');
+    throw new UsageError(
+      'PIPELINE_INVALID',
+      `${file}: not valid YAML: ${(err as Error).message.split('\n')[0]}`,
+      'fix the file, or pass another with --pipeline FILE',
+    );
   }
   const result = pipelineSchema.safeParse(doc);
   if (!result.success) {
@@ -118,23 +148,36 @@ export function parsePipeline(text: string, file: string): PipelineDefinition {
     // An unknown field is named itself, not by its parent.
     const path = issue.code === 'unrecognized_keys' ? [...issue.path, issue.keys[0]!] : issue.path;
     const message = issue.code === 'unrecognized_keys' ? 'unknown field' : issue.message;
-    throw new UsageError('PIPELINE_INVALID', `${file}: ${fieldPath(path)}: ${message}`, 'fix the file, or pass another with --pipeline FILE');
+    throw new UsageError(
+      'PIPELINE_INVALID',
+      `${file}: ${fieldPath(path)}: ${message}`,
+      'fix the file, or pass another with --pipeline FILE',
+    );
   }
   return result.data;
 }
 
 /** Pipelines that `--pipeline` accepts by name. */
-export const BUILTIN_PIPELINES: Record<string, PipelineDefinition> = { default: DEFAULT_PIPELINE, staged: STAGED_PIPELINE, passthrough: PASSTHROUGH_PIPELINE };
+export const BUILTIN_PIPELINES: Record<string, PipelineDefinition> = {
+  default: DEFAULT_PIPELINE,
+  staged: STAGED_PIPELINE,
+  passthrough: PASSTHROUGH_PIPELINE,
+};
 
 /**
  * The pipeline to run: --pipeline FILE (or a built-in name: default, staged, passthrough), else
  * ./streamctl.yaml if present, else the default.
  */
-export function loadPipeline(file: string | undefined, cwd: string): { definition: PipelineDefinition; file: string | undefined } {
-  if (file && BUILTIN_PIPELINES[file] && !existsSync(resolve(cwd, file))) return { definition: BUILTIN_PIPELINES[file], file: undefined };
+export function loadPipeline(
+  file: string | undefined,
+  cwd: string,
+): { definition: PipelineDefinition; file: string | undefined } {
+  if (file && BUILTIN_PIPELINES[file] && !existsSync(resolve(cwd, file)))
+    return { definition: BUILTIN_PIPELINES[file], file: undefined };
   const path = file ? resolve(cwd, file) : resolve(cwd, DEFAULT_PIPELINE_FILE);
   if (!existsSync(path)) {
-    if (file) throw new UsageError('PIPELINE_NOT_FOUND', `pipeline file ${path} does not exist`, 'check --pipeline FILE');
+    if (file)
+      throw new UsageError('PIPELINE_NOT_FOUND', `pipeline file ${path} does not exist`, 'check --pipeline FILE');
     return { definition: DEFAULT_PIPELINE, file: undefined };
   }
   return { definition: parsePipeline(readFileSync(path, 'utf8'), path), file: path };
@@ -149,19 +192,38 @@ function isStage(x: unknown): x is Stage {
  * default export is a stage object or a factory `(params) => stage`.
  * @returns a factory that makes the stage instance of one partition.
  */
-export async function resolveStage(def: StageDefinition, pipelineFile: string | undefined, cwd: string): Promise<StageFactory> {
+export async function resolveStage(
+  def: StageDefinition,
+  pipelineFile: string | undefined,
+  cwd: string,
+): Promise<StageFactory> {
   if (def.steps) {
-    const steps = await Promise.all(def.steps.map(async (s) => ({ name: s.name, params: s.params, factory: await resolveUse(s.use, `stage "${def.name}" step "${s.name}"`, pipelineFile, cwd) })));
+    const steps = await Promise.all(
+      def.steps.map(async (s) => ({
+        name: s.name,
+        params: s.params,
+        factory: await resolveUse(s.use, `stage "${def.name}" step "${s.name}"`, pipelineFile, cwd),
+      })),
+    );
     return fuseSteps(def.name, steps);
   }
   return resolveUse(def.use!, `stage "${def.name}"`, pipelineFile, cwd);
 }
 
-async function resolveUse(use: string, label: string, pipelineFile: string | undefined, cwd: string): Promise<StageFactory> {
+async function resolveUse(
+  use: string,
+  label: string,
+  pipelineFile: string | undefined,
+  cwd: string,
+): Promise<StageFactory> {
   const builtin = builtinStages[use];
   if (builtin) return builtin;
   if (!/[/\\.]/.test(use)) {
-    throw new UsageError('UNKNOWN_STAGE', `${label}: unknown built-in "${use}" (built-ins: ${Object.keys(builtinStages).join(', ')})`, 'use a built-in name or a path like ./stages/my-stage.js');
+    throw new UsageError(
+      'UNKNOWN_STAGE',
+      `${label}: unknown built-in "${use}" (built-ins: ${Object.keys(builtinStages).join(', ')})`,
+      'use a built-in name or a path like ./stages/my-stage.js',
+    );
   }
   const base = pipelineFile ? dirname(pipelineFile) : cwd;
   const path = isAbsolute(use) ? use : resolve(base, use);
@@ -169,15 +231,26 @@ async function resolveUse(use: string, label: string, pipelineFile: string | und
   try {
     // TypeScript stages load through tsx, so users need no build step for them.
     mod = /\.[cm]?ts$/.test(path)
-      ? ((await (await import('tsx/esm/api')).tsImport(pathToFileURL(path).href, import.meta.url)) as { default?: unknown })
+      ? ((await (await import('tsx/esm/api')).tsImport(pathToFileURL(path).href, import.meta.url)) as {
+          default?: unknown;
+        })
       : ((await import(pathToFileURL(path).href)) as { default?: unknown });
   } catch (err) {
-    throw new UsageError('STAGE_LOAD_FAILED', `${label}: cannot load ${path}: ${(err as Error).message}`, 'check the path in `use:` (relative to the pipeline file)');
+    throw new UsageError(
+      'STAGE_LOAD_FAILED',
+      `${label}: cannot load ${path}: ${(err as Error).message}`,
+      'check the path in `use:` (relative to the pipeline file)',
+    );
   }
   let exported = mod.default;
   // A TS or CommonJS module outside an ESM package arrives wrapped once more.
-  if (exported && typeof exported === 'object' && !isStage(exported) && 'default' in exported) exported = (exported as { default: unknown }).default;
+  if (exported && typeof exported === 'object' && !isStage(exported) && 'default' in exported)
+    exported = (exported as { default: unknown }).default;
   if (typeof exported === 'function') return exported as StageFactory;
   if (isStage(exported)) return () => exported;
-  throw new UsageError('STAGE_INVALID', `${label}: ${path} must export default a stage object with process(batch, ctx) or a factory (params) => stage`, 'see the README section on user stages');
+  throw new UsageError(
+    'STAGE_INVALID',
+    `${label}: ${path} must export default a stage object with process(batch, ctx) or a factory (params) => stage`,
+    'see the README section on user stages',
+  );
 }

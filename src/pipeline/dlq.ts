@@ -82,7 +82,11 @@ type Raw = { partition: number; id: string; fields: Record<string, Buffer> };
 const CHUNK = 500;
 
 /** Reads a stream in chunks, in id order, calling `visit` for each entry. */
-async function scan(client: Redis | Cluster, key: string, visit: (id: string, fields: Record<string, Buffer>) => void): Promise<void> {
+async function scan(
+  client: Redis | Cluster,
+  key: string,
+  visit: (id: string, fields: Record<string, Buffer>) => void,
+): Promise<void> {
   let start = '-';
   for (;;) {
     const entries = (await client.xrangeBuffer(key, start, '+', 'COUNT', CHUNK)) as Entry[];
@@ -141,23 +145,42 @@ function toRecord(r: Raw, sample: number): DlqRecord {
  * every partition; it must match exactly one record.
  * @throws UsageError BAD_DLQ_ID (malformed), DLQ_ID_NOT_FOUND or DLQ_ID_AMBIGUOUS (exit 2).
  */
-export async function resolveDlqIds(client: Redis | Cluster, topology: Topology, ids: readonly string[]): Promise<Map<number, Set<string>>> {
+export async function resolveDlqIds(
+  client: Redis | Cluster,
+  topology: Topology,
+  ids: readonly string[],
+): Promise<Map<number, Set<string>>> {
   const { keys, partitions } = topology;
   const out = new Map<number, Set<string>>();
   const missing: string[] = [];
   for (const text of ids) {
     const ref = parseDlqRef(text);
-    if (!ref) throw new UsageError('BAD_DLQ_ID', `--id: "${text}" is not a DLQ record reference`, 'use PARTITION/ENTRY-ID as listed by `streamctl dlq`, e.g. 3/1712345678901-0');
+    if (!ref)
+      throw new UsageError(
+        'BAD_DLQ_ID',
+        `--id: "${text}" is not a DLQ record reference`,
+        'use PARTITION/ENTRY-ID as listed by `streamctl dlq`, e.g. 3/1712345678901-0',
+      );
     if (ref.partition !== undefined && ref.partition >= partitions) {
-      throw new UsageError('DLQ_ID_NOT_FOUND', `--id: partition ${ref.partition} of "${text}" does not exist (namespace "${keys.ns}" has ${partitions})`, 'copy the reference from `streamctl dlq`');
+      throw new UsageError(
+        'DLQ_ID_NOT_FOUND',
+        `--id: partition ${ref.partition} of "${text}" does not exist (namespace "${keys.ns}" has ${partitions})`,
+        'copy the reference from `streamctl dlq`',
+      );
     }
     const candidates = ref.partition !== undefined ? [ref.partition] : Array.from({ length: partitions }, (_, k) => k);
     const found = (
-      await Promise.all(candidates.map(async (k) => ((await client.xrange(keys.dlq(k), ref.id, ref.id)).length ? k : undefined)))
+      await Promise.all(
+        candidates.map(async (k) => ((await client.xrange(keys.dlq(k), ref.id, ref.id)).length ? k : undefined)),
+      )
     ).filter((k): k is number => k !== undefined);
     if (found.length === 0) missing.push(text);
     else if (found.length > 1) {
-      throw new UsageError('DLQ_ID_AMBIGUOUS', `--id: entry id ${ref.id} is in several partitions (${found.join(', ')})`, `name the record with its partition, e.g. ${found[0]}/${ref.id}`);
+      throw new UsageError(
+        'DLQ_ID_AMBIGUOUS',
+        `--id: entry id ${ref.id} is in several partitions (${found.join(', ')})`,
+        `name the record with its partition, e.g. ${found[0]}/${ref.id}`,
+      );
     } else {
       const k = found[0]!;
       if (!out.has(k)) out.set(k, new Set());
@@ -165,7 +188,11 @@ export async function resolveDlqIds(client: Redis | Cluster, topology: Topology,
     }
   }
   if (missing.length) {
-    throw new UsageError('DLQ_ID_NOT_FOUND', `--id: no DLQ record ${missing.join(', ')} in namespace "${keys.ns}"`, 'list the records with `streamctl dlq`; nothing was changed');
+    throw new UsageError(
+      'DLQ_ID_NOT_FOUND',
+      `--id: no DLQ record ${missing.join(', ')} in namespace "${keys.ns}"`,
+      'list the records with `streamctl dlq`; nothing was changed',
+    );
   }
   return out;
 }
@@ -289,7 +316,11 @@ const REPLAY_CHUNK = 200;
  * Replayed events come after events of the same keys that passed meanwhile: per-key order does not
  * hold across a replay.
  */
-export async function replayDlq(client: ScriptClient, topology: Topology, filter: DlqFilter = {}): Promise<DlqReplayResult> {
+export async function replayDlq(
+  client: ScriptClient,
+  topology: Topology,
+  filter: DlqFilter = {},
+): Promise<DlqReplayResult> {
   const result: DlqReplayResult = { matched: 0, replayed: 0, events: 0, skipped: [], byStage: {} };
   const plan = new Map<number, { id: string; stage: string; events: number }[]>();
   await each(client, topology, filter, (r) => {
@@ -297,7 +328,11 @@ export async function replayDlq(client: ScriptClient, topology: Topology, filter
     const stage = str(r.fields.stage);
     const ref = `${r.partition}/${r.id}`;
     if (r.fields.b === undefined || r.fields.stream === undefined) {
-      result.skipped.push({ ref, stage, reason: 'undecodable entry (raw): nothing to replay; inspect it and purge it' });
+      result.skipped.push({
+        ref,
+        stage,
+        reason: 'undecodable entry (raw): nothing to replay; inspect it and purge it',
+      });
       return;
     }
     if (!plan.has(r.partition)) plan.set(r.partition, []);
@@ -312,7 +347,13 @@ export async function replayDlq(client: ScriptClient, topology: Topology, filter
       const left =
         n === chunk.length
           ? new Set<string>()
-          : new Set((await Promise.all(chunk.map(async (r) => ((await client.xrange(topology.keys.dlq(k), r.id, r.id)).length ? r.id : '')))).filter(Boolean));
+          : new Set(
+              (
+                await Promise.all(
+                  chunk.map(async (r) => ((await client.xrange(topology.keys.dlq(k), r.id, r.id)).length ? r.id : '')),
+                )
+              ).filter(Boolean),
+            );
       for (const r of chunk) {
         if (left.has(r.id)) {
           result.skipped.push({ ref: `${k}/${r.id}`, stage: r.stage, reason: 'not replayed (still in the DLQ)' });
@@ -339,7 +380,11 @@ export interface DlqPurgeResult {
  * with a stage or ids, the matching entries are XDELed. Ids are resolved before anything is
  * deleted, so an unknown id changes nothing.
  */
-export async function purgeDlq(client: Redis | Cluster, topology: Topology, filter: DlqFilter = {}): Promise<DlqPurgeResult> {
+export async function purgeDlq(
+  client: Redis | Cluster,
+  topology: Topology,
+  filter: DlqFilter = {},
+): Promise<DlqPurgeResult> {
   const { keys, partitions } = topology;
   const result: DlqPurgeResult = { purged: 0, byStage: {} };
   if (filter.stage === undefined && !filter.ids?.length) {

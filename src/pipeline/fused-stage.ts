@@ -72,7 +72,12 @@ export function fuseSteps(stageName: string, steps: readonly FusedStep[]): Stage
     const stepContexts = (ctx: StageContext): StageContext[] => {
       if (ctx !== parent) {
         parent = ctx;
-        contexts = steps.map((s) => ({ ...ctx, stage: `${ctx.stage}.${s.name}`, params: s.params, emit: (stream: string, events: StreamEvent[]) => ctx.emit(stream, events) }));
+        contexts = steps.map((s) => ({
+          ...ctx,
+          stage: `${ctx.stage}.${s.name}`,
+          params: s.params,
+          emit: (stream: string, events: StreamEvent[]) => ctx.emit(stream, events),
+        }));
       }
       return contexts;
     };
@@ -117,7 +122,8 @@ export function fuseSteps(stageName: string, steps: readonly FusedStep[]): Stage
           for (const [name, value] of entries ?? []) {
             const dot = name.indexOf('.');
             const i = Number(dot < 0 ? name : name.slice(0, dot));
-            if (!Number.isInteger(i) || i < 0 || i >= stages.length) throw new Error(`${stageName}: state entry "${name}" belongs to no step of ${stages.length}`);
+            if (!Number.isInteger(i) || i < 0 || i >= stages.length)
+              throw new Error(`${stageName}: state entry "${name}" belongs to no step of ${stages.length}`);
             if (dot < 0) whole.set(i, value);
             else byStep[i]!.set(name.slice(dot + 1), value);
           }

@@ -126,7 +126,8 @@ export function metricWorkload(opts: MetricWorkloadOptions): MetricWorkload {
   const K = opts.keys;
   const p = opts.anomalyRate;
   const step = opts.stepMs ?? 1;
-  if (!Number.isInteger(K) || K < 1 || K > 2 ** 31 - 1) throw new RangeError(`keys must be a positive integer, got ${K}`);
+  if (!Number.isInteger(K) || K < 1 || K > 2 ** 31 - 1)
+    throw new RangeError(`keys must be a positive integer, got ${K}`);
   if (!(p >= 0 && p <= 1)) throw new RangeError(`anomalyRate must be in 0..1, got ${p}`);
   if (!(step > 0 && Number.isFinite(step))) throw new RangeError(`stepMs must be a positive number, got ${step}`);
   if (!Number.isFinite(opts.seed)) throw new RangeError(`seed must be a finite number, got ${opts.seed}`);
@@ -180,7 +181,9 @@ export function metricWorkload(opts: MetricWorkloadOptions): MetricWorkload {
   // Start probability of an episode at an event outside one, by type (see the module comment).
   const qGauge = p / (E_GAUGE * (1 - p) + p);
   const qErrors = p / (E_ERRORS * (1 - p) + p);
-  const truthTail = KIND_NAMES.map((kind, i) => (i === NONE ? ',"truth":{"anomaly":false}}' : `,"truth":{"anomaly":true,"kind":"${kind}"}}`));
+  const truthTail = KIND_NAMES.map((kind, i) =>
+    i === NONE ? ',"truth":{"anomaly":false}}' : `,"truth":{"anomaly":true,"kind":"${kind}"}}`,
+  );
 
   // Box-Muller, two normals per pair of uniforms; exactly one normal is drawn per event so the noise stream stays aligned.
   let spare = 0;
@@ -272,7 +275,12 @@ export function metricWorkload(opts: MetricWorkloadOptions): MetricWorkload {
         timeText = String(time);
       }
       const data = Buffer.from(prefix[k]! + text + ',"time":' + timeText + truthTail[kind]!, 'latin1');
-      return { key: names[k]!, data, truth: kind === NONE ? { anomaly: false } : { anomaly: true, kind: KIND_NAMES[kind] }, time };
+      return {
+        key: names[k]!,
+        data,
+        truth: kind === NONE ? { anomaly: false } : { anomaly: true, kind: KIND_NAMES[kind] },
+        time,
+      };
     },
   };
 }
@@ -421,7 +429,8 @@ export async function readNdjsonWorkload(path: string, opts: NdjsonOptions = {})
     stats.lines++;
     let bytes = raw;
     if (bytes.length > 0 && bytes[bytes.length - 1] === 0x0d) bytes = bytes.subarray(0, bytes.length - 1);
-    if (line === 1 && bytes.length >= 3 && bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf) bytes = bytes.subarray(3);
+    if (line === 1 && bytes.length >= 3 && bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf)
+      bytes = bytes.subarray(3);
     let blank = true;
     for (let j = 0; j < bytes.length; j++) {
       const c = bytes[j];
@@ -446,7 +455,11 @@ export async function readNdjsonWorkload(path: string, opts: NdjsonOptions = {})
       return undefined;
     }
     if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-      bad(line, `not a JSON object (${value === null ? 'null' : Array.isArray(value) ? 'array' : typeof value})`, bytes);
+      bad(
+        line,
+        `not a JSON object (${value === null ? 'null' : Array.isArray(value) ? 'array' : typeof value})`,
+        bytes,
+      );
       return undefined;
     }
     const key = (value as { key?: unknown }).key;
@@ -480,7 +493,8 @@ export async function readNdjsonWorkload(path: string, opts: NdjsonOptions = {})
           if (e) yield e;
         }
         // Copy the rest: `buf` is reused by the next read.
-        if (start < bytesRead) carry = carry ? Buffer.concat([carry, chunk.subarray(start)]) : Buffer.from(chunk.subarray(start));
+        if (start < bytesRead)
+          carry = carry ? Buffer.concat([carry, chunk.subarray(start)]) : Buffer.from(chunk.subarray(start));
       }
       if (carry && carry.length > 0) {
         const e = parseLine(carry, ++line);

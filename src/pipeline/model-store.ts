@@ -40,7 +40,12 @@ export class ModelStore {
    */
   async save(name: string, bytes: Buffer): Promise<number> {
     const version = await this.client.incr(this.key(name, 'seq'));
-    await withScripts(this.client).streamctlModelSave(this.key(name, 'latest'), this.key(name, `v${version}`), version, bytes);
+    await withScripts(this.client).streamctlModelSave(
+      this.key(name, 'latest'),
+      this.key(name, `v${version}`),
+      version,
+      bytes,
+    );
     // Older versions go after an hour: long enough for readers that are switching.
     if (version > 1) await this.client.expire(this.key(name, `v${version - 1}`), 3600);
     return version;

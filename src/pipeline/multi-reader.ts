@@ -47,7 +47,12 @@ export class MultiReader {
    * @param durable WAIT for a replica after the commands (it covers every write before it on the connection).
    * @returns the commands' [error, reply], in order, once all have come.
    */
-  read(targets: Iterable<ReadTarget>, count: number, commands: Routed[] = [], durable = false): Promise<Reply[]> | undefined {
+  read(
+    targets: Iterable<ReadTarget>,
+    count: number,
+    commands: Routed[] = [],
+    durable = false,
+  ): Promise<Reply[]> | undefined {
     if (this.busy) {
       if (!this.unblocking && this.clientId !== undefined) this.unblockFor(targets);
       return undefined;
@@ -77,8 +82,15 @@ export class MultiReader {
             if (!err) this.clientId = Number(id);
           });
         }
-        p.xreadBuffer('COUNT', count, 'BLOCK', this.blockMs, 'STREAMS', ...reads.map((r) => r.stream), ...reads.map((r) => r.from), (err, reply) =>
-          done(err ? null : (reply as [Buffer, Entry[]][] | null)),
+        p.xreadBuffer(
+          'COUNT',
+          count,
+          'BLOCK',
+          this.blockMs,
+          'STREAMS',
+          ...reads.map((r) => r.stream),
+          ...reads.map((r) => r.from),
+          (err, reply) => done(err ? null : (reply as [Buffer, Entry[]][] | null)),
         );
       }
       return settled;

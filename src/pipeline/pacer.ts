@@ -36,7 +36,8 @@ export async function sendOpenLoop(o: PaceOptions): Promise<number> {
   let i = 0;
   while (i < o.total && !o.signal.aborted && performance.now() < deadline) {
     const now = performance.now();
-    const due = o.rate > 0 ? Math.min(o.total, Math.floor(((now - t0) * o.rate) / 1000) + 1) : Math.min(o.total, i + 2000);
+    const due =
+      o.rate > 0 ? Math.min(o.total, Math.floor(((now - t0) * o.rate) / 1000) + 1) : Math.min(o.total, i + 2000);
     for (; i < due; i++) {
       const e = await o.source.next();
       if (!e) return i;

@@ -45,7 +45,6 @@ interface PartitionBuffer {
   inFlight: Promise<void> | undefined;
 }
 
-
 /**
  * The idempotent producer. Events get consecutive seqs; each partition's batches are appended one
  * at a time, in seq order, by a script that drops a batch whose last seq is not above the
@@ -88,7 +87,9 @@ export class Producer {
   /** Continues above the highest seq this producer id ever appended, so reused ids stay idempotent. */
   async init(): Promise<void> {
     const { keys, partitions } = this.o.topology;
-    const marks = await Promise.all(Array.from({ length: partitions }, (_, k) => this.o.client.hget(keys.seq(k), this.o.producerId)));
+    const marks = await Promise.all(
+      Array.from({ length: partitions }, (_, k) => this.o.client.hget(keys.seq(k), this.o.producerId)),
+    );
     this.nextSeq = Math.max(0, ...marks.map((m) => Number(m ?? 0))) + 1;
     this.firstSeq = this.nextSeq;
     if (this.linger > 0) this.timer = setInterval(() => this.flushLingering(), Math.max(1, Math.min(this.linger, 10)));
@@ -170,7 +171,14 @@ export class Producer {
   }
 
   private appendCommand(args: AppendArgs): Routed {
-    return { key: args[0], add: (p, done) => void (p as unknown as { streamctlAppend(...a: unknown[]): unknown }).streamctlAppend(...args, ...(done ? [done] : [])) };
+    return {
+      key: args[0],
+      add: (p, done) =>
+        void (p as unknown as { streamctlAppend(...a: unknown[]): unknown }).streamctlAppend(
+          ...args,
+          ...(done ? [done] : []),
+        ),
+    };
   }
 
   private landed(events: StreamEvent[], id: unknown): void {
@@ -180,7 +188,14 @@ export class Producer {
 
   private appendArgs(k: number, events: StreamEvent[]): AppendArgs {
     const { keys } = this.o.topology;
-    return [keys.stream(k, 'ingest'), keys.seq(k), this.o.producerId, String(events[events.length - 1]!.seq), String(CODEC_VERSION), encodeBatch(events)];
+    return [
+      keys.stream(k, 'ingest'),
+      keys.seq(k),
+      this.o.producerId,
+      String(events[events.length - 1]!.seq),
+      String(CODEC_VERSION),
+      encodeBatch(events),
+    ];
   }
 
   /** Sends the queued batches together; one that fails is retried on its own. */
@@ -188,7 +203,11 @@ export class Producer {
     const batch = this.queued.splice(0);
     if (batch.length === 0) return;
     const args = batch.map((q) => this.appendArgs(q.k, q.events));
-    const replies = await pipelineByNode(this.o.client, args.map((a) => this.appendCommand(a)), { durable: this.o.durable });
+    const replies = await pipelineByNode(
+      this.o.client,
+      args.map((a) => this.appendCommand(a)),
+      { durable: this.o.durable },
+    );
     await Promise.all(
       batch.map(async (q, i) => {
         const [err, id] = replies[i]!;
@@ -218,7 +237,9 @@ export class Producer {
       try {
         let id: unknown;
         if (this.o.durable) {
-          const [[err, res]] = (await pipelineByNode(this.o.client, [this.appendCommand(args)], { durable: true })) as [[Error | null, unknown]];
+          const [[err, res]] = (await pipelineByNode(this.o.client, [this.appendCommand(args)], { durable: true })) as [
+            [Error | null, unknown],
+          ];
           if (err) throw err;
           id = res;
         } else {

@@ -20,7 +20,9 @@ const TIERS = ['1', '2', '3'];
 export function syntheticReference(keys: string[], seed: number): Map<string, Reference> {
   const rand = prng(seed ^ 0x5eed);
   const pick = <T>(xs: T[]) => xs[Math.floor(rand() * xs.length)]!;
-  return new Map(keys.map((k) => [k, { region: pick(REGIONS), service: pick(SERVICES), owner: pick(OWNERS), tier: pick(TIERS) }]));
+  return new Map(
+    keys.map((k) => [k, { region: pick(REGIONS), service: pick(SERVICES), owner: pick(OWNERS), tier: pick(TIERS) }]),
+  );
 }
 
 /**
@@ -39,7 +41,8 @@ export function readReferenceFile(path: string): Map<string, Record<string, unkn
   const trimmed = text.trim();
   if (trimmed.startsWith('{') && !trimmed.includes('\n{')) {
     try {
-      for (const [k, v] of Object.entries(JSON.parse(trimmed) as Record<string, Record<string, unknown>>)) out.set(k, v);
+      for (const [k, v] of Object.entries(JSON.parse(trimmed) as Record<string, Record<string, unknown>>))
+        out.set(k, v);
       return out;
     } catch {
       // not one object: read it as NDJSON below
@@ -51,9 +54,18 @@ export function readReferenceFile(path: string): Map<string, Record<string, unkn
     try {
       rec = JSON.parse(line) as Record<string, unknown>;
     } catch (err) {
-      throw new UsageError('REFERENCE_FILE', `${path}:${i + 1}: not JSON (${(err as Error).message})`, 'one JSON object per line, with a "key" field');
+      throw new UsageError(
+        'REFERENCE_FILE',
+        `${path}:${i + 1}: not JSON (${(err as Error).message})`,
+        'one JSON object per line, with a "key" field',
+      );
     }
-    if (typeof rec.key !== 'string') throw new UsageError('REFERENCE_FILE', `${path}:${i + 1}: no string "key" field`, 'one JSON object per line, with a "key" field');
+    if (typeof rec.key !== 'string')
+      throw new UsageError(
+        'REFERENCE_FILE',
+        `${path}:${i + 1}: no string "key" field`,
+        'one JSON object per line, with a "key" field',
+      );
     const { key, ...rest } = rec;
     out.set(key, rest);
   });
@@ -61,7 +73,11 @@ export function readReferenceFile(path: string): Map<string, Record<string, unkn
 }
 
 /** Writes reference records into `<ns>:<hash>` (HSET in chunks). */
-export async function writeReference(client: Redis | Cluster, key: string, records: Map<string, unknown>): Promise<number> {
+export async function writeReference(
+  client: Redis | Cluster,
+  key: string,
+  records: Map<string, unknown>,
+): Promise<number> {
   const entries = [...records].map(([k, v]) => [k, JSON.stringify(v)] as const);
   for (let i = 0; i < entries.length; i += 1000) {
     await client.hset(key, Object.fromEntries(entries.slice(i, i + 1000)));

@@ -36,7 +36,13 @@ export async function loadRun(client: Redis | Cluster, keys: Keys, id: string | 
   const runId = id ?? (await client.zrange(keys.runs, '-1', '-1'))[0];
   const json = runId ? await client.get(keys.run(runId)) : null;
   if (!json) {
-    throw new RuntimeError('NO_RUN', id ? `no run "${id}" in namespace ${keys.ns}` : `no run recorded in namespace ${keys.ns}`, id ? 'list runs with `streamctl verify --json` or check --namespace' : 'produce one with `streamctl produce`, or check --namespace');
+    throw new RuntimeError(
+      'NO_RUN',
+      id ? `no run "${id}" in namespace ${keys.ns}` : `no run recorded in namespace ${keys.ns}`,
+      id
+        ? 'list runs with `streamctl verify --json` or check --namespace'
+        : 'produce one with `streamctl produce`, or check --namespace',
+    );
   }
   return JSON.parse(json) as RunRecord;
 }

@@ -7,7 +7,10 @@ import type { Cluster, Redis } from 'ioredis';
  * are found in the package's src/ folder.
  */
 function load(name: string): string {
-  const candidates = [new URL(`./scripts/${name}.lua`, import.meta.url), new URL(`../../../src/pipeline/scripts/${name}.lua`, import.meta.url)];
+  const candidates = [
+    new URL(`./scripts/${name}.lua`, import.meta.url),
+    new URL(`../../../src/pipeline/scripts/${name}.lua`, import.meta.url),
+  ];
   for (const u of candidates) {
     const path = fileURLToPath(u);
     if (existsSync(path)) return readFileSync(path, 'utf8');
@@ -16,14 +19,35 @@ function load(name: string): string {
 }
 
 export interface ScriptCommands {
-  streamctlAppend(stream: string, seqKey: string, producer: string, lastSeq: string, version: string, batch: Buffer): Promise<string | null>;
+  streamctlAppend(
+    stream: string,
+    seqKey: string,
+    producer: string,
+    lastSeq: string,
+    version: string,
+    batch: Buffer,
+  ): Promise<string | null>;
   streamctlCommit(numKeys: number, ...args: (string | Buffer | number)[]): Promise<number>;
   streamctlLeaseRenew(lease: string, token: string, ttlMs: number): Promise<number>;
   streamctlLeaseRelease(lease: string, token: string): Promise<number>;
   streamctlDlqReplay(dlq: string, ...ids: string[]): Promise<number>;
   streamctlModelSave(latest: string, versionKey: string, version: number, bytes: Buffer): Promise<number>;
-  streamctlReadBuffer(lease: string, stream: string, token: string, group: string, consumer: string, count: number): Promise<unknown>;
-  streamctlClaimBuffer(lease: string, stream: string, token: string, group: string, consumer: string, count: number): Promise<unknown>;
+  streamctlReadBuffer(
+    lease: string,
+    stream: string,
+    token: string,
+    group: string,
+    consumer: string,
+    count: number,
+  ): Promise<unknown>;
+  streamctlClaimBuffer(
+    lease: string,
+    stream: string,
+    token: string,
+    group: string,
+    consumer: string,
+    count: number,
+  ): Promise<unknown>;
 }
 
 export type ScriptClient = (Redis | Cluster) & ScriptCommands;

@@ -11,7 +11,11 @@ export const SUPERVISOR_PID_ENV = 'STREAMCTL_SUPERVISOR_PID';
  * Waits until `signal` aborts or, with `supervisorPid`, until that process is gone (checked every
  * `everyMs`): a worker whose supervisor died without stopping it drains and exits.
  */
-export async function untilStopped(signal: AbortSignal, supervisorPid?: number, everyMs = 1000): Promise<'signal' | 'supervisor gone'> {
+export async function untilStopped(
+  signal: AbortSignal,
+  supervisorPid?: number,
+  everyMs = 1000,
+): Promise<'signal' | 'supervisor gone'> {
   while (!signal.aborted) {
     if (supervisorPid !== undefined && !isPidAlive(supervisorPid)) return 'supervisor gone';
     // Without a supervisor there is nothing to check: the longest timer Node allows.
@@ -46,14 +50,28 @@ export function spawnWorkers(o: SpawnWorkersOptions): WorkerProcessInfo[] {
   const out: WorkerProcessInfo[] = [];
   for (const s of o.stages) {
     for (let i = 0; i < s.workers; i++) {
-      const args = [entry, 'worker', '--stage', s.name, '--redis', o.redisUrls.join(','), '--namespace', o.namespace, '--quiet'];
+      const args = [
+        entry,
+        'worker',
+        '--stage',
+        s.name,
+        '--redis',
+        o.redisUrls.join(','),
+        '--namespace',
+        o.namespace,
+        '--quiet',
+      ];
       if (o.pipeline) args.push('--pipeline', o.pipeline);
       const child = spawn(process.execPath, [...workerNodeFlags(o.env.NODE_OPTIONS), ...args], {
         detached: true,
         stdio: ['ignore', 'ignore', o.logFd ?? 'inherit'],
         // In the foreground, the workers watch this process: if it dies without stopping them
         // (SIGKILL, a crash), they drain and exit rather than run on unsupervised.
-        env: { ...o.env, STREAMCTL_HOME: o.home, ...(o.detached ? {} : { [SUPERVISOR_PID_ENV]: String(process.pid) }) } as NodeJS.ProcessEnv,
+        env: {
+          ...o.env,
+          STREAMCTL_HOME: o.home,
+          ...(o.detached ? {} : { [SUPERVISOR_PID_ENV]: String(process.pid) }),
+        } as NodeJS.ProcessEnv,
       });
       if (o.detached) child.unref();
       out.push({ stage: s.name, pid: child.pid!, ...(o.detached ? {} : { child }) });

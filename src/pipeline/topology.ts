@@ -36,14 +36,17 @@ export const OUT = 'out';
 export function stageStreams(stages: { name: string; output?: string | undefined }[]): StageStreams[] {
   return stages.map((s, i) => ({
     name: s.name,
-    input: i === 0 ? INGEST : stages[i - 1]!.output ?? stages[i - 1]!.name,
+    input: i === 0 ? INGEST : (stages[i - 1]!.output ?? stages[i - 1]!.name),
     output: s.output ?? (i === stages.length - 1 ? OUT : s.name),
   }));
 }
 
 /** Deletes every key of the namespace on every primary (SCAN, then UNLINK in batches). */
 export async function deleteNamespace(client: Redis | Cluster, ns: string): Promise<number> {
-  const nodes = 'nodes' in client && typeof client.nodes === 'function' && (client as Cluster).isCluster ? (client as Cluster).nodes('master') : [client as Redis];
+  const nodes =
+    'nodes' in client && typeof client.nodes === 'function' && (client as Cluster).isCluster
+      ? (client as Cluster).nodes('master')
+      : [client as Redis];
   let deleted = 0;
   for (const node of nodes) {
     let cursor = '0';

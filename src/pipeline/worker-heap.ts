@@ -48,7 +48,10 @@ const SMALL_MACHINE_CORES = 2;
 
 /** The flag's name, `--max-semi-space-size` of `--max-semi-space-size=8`; `--no-x` is named `--x`. */
 function flagName(flag: string): string {
-  return flag.split('=')[0]!.replace(/_/g, '-').replace(/^--no-/, '--');
+  return flag
+    .split('=')[0]!
+    .replace(/_/g, '-')
+    .replace(/^--no-/, '--');
 }
 
 /** Whether the user set this flag in NODE_OPTIONS (or on node's command line): theirs wins. */

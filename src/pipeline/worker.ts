@@ -77,7 +77,6 @@ interface DeadLetter {
 
 class LeaseLost extends Error {}
 
-
 function chunks<T>(items: T[], size: number): T[][] {
   const out: T[][] = [];
   for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
@@ -121,16 +120,26 @@ export class StageWorker {
     this.id = opts.workerId ?? `${opts.stage.name}-${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
     this.client = withScripts(opts.conn.client());
     if (!(this.client as Cluster).isCluster) {
-      this.reader = new MultiReader(withScripts(opts.conn.dedicated()) as Redis, this.client as Redis, opts.blockMs ?? 500, () => this.wake());
+      this.reader = new MultiReader(
+        withScripts(opts.conn.dedicated()) as Redis,
+        this.client as Redis,
+        opts.blockMs ?? 500,
+        () => this.wake(),
+      );
     }
     const models = new ModelStore(this.client, opts.topology.keys.ns);
     this.services = {
       lookup: (hash, fields) => {
         let l = this.lookups.get(hash);
-        if (!l) this.lookups.set(hash, (l = new HashLookup(this.client, `${opts.topology.keys.ns}:${hash}`, opts.lookup)));
+        if (!l)
+          this.lookups.set(hash, (l = new HashLookup(this.client, `${opts.topology.keys.ns}:${hash}`, opts.lookup)));
         return l.get(fields);
       },
-      models: { latestVersion: (n) => models.latestVersion(n), latest: (n) => models.latest(n), save: (n, b) => models.save(n, b) },
+      models: {
+        latestVersion: (n) => models.latestVersion(n),
+        latest: (n) => models.latest(n),
+        save: (n, b) => models.save(n, b),
+      },
     };
   }
 
@@ -166,7 +175,11 @@ export class StageWorker {
   private heartbeat(): Heartbeat {
     const now = Date.now();
     if (now - this.lastRate.t >= 1000) {
-      this.lastRate = { t: now, n: this.counters.received, rate: ((this.counters.received - this.lastRate.n) * 1000) / (now - this.lastRate.t) };
+      this.lastRate = {
+        t: now,
+        n: this.counters.received,
+        rate: ((this.counters.received - this.lastRate.n) * 1000) / (now - this.lastRate.t),
+      };
     }
     return {
       id: this.id,
@@ -213,7 +226,8 @@ export class StageWorker {
         // Concurrently, so one slow reply does not delay the other renewals toward expiry.
         await Promise.all(
           [...this.runners].map(async ([k, r]) => {
-            if (!(await this.client.streamctlLeaseRenew(keys.lease(stage, k), r.token, this.leaseTtlMs))) r.lose('lease expired');
+            if (!(await this.client.streamctlLeaseRenew(keys.lease(stage, k), r.token, this.leaseTtlMs)))
+              r.lose('lease expired');
           }),
         );
         const target = Math.ceil(partitions / (await this.liveWorkers()));
@@ -225,7 +239,9 @@ export class StageWorker {
         // whole round: its owner died, and waiting for its heartbeat to go stale would add seconds
         // to the takeover. The balance evens out once the dead worker is seen as dead.
         const orphansNow = new Set<number>();
-        const others = Array.from({ length: partitions }, (_, i) => (i + offset) % partitions).filter((k) => !this.runners.has(k));
+        const others = Array.from({ length: partitions }, (_, i) => (i + offset) % partitions).filter(
+          (k) => !this.runners.has(k),
+        );
         const free = await Promise.all(others.map(async (k) => (await this.client.exists(keys.lease(stage, k))) === 0));
         for (const [i, k] of others.entries()) {
           if (signal.aborted || !free[i]) continue;
@@ -279,7 +295,8 @@ export class StageWorker {
 
   /** Gives a partition up after its failure or stop; the balance loop may take it again. */
   private async retire(r: OwnedPartition, err?: unknown): Promise<void> {
-    if (err !== undefined && !(err instanceof LeaseLost)) this.opts.log?.(`partition ${r.partition}: ${errorText(err)}`);
+    if (err !== undefined && !(err instanceof LeaseLost))
+      this.opts.log?.(`partition ${r.partition}: ${errorText(err)}`);
     this.runners.delete(r.partition);
     await r.close();
   }
@@ -305,7 +322,8 @@ export class StageWorker {
     const batch = this.opts.batchEntries ?? 50;
     for (;;) {
       // Opening, recovery, positioning and giving up follow from what was committed.
-      if ([...this.runners.values()].some((r) => r.stopping || !r.opened || r.recovering || r.needsPosition)) await this.settleCommits();
+      if ([...this.runners.values()].some((r) => r.stopping || !r.opened || r.recovering || r.needsPosition))
+        await this.settleCommits();
       for (const r of [...this.runners.values()]) {
         try {
           if (r.stopping) await this.retire(r);
@@ -368,7 +386,9 @@ export class StageWorker {
       // from a state that did not land, and is dropped.
       const valid = commits.filter(({ r, plan }) => this.runners.get(r.partition) === r && r.current(plan));
       const commands = valid.map(({ r, plan }) => r.commitCommand(plan));
-      const sent = this.reader?.read(this.runners.values(), count, commands, this.opts.durable ?? false) ?? this.sendCommits(commands);
+      const sent =
+        this.reader?.read(this.runners.values(), count, commands, this.opts.durable ?? false) ??
+        this.sendCommits(commands);
       this.committing = this.settleAll(valid, sent);
     }
   }
@@ -585,7 +605,8 @@ class OwnedPartition {
    * read outstanding; `received` ends it.
    */
   nextRead(): { stream: string; from: string; generation: number } | undefined {
-    if (this.reading || this.ready || this.stopping || this.recovering || !this.opened || this.lastSeen === undefined) return undefined;
+    if (this.reading || this.ready || this.stopping || this.recovering || !this.opened || this.lastSeen === undefined)
+      return undefined;
     this.reading = true;
     return { stream: this.input, from: this.lastSeen, generation: this.generation };
   }
@@ -609,17 +630,19 @@ class OwnedPartition {
     const next = this.nextRead();
     if (!next) return;
     this.reader ??= this.w.opts.conn.dedicated();
-    (this.reader as Redis).xreadBuffer('COUNT', count, 'BLOCK', this.w.opts.blockMs ?? 500, 'STREAMS', next.stream, next.from).then(
-      (reply) => {
-        this.received(next.generation, (reply as [Buffer, Entry[]][] | null)?.[0]?.[1]);
-        this.w.wake();
-      },
-      // A failed read (connection cut, failover) is not an error of the partition: the loop reads again.
-      () => {
-        this.received(next.generation, undefined);
-        this.w.wake();
-      },
-    );
+    (this.reader as Redis)
+      .xreadBuffer('COUNT', count, 'BLOCK', this.w.opts.blockMs ?? 500, 'STREAMS', next.stream, next.from)
+      .then(
+        (reply) => {
+          this.received(next.generation, (reply as [Buffer, Entry[]][] | null)?.[0]?.[1]);
+          this.w.wake();
+        },
+        // A failed read (connection cut, failover) is not an error of the partition: the loop reads again.
+        () => {
+          this.received(next.generation, undefined);
+          this.w.wake();
+        },
+      );
   }
 
   /** The id after which the group's next new entry comes. */
@@ -660,8 +683,17 @@ class OwnedPartition {
       } catch (err) {
         if (!(err instanceof CodecError)) throw err;
         // Text fields as text, binary ones as base64, so the original entry can be rebuilt.
-        const raw = JSON.stringify(fields.map((f) => (isUtf8(f) ? f.toString('utf8') : { b64: f.toString('base64') }))).slice(0, 65_536);
-        bad.push({ events: 1, origin: id.toString(), error: errorText(err), deliveries: deliveries(id.toString()), batch: '', raw });
+        const raw = JSON.stringify(
+          fields.map((f) => (isUtf8(f) ? f.toString('utf8') : { b64: f.toString('base64') })),
+        ).slice(0, 65_536);
+        bad.push({
+          events: 1,
+          origin: id.toString(),
+          error: errorText(err),
+          deliveries: deliveries(id.toString()),
+          batch: '',
+          raw,
+        });
       }
     }
     return { events, bad };
@@ -693,7 +725,14 @@ class OwnedPartition {
       }
       return undefined;
     }
-    return this.plan(entries.map(([id]) => id.toString()), outputs, bad, events.length, t0, !recovering);
+    return this.plan(
+      entries.map(([id]) => id.toString()),
+      outputs,
+      bad,
+      events.length,
+      t0,
+      !recovering,
+    );
   }
 
   /** Processes and commits one batch alone (recovery: the entries are pending already). */
@@ -726,7 +765,14 @@ class OwnedPartition {
     // the stream itself.
     let claimed: (Entry | null)[];
     try {
-      [, claimed] = (await this.w.shared.streamctlClaimBuffer(this.lease, this.input, this.token, this.group, this.w.id, this.w.opts.batchEntries ?? 50)) as [Buffer, (Entry | null)[]];
+      [, claimed] = (await this.w.shared.streamctlClaimBuffer(
+        this.lease,
+        this.input,
+        this.token,
+        this.group,
+        this.w.id,
+        this.w.opts.batchEntries ?? 50,
+      )) as [Buffer, (Entry | null)[]];
     } catch (err) {
       if (/LEASE_LOST/.test(String((err as Error).message))) {
         this.lose('lease lost before claiming');
@@ -752,7 +798,12 @@ class OwnedPartition {
   private async deliveries(entries: Entry[]): Promise<Map<string, number>> {
     const first = entries[0]![0].toString();
     const last = entries[entries.length - 1]![0].toString();
-    const rows = (await this.w.shared.xpending(this.input, this.group, first, last, entries.length + 10)) as [string, string, number, number][];
+    const rows = (await this.w.shared.xpending(this.input, this.group, first, last, entries.length + 10)) as [
+      string,
+      string,
+      number,
+      number,
+    ][];
     return new Map(rows.map(([id, , , n]) => [id, Number(n)]));
   }
 
@@ -787,17 +838,44 @@ class OwnedPartition {
       }
     }
     if (failed.length) {
-      bad.push({ events: failed.length, origin: id, error: failed[0]!.error, deliveries, batch: encodeBatch(failed.map((f) => f.event)), raw: '' });
+      bad.push({
+        events: failed.length,
+        origin: id,
+        error: failed[0]!.error,
+        deliveries,
+        batch: encodeBatch(failed.map((f) => f.event)),
+        raw: '',
+      });
     }
     await this.send(this.plan([id], outputs, bad, events.length, t0, false));
   }
 
   /** Builds the commit of a processed batch: outputs, emitted events, acks, state changes, dead letters. */
-  private plan(ids: string[], outputs: StreamEvent[], dead: DeadLetter[], events: number, t0: number, take: boolean): CommitPlan {
+  private plan(
+    ids: string[],
+    outputs: StreamEvent[],
+    dead: DeadLetter[],
+    events: number,
+    t0: number,
+    take: boolean,
+  ): CommitPlan {
     const keys = this.keys;
     const k = this.partition;
-    const commitKeys = [this.lease, this.input, keys.state(k, this.group), keys.dlq(k), keys.stream(k, this.w.opts.stage.output)];
-    const args: (string | Buffer | number)[] = [this.token, this.group, String(CODEC_VERSION), ...(take ? ['take', this.w.id] : ['ack']), ids.length, ...ids];
+    const commitKeys = [
+      this.lease,
+      this.input,
+      keys.state(k, this.group),
+      keys.dlq(k),
+      keys.stream(k, this.w.opts.stage.output),
+    ];
+    const args: (string | Buffer | number)[] = [
+      this.token,
+      this.group,
+      String(CODEC_VERSION),
+      ...(take ? ['take', this.w.id] : ['ack']),
+      ids.length,
+      ...ids,
+    ];
     const batches: [number, Buffer][] = chunks(outputs, MAX_EVENTS_PER_ENTRY).map((c) => [5, encodeBatch(c)]);
     for (const [stream, list] of this.emitted) {
       if (list.length === 0) continue;
@@ -819,8 +897,15 @@ class OwnedPartition {
     const emitted = this.emittedCount();
     this.emitted = new Map();
     return {
-      keys: commitKeys, args, snapshot: snapshot === undefined ? undefined : Buffer.isBuffer(snapshot) ? snapshot : Buffer.from(snapshot),
-      outputs: outputs.length, emitted, dead, events, t0, generation: this.generation,
+      keys: commitKeys,
+      args,
+      snapshot: snapshot === undefined ? undefined : Buffer.isBuffer(snapshot) ? snapshot : Buffer.from(snapshot),
+      outputs: outputs.length,
+      emitted,
+      dead,
+      events,
+      t0,
+      generation: this.generation,
     };
   }
 
@@ -876,6 +961,11 @@ class OwnedPartition {
     c.emitted += plan.emitted;
     c.batches++;
     for (const d of plan.dead) c.deadLettered += d.events;
-    this.w.opts.onBatch?.({ partition: this.partition, events: plan.events, outputs: plan.outputs, ms: performance.now() - plan.t0 });
+    this.w.opts.onBatch?.({
+      partition: this.partition,
+      events: plan.events,
+      outputs: plan.outputs,
+      ms: performance.now() - plan.t0,
+    });
   }
 }

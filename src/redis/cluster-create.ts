@@ -37,7 +37,11 @@ export async function createCluster(plan: ClusterPlan, clients: Redis[], timeout
   const deadline = Date.now() + timeoutMs;
   const left = () => Math.max(1000, deadline - Date.now());
   const timeout = (what: string) => (last: unknown) =>
-    new RuntimeError('CLUSTER_CREATE_FAILED', `cluster did not form: ${what}${last ? ` (${(last as Error).message})` : ''}`, 'see the redis.log files in the state folder; try --fresh');
+    new RuntimeError(
+      'CLUSTER_CREATE_FAILED',
+      `cluster did not form: ${what}${last ? ` (${(last as Error).message})` : ''}`,
+      'see the redis.log files in the state folder; try --fresh',
+    );
 
   const ids = await Promise.all(clients.map((c) => c.call('CLUSTER', 'MYID') as Promise<string>));
   // Distinct epochs avoid the collision-resolution rounds a fresh cluster otherwise goes through.
@@ -48,7 +52,9 @@ export async function createCluster(plan: ClusterPlan, clients: Redis[], timeout
       return c.call('CLUSTER', 'ADDSLOTSRANGE', String(from), String(to));
     }),
   );
-  await Promise.all(clients.slice(1).map((_, i) => clients[0]!.call('CLUSTER', 'MEET', plan.host, String(plan.ports[i + 1]))));
+  await Promise.all(
+    clients.slice(1).map((_, i) => clients[0]!.call('CLUSTER', 'MEET', plan.host, String(plan.ports[i + 1]))),
+  );
   await waitFor(
     async () => {
       const views = await Promise.all(clients.map((c) => c.call('CLUSTER', 'NODES') as Promise<string>));
@@ -82,22 +88,37 @@ export async function waitForClusterOk(clients: Redis[], timeoutMs: number): Pro
   await waitFor(
     async () => {
       const infos = await Promise.all(clients.map((c) => c.call('CLUSTER', 'INFO') as Promise<string>));
-      const ok = infos.every((t) => /cluster_state:ok/.test(t) && new RegExp(`cluster_slots_ok:${SLOT_COUNT}\\b`).test(t) && new RegExp(`cluster_known_nodes:${n}\\b`).test(t));
+      const ok = infos.every(
+        (t) =>
+          /cluster_state:ok/.test(t) &&
+          new RegExp(`cluster_slots_ok:${SLOT_COUNT}\\b`).test(t) &&
+          new RegExp(`cluster_known_nodes:${n}\\b`).test(t),
+      );
       if (!ok) return undefined;
       const repl = await Promise.all(clients.map((c) => c.info('replication')));
       if (!repl.every((r) => !/role:slave/.test(r) || /master_link_status:up/.test(r))) return undefined;
       // Every node's gossip view must agree with each node's own role, or a client asking one
       // node right away would still see a replica as a primary.
-      const replicas = new Set(clients.map((c, i) => (/role:slave/.test(repl[i]!) ? c.options.port : undefined)).filter((p) => p !== undefined));
+      const replicas = new Set(
+        clients
+          .map((c, i) => (/role:slave/.test(repl[i]!) ? c.options.port : undefined))
+          .filter((p) => p !== undefined),
+      );
       const views = await Promise.all(clients.map((c) => c.call('CLUSTER', 'NODES') as Promise<string>));
-      const agree = views.every((v) => parseClusterNodes(v).every((line) => line.flags.includes('slave') === replicas.has(line.port)));
+      const agree = views.every((v) =>
+        parseClusterNodes(v).every((line) => line.flags.includes('slave') === replicas.has(line.port)),
+      );
       return agree ? true : undefined;
     },
     {
       timeoutMs,
       intervalMs: 100,
       onTimeout: (last) =>
-        new RuntimeError('CLUSTER_CREATE_FAILED', `cluster_state did not become ok${last ? ` (${(last as Error).message})` : ''}`, 'see the redis.log files in the state folder; try --fresh'),
+        new RuntimeError(
+          'CLUSTER_CREATE_FAILED',
+          `cluster_state did not become ok${last ? ` (${(last as Error).message})` : ''}`,
+          'see the redis.log files in the state folder; try --fresh',
+        ),
     },
   );
 }

@@ -50,11 +50,19 @@ function tlsOptions(spec: ConnectionSpec, e: Endpoint): TlsOptions | undefined {
     try {
       ca = readFileSync(spec.tlsCa);
     } catch (err) {
-      throw new UsageError('BAD_TLS_CA', `--tls-ca: cannot read ${spec.tlsCa}: ${(err as Error).message}`, 'give a PEM file with --tls-ca FILE');
+      throw new UsageError(
+        'BAD_TLS_CA',
+        `--tls-ca: cannot read ${spec.tlsCa}: ${(err as Error).message}`,
+        'give a PEM file with --tls-ca FILE',
+      );
     }
   }
   // SNI takes host names only; certificates of IP addresses are still checked against the host.
-  return { ...(ca ? { ca } : {}), rejectUnauthorized: !spec.tlsInsecure, ...(isIP(e.host) ? {} : { servername: e.host }) };
+  return {
+    ...(ca ? { ca } : {}),
+    rejectUnauthorized: !spec.tlsInsecure,
+    ...(isIP(e.host) ? {} : { servername: e.host }),
+  };
 }
 
 /** Options shared by every standalone client we create for `e`. */
@@ -103,23 +111,45 @@ export function explainConnectError(spec: ConnectionSpec, e: Endpoint, err: unkn
   const where = displayUrl(e);
   const code = error?.code ?? '';
   if (/WRONGPASS|NOAUTH|invalid username-password|AUTH failed/i.test(text)) {
-    return new ConnectionError('REDIS_AUTH', `authentication failed at ${where}: ${text}`, `check the user and password in ${spec.source}`, err);
+    return new ConnectionError(
+      'REDIS_AUTH',
+      `authentication failed at ${where}: ${text}`,
+      `check the user and password in ${spec.source}`,
+      err,
+    );
   }
   if (/NOPERM/.test(text)) {
-    return new ConnectionError('REDIS_NOPERM', `the ACL user at ${where} lacks a permission: ${text}`, 'grant the user +@all on the namespace keys, or use another user in --redis', err);
+    return new ConnectionError(
+      'REDIS_NOPERM',
+      `the ACL user at ${where} lacks a permission: ${text}`,
+      'grant the user +@all on the namespace keys, or use another user in --redis',
+      err,
+    );
   }
   if (/CERT|certificate|self[- ]signed|SSL|TLS|altname|unable to verify/i.test(text + code)) {
     return new ConnectionError(
       'REDIS_TLS',
       `TLS handshake with ${where} failed: ${text}`,
-      spec.tlsCa ? 'check that --tls-ca is the CA that signed the server certificate (or --tls-insecure for tests)' : 'give the server CA with --tls-ca FILE (or --tls-insecure for tests)',
+      spec.tlsCa
+        ? 'check that --tls-ca is the CA that signed the server certificate (or --tls-insecure for tests)'
+        : 'give the server CA with --tls-ca FILE (or --tls-insecure for tests)',
       err,
     );
   }
   if (!e.tls && (code === 'ECONNRESET' || /Connection is closed/.test(text))) {
-    return new ConnectionError('REDIS_UNREACHABLE', `${where} closed the connection (${text})`, `if the server requires TLS, use rediss:// in ${spec.source}`, err);
+    return new ConnectionError(
+      'REDIS_UNREACHABLE',
+      `${where} closed the connection (${text})`,
+      `if the server requires TLS, use rediss:// in ${spec.source}`,
+      err,
+    );
   }
-  const reason = code === 'ECONNREFUSED' ? 'connection refused' : code === 'ETIMEDOUT' || /timed? ?out/i.test(text) ? 'timed out' : text;
+  const reason =
+    code === 'ECONNREFUSED'
+      ? 'connection refused'
+      : code === 'ETIMEDOUT' || /timed? ?out/i.test(text)
+        ? 'timed out'
+        : text;
   const hint =
     spec.source === 'embedded deployment'
       ? 'the embedded deployment is not answering: `streamctl up --detach` restarts it, `streamctl down` clears it'
@@ -155,7 +185,15 @@ export async function connectClient(client: Redis): Promise<void> {
 
 /** Connects once, without retries, to learn whether the server answers and in which mode. */
 async function probe(spec: ConnectionSpec, e: Endpoint): Promise<'cluster' | 'standalone'> {
-  const client = quiet(new Redis({ ...redisOptions(spec, e), lazyConnect: true, retryStrategy: () => null, maxRetriesPerRequest: 0, enableOfflineQueue: false }));
+  const client = quiet(
+    new Redis({
+      ...redisOptions(spec, e),
+      lazyConnect: true,
+      retryStrategy: () => null,
+      maxRetriesPerRequest: 0,
+      enableOfflineQueue: false,
+    }),
+  );
   try {
     await connectClient(client);
     const info = await client.info('cluster');
@@ -188,7 +226,10 @@ class Connection implements RedisConnection {
   dedicated(): RedisClient {
     const c =
       this.mode === 'cluster'
-        ? new Cluster(this.spec.endpoints.map((e) => ({ host: e.host, port: e.port })), clusterOptions(this.spec, this.seed))
+        ? new Cluster(
+            this.spec.endpoints.map((e) => ({ host: e.host, port: e.port })),
+            clusterOptions(this.spec, this.seed),
+          )
         : new Redis(redisOptions(this.spec, this.seed));
     this.owned.add(quiet(c));
     return c;
@@ -199,7 +240,14 @@ class Connection implements RedisConnection {
     const cached = this.nodes.get(key);
     if (cached && cached.status !== 'end') return cached;
     // lazyConnect lets the caller await connect() and see why a node is unreachable.
-    const c = quiet(new Redis({ ...redisOptions(this.spec, { ...this.seed, host, port }), lazyConnect: true, retryStrategy: () => null, maxRetriesPerRequest: 0 }));
+    const c = quiet(
+      new Redis({
+        ...redisOptions(this.spec, { ...this.seed, host, port }),
+        lazyConnect: true,
+        retryStrategy: () => null,
+        maxRetriesPerRequest: 0,
+      }),
+    );
     this.nodes.set(key, c);
     this.owned.add(c);
     return c;

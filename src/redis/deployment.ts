@@ -55,7 +55,11 @@ export function readDeployment(home: string): Deployment | undefined {
   try {
     return JSON.parse(readFileSync(file, 'utf8')) as Deployment;
   } catch (err) {
-    throw new UsageError('BAD_STATE', `cannot read ${file}: ${(err as Error).message}`, `remove ${file} (and stop any redis-server it listed), or use another --home`);
+    throw new UsageError(
+      'BAD_STATE',
+      `cannot read ${file}: ${(err as Error).message}`,
+      `remove ${file} (and stop any redis-server it listed), or use another --home`,
+    );
   }
 }
 
@@ -106,15 +110,31 @@ function nodesDir(home: string): string {
 function resumable(existing: Deployment | undefined, o: StartOptions): existing is Deployment {
   if (!existing || o.fresh) return false;
   if (!existing.nodes.every((n) => existsSync(n.dir))) return false;
-  if (existing.mode !== o.mode || (o.mode === 'cluster' && (existing.primaries !== o.primaries || existing.replicas !== o.replicas))) {
-    const shape = existing.mode === 'cluster' ? `a cluster of ${existing.primaries} primaries with ${existing.replicas} replica(s) each` : 'a standalone node';
-    throw new UsageError('DATA_MISMATCH', `the state folder ${o.home} holds data of ${shape}`, 'add --fresh to discard it, or ask for the same shape, or use another --home');
+  if (
+    existing.mode !== o.mode ||
+    (o.mode === 'cluster' && (existing.primaries !== o.primaries || existing.replicas !== o.replicas))
+  ) {
+    const shape =
+      existing.mode === 'cluster'
+        ? `a cluster of ${existing.primaries} primaries with ${existing.replicas} replica(s) each`
+        : 'a standalone node';
+    throw new UsageError(
+      'DATA_MISMATCH',
+      `the state folder ${o.home} holds data of ${shape}`,
+      'add --fresh to discard it, or ask for the same shape, or use another --home',
+    );
   }
   return true;
 }
 
 function connectLocal(port: number): Redis {
-  const c = new Redis({ host: LOCAL_HOST, port, lazyConnect: false, maxRetriesPerRequest: 1, retryStrategy: (t) => (t > 20 ? null : 100) });
+  const c = new Redis({
+    host: LOCAL_HOST,
+    port,
+    lazyConnect: false,
+    maxRetriesPerRequest: 1,
+    retryStrategy: (t) => (t > 20 ? null : 100),
+  });
   c.on('error', () => {});
   return c;
 }
@@ -128,7 +148,11 @@ export async function startDeployment(o: StartOptions): Promise<Started> {
   const existing = readDeployment(o.home);
   if (existing && liveNodes(existing).length > 0) {
     const ports = existing.nodes.map((n) => n.port).join(', ');
-    throw new RuntimeError('ALREADY_RUNNING', `an embedded deployment is already running in ${o.home} (ports ${ports})`, 'use it as it is (`streamctl health`), or stop it first with `streamctl down`');
+    throw new RuntimeError(
+      'ALREADY_RUNNING',
+      `an embedded deployment is already running in ${o.home} (ports ${ports})`,
+      'use it as it is (`streamctl health`), or stop it first with `streamctl down`',
+    );
   }
   const resumed = resumable(existing, o);
   const count = o.mode === 'standalone' ? 1 : o.primaries * (1 + o.replicas);
@@ -136,13 +160,20 @@ export async function startDeployment(o: StartOptions): Promise<Started> {
   if (resumed) {
     ports = existing.nodes.map((n) => n.port);
     for (const p of ports) {
-      if (!(await isPortFree(p))) throw new RuntimeError('PORT_IN_USE', `port ${p} of the kept deployment is in use`, 'free the port, or add --fresh to start anew on free ports');
+      if (!(await isPortFree(p)))
+        throw new RuntimeError(
+          'PORT_IN_USE',
+          `port ${p} of the kept deployment is in use`,
+          'free the port, or add --fresh to start anew on free ports',
+        );
     }
   } else {
     rmSync(nodesDir(o.home), { recursive: true, force: true });
     ports = await findFreePorts(o.basePort, count, o.mode === 'cluster');
   }
-  o.onProgress?.(`${resumed ? 'restarting' : 'starting'} ${count} redis-server process${count > 1 ? 'es' : ''} on ports ${ports.join(', ')}`);
+  o.onProgress?.(
+    `${resumed ? 'restarting' : 'starting'} ${count} redis-server process${count > 1 ? 'es' : ''} on ports ${ports.join(', ')}`,
+  );
 
   const processes: NodeProcess[] = [];
   const deployment: Deployment = {
@@ -163,7 +194,15 @@ export async function startDeployment(o: StartOptions): Promise<Started> {
   try {
     const started = await Promise.allSettled(
       ports.map((port) =>
-        startNode({ bin: o.bin, port, dir: join(nodesDir(o.home), String(port)), cluster: o.mode === 'cluster', persist: o.persist, nodeTimeoutMs: o.nodeTimeoutMs, detached: o.detached }),
+        startNode({
+          bin: o.bin,
+          port,
+          dir: join(nodesDir(o.home), String(port)),
+          cluster: o.mode === 'cluster',
+          persist: o.persist,
+          nodeTimeoutMs: o.nodeTimeoutMs,
+          detached: o.detached,
+        }),
       ),
     );
     for (const s of started) if (s.status === 'fulfilled') processes.push(s.value);
@@ -186,7 +225,9 @@ export async function startDeployment(o: StartOptions): Promise<Started> {
         await refreshRoles(deployment, clients);
         writeDeployment(o.home, deployment);
       } else {
-        o.onProgress?.(`forming the cluster: ${deployment.primaries} primaries, ${deployment.replicas} replica(s) each`);
+        o.onProgress?.(
+          `forming the cluster: ${deployment.primaries} primaries, ${deployment.replicas} replica(s) each`,
+        );
         await createCluster({ host: LOCAL_HOST, ports, primaries: deployment.primaries }, clients);
       }
     }
@@ -214,7 +255,11 @@ async function refreshRoles(d: Deployment, clients: Redis[]): Promise<void> {
  * is marked stopped so that the next `up` restarts from them.
  * @returns the nodes that were still running.
  */
-export async function stopDeployment(home: string, d: Deployment, opts: { keepData: boolean }): Promise<DeploymentNode[]> {
+export async function stopDeployment(
+  home: string,
+  d: Deployment,
+  opts: { keepData: boolean },
+): Promise<DeploymentNode[]> {
   const live = liveNodes(d);
   await Promise.all(live.map((n) => stopNode(n)));
   if (opts.keepData) {

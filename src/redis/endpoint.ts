@@ -21,28 +21,45 @@ export function parseRedisUrl(text: string): Endpoint {
   try {
     url = new URL(trimmed.includes('://') ? trimmed : `redis://${trimmed}`);
   } catch {
-    throw new UsageError('BAD_REDIS_URL', `--redis: not a URL: ${redactUrl(trimmed)}`, 'use redis://[user:password@]host:port or rediss://... for TLS');
+    throw new UsageError(
+      'BAD_REDIS_URL',
+      `--redis: not a URL: ${redactUrl(trimmed)}`,
+      'use redis://[user:password@]host:port or rediss://... for TLS',
+    );
   }
   const decode = (part: string, what: string) => {
     try {
       return decodeURIComponent(part);
     } catch {
-      throw new UsageError('BAD_REDIS_URL', `--redis: the ${what} in ${redactUrl(trimmed)} has a stray %`, 'write a literal % as %25 in the URL');
+      throw new UsageError(
+        'BAD_REDIS_URL',
+        `--redis: the ${what} in ${redactUrl(trimmed)} has a stray %`,
+        'write a literal % as %25 in the URL',
+      );
     }
   };
   registerSecret(url.password);
   const password = url.password ? decode(url.password, 'password') : undefined;
   registerSecret(password);
   if (url.protocol !== 'redis:' && url.protocol !== 'rediss:') {
-    throw new UsageError('BAD_REDIS_URL', `--redis: unsupported scheme "${url.protocol}" in ${redactUrl(trimmed)}`, 'use redis:// or rediss:// (TLS)');
+    throw new UsageError(
+      'BAD_REDIS_URL',
+      `--redis: unsupported scheme "${url.protocol}" in ${redactUrl(trimmed)}`,
+      'use redis:// or rediss:// (TLS)',
+    );
   }
   const port = url.port ? Number(url.port) : 6379;
   if (!url.hostname || !Number.isInteger(port) || port < 1 || port > 65535) {
-    throw new UsageError('BAD_REDIS_URL', `--redis: no valid host:port in ${redactUrl(trimmed)}`, 'use redis://host:port');
+    throw new UsageError(
+      'BAD_REDIS_URL',
+      `--redis: no valid host:port in ${redactUrl(trimmed)}`,
+      'use redis://host:port',
+    );
   }
   const dbText = url.pathname.replace(/^\//, '');
   const db = dbText ? Number(dbText) : 0;
-  if (!Number.isInteger(db) || db < 0) throw new UsageError('BAD_REDIS_URL', `--redis: bad database number "${dbText}"`, 'use redis://host:port/0');
+  if (!Number.isInteger(db) || db < 0)
+    throw new UsageError('BAD_REDIS_URL', `--redis: bad database number "${dbText}"`, 'use redis://host:port/0');
   const username = url.username ? decode(url.username, 'user name') : undefined;
   return {
     host: url.hostname.replace(/^\[(.*)\]$/, '$1'),
@@ -56,7 +73,10 @@ export function parseRedisUrl(text: string): Endpoint {
 
 /** Parses a comma-separated list of URLs (cluster seeds). */
 export function parseRedisUrls(text: string): Endpoint[] {
-  const parts = text.split(',').map((s) => s.trim()).filter(Boolean);
+  const parts = text
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
   if (parts.length === 0) throw new UsageError('BAD_REDIS_URL', '--redis: no URL given', 'use redis://host:port');
   return parts.map(parseRedisUrl);
 }

@@ -44,7 +44,9 @@ export function parseClusterNodes(text: string): ClusterNodeLine[] {
     .split('\n')
     .filter(Boolean)
     .map((line) => {
-      const [id = '', addr = '', flags = '', master = '-', , , epoch = '0', link = '', ...slots] = line.trim().split(' ');
+      const [id = '', addr = '', flags = '', master = '-', , , epoch = '0', link = '', ...slots] = line
+        .trim()
+        .split(' ');
       const hostPort = addr.split('@')[0] ?? '';
       const colon = hostPort.lastIndexOf(':');
       let owned = 0;

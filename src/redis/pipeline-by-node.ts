@@ -21,7 +21,11 @@ export type Reply = [Error | null, unknown];
  * may not span nodes), so that each WAIT goes where its commands went.
  * @returns each command's [error, reply], in the order given.
  */
-export async function pipelineByNode(client: Redis | Cluster, commands: Routed[], opts: { durable?: boolean } = {}): Promise<Reply[]> {
+export async function pipelineByNode(
+  client: Redis | Cluster,
+  commands: Routed[],
+  opts: { durable?: boolean } = {},
+): Promise<Reply[]> {
   if (commands.length === 0) return [];
   // WAIT must follow the commands on each node's own connection: with durable in a cluster, pipelines.
   if (!(client as Cluster).isCluster || !opts.durable) return sendTogether(client, commands, opts.durable ?? false);

@@ -35,7 +35,12 @@ export const INSTALL_HINT =
  * @throws RuntimeError REDIS_SERVER_MISSING (exit 1) with install hints.
  */
 export function findRedisServer(explicit: string | undefined, envPath: string | undefined): string {
-  const candidates = explicit ? [explicit] : (envPath ?? '').split(delimiter).filter(Boolean).map((d) => join(d, 'redis-server'));
+  const candidates = explicit
+    ? [explicit]
+    : (envPath ?? '')
+        .split(delimiter)
+        .filter(Boolean)
+        .map((d) => join(d, 'redis-server'));
   for (const c of candidates) {
     try {
       accessSync(c, constants.X_OK);
@@ -44,25 +49,45 @@ export function findRedisServer(explicit: string | undefined, envPath: string | 
       // try the next one
     }
   }
-  throw new RuntimeError('REDIS_SERVER_MISSING', explicit ? `redis-server not found at ${explicit}` : 'redis-server was not found on PATH', INSTALL_HINT);
+  throw new RuntimeError(
+    'REDIS_SERVER_MISSING',
+    explicit ? `redis-server not found at ${explicit}` : 'redis-server was not found on PATH',
+    INSTALL_HINT,
+  );
 }
 
 /** The command line for one node; the config lives in arguments so the data folder holds only data. */
 export function nodeArgs(c: NodeConfig): string[] {
   const args = [
-    '--port', String(c.port),
-    '--bind', '127.0.0.1',
-    '--dir', c.dir,
-    '--daemonize', 'no',
-    '--logfile', join(c.dir, 'redis.log'),
-    '--save', '',
-    '--appendonly', c.persist ? 'yes' : 'no',
-    '--appendfsync', 'everysec',
+    '--port',
+    String(c.port),
+    '--bind',
+    '127.0.0.1',
+    '--dir',
+    c.dir,
+    '--daemonize',
+    'no',
+    '--logfile',
+    join(c.dir, 'redis.log'),
+    '--save',
+    '',
+    '--appendonly',
+    c.persist ? 'yes' : 'no',
+    '--appendfsync',
+    'everysec',
     // Replicas on the same machine: start their full sync at once instead of waiting 5 s for others.
-    '--repl-diskless-sync-delay', '0',
+    '--repl-diskless-sync-delay',
+    '0',
   ];
   if (c.cluster) {
-    args.push('--cluster-enabled', 'yes', '--cluster-config-file', join(c.dir, 'nodes.conf'), '--cluster-node-timeout', String(c.nodeTimeoutMs));
+    args.push(
+      '--cluster-enabled',
+      'yes',
+      '--cluster-config-file',
+      join(c.dir, 'nodes.conf'),
+      '--cluster-node-timeout',
+      String(c.nodeTimeoutMs),
+    );
   }
   return [...args, ...(c.extraArgs ?? [])];
 }
@@ -95,7 +120,9 @@ export async function startNode(c: NodeConfig, timeoutMs = 15_000): Promise<Node
   await waitFor(
     async () => {
       if (exited) throw new Error(`redis-server on port ${c.port} exited (${exited})`);
-      return existsSync(log) && readFileSync(log, 'utf8').slice(logStart).includes('Ready to accept connections') ? true : undefined;
+      return existsSync(log) && readFileSync(log, 'utf8').slice(logStart).includes('Ready to accept connections')
+        ? true
+        : undefined;
     },
     {
       timeoutMs,
@@ -149,6 +176,10 @@ export async function stopNode(n: { pid: number; port: number }, graceMs = 4000)
     } catch {
       return;
     }
-    await waitFor(gone, { timeoutMs: 2000, intervalMs: 25, onTimeout: () => new RuntimeError('STOP_FAILED', `redis-server pid ${n.pid} (port ${n.port}) did not exit`) });
+    await waitFor(gone, {
+      timeoutMs: 2000,
+      intervalMs: 25,
+      onTimeout: () => new RuntimeError('STOP_FAILED', `redis-server pid ${n.pid} (port ${n.port}) did not exit`),
+    });
   }
 }

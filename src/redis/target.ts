@@ -18,7 +18,11 @@ export function resolveTarget(opts: ConnectionOptions, io: Pick<Io, 'env' | 'cwd
   const home = resolveHome(opts.home, io.cwd);
   const d = readDeployment(home);
   if (!d || !d.running) {
-    throw new RuntimeError('NO_REDIS', `no Redis to talk to: no --redis, no STREAMCTL_REDIS_URL, and no running embedded deployment in ${home}`, 'start one with `streamctl up --detach`, or pass --redis URL');
+    throw new RuntimeError(
+      'NO_REDIS',
+      `no Redis to talk to: no --redis, no STREAMCTL_REDIS_URL, and no running embedded deployment in ${home}`,
+      'start one with `streamctl up --detach`, or pass --redis URL',
+    );
   }
   return { endpoints: parseRedisUrls(deploymentUrls(d).join(',')), source: 'embedded deployment', ...tls };
 }

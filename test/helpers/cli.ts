@@ -11,13 +11,19 @@ export interface CliResult {
 }
 
 /** Runs `streamctl args...` as a real process and collects its output. */
-export function runCli(args: string[], opts: { env?: Record<string, string | undefined>; cwd?: string } = {}): Promise<CliResult> {
+export function runCli(
+  args: string[],
+  opts: { env?: Record<string, string | undefined>; cwd?: string } = {},
+): Promise<CliResult> {
   const child = spawnCli(args, opts);
   return finished(child);
 }
 
 /** Starts `streamctl args...` without waiting for it. */
-export function spawnCli(args: string[], opts: { env?: Record<string, string | undefined>; cwd?: string } = {}): ChildProcess {
+export function spawnCli(
+  args: string[],
+  opts: { env?: Record<string, string | undefined>; cwd?: string } = {},
+): ChildProcess {
   return spawn(process.execPath, [CLI, ...args], {
     cwd: opts.cwd ?? process.cwd(),
     env: { PATH: process.env.PATH, HOME: process.env.HOME, ...opts.env },

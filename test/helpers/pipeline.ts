@@ -9,7 +9,19 @@ export interface WorkerProcess {
 
 /** Starts `streamctl worker --stage <stage>` of the passthrough pipeline (unless `extra` names another) against `url`/`ns`. */
 export function startWorker(stage: string, url: string, ns: string, extra: string[] = []): WorkerProcess {
-  const child = spawnCli(['worker', '--stage', stage, '--redis', url, '--namespace', ns, '--quiet', '--pipeline', 'passthrough', ...extra]);
+  const child = spawnCli([
+    'worker',
+    '--stage',
+    stage,
+    '--redis',
+    url,
+    '--namespace',
+    ns,
+    '--quiet',
+    '--pipeline',
+    'passthrough',
+    ...extra,
+  ]);
   return { stage, child, exit: finished(child) };
 }
 

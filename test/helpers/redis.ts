@@ -69,7 +69,9 @@ export function tempDir(prefix = 'streamctl-test-'): { dir: string; remove: () =
       const left = killProcessesIn(dir);
       if (left.length > 0) {
         const test = expect.getState().currentTestName ?? expect.getState().testPath ?? 'unknown test';
-        process.stderr.write(`leaked process(es) in ${dir} (${test}), killed: ${left.map((l) => `${l.pid} ${l.cmd}`).join('; ')}\n`);
+        process.stderr.write(
+          `leaked process(es) in ${dir} (${test}), killed: ${left.map((l) => `${l.pid} ${l.cmd}`).join('; ')}\n`,
+        );
       }
       rmSync(dir, { recursive: true, force: true });
     },
@@ -88,7 +90,16 @@ export async function startRedis(extraArgs: string[] = [], opts: { tlsPort?: boo
   const tmp = tempDir('streamctl-redis-');
   const [port] = await findFreePorts(randomBasePort(), 1, false);
   const args = opts.tlsPort ? ['--port', '0', '--tls-port', String(port), ...extraArgs] : extraArgs;
-  const node = await startNode({ bin: REDIS_SERVER, port: port!, dir: tmp.dir, cluster: false, persist: false, nodeTimeoutMs: 2000, detached: false, extraArgs: args }).catch((err) => {
+  const node = await startNode({
+    bin: REDIS_SERVER,
+    port: port!,
+    dir: tmp.dir,
+    cluster: false,
+    persist: false,
+    nodeTimeoutMs: 2000,
+    detached: false,
+    extraArgs: args,
+  }).catch((err) => {
     tmp.remove();
     throw err;
   });
@@ -112,7 +123,9 @@ export interface TestDeployment {
 }
 
 /** Starts an embedded deployment (cluster by default) in a temporary state folder. */
-export async function startTestDeployment(opts: { mode?: 'cluster' | 'standalone'; primaries?: number; replicas?: number; nodeTimeoutMs?: number } = {}): Promise<TestDeployment> {
+export async function startTestDeployment(
+  opts: { mode?: 'cluster' | 'standalone'; primaries?: number; replicas?: number; nodeTimeoutMs?: number } = {},
+): Promise<TestDeployment> {
   const tmp = tempDir('streamctl-home-');
   const { deployment } = await startDeployment({
     home: tmp.dir,

@@ -1,7 +1,10 @@
 import type { StageContext } from '../../src/pipeline/stage.js';
 
 /** A StageContext for calling a stage directly: emitted events are collected, services refuse. */
-export function stageContext(params: Record<string, unknown> = {}, emitted: Map<string, unknown[]> = new Map()): StageContext {
+export function stageContext(
+  params: Record<string, unknown> = {},
+  emitted: Map<string, unknown[]> = new Map(),
+): StageContext {
   const refuse = () => Promise.reject(new Error('no Redis services in this test'));
   return {
     stage: 'test',

@@ -281,7 +281,8 @@ function validEvent(e: unknown): string | undefined {
   if (typeof x.type !== 'string') return 'type must be a string';
   if (typeof x.value !== 'number' || !Number.isFinite(x.value)) return 'value must be a finite number';
   for (const f of ['score', 'z'] as const) {
-    if (x[f] !== undefined && (typeof x[f] !== 'number' || !Number.isFinite(x[f]))) return `${f} must be a finite number when present`;
+    if (x[f] !== undefined && (typeof x[f] !== 'number' || !Number.isFinite(x[f])))
+      return `${f} must be a finite number when present`;
   }
   if (x.anomaly !== undefined && typeof x.anomaly !== 'boolean') return 'anomaly must be a boolean when present';
   return undefined;
@@ -296,14 +297,35 @@ const snapshotSchema = z.object({
   watermark: z.number().nullable(),
   duplicates: z.number().int().min(0),
   /** [id, key, time, type, value, score, anomaly, z, names of the rules it was late for] */
-  pending: z.array(z.tuple([z.string(), z.string(), z.number(), z.string(), z.number(), z.number().nullable(), z.boolean().nullable(), z.number().nullable(), z.array(z.string())])),
+  pending: z.array(
+    z.tuple([
+      z.string(),
+      z.string(),
+      z.number(),
+      z.string(),
+      z.number(),
+      z.number().nullable(),
+      z.boolean().nullable(),
+      z.number().nullable(),
+      z.array(z.string()),
+    ]),
+  ),
   rules: z.record(
     z.string(),
     z.object({
       fp: z.string(),
       lateDropped: z.number().int().min(0),
       /** [key, { m: marks, r: run, l: last alert }] sorted by key */
-      keys: z.array(z.tuple([z.string(), z.object({ m: z.array(markSchema).optional(), r: z.array(z.tuple([z.number(), z.string(), z.number()])).optional(), l: markSchema.optional() })])),
+      keys: z.array(
+        z.tuple([
+          z.string(),
+          z.object({
+            m: z.array(markSchema).optional(),
+            r: z.array(z.tuple([z.number(), z.string(), z.number()])).optional(),
+            l: markSchema.optional(),
+          }),
+        ]),
+      ),
     }),
   ),
 });
@@ -319,7 +341,11 @@ const metaSchema = z.object({
   fps: z.record(z.string(), z.string()),
   nextChunk: z.number().int().min(0),
 });
-const keyStateSchema = z.object({ m: z.array(markSchema).optional(), r: z.array(z.tuple([z.number(), z.string(), z.number()])).optional(), l: markSchema.optional() });
+const keyStateSchema = z.object({
+  m: z.array(markSchema).optional(),
+  r: z.array(z.tuple([z.number(), z.string(), z.number()])).optional(),
+  l: markSchema.optional(),
+});
 const chunkSchema = snapshotSchema.shape.pending;
 
 /**
@@ -339,7 +365,10 @@ const ANOMALY = 4;
 const HAS_Z = 8;
 
 function encodeKeyState(st: KeyState, w: ByteWriter): Buffer {
-  w.u8(KEY_FORMAT).u8(st.last ? HAS_LAST : 0).u16(st.marks.length).u16(st.run.length);
+  w.u8(KEY_FORMAT)
+    .u8(st.last ? HAS_LAST : 0)
+    .u16(st.marks.length)
+    .u16(st.run.length);
   if (st.last) w.f64(st.last[0]).str(st.last[1]);
   for (const [t, id] of st.marks) w.f64(t).str(id);
   for (const [t, id, v] of st.run) w.f64(t).str(id).f64(v);
@@ -460,7 +489,10 @@ export class CepEngine {
   process(events: readonly CepEvent[], owned = false): CepAlert[] {
     events.forEach((e, i) => {
       const problem = validEvent(e);
-      if (problem) throw new TypeError(`cep: event ${i}${typeof (e as CepEvent | null)?.id === 'string' ? ` (${e.id})` : ''}: ${problem}`);
+      if (problem)
+        throw new TypeError(
+          `cep: event ${i}${typeof (e as CepEvent | null)?.id === 'string' ? ` (${e.id})` : ''}: ${problem}`,
+        );
     });
     for (const e of events) this.accept(e, owned);
     const alerts: CepAlert[] = [];
@@ -513,7 +545,8 @@ export class CepEngine {
       this.tracking = true;
       for (const r of this.rules) for (const key of r.keys.keys()) this.touch(r, key);
       if (this.live() > 0) {
-        for (let i = this.head; i < this.pending.length; i++) this.addToChunk(this.pending[i]!.e, this.pending[i]!.skip);
+        for (let i = this.head; i < this.pending.length; i++)
+          this.addToChunk(this.pending[i]!.e, this.pending[i]!.skip);
         this.closeChunk(-Infinity);
       }
     }
@@ -561,11 +594,14 @@ export class CepEngine {
         return decode(entries.get(name)!);
       } catch (err) {
         const issue = err instanceof z.ZodError ? err.issues[0] : undefined;
-        const why = issue ? `${issue.path.join('.') || '(top level)'}: ${issue.message}` : (err as Error).message.split('\n')[0];
+        const why = issue
+          ? `${issue.path.join('.') || '(top level)'}: ${issue.message}`
+          : (err as Error).message.split('\n')[0];
         throw new Error(`cep: state entry "${name}" is not one of a cep engine (version ${SNAPSHOT_VERSION}): ${why}`);
       }
     };
-    const parse = <T>(name: string, schema: z.ZodType<T>): T => read(name, (entry) => schema.parse(JSON.parse(entry.toString('utf8'))));
+    const parse = <T>(name: string, schema: z.ZodType<T>): T =>
+      read(name, (entry) => schema.parse(JSON.parse(entry.toString('utf8'))));
     if (!entries.has(META)) throw new Error(`cep: state entries without "${META}"`);
     const meta = parse(META, metaSchema);
     this.maxTime = meta.maxTime ?? undefined;
@@ -595,7 +631,10 @@ export class CepEngine {
         const seen = st.marks[0];
         if (r.rule.kind === 'absence' && seen) this.timers.set(r.index, key, seen[0] + r.rule.window);
       } else if (name.startsWith('p:')) {
-        chunks.push([Number(name.slice(2)), isJsonEntry(entries.get(name)!) ? parse(name, chunkSchema) : read(name, decodeChunk)]);
+        chunks.push([
+          Number(name.slice(2)),
+          isJsonEntry(entries.get(name)!) ? parse(name, chunkSchema) : read(name, decodeChunk),
+        ]);
       } else if (name !== META) {
         throw new Error(`cep: unknown state entry "${name}"`);
       }
@@ -611,7 +650,10 @@ export class CepEngine {
     }
   }
 
-  private pushPending([id, key, time, type, value, score, anomaly, zScore, late]: PendingTuple, byName: Map<string, CompiledRule>): void {
+  private pushPending(
+    [id, key, time, type, value, score, anomaly, zScore, late]: PendingTuple,
+    byName: Map<string, CompiledRule>,
+  ): void {
     const e: CepEvent = { id, key, time, type, value };
     if (score !== null) e.score = score;
     if (anomaly !== null) e.anomaly = anomaly;
@@ -660,7 +702,6 @@ export class CepEngine {
     this.chunkEvents++;
     if (e.time > this.chunkMax) this.chunkMax = e.time;
   }
-
 
   /** Evaluates the waiting events with time < watermark in (time, id) order, with absence deadlines between them. */
   private release(watermark: number, alerts: CepAlert[]): void {
@@ -754,7 +795,16 @@ export class CepEngine {
         st.marks.push([e.time, e.id]);
         while (st.marks.length > rule.min || st.marks[0]![0] < e.time - rule.window) st.marks.shift();
         if (st.marks.length >= rule.min) {
-          this.emit(r, st, e.key, st.marks[0]![0], e.time, st.marks.map((m) => m[1]), e.time, alerts);
+          this.emit(
+            r,
+            st,
+            e.key,
+            st.marks[0]![0],
+            e.time,
+            st.marks.map((m) => m[1]),
+            e.time,
+            alerts,
+          );
         }
         return;
       }
@@ -792,7 +842,16 @@ export class CepEngine {
           const run = st.run;
           // The run restarts: the next alert needs `length` new increasing values.
           st.run = [];
-          this.emit(r, st, e.key, run[0]![0], e.time, run.map((x) => x[1]), e.time, alerts);
+          this.emit(
+            r,
+            st,
+            e.key,
+            run[0]![0],
+            e.time,
+            run.map((x) => x[1]),
+            e.time,
+            alerts,
+          );
         }
         return;
       }
@@ -811,7 +870,16 @@ export class CepEngine {
     }
   }
 
-  private emit(r: CompiledRule, st: KeyState, key: string, windowStart: number, windowEnd: number, evidence: string[], time: number, alerts: CepAlert[]): void {
+  private emit(
+    r: CompiledRule,
+    st: KeyState,
+    key: string,
+    windowStart: number,
+    windowEnd: number,
+    evidence: string[],
+    time: number,
+    alerts: CepAlert[],
+  ): void {
     const id = `${r.rule.name}|${key}|${windowStart}|${windowEnd}`;
     if (st.last && (st.last[1] === id || time < st.last[0] + r.rule.cooldown)) return;
     st.last = [time, id];
@@ -873,7 +941,10 @@ export class CepEngine {
         fp: r.fingerprint,
         keys: [...r.keys]
           .sort(([a], [b]) => cmpStr(a, b))
-          .map(([key, st]) => [key, { l: st.last, m: st.marks.length ? st.marks : undefined, r: st.run.length ? st.run : undefined }]),
+          .map(([key, st]) => [
+            key,
+            { l: st.last, m: st.marks.length ? st.marks : undefined, r: st.run.length ? st.run : undefined },
+          ]),
         lateDropped: r.lateDropped,
       };
     }
@@ -882,7 +953,17 @@ export class CepEngine {
       maxTime: this.maxTime ?? null,
       pending: this.pending
         .slice(this.head)
-        .map(({ e, skip }) => [e.id, e.key, e.time, e.type, e.value, e.score ?? null, e.anomaly ?? null, e.z ?? null, names(skip)]),
+        .map(({ e, skip }) => [
+          e.id,
+          e.key,
+          e.time,
+          e.type,
+          e.value,
+          e.score ?? null,
+          e.anomaly ?? null,
+          e.z ?? null,
+          names(skip),
+        ]),
       rules,
       v: SNAPSHOT_VERSION,
       watermark: this.watermark ?? null,
@@ -903,7 +984,9 @@ export class CepEngine {
       snap = snapshotSchema.parse(JSON.parse(buf.toString('utf8')));
     } catch (err) {
       const issue = err instanceof z.ZodError ? err.issues[0] : undefined;
-      const why = issue ? `${issue.path.join('.') || '(top level)'}: ${issue.message}` : (err as Error).message.split('\n')[0];
+      const why = issue
+        ? `${issue.path.join('.') || '(top level)'}: ${issue.message}`
+        : (err as Error).message.split('\n')[0];
       throw new Error(`cep: not a cep state snapshot (version ${SNAPSHOT_VERSION}): ${why}`);
     }
     this.maxTime = snap.maxTime ?? undefined;

@@ -27,11 +27,17 @@ function msDuration(opts: { positive?: boolean; max: number }) {
   return z.union([z.number(), z.string()]).transform((input, ctx) => {
     const ms = typeof input === 'number' ? input : parseDuration(input);
     if (ms === undefined || !Number.isFinite(ms)) {
-      ctx.addIssue({ code: 'custom', message: `expected milliseconds or a duration like 500ms, 30s or 2m, got ${JSON.stringify(input)}` });
+      ctx.addIssue({
+        code: 'custom',
+        message: `expected milliseconds or a duration like 500ms, 30s or 2m, got ${JSON.stringify(input)}`,
+      });
       return z.NEVER;
     }
     if (opts.positive ? ms <= 0 : ms < 0) {
-      ctx.addIssue({ code: 'custom', message: `must be ${opts.positive ? 'more than 0' : 'at least 0'}, got ${JSON.stringify(input)}` });
+      ctx.addIssue({
+        code: 'custom',
+        message: `must be ${opts.positive ? 'more than 0' : 'at least 0'}, got ${JSON.stringify(input)}`,
+      });
       return z.NEVER;
     }
     if (ms > opts.max) {
@@ -59,7 +65,8 @@ export const cepConditionSchema = z
     const compare = c.field !== undefined || c.op !== undefined || c.value !== undefined;
     if (compare) {
       for (const part of ['field', 'op', 'value'] as const) {
-        if (c[part] === undefined) ctx.addIssue({ code: 'custom', path: [part], message: 'a comparison needs field, op and value' });
+        if (c[part] === undefined)
+          ctx.addIssue({ code: 'custom', path: [part], message: 'a comparison needs field, op and value' });
       }
     } else if (c.anomaly === undefined && c.type === undefined) {
       ctx.addIssue({ code: 'custom', message: 'an empty condition: give anomaly, type, or field/op/value' });
@@ -71,10 +78,14 @@ export type CepCondition = z.output<typeof cepConditionSchema>;
 /** A condition or a list of them (all must hold); the output is always a list. */
 const whereSchema = z.unknown().transform((input, ctx): CepCondition[] => {
   const list = Array.isArray(input);
-  const result = z.array(cepConditionSchema).min(1).safeParse(list ? input : [input]);
+  const result = z
+    .array(cepConditionSchema)
+    .min(1)
+    .safeParse(list ? input : [input]);
   if (!result.success) {
     // A single object is reported at its own path, not as item 0 of a list the user never wrote.
-    for (const issue of result.error.issues) ctx.addIssue({ ...issue, path: list ? issue.path : issue.path.slice(1) } as Parameters<typeof ctx.addIssue>[0]);
+    for (const issue of result.error.issues)
+      ctx.addIssue({ ...issue, path: list ? issue.path : issue.path.slice(1) } as Parameters<typeof ctx.addIssue>[0]);
     return z.NEVER;
   }
   return result.data;
@@ -169,19 +180,53 @@ export interface CepAbsenceRule {
 export type CepRule = CepCountRule | CepSequenceRule | CepTrendRule | CepAbsenceRule;
 
 /** One rule as written in a pipeline file. */
-export const cepRuleSchema = z.discriminatedUnion('kind', [countSchema, sequenceSchema, trendSchema, absenceSchema]).transform((r): CepRule => {
-  switch (r.kind) {
-    case 'count':
-      return { kind: r.kind, name: r.name, lateness: r.lateness, cooldown: r.cooldown ?? r.window, where: r.where ?? [], min: r.min, window: r.window };
-    case 'sequence':
-      return { kind: r.kind, name: r.name, lateness: r.lateness, cooldown: r.cooldown ?? r.within, first: r.first, second: r.second, within: r.within };
-    case 'trend':
-      // A run restarts after each match, so repeats need no cooldown by default.
-      return { kind: r.kind, name: r.name, lateness: r.lateness, cooldown: r.cooldown ?? 0, where: r.where ?? [], field: r.field, length: r.length, maxGap: r.maxGap };
-    case 'absence':
-      return { kind: r.kind, name: r.name, lateness: r.lateness, cooldown: r.cooldown ?? r.window, where: r.where ?? [], window: r.window };
-  }
-});
+export const cepRuleSchema = z
+  .discriminatedUnion('kind', [countSchema, sequenceSchema, trendSchema, absenceSchema])
+  .transform((r): CepRule => {
+    switch (r.kind) {
+      case 'count':
+        return {
+          kind: r.kind,
+          name: r.name,
+          lateness: r.lateness,
+          cooldown: r.cooldown ?? r.window,
+          where: r.where ?? [],
+          min: r.min,
+          window: r.window,
+        };
+      case 'sequence':
+        return {
+          kind: r.kind,
+          name: r.name,
+          lateness: r.lateness,
+          cooldown: r.cooldown ?? r.within,
+          first: r.first,
+          second: r.second,
+          within: r.within,
+        };
+      case 'trend':
+        // A run restarts after each match, so repeats need no cooldown by default.
+        return {
+          kind: r.kind,
+          name: r.name,
+          lateness: r.lateness,
+          cooldown: r.cooldown ?? 0,
+          where: r.where ?? [],
+          field: r.field,
+          length: r.length,
+          maxGap: r.maxGap,
+        };
+      case 'absence':
+        return {
+          kind: r.kind,
+          name: r.name,
+          lateness: r.lateness,
+          cooldown: r.cooldown ?? r.window,
+          where: r.where ?? [],
+          window: r.window,
+        };
+    }
+  });
 
 export type CepRuleInput = z.input<typeof cepRuleSchema>;
 
@@ -193,7 +238,8 @@ export const cepRulesSchema = z
   .superRefine((rules, ctx) => {
     const seen = new Set<string>();
     rules.forEach((r, i) => {
-      if (seen.has(r.name)) ctx.addIssue({ code: 'custom', path: [i, 'name'], message: `duplicate rule name "${r.name}"` });
+      if (seen.has(r.name))
+        ctx.addIssue({ code: 'custom', path: [i, 'name'], message: `duplicate rule name "${r.name}"` });
       seen.add(r.name);
     });
   });
@@ -203,7 +249,13 @@ export const DEFAULT_RULE_INPUTS: readonly CepRuleInput[] = [
   // Three anomalies of a key within a minute: a burst, not a blip.
   { name: 'anomaly-burst', kind: 'count', where: { anomaly: true }, min: 3, window: '60s' },
   // An anomaly, then the key's error count goes up within 30s: the spike hurts.
-  { name: 'anomaly-then-errors', kind: 'sequence', first: { anomaly: true }, second: [{ type: 'errors' }, { field: 'value', op: '>', value: 0 }], within: '30s' },
+  {
+    name: 'anomaly-then-errors',
+    kind: 'sequence',
+    first: { anomaly: true },
+    second: [{ type: 'errors' }, { field: 'value', op: '>', value: 0 }],
+    within: '30s',
+  },
   // Latency rising five times in a row.
   { name: 'latency-rising', kind: 'trend', where: { type: 'latency' }, length: 5 },
   // A key that went quiet for two minutes.

@@ -12,8 +12,15 @@ function parseRules(params: Record<string, unknown>): readonly CepRule[] {
   const r = cepRulesSchema.safeParse(params.rules);
   if (r.success) return r.data;
   const issue = r.error.issues[0]!;
-  const path = ['params', 'rules', ...issue.path].map((p) => (typeof p === 'number' ? `[${p}]` : `.${String(p)}`)).join('').slice(1);
-  throw new UsageError('PIPELINE_INVALID', `cep stage: ${path}: ${issue.message}`, 'fix the rules of the cep stage in the pipeline file');
+  const path = ['params', 'rules', ...issue.path]
+    .map((p) => (typeof p === 'number' ? `[${p}]` : `.${String(p)}`))
+    .join('')
+    .slice(1);
+  throw new UsageError(
+    'PIPELINE_INVALID',
+    `cep stage: ${path}: ${issue.message}`,
+    'fix the rules of the cep stage in the pipeline file',
+  );
 }
 
 /**
@@ -29,7 +36,14 @@ export function cep(params: Record<string, unknown>): Stage {
       const events: CepEvent[] = batch.map((e) => {
         if (isMetricRecord(e.data)) {
           const r = recordCepFields(e.data);
-          const ev: CepEvent = { id: `${e.producer}:${e.seq}`, key: e.key, time: r.time, type: r.type, value: r.value, anomaly: r.anomaly };
+          const ev: CepEvent = {
+            id: `${e.producer}:${e.seq}`,
+            key: e.key,
+            time: r.time,
+            type: r.type,
+            value: r.value,
+            anomaly: r.anomaly,
+          };
           if (r.score !== null) ev.score = r.score;
           if (r.z !== null) ev.z = r.z;
           return ev;
@@ -51,7 +65,13 @@ export function cep(params: Record<string, unknown>): Stage {
       if (alerts.length) {
         ctx.emit(
           ALERTS,
-          alerts.map((a) => ({ key: a.key, producer: `cep:${ctx.stage}`, seq: 0, ts: a.time, data: Buffer.from(JSON.stringify(a)) })),
+          alerts.map((a) => ({
+            key: a.key,
+            producer: `cep:${ctx.stage}`,
+            seq: 0,
+            ts: a.time,
+            data: Buffer.from(JSON.stringify(a)),
+          })),
         );
       }
       return batch;

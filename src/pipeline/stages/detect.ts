@@ -44,7 +44,12 @@ export const DETECT_DEFAULTS: DetectParams = {
  * The features of an enriched event: its z-score and its change from the last normal value, in
  * standard deviations; undefined while its key warms up.
  */
-export function features(d: { z?: unknown; delta?: unknown; std?: unknown; ready?: unknown }): [number, number] | undefined {
+export function features(d: {
+  z?: unknown;
+  delta?: unknown;
+  std?: unknown;
+  ready?: unknown;
+}): [number, number] | undefined {
   const z = Number(d.z);
   const std = Number(d.std);
   if (d.ready !== true || !Number.isFinite(z) || !(std > 0)) return undefined;
@@ -70,7 +75,11 @@ export function encodeModel(m: DetectModel): Buffer {
 export function decodeModel(buf: Buffer): DetectModel {
   const n = buf.readUInt32LE(0);
   const meta = JSON.parse(buf.subarray(4, 4 + n).toString()) as { threshold: number; calibrated?: boolean };
-  return { forest: IsolationForest.deserialize(buf.subarray(4 + n)), threshold: meta.threshold, calibrated: meta.calibrated === true };
+  return {
+    forest: IsolationForest.deserialize(buf.subarray(4 + n)),
+    threshold: meta.threshold,
+    calibrated: meta.calibrated === true,
+  };
 }
 
 /**
@@ -152,14 +161,22 @@ class Shared {
     const current = this.model;
     if (!current || current.m.calibrated) return;
     if (this.calib.length >= this.p.calibration) {
-      this.use({ forest: current.m.forest, threshold: thresholdForContamination(this.calib, this.p.contamination), calibrated: true });
+      this.use({
+        forest: current.m.forest,
+        threshold: thresholdForContamination(this.calib, this.p.contamination),
+        calibrated: true,
+      });
       this.calib = [];
       this.calibSeen = 0;
     } else if (!this.provisional && this.calib.length >= Math.ceil(this.p.calibration / 5)) {
       // A first threshold from a fifth of the sample: far steadier than the training rows' one,
       // and several worker processes each filling the whole sample take a long while.
       this.provisional = true;
-      this.use({ forest: current.m.forest, threshold: thresholdForContamination(this.calib, this.p.contamination), calibrated: false });
+      this.use({
+        forest: current.m.forest,
+        threshold: thresholdForContamination(this.calib, this.p.contamination),
+        calibrated: false,
+      });
     }
   }
 

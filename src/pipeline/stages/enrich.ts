@@ -38,8 +38,15 @@ export interface EnrichParams {
   probation: number;
 }
 
-export const ENRICH_DEFAULTS: EnrichParams = { reference: 'reference', alpha: 0.05, warmup: 20, outlier: 4, shiftAfter: 3, shiftSpread: 1.5, probation: 50 };
-
+export const ENRICH_DEFAULTS: EnrichParams = {
+  reference: 'reference',
+  alpha: 0.05,
+  warmup: 20,
+  outlier: 4,
+  shiftAfter: 3,
+  shiftSpread: 1.5,
+  probation: 50,
+};
 
 /** The format byte of a key's statistics entry. */
 const STATS_FORMAT = 1;
@@ -89,7 +96,11 @@ export function decodeKeyStats(entry: Buffer): KeyStats {
  * before the update. Outliers leave the statistics alone (a spike must not drag the mean), unless
  * `shiftAfter` of them come in a row: then the level moved and the statistics restart there.
  */
-export function observe(s: KeyStats, value: number, p: EnrichParams): { z: number; delta: number; std: number; mean: number; ready: boolean } {
+export function observe(
+  s: KeyStats,
+  value: number,
+  p: EnrichParams,
+): { z: number; delta: number; std: number; mean: number; ready: boolean } {
   const warm = s.n >= p.warmup;
   const ready = warm;
   const std = warm ? Math.sqrt(s.v) : s.n > 1 ? Math.sqrt(s.v / (s.n - 1)) : 0;
@@ -163,7 +174,10 @@ export function enrich(params: Record<string, unknown>): Stage {
   return {
     name: 'enrich',
     async process(batch, ctx) {
-      const refs = await ctx.services.lookup(p.reference, batch.map((e) => e.key));
+      const refs = await ctx.services.lookup(
+        p.reference,
+        batch.map((e) => e.key),
+      );
       const refBytes = new Map<string, Buffer>();
       return batch.map((e) => {
         // A record replayed into the pipeline is enriched again from its original event.
@@ -173,7 +187,9 @@ export function enrich(params: Record<string, unknown>): Stage {
         let s = stats.get(e.key);
         if (!s) stats.set(e.key, (s = { n: 0, mean: 0, v: 0, last: 0, out: 0, recent: [] }));
         dirty.add(e.key);
-        const o = Number.isFinite(value) ? observe(s, value, p) : { z: 0, delta: 0, std: 0, mean: s.mean, ready: false };
+        const o = Number.isFinite(value)
+          ? observe(s, value, p)
+          : { z: 0, delta: 0, std: 0, mean: s.mean, ready: false };
         const ref = refs.get(e.key);
         let refBuf: Buffer = NO_REF;
         if (typeof ref === 'string') {

@@ -52,7 +52,8 @@ export function encodeMetricRecord(r: MetricRecord): Buffer {
   const buf = Buffer.allocUnsafe(HEADER + typeLen + r.ref.length + r.original.length);
   buf[0] = MAGIC;
   buf[1] = VERSION;
-  buf[2] = (r.ready ? READY : 0) | (r.degraded ? DEGRADED : 0) | (r.score !== null ? SCORED : 0) | (r.anomaly ? ANOMALY : 0);
+  buf[2] =
+    (r.ready ? READY : 0) | (r.degraded ? DEGRADED : 0) | (r.score !== null ? SCORED : 0) | (r.anomaly ? ANOMALY : 0);
   buf[3] = typeLen;
   buf.writeDoubleLE(r.value, 4);
   buf.writeDoubleLE(r.time, 12);
@@ -99,11 +100,23 @@ export function decodeMetricRecord(data: Buffer): MetricRecord {
 
 /** The fields the detect stage and the trainer read, without decoding the rest. */
 export function recordFeatures(data: Buffer): { ready: boolean; z: number; delta: number; std: number } {
-  return { ready: (data[2]! & READY) !== 0, z: data.readDoubleLE(36), delta: data.readDoubleLE(44), std: data.readDoubleLE(28) };
+  return {
+    ready: (data[2]! & READY) !== 0,
+    z: data.readDoubleLE(36),
+    delta: data.readDoubleLE(44),
+    std: data.readDoubleLE(28),
+  };
 }
 
 /** What cep reads of a record, without the reference and original slices and the statistics it does not use. */
-export function recordCepFields(data: Buffer): { type: string; value: number; time: number; score: number | null; anomaly: boolean; z: number | null } {
+export function recordCepFields(data: Buffer): {
+  type: string;
+  value: number;
+  time: number;
+  score: number | null;
+  anomaly: boolean;
+  z: number | null;
+} {
   const flags = data[2]!;
   return {
     type: data.toString('utf8', HEADER, HEADER + data[3]!),
