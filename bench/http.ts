@@ -15,15 +15,15 @@ import { EVENTS_PER_BODY, httpBenchLoad, type HttpLoadResult } from '../src/benc
 import { audit } from '../src/pipeline/audit.js';
 import { stagePending } from '../src/pipeline/backlog.js';
 import { BUILTIN_PIPELINES, PASSTHROUGH_PIPELINE } from '../src/pipeline/definition.js';
-import { withScripts } from '../src/pipeline/scripts.js';
-import { spawnWorkers, stopWorkerProcesses } from '../src/pipeline/supervisor.js';
+import { withScripts } from '../src/pipeline/scripts/scripts.js';
+import { spawnWorkers, stopWorkerProcesses } from '../src/embedded/supervisor.js';
 import { ensureTopology } from '../src/pipeline/topology.js';
 import { createRedisFactory } from '../src/redis/connection.js';
-import { deploymentUrls, startDeployment, stopDeployment } from '../src/redis/deployment.js';
+import { deploymentUrls, startDeployment, stopDeployment } from '../src/embedded/deployment.js';
 import { parseRedisUrls } from '../src/redis/endpoint.js';
 import { infoNumber, parseInfo } from '../src/redis/info.js';
-import { findRedisServer } from '../src/redis/redis-server.js';
-import { sleep } from '../src/sleep.js';
+import { findRedisServer } from '../src/embedded/redis-server.js';
+import { sleep } from '../src/wait.js';
 
 /** What `benchHttp` measured: autocannon's figures, and with workers the end-to-end rate and the audit. */
 export type HttpBenchFigures = HttpLoadResult & {

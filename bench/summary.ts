@@ -19,17 +19,17 @@ import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { BenchResult } from '../src/bench/result.js';
 import { DEFAULT_PIPELINE } from '../src/pipeline/definition.js';
-import { spawnWorkers, stopWorkerProcesses } from '../src/pipeline/supervisor.js';
+import { spawnWorkers, stopWorkerProcesses } from '../src/embedded/supervisor.js';
 import { deleteNamespace, ensureTopology } from '../src/pipeline/topology.js';
 import { createRedisFactory } from '../src/redis/connection.js';
 import { infoNumber, parseInfo } from '../src/redis/info.js';
-import { deploymentUrls, startDeployment, stopDeployment } from '../src/redis/deployment.js';
+import { deploymentUrls, startDeployment, stopDeployment } from '../src/embedded/deployment.js';
 import { parseRedisUrls } from '../src/redis/endpoint.js';
-import { findRedisServer } from '../src/redis/redis-server.js';
-import { waitFor } from '../src/redis/wait.js';
-import { cliEntry } from '../src/self.js';
+import { findRedisServer } from '../src/embedded/redis-server.js';
+import { waitFor } from '../src/wait.js';
+import { cliEntry } from '../src/embedded/cli-entry.js';
 import { benchHttp } from './http.js';
-import { runPeers } from './peers.js';
+import { runPeers } from '../src/bench/peers/run-peers.js';
 
 /** Runs `streamctl args...` (which ask for JSON) and parses its JSON, also on a non-zero exit, which bench uses for "not drained". */
 function cliJson<T>(args: string[]): T {
@@ -170,7 +170,7 @@ export async function benchSummary(opts: { peerEvents?: number } = {}): Promise<
         met: worst <= 150,
       });
 
-      console.log('\n3. peers on the same Redis, the same events (bench/peers/)');
+      console.log('\n3. peers on the same Redis, the same events (src/bench/peers/)');
       const peers = await runPeers({
         conn,
         events: opts.peerEvents ?? 100_000,

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
-import { main } from '../src/cli.js';
-import { createProcessIo } from '../src/io.js';
-import { tuneWorkerHeap } from '../src/pipeline/worker-heap.js';
+import { main } from '../src/cli/program.js';
+import { createProcessIo } from '../src/cli/io.js';
+import { tuneWorkerHeap } from '../src/embedded/worker-heap.js';
 
 // The only place that exits the process. The first Ctrl-C, SIGTERM or SIGHUP (the terminal closed)
 // asks the running command to finish cleanly; a second Ctrl-C forces the exit.

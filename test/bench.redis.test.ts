@@ -1,7 +1,7 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { waitFor } from '../src/redis/wait.js';
+import { waitFor } from '../src/wait.js';
 import { runCli } from './helpers/cli.js';
 import { connectTo } from './helpers/io.js';
 import { startWorker, stopWorkers, type WorkerProcess } from './helpers/pipeline.js';

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { CircuitBreaker } from '../src/pipeline/breaker.js';
-import { LruCache } from '../src/pipeline/lru.js';
+import { CircuitBreaker } from '../src/pipeline/services/breaker.js';
+import { LruCache } from '../src/pipeline/services/lru.js';
 
 describe('LruCache', () => {
   it('evicts the least recently used entry and expires entries after their TTL', () => {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { CepEngine, canonicalJson, type CepAlert, type CepEvent } from '../src/pipeline/stages/cep-engine.js';
-import { DEFAULT_RULES, cepRulesSchema, type CepRule, type CepRuleInput } from '../src/pipeline/stages/cep-rules.js';
-import { prng } from '../src/pipeline/workload.js';
+import { CepEngine, canonicalJson, type CepAlert, type CepEvent } from '../src/pipeline/stages/cep/engine.js';
+import { DEFAULT_RULES, cepRulesSchema, type CepRule, type CepRuleInput } from '../src/pipeline/stages/cep/rules.js';
+import { prng } from '../src/ml/random.js';
 
 const S = 1000;
 /** The key of the event that advances the watermark at the end of a run. */

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ChunkHeap } from '../src/pipeline/stages/chunk-heap.js';
+import { ChunkHeap } from '../src/pipeline/stages/cep/chunk-heap.js';
 
 /** A seeded LCG: the same sequence on every run. */
 function random(seed: number): () => number {

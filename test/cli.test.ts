@@ -3,8 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { z } from 'zod';
-import { buildProgram, kebab, main, optionFor, parseOptions } from '../src/cli.js';
-import { defineCommand } from '../src/command.js';
+import { buildProgram, kebab, main, optionFor, parseOptions } from '../src/cli/program.js';
+import { defineCommand } from '../src/cli/command.js';
 import { UsageError } from '../src/errors.js';
 import { testIo } from './helpers/io.js';
 

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { primaryOf, SLOT_COUNT, slotRange } from '../src/redis/cluster-create.js';
+import { primaryOf, slotRange } from '../src/embedded/cluster-create.js';
+import { SLOT_COUNT } from '../src/redis/slots.js';
 
 describe('slotRange', () => {
   it('has 16384 slots', () => {

@@ -1,9 +1,9 @@
 import { Redis } from 'ioredis';
 import { afterEach, describe, expect, it } from 'vitest';
-import { deploymentUrls } from '../src/redis/deployment.js';
-import { waitFor } from '../src/redis/wait.js';
+import { deploymentUrls } from '../src/embedded/deployment.js';
+import { waitFor } from '../src/wait.js';
 import { Keys } from '../src/pipeline/keys.js';
-import type { Heartbeat } from '../src/pipeline/worker.js';
+import type { Heartbeat } from '../src/pipeline/worker/stage-worker.js';
 import type { AuditReport } from '../src/pipeline/audit.js';
 import type { RedisConnection } from '../src/redis/connection.js';
 import { runCli } from './helpers/cli.js';

@@ -1,11 +1,11 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { isPidAlive as pidAlive } from '../src/pid.js';
-import { findFreePorts } from '../src/redis/ports.js';
-import { isNodeAlive, startNode } from '../src/redis/redis-server.js';
-import { waitFor } from '../src/redis/wait.js';
-import type { Deployment } from '../src/redis/deployment.js';
+import { isPidAlive as pidAlive } from '../src/embedded/pid.js';
+import { findFreePorts } from '../src/embedded/ports.js';
+import { isNodeAlive, startNode } from '../src/embedded/redis-server.js';
+import { waitFor } from '../src/wait.js';
+import type { Deployment } from '../src/embedded/deployment.js';
 import { cleanupAfterEach, stateHome } from './helpers/cleanup.js';
 import { finished, runCli, spawnCli } from './helpers/cli.js';
 import { killProcessesIn, processesIn, randomBasePort, REDIS_SERVER, tempDir } from './helpers/redis.js';

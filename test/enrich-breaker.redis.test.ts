@@ -1,15 +1,15 @@
 import { describe, expect, it } from 'vitest';
 import { decodeEntry } from '../src/pipeline/codec.js';
 import { eventJson } from '../src/pipeline/stages/metric-record.js';
-import { metricWorkload } from '../src/pipeline/metric-workload.js';
+import { metricWorkload } from '../src/workload/metric-workload.js';
 import { Producer } from '../src/pipeline/producer.js';
-import { syntheticReference, writeReference } from '../src/pipeline/reference.js';
-import { withScripts } from '../src/pipeline/scripts.js';
+import { syntheticReference, writeReference } from '../src/workload/reference.js';
+import { withScripts } from '../src/pipeline/scripts/scripts.js';
 import { enrich } from '../src/pipeline/stages/enrich.js';
 import { WorkerMetrics } from '../src/observe/metrics.js';
 import { ensureTopology, type Topology } from '../src/pipeline/topology.js';
-import { StageWorker } from '../src/pipeline/worker.js';
-import { waitFor } from '../src/redis/wait.js';
+import { StageWorker } from '../src/pipeline/worker/stage-worker.js';
+import { waitFor } from '../src/wait.js';
 import { redisWithConnection } from './helpers/redis.js';
 
 const fixture = redisWithConnection();

@@ -1,13 +1,13 @@
 import { describe, expect, it } from 'vitest';
-import { parseOptions } from '../src/cli.js';
+import { parseOptions } from '../src/cli/program.js';
 import health from '../src/commands/health.js';
 import type { HealthReport } from '../src/health/report.js';
 import { Producer } from '../src/pipeline/producer.js';
-import { withScripts } from '../src/pipeline/scripts.js';
+import { withScripts } from '../src/pipeline/scripts/scripts.js';
 import { passthrough } from '../src/pipeline/stages/passthrough.js';
 import { ensureTopology } from '../src/pipeline/topology.js';
-import { StageWorker } from '../src/pipeline/worker.js';
-import { waitFor } from '../src/redis/wait.js';
+import { StageWorker } from '../src/pipeline/worker/stage-worker.js';
+import { waitFor } from '../src/wait.js';
 import { testIo } from './helpers/io.js';
 import { redisWithConnection } from './helpers/redis.js';
 

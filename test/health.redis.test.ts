@@ -1,9 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
-import { parseOptions } from '../src/cli.js';
+import { parseOptions } from '../src/cli/program.js';
 import health from '../src/commands/health.js';
 import type { HealthReport } from '../src/health/report.js';
-import { waitFor } from '../src/redis/wait.js';
+import { waitFor } from '../src/wait.js';
 import { testIo } from './helpers/io.js';
 import { startRedis, startTestDeployment, type TestDeployment, type TestServer } from './helpers/redis.js';
 

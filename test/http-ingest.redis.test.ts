@@ -7,11 +7,11 @@ import { decodeEntry, type StreamEvent } from '../src/pipeline/codec.js';
 import { PASSTHROUGH_PIPELINE } from '../src/pipeline/definition.js';
 import { Producer } from '../src/pipeline/producer.js';
 import { loadRun } from '../src/pipeline/runs.js';
-import { withScripts } from '../src/pipeline/scripts.js';
+import { withScripts } from '../src/pipeline/scripts/scripts.js';
 import { passthrough } from '../src/pipeline/stages/passthrough.js';
 import { ensureTopology, type Topology } from '../src/pipeline/topology.js';
-import { StageWorker } from '../src/pipeline/worker.js';
-import { waitFor } from '../src/redis/wait.js';
+import { StageWorker } from '../src/pipeline/worker/stage-worker.js';
+import { waitFor } from '../src/wait.js';
 import { redisWithConnection } from './helpers/redis.js';
 
 const fixture = redisWithConnection();

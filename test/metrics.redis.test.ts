@@ -3,12 +3,12 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startMetricsServer, type MetricsServer } from '../src/observe/metrics-server.js';
 import { stageLag, WorkerMetrics, type MeteredWorker } from '../src/observe/metrics.js';
 import { Producer } from '../src/pipeline/producer.js';
-import { withScripts } from '../src/pipeline/scripts.js';
+import { withScripts } from '../src/pipeline/scripts/scripts.js';
 import { passthrough } from '../src/pipeline/stages/passthrough.js';
 import { ensureTopology } from '../src/pipeline/topology.js';
-import { StageWorker, type WorkerCounters } from '../src/pipeline/worker.js';
+import { StageWorker, type WorkerCounters } from '../src/pipeline/worker/stage-worker.js';
 import type { RedisConnection } from '../src/redis/connection.js';
-import { waitFor } from '../src/redis/wait.js';
+import { waitFor } from '../src/wait.js';
 import { connectTo } from './helpers/io.js';
 import { startRedis, type TestServer } from './helpers/redis.js';
 

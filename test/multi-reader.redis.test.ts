@@ -1,6 +1,6 @@
 import type { Redis } from 'ioredis';
 import { describe, expect, it } from 'vitest';
-import { MultiReader } from '../src/pipeline/multi-reader.js';
+import { MultiReader } from '../src/pipeline/worker/multi-reader.js';
 import { commandCalls, redisWithConnection } from './helpers/redis.js';
 
 const fixture = redisWithConnection();

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { sendOpenLoop } from '../src/pipeline/pacer.js';
+import { sendOpenLoop } from '../src/workload/pacer.js';
 import type { Producer } from '../src/pipeline/producer.js';
 
 /**

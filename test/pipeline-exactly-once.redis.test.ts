@@ -1,7 +1,7 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { metricWorkload } from '../src/pipeline/metric-workload.js';
+import { metricWorkload } from '../src/workload/metric-workload.js';
 import type { AuditReport } from '../src/pipeline/audit.js';
 import { decodeEntry } from '../src/pipeline/codec.js';
 import { Keys } from '../src/pipeline/keys.js';

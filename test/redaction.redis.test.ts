@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { redact } from '../src/redact.js';
 import { parseRedisUrl } from '../src/redis/endpoint.js';
-import { findFreePorts } from '../src/redis/ports.js';
+import { findFreePorts } from '../src/embedded/ports.js';
 import { runCli, type CliResult } from './helpers/cli.js';
 import { randomBasePort, startRedis, type TestServer } from './helpers/redis.js';
 

@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseOptions } from '../src/cli.js';
+import { parseOptions } from '../src/cli/program.js';
 import health from '../src/commands/health.js';
 import { StreamctlError } from '../src/errors.js';
 import { testIo } from './helpers/io.js';

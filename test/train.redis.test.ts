@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ModelStore } from '../src/pipeline/model-store.js';
+import { ModelStore } from '../src/pipeline/services/model-store.js';
 import { runCli } from './helpers/cli.js';
 import { redisWithConnection } from './helpers/redis.js';
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { workerNodeFlags } from '../src/pipeline/worker-heap.js';
+import { workerNodeFlags } from '../src/embedded/worker-heap.js';
 
 describe('worker heap flags', () => {
   it('a smaller young generation, a growth factor of 2 and no pretenuring, by default', () => {

@@ -17,7 +17,7 @@
  *   total CPU), `better` when some headline metric is better and none is worse, else `same within
  *   noise`. Per-hop and per-process figures are shown with their own verdicts but do not decide.
  */
-import { renderTable } from '../format/table.js';
+import { renderTable } from '../table.js';
 import type { BenchBaseline } from './result.js';
 
 export type Verdict = 'better' | 'worse' | 'same within noise';

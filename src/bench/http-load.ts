@@ -1,11 +1,11 @@
 import type { Result as AutocannonResult } from 'autocannon';
 import { RuntimeError, UsageError } from '../errors.js';
 import { startHttpIngest } from '../ingest/http-ingest.js';
-import { metricWorkload } from '../pipeline/metric-workload.js';
+import { metricWorkload } from '../workload/metric-workload.js';
 import { loadRun, type RunRecord } from '../pipeline/runs.js';
-import type { ScriptClient } from '../pipeline/scripts.js';
+import type { ScriptClient } from '../pipeline/scripts/scripts.js';
 import type { Topology } from '../pipeline/topology.js';
-import { sleep } from '../sleep.js';
+import { sleep } from '../wait.js';
 
 /** Events per request body: the size the HTTP figures are quoted for. */
 export const EVENTS_PER_BODY = 100;

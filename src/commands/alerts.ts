@@ -1,11 +1,11 @@
 import { z } from 'zod';
-import { defineCommand } from '../command.js';
-import { connectionOptions, jsonOption, namespaceOption } from '../options.js';
+import { defineCommand } from '../cli/command.js';
+import { connectionOptions, jsonOption, namespaceOption } from '../cli/options.js';
 import { decodeEntry } from '../pipeline/codec.js';
 import { recordedPartitions } from '../pipeline/topology.js';
 import { Keys } from '../pipeline/keys.js';
-import { connect } from '../redis/target.js';
-import { sleep } from '../sleep.js';
+import { connect } from '../cli/target.js';
+import { sleep } from '../wait.js';
 import { RuntimeError } from '../errors.js';
 
 const options = z.object({

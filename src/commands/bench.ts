@@ -10,28 +10,27 @@ import { compareResults, renderComparison, type Comparison } from '../bench/comp
 import { renderHtmlReport } from '../bench/html-report.js';
 import { describeStep, findMaxRate, type MaxRateResult } from '../bench/max-rate.js';
 import { readBenchBaseline, type ProcessRow } from '../bench/result.js';
-import { comparePeers, renderPeers } from '../bench/peer-comparison.js';
+import { comparePeers, renderPeers } from '../bench/peers/peer-comparison.js';
 import { processStats } from '../bench/process-stats.js';
-import { defineCommand } from '../command.js';
+import { defineCommand } from '../cli/command.js';
 import { RuntimeError, UsageError } from '../errors.js';
 import { durationSchema } from '../duration.js';
-import { renderTable } from '../format/table.js';
+import { renderTable } from '../table.js';
 import { collectHealth } from '../health/collect.js';
-import { connectionOptions, namespaceOption, pipelineOption } from '../options.js';
+import { connectionOptions, namespaceOption, pipelineOption } from '../cli/options.js';
 import { audit } from '../pipeline/audit.js';
 import { stagePending } from '../pipeline/backlog.js';
 import { loadPipeline } from '../pipeline/definition.js';
-import { metricWorkload } from '../pipeline/metric-workload.js';
-import { sendOpenLoop } from '../pipeline/pacer.js';
+import { metricWorkload } from '../workload/metric-workload.js';
+import { sendOpenLoop } from '../workload/pacer.js';
 import { Producer } from '../pipeline/producer.js';
 import { saveRun, type RunRecord } from '../pipeline/runs.js';
-import { withScripts } from '../pipeline/scripts.js';
+import { withScripts } from '../pipeline/scripts/scripts.js';
 import { ensureTopology } from '../pipeline/topology.js';
-import { liveHeartbeats } from '../pipeline/heartbeats.js';
+import { liveHeartbeats } from '../pipeline/worker/heartbeats.js';
 import { infoNumber, parseInfo } from '../redis/info.js';
-import { connect } from '../redis/target.js';
-import { waitFor } from '../redis/wait.js';
-import { sleep } from '../sleep.js';
+import { connect } from '../cli/target.js';
+import { sleep, waitFor } from '../wait.js';
 
 const options = z.object({
   ...connectionOptions,
@@ -128,7 +127,7 @@ const options = z.object({
     .boolean()
     .default(false)
     .describe(
-      "After the run, run three peer baselines on the same Redis (standalone or cluster) with the same events: a naive per-event consumer-group pipeline, the same with record batches (100 events per entry, one MULTI per read: the transport alone, without streamctl's guarantees or stage work) and a BullMQ 3-queue chain, each hop in its own process; print each one's events/s and the ratio streamctl end-to-end events/s / peer events/s (JSON: peers). Their keys, under <namespace>:peers:, are deleted afterwards. bullmq is a devDependency: where it is not installed, only the stream peers run and the BullMQ one is listed as not run (JSON: peersSkipped), as is a peer that fails; neither changes the exit code",
+      "After the run, run three peer baselines on the same Redis (standalone or cluster) with the same events: a naive per-event consumer-group pipeline, the same with record batches (100 events per entry, one MULTI per read: the transport alone, without streamctl's guarantees or stage work) and a BullMQ 3-queue chain, each hop in its own process; print each one's events/s and the ratio streamctl end-to-end events/s / peer events/s (JSON: peers). Their keys, under <namespace>:peers:, are deleted afterwards. bullmq is an optional dependency: where it is not installed, only the stream peers run and the BullMQ one is listed as not run (JSON: peersSkipped), as is a peer that fails; neither changes the exit code",
     ),
   http: z
     .boolean()

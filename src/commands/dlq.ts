@@ -1,16 +1,16 @@
 import { z } from 'zod';
-import { defineCommand } from '../command.js';
+import { defineCommand } from '../cli/command.js';
 import { formatDuration } from '../duration.js';
 import { RuntimeError, UsageError } from '../errors.js';
-import { renderTable } from '../format/table.js';
-import type { Io } from '../io.js';
-import { connectionOptions, jsonOption, namespaceOption, pipelineOption } from '../options.js';
+import { renderTable } from '../table.js';
+import type { Io } from '../cli/io.js';
+import { connectionOptions, jsonOption, namespaceOption, pipelineOption } from '../cli/options.js';
 import { listDlq, parseDlqRef, purgeDlq, replayDlq, type DlqListing, type DlqRecord } from '../pipeline/dlq.js';
 import { loadPipeline } from '../pipeline/definition.js';
 import { Keys } from '../pipeline/keys.js';
-import { withScripts } from '../pipeline/scripts.js';
+import { withScripts } from '../pipeline/scripts/scripts.js';
 import { recordedPartitions, type Topology } from '../pipeline/topology.js';
-import { connect } from '../redis/target.js';
+import { connect } from '../cli/target.js';
 
 const DEFAULT_LIMIT = 50;
 

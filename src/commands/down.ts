@@ -1,10 +1,10 @@
 import { z } from 'zod';
-import { defineCommand } from '../command.js';
-import { jsonOption } from '../options.js';
-import { liveNodes, readDeployment, resolveHome, stopDeployment } from '../redis/deployment.js';
-import { waitFor } from '../redis/wait.js';
-import { stopWorkerProcesses } from '../pipeline/supervisor.js';
-import { isPidAlive } from '../pid.js';
+import { defineCommand } from '../cli/command.js';
+import { jsonOption } from '../cli/options.js';
+import { liveNodes, readDeployment, resolveHome, stopDeployment } from '../embedded/deployment.js';
+import { waitFor } from '../wait.js';
+import { stopWorkerProcesses } from '../embedded/supervisor.js';
+import { isPidAlive } from '../embedded/pid.js';
 
 const options = z.object({
   keepData: z.boolean().default(false).describe('Keep the data and log files; the next `up` restarts from them'),

@@ -1,15 +1,15 @@
 import { z } from 'zod';
-import { defineCommand } from '../command.js';
+import { defineCommand } from '../cli/command.js';
 import { durationSchema } from '../duration.js';
 import { RuntimeError, StreamctlError } from '../errors.js';
 import { collectHealth } from '../health/collect.js';
 import { renderHealth } from '../health/render.js';
 import type { HealthReport } from '../health/report.js';
-import type { Io } from '../io.js';
-import { connectionOptions, jsonOption, namespaceOption } from '../options.js';
+import type { Io } from '../cli/io.js';
+import { connectionOptions, jsonOption, namespaceOption } from '../cli/options.js';
 import type { RedisConnection } from '../redis/connection.js';
-import { connect } from '../redis/target.js';
-import { sleep } from '../sleep.js';
+import { connect } from '../cli/target.js';
+import { sleep } from '../wait.js';
 
 const options = z.object({
   ...connectionOptions,

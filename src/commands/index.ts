@@ -1,4 +1,4 @@
-import type { Command } from '../command.js';
+import type { Command } from '../cli/command.js';
 import alerts from './alerts.js';
 import bench from './bench.js';
 import dlq from './dlq.js';

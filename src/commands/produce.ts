@@ -1,23 +1,19 @@
 import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
-import { defineCommand } from '../command.js';
+import { defineCommand } from '../cli/command.js';
 import { durationSchema, formatDuration } from '../duration.js';
-import type { Io } from '../io.js';
-import { connectionOptions, jsonOption, namespaceOption } from '../options.js';
-import { sendOpenLoop } from '../pipeline/pacer.js';
+import type { Io } from '../cli/io.js';
+import { connectionOptions, jsonOption, namespaceOption } from '../cli/options.js';
+import { sendOpenLoop } from '../workload/pacer.js';
 import { Producer } from '../pipeline/producer.js';
 import { saveRun, type RunRecord } from '../pipeline/runs.js';
-import { withScripts } from '../pipeline/scripts.js';
+import { withScripts } from '../pipeline/scripts/scripts.js';
 import { ensureTopology } from '../pipeline/topology.js';
-import {
-  metricKeyNames,
-  metricWorkload,
-  readNdjsonWorkload,
-  type NdjsonWorkload,
-} from '../pipeline/metric-workload.js';
-import { syntheticReference, writeReference } from '../pipeline/reference.js';
+import { metricKeyNames, metricWorkload } from '../workload/metric-workload.js';
+import { readNdjsonWorkload, type NdjsonWorkload } from '../workload/ndjson-workload.js';
+import { syntheticReference, writeReference } from '../workload/reference.js';
 import { UsageError } from '../errors.js';
-import { connect } from '../redis/target.js';
+import { connect } from '../cli/target.js';
 
 const options = z.object({
   ...connectionOptions,

@@ -1,9 +1,9 @@
 import { z } from 'zod';
-import { defineCommand } from '../command.js';
+import { defineCommand } from '../cli/command.js';
 import { UsageError } from '../errors.js';
-import { connectionOptions, jsonOption, namespaceOption } from '../options.js';
-import { readReferenceFile, writeReference } from '../pipeline/reference.js';
-import { connect } from '../redis/target.js';
+import { connectionOptions, jsonOption, namespaceOption } from '../cli/options.js';
+import { readReferenceFile, writeReference } from '../workload/reference.js';
+import { connect } from '../cli/target.js';
 
 const options = z.object({
   ...connectionOptions,

@@ -1,12 +1,12 @@
 import { z } from 'zod';
-import { defineCommand } from '../command.js';
+import { defineCommand } from '../cli/command.js';
 import { durationSchema } from '../duration.js';
 import { startHttpIngest } from '../ingest/http-ingest.js';
-import { connectionOptions, jsonOption, namespaceOption, pipelineOption } from '../options.js';
+import { connectionOptions, jsonOption, namespaceOption, pipelineOption } from '../cli/options.js';
 import { loadPipeline } from '../pipeline/definition.js';
-import { withScripts } from '../pipeline/scripts.js';
+import { withScripts } from '../pipeline/scripts/scripts.js';
 import { ensureTopology } from '../pipeline/topology.js';
-import { connect } from '../redis/target.js';
+import { connect } from '../cli/target.js';
 
 const options = z.object({
   ...connectionOptions,

@@ -1,17 +1,17 @@
 import { createReadStream } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { z } from 'zod';
-import { defineCommand } from '../command.js';
+import { defineCommand } from '../cli/command.js';
 import { UsageError } from '../errors.js';
-import { connectionOptions, jsonOption, namespaceOption, pipelineOption } from '../options.js';
+import { connectionOptions, jsonOption, namespaceOption, pipelineOption } from '../cli/options.js';
 import { decodeEntry } from '../pipeline/codec.js';
 import { loadPipeline } from '../pipeline/definition.js';
-import { ModelStore } from '../pipeline/model-store.js';
+import { ModelStore } from '../pipeline/services/model-store.js';
 import { DETECT_DEFAULTS, encodeModel, features, trainModel, type DetectParams } from '../pipeline/stages/detect.js';
 import { ENRICH_DEFAULTS, observe } from '../pipeline/stages/enrich.js';
 import { isMetricRecord, recordFeatures } from '../pipeline/stages/metric-record.js';
 import { ensureTopology } from '../pipeline/topology.js';
-import { connect } from '../redis/target.js';
+import { connect } from '../cli/target.js';
 
 const options = z.object({
   ...connectionOptions,

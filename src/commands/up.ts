@@ -1,16 +1,16 @@
 import { openSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
-import { defineCommand } from '../command.js';
+import { defineCommand } from '../cli/command.js';
 import { UsageError } from '../errors.js';
 import { startHttpIngest, type HttpIngest } from '../ingest/http-ingest.js';
-import type { Io } from '../io.js';
-import { jsonOption, namespaceOption, pipelineOption } from '../options.js';
+import type { Io } from '../cli/io.js';
+import { jsonOption, namespaceOption, pipelineOption } from '../cli/options.js';
 import { loadPipeline } from '../pipeline/definition.js';
-import { withScripts } from '../pipeline/scripts.js';
-import { spawnWorkers, stopWorkerProcesses, type WorkerProcessInfo } from '../pipeline/supervisor.js';
+import { withScripts } from '../pipeline/scripts/scripts.js';
+import { spawnWorkers, stopWorkerProcesses, type WorkerProcessInfo } from '../embedded/supervisor.js';
 import { ensureTopology } from '../pipeline/topology.js';
-import { liveHeartbeats } from '../pipeline/heartbeats.js';
+import { liveHeartbeats } from '../pipeline/worker/heartbeats.js';
 import {
   deploymentUrls,
   resolveHome,
@@ -18,9 +18,9 @@ import {
   stopDeployment,
   writeDeployment,
   type Deployment,
-} from '../redis/deployment.js';
+} from '../embedded/deployment.js';
 import { parseRedisUrls } from '../redis/endpoint.js';
-import { findRedisServer } from '../redis/redis-server.js';
+import { findRedisServer } from '../embedded/redis-server.js';
 import type { RedisConnection } from '../redis/connection.js';
 
 const options = z.object({

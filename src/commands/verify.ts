@@ -1,14 +1,14 @@
 import { z } from 'zod';
-import { defineCommand } from '../command.js';
+import { defineCommand } from '../cli/command.js';
 import { durationSchema } from '../duration.js';
-import { renderTable } from '../format/table.js';
-import { connectionOptions, jsonOption, namespaceOption, pipelineOption } from '../options.js';
+import { renderTable } from '../table.js';
+import { connectionOptions, jsonOption, namespaceOption, pipelineOption } from '../cli/options.js';
 import { audit, type AuditReport } from '../pipeline/audit.js';
 import { stagePending } from '../pipeline/backlog.js';
 import { loadPipeline } from '../pipeline/definition.js';
 import { loadRun } from '../pipeline/runs.js';
 import { ensureTopology } from '../pipeline/topology.js';
-import { connect } from '../redis/target.js';
+import { connect } from '../cli/target.js';
 
 const options = z.object({
   ...connectionOptions,

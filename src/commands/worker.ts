@@ -1,13 +1,13 @@
 import { z } from 'zod';
-import { defineCommand } from '../command.js';
+import { defineCommand } from '../cli/command.js';
 import { durationSchema } from '../duration.js';
 import { UsageError } from '../errors.js';
-import { connectionOptions, namespaceOption, pipelineOption } from '../options.js';
+import { connectionOptions, namespaceOption, pipelineOption } from '../cli/options.js';
 import { loadPipeline, resolveStage } from '../pipeline/definition.js';
 import { ensureTopology } from '../pipeline/topology.js';
-import { StageWorker } from '../pipeline/worker.js';
-import { connect } from '../redis/target.js';
-import { SUPERVISOR_PID_ENV, untilStopped } from '../pipeline/supervisor.js';
+import { StageWorker } from '../pipeline/worker/stage-worker.js';
+import { connect } from '../cli/target.js';
+import { SUPERVISOR_PID_ENV, untilStopped } from '../embedded/supervisor.js';
 import { startMetricsServer, type MetricsServer } from '../observe/metrics-server.js';
 import { stageLag, WorkerMetrics } from '../observe/metrics.js';
 

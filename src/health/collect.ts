@@ -1,9 +1,9 @@
 import type { Redis } from 'ioredis';
-import { SLOT_COUNT } from '../redis/cluster-create.js';
+import { SLOT_COUNT } from '../redis/slots.js';
 import { connectClient, type RedisConnection } from '../redis/connection.js';
 import { address } from '../redis/endpoint.js';
 import { infoNumber, pairs, parseClusterNodes, parseInfo, type ClusterNodeLine } from '../redis/info.js';
-import { HEARTBEAT_STALE_MS, type Heartbeat } from '../pipeline/worker.js';
+import { HEARTBEAT_STALE_MS, type Heartbeat } from '../pipeline/worker/stage-worker.js';
 import type { GroupHealth, HealthReport, NodeHealth, StageHealth, StreamHealth } from './report.js';
 
 /** Streams beyond this many are not listed (a namespace of a real pipeline has a few hundred). */

@@ -1,6 +1,6 @@
 import { Chalk } from 'chalk';
 import { formatDuration } from '../duration.js';
-import { formatBytes, renderTable } from '../format/table.js';
+import { formatBytes, renderTable } from '../table.js';
 import type { HealthReport } from './report.js';
 
 /** The human-readable health page; colours only when `color` is set (a terminal). */

@@ -7,9 +7,9 @@ import { RuntimeError, UsageError } from '../errors.js';
 import { stageBacklog } from '../pipeline/backlog.js';
 import { Producer } from '../pipeline/producer.js';
 import { saveRun, type RunRecord } from '../pipeline/runs.js';
-import type { ScriptClient } from '../pipeline/scripts.js';
+import type { ScriptClient } from '../pipeline/scripts/scripts.js';
 import type { Topology } from '../pipeline/topology.js';
-import { sleep } from '../sleep.js';
+import { sleep } from '../wait.js';
 
 /** A shutdown step slower than this is logged. */
 const SLOW_CLOSE_MS = 5_000;

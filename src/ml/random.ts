@@ -2,10 +2,23 @@
  * Seedable randomness for the models in `src/ml/`. Everything a model draws comes from one of these
  * generators, so the same seed and the same data give the same model, byte for byte.
  */
-import { prng } from '../pipeline/workload.js';
-
 /** A source of uniform numbers in [0, 1), as returned by {@link seededRandom}. */
 export type Random = () => number;
+
+/**
+ * mulberry32: a small, fast PRNG with 32 bits of state. The synthetic workload draws from it too, so
+ * the same seed gives the same events.
+ */
+export function prng(seed: number): Random {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
 
 /**
  * A seeded generator (mulberry32, shared with the synthetic workload generator): fast, 32 bits of

@@ -1,10 +1,10 @@
 import type { Cluster, Redis } from 'ioredis';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { Topology } from '../pipeline/topology.js';
-import type { WorkerCounters, WorkerOptions } from '../pipeline/worker.js';
+import type { WorkerCounters, WorkerOptions } from '../pipeline/worker/stage-worker.js';
 import { stageBacklog } from '../pipeline/backlog.js';
-import type { LookupStats } from '../pipeline/lookup.js';
-import { withTimeout } from '../redis/wait.js';
+import type { LookupStats } from '../pipeline/services/lookup.js';
+import { withTimeout } from '../wait.js';
 
 /** Every metric name starts with this. */
 export const METRIC_PREFIX = 'streamctl_';

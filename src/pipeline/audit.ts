@@ -2,7 +2,7 @@ import type { Cluster, Redis } from 'ioredis';
 import { decodeBatch, decodeEntry, type StreamEvent } from './codec.js';
 import { pairs } from '../redis/info.js';
 import { confusion, rocAuc } from '../ml/metrics.js';
-import { parseTruth } from './metric-workload.js';
+import { parseTruth } from '../workload/metric-workload.js';
 import { decodeMetricRecord, isMetricRecord } from './stages/metric-record.js';
 import { stagePending, type StagePending } from './backlog.js';
 import type { RunRecord } from './runs.js';

@@ -2,7 +2,7 @@ import type { Cluster, Redis } from 'ioredis';
 import { UsageError } from '../errors.js';
 import { pairs } from '../redis/info.js';
 import { decodeBatch, type StreamEvent } from './codec.js';
-import type { ScriptClient } from './scripts.js';
+import type { ScriptClient } from './scripts/scripts.js';
 import type { Topology } from './topology.js';
 
 /**

@@ -1,6 +1,4 @@
-import calculateSlot from 'cluster-key-slot';
-
-export const SLOTS = 16384;
+import { SLOT_COUNT, slotOf } from '../redis/slots.js';
 
 /**
  * The hash tag of partition `k` of `partitions`: the smallest tag `<k>` or `<k>.<n>` whose slot lies in
@@ -8,11 +6,11 @@ export const SLOTS = 16384;
  * whose slots are split evenly (as `up` and redis-cli do).
  */
 export function partitionTag(k: number, partitions: number): string {
-  const lo = Math.floor((k * SLOTS) / partitions);
-  const hi = Math.floor(((k + 1) * SLOTS) / partitions);
+  const lo = Math.floor((k * SLOT_COUNT) / partitions);
+  const hi = Math.floor(((k + 1) * SLOT_COUNT) / partitions);
   for (let n = 0; n < 1_000_000; n++) {
     const tag = n === 0 ? String(k) : `${k}.${n}`;
-    const slot = calculateSlot(tag);
+    const slot = slotOf(tag);
     if (slot >= lo && slot < hi) return tag;
   }
   return String(k);

@@ -1,9 +1,9 @@
 import { CODEC_VERSION, encodeBatch, type StreamEvent } from './codec.js';
 import { partitionOf } from './keys.js';
 import { pipelineByNode, type Routed } from '../redis/pipeline-by-node.js';
-import type { ScriptClient } from './scripts.js';
+import type { ScriptClient } from './scripts/scripts.js';
 import type { Topology } from './topology.js';
-import { sleep } from '../sleep.js';
+import { sleep } from '../wait.js';
 
 export interface ProducerOptions {
   client: ScriptClient;

@@ -1,6 +1,16 @@
 import type { StreamEvent } from './codec.js';
-import type { LookupResult } from './lookup.js';
-import type { StoredModel } from './model-store.js';
+
+/** A lookup's answer for a field it could not ask Redis about now (the breaker is open, or Redis failed). */
+export const DEGRADED = Symbol('degraded');
+
+/** What a lookup answers per field: the value, null (no such field), or DEGRADED (unknown now). */
+export type LookupResult = Map<string, string | null | typeof DEGRADED>;
+
+/** One version of a model in the namespace's model store. */
+export interface StoredModel {
+  version: number;
+  bytes: Buffer;
+}
 
 /**
  * Redis-backed services the worker offers to stages, so that a stage never holds a client: the

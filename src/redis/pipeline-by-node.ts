@@ -1,6 +1,6 @@
-import calculateSlot from 'cluster-key-slot';
 import type { ChainableCommander, Cluster, Redis } from 'ioredis';
 import { sendCorked } from './corked.js';
+import { slotOf } from './slots.js';
 
 /** One command of a batch: the key that routes it, and how to add it to a pipeline (with a callback for its own reply). */
 export interface Routed {
@@ -33,7 +33,7 @@ export async function pipelineByNode(
   const { slots } = client as Cluster;
   commands.forEach((c, i) => {
     // Without a slot map yet, each command goes alone (ioredis waits for the map).
-    const g = slots[calculateSlot(c.key)]?.join(',') ?? `#${i}`;
+    const g = slots[slotOf(c.key)]?.join(',') ?? `#${i}`;
     const list = groups.get(g);
     if (list) list.push(i);
     else groups.set(g, [i]);

@@ -1,4 +1,4 @@
-import type { Io } from '../../src/io.js';
+import type { Io } from '../../src/cli/io.js';
 import { redact } from '../../src/redact.js';
 import { createRedisFactory, type RedisConnection } from '../../src/redis/connection.js';
 import { parseRedisUrls } from '../../src/redis/endpoint.js';

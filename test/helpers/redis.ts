@@ -4,9 +4,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { RedisConnection } from '../../src/redis/connection.js';
 import { parseInfo } from '../../src/redis/info.js';
-import { startDeployment, stopDeployment, type Deployment } from '../../src/redis/deployment.js';
-import { findFreePorts } from '../../src/redis/ports.js';
-import { findRedisServer, startNode, stopNode, type NodeProcess } from '../../src/redis/redis-server.js';
+import { startDeployment, stopDeployment, type Deployment } from '../../src/embedded/deployment.js';
+import { findFreePorts } from '../../src/embedded/ports.js';
+import { findRedisServer, startNode, stopNode, type NodeProcess } from '../../src/embedded/redis-server.js';
 import { connectTo } from './io.js';
 
 export const REDIS_SERVER = findRedisServer(undefined, process.env.PATH);

@@ -1,5 +1,4 @@
-import { DEGRADED } from '../lookup.js';
-import type { Stage } from '../stage.js';
+import { DEGRADED, type Stage } from '../stage.js';
 import { decodeMetricRecord, encodeMetricRecord, isMetricRecord } from './metric-record.js';
 import { ByteReader, ByteWriter, isJsonEntry } from './state-bytes.js';
 

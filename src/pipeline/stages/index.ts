@@ -1,5 +1,5 @@
 import type { StageFactory } from '../stage.js';
-import { cep } from './cep.js';
+import { cep } from './cep/cep.js';
 import { detect } from './detect.js';
 import { enrich } from './enrich.js';
 import { passthrough } from './passthrough.js';

@@ -1,0 +1,33 @@
+import { RuntimeError } from '../errors.js';
+import type { Io } from './io.js';
+import type { ConnectionOptions } from './options.js';
+import type { ConnectionSpec, RedisConnection } from '../redis/connection.js';
+import { deploymentUrls, readDeployment, resolveHome } from '../embedded/deployment.js';
+import { parseRedisUrls } from '../redis/endpoint.js';
+
+/**
+ * Decides where to connect: --redis, else STREAMCTL_REDIS_URL, else the embedded deployment
+ * recorded in the state folder.
+ * @throws RuntimeError NO_REDIS when none of them is there.
+ */
+export function resolveTarget(opts: ConnectionOptions, io: Pick<Io, 'env' | 'cwd'>): ConnectionSpec {
+  const tls = { tlsCa: opts.tlsCa, tlsInsecure: opts.tlsInsecure };
+  if (opts.redis) return { endpoints: parseRedisUrls(opts.redis), source: '--redis', ...tls };
+  const fromEnv = io.env.STREAMCTL_REDIS_URL;
+  if (fromEnv) return { endpoints: parseRedisUrls(fromEnv), source: 'STREAMCTL_REDIS_URL', ...tls };
+  const home = resolveHome(opts.home, io.cwd);
+  const d = readDeployment(home);
+  if (!d || !d.running) {
+    throw new RuntimeError(
+      'NO_REDIS',
+      `no Redis to talk to: no --redis, no STREAMCTL_REDIS_URL, and no running embedded deployment in ${home}`,
+      'start one with `streamctl up --detach`, or pass --redis URL',
+    );
+  }
+  return { endpoints: parseRedisUrls(deploymentUrls(d).join(',')), source: 'embedded deployment', ...tls };
+}
+
+/** Resolves the target and connects to it. */
+export function connect(opts: ConnectionOptions, io: Io): Promise<RedisConnection> {
+  return io.redis.open(resolveTarget(opts, io));
+}
