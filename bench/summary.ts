@@ -30,6 +30,7 @@ import { waitFor } from '../src/wait.js';
 import { cliEntry } from '../src/embedded/cli-entry.js';
 import { benchHttp } from './http.js';
 import { runPeers } from '../src/bench/peers/run-peers.js';
+import { namespaceKeys } from '../src/pipeline/keys.js';
 
 /** Runs `streamctl args...` (which ask for JSON) and parses its JSON, also on a non-zero exit, which bench uses for "not drained". */
 function cliJson<T>(args: string[]): T {
@@ -93,10 +94,13 @@ export async function benchSummary(opts: { peerEvents?: number } = {}): Promise<
     });
     try {
       // The measurement starts once every worker has announced itself and owns its partitions.
-      await waitFor(async () => ((await conn.client().hlen(`${ns}:workers`)) >= workers.length ? true : undefined), {
-        timeoutMs: 30_000,
-        onTimeout: () => new Error('the workers did not start'),
-      });
+      await waitFor(
+        async () => ((await conn.client().hlen(namespaceKeys.workers(ns))) >= workers.length ? true : undefined),
+        {
+          timeoutMs: 30_000,
+          onTimeout: () => new Error('the workers did not start'),
+        },
+      );
 
       console.log(
         '\n1. latency at 10,000 events/s, open loop, 10 s measured after a 5 s warm-up (`streamctl bench --rate 10000 --warmup 5s --duration 10s`)',

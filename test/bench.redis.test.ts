@@ -6,6 +6,7 @@ import { runCli } from './helpers/cli.js';
 import { connectTo } from './helpers/io.js';
 import { startWorker, stopWorkers, type WorkerProcess } from './helpers/pipeline.js';
 import { startRedis, tempDir, type TestServer } from './helpers/redis.js';
+import { namespaceKeys } from '../src/pipeline/keys.js';
 
 let server: TestServer;
 beforeAll(async () => {
@@ -24,7 +25,7 @@ async function withPassthroughWorkers(
   const workers: WorkerProcess[] = ['stage1', 'stage2', 'stage3'].map((s) => startWorker(s, server.url, ns));
   const conn = await connectTo(server.url);
   try {
-    await waitFor(async () => ((await conn.client().hlen(`${ns}:workers`)) === 3 ? true : undefined), {
+    await waitFor(async () => ((await conn.client().hlen(namespaceKeys.workers(ns))) === 3 ? true : undefined), {
       timeoutMs: 20_000,
       onTimeout: () => new Error('workers did not start'),
     });
@@ -179,7 +180,7 @@ describe('streamctl bench --html, --compare and --max', () => {
     workers = ['stage1', 'stage2', 'stage3'].map((s) => startWorker(s, server.url, ns));
     const conn = await connectTo(server.url);
     try {
-      await waitFor(async () => ((await conn.client().hlen(`${ns}:workers`)) === 3 ? true : undefined), {
+      await waitFor(async () => ((await conn.client().hlen(namespaceKeys.workers(ns))) === 3 ? true : undefined), {
         timeoutMs: 20_000,
         onTimeout: () => new Error('workers did not start'),
       });
@@ -325,7 +326,7 @@ describe('streamctl bench --html, --compare and --max', () => {
     const conn = await connectTo(server.url);
     const workers: WorkerProcess[] = ['stage1', 'stage2'].map((s) => startWorker(s, server.url, ns));
     try {
-      await waitFor(async () => ((await conn.client().hlen(`${ns}:workers`)) === 2 ? true : undefined), {
+      await waitFor(async () => ((await conn.client().hlen(namespaceKeys.workers(ns))) === 2 ? true : undefined), {
         timeoutMs: 20_000,
         onTimeout: () => new Error('workers did not start'),
       });

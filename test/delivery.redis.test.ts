@@ -3,7 +3,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { deploymentUrls } from '../src/embedded/deployment.js';
 import { waitFor } from '../src/wait.js';
 import { Keys } from '../src/pipeline/keys.js';
-import type { Heartbeat } from '../src/pipeline/worker/stage-worker.js';
+import { readHeartbeats, type Heartbeat } from '../src/pipeline/worker/heartbeats.js';
 import type { AuditReport } from '../src/pipeline/audit.js';
 import type { RedisConnection } from '../src/redis/connection.js';
 import { runCli } from './helpers/cli.js';
@@ -23,9 +23,8 @@ interface Ctx {
   takeovers: number[];
 }
 
-async function heartbeats(ctx: Ctx): Promise<Heartbeat[]> {
-  const all = await ctx.conn.client().hgetall(new Keys(ctx.ns, 16).workers);
-  return Object.values(all).map((j) => JSON.parse(j) as Heartbeat);
+function heartbeats(ctx: Ctx): Promise<Heartbeat[]> {
+  return readHeartbeats(ctx.conn.client(), ctx.ns);
 }
 
 /** Every 5 s while `running()`, SIGKILL a random worker, time the takeover of its partitions, start a replacement. */

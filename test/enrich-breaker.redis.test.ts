@@ -40,13 +40,15 @@ describe('enrich with its reference lookups failing', () => {
     const topology = await ensureTopology(fixture.conn.client(), ns, [{ name: 'enrich' }], { partitions: 2 });
     const keys = Array.from({ length: 50 }, (_, i) => `host-${String(i).padStart(4, '0')}`);
     await writeReference(fixture.conn.client(), refKey, syntheticReference(keys, 1));
+    // The cache and the breaker run on a clock of the test's: cached fields stay fresh and an open
+    // breaker stays open until the test moves the clock, however slowly the machine runs.
+    let clock = 0;
     const worker = new StageWorker({
       conn: fixture.conn,
       topology,
       factory: enrich,
       stage: { ...topology.stages[0]!, maxDeliveries: 5, params: {} },
-      // A short TTL so that lookups reach Redis again soon; a short open period so recovery is quick.
-      lookup: { ttlMs: 20, failures: 2, openMs: 200, timeoutMs: 500 },
+      lookup: { ttlMs: 1000, failures: 2, openMs: 1000, timeoutMs: 5000, now: () => clock },
     });
     const metrics = new WorkerMetrics({ defaultMetrics: false });
     metrics.attach(worker);
@@ -94,9 +96,11 @@ describe('enrich with its reference lookups failing', () => {
       expect(worker.lookupStats().failures).toBeGreaterThan(0);
       expect(await sample('streamctl_lookup_degraded_total')).toBeGreaterThan(100);
 
-      // Recovery: the hash is back; the half-open probe succeeds and the breaker closes.
+      // Recovery: the hash is back. Past the TTL and the open period, lookups reach Redis again:
+      // the half-open probe succeeds and the breaker closes.
       await fixture.conn.client().del(refKey);
       await writeReference(fixture.conn.client(), refKey, syntheticReference(keys, 1));
+      clock += 2000;
       await waitFor(
         async () => {
           await send(20);

@@ -14,6 +14,7 @@ import { finished, runCli, spawnCli, type CliResult } from './helpers/cli.js';
 import { connectTo } from './helpers/io.js';
 import { startWorker, stopWorkers, type WorkerProcess } from './helpers/pipeline.js';
 import { randomBasePort, startRedis } from './helpers/redis.js';
+import { namespaceKeys } from '../src/pipeline/keys.js';
 
 const cleanup = cleanupAfterEach();
 const home = () => stateHome(cleanup);
@@ -243,7 +244,7 @@ describe('bench --http', () => {
     cleanup(() => stopWorkers(workers));
     const conn = await connectTo(server.url);
     cleanup(() => conn.close());
-    await waitFor(async () => ((await conn.client().hlen(`${ns}:workers`)) === 3 ? true : undefined), {
+    await waitFor(async () => ((await conn.client().hlen(namespaceKeys.workers(ns))) === 3 ? true : undefined), {
       timeoutMs: 20_000,
       onTimeout: () => new Error('workers did not start'),
     });

@@ -6,7 +6,8 @@ import { Producer } from '../src/pipeline/producer.js';
 import { withScripts } from '../src/pipeline/scripts/scripts.js';
 import { passthrough } from '../src/pipeline/stages/passthrough.js';
 import { ensureTopology } from '../src/pipeline/topology.js';
-import { StageWorker, type WorkerCounters } from '../src/pipeline/worker/stage-worker.js';
+import type { WorkerCounters } from '../src/pipeline/worker/heartbeats.js';
+import { StageWorker } from '../src/pipeline/worker/stage-worker.js';
 import type { RedisConnection } from '../src/redis/connection.js';
 import { waitFor } from '../src/wait.js';
 import { connectTo } from './helpers/io.js';
@@ -78,7 +79,7 @@ function stubWorker(
   owned: number[] = [],
 ): MeteredWorker & { counters: WorkerCounters; owned: number[] } {
   return {
-    opts: { stage: { name: stage } },
+    stage,
     counters: { received: 0, sent: 0, emitted: 0, failed: 0, deadLettered: 0, batches: 0, ...counters },
     owned,
   };

@@ -4,7 +4,7 @@ import { Keys } from '../src/pipeline/keys.js';
 import { Producer } from '../src/pipeline/producer.js';
 import { withScripts } from '../src/pipeline/scripts/scripts.js';
 import { ensureTopology, recordedPartitions } from '../src/pipeline/topology.js';
-import type { Heartbeat } from '../src/pipeline/worker/stage-worker.js';
+import { readHeartbeats } from '../src/pipeline/worker/heartbeats.js';
 import { waitFor } from '../src/wait.js';
 import { runCli } from './helpers/cli.js';
 import { connectTo } from './helpers/io.js';
@@ -93,13 +93,11 @@ describe('worker shutdown', () => {
         '30000',
         '--json',
       ]);
-      // A cluster-wide key: the same whatever the partition count.
-      const heartbeats = new Keys(ns, 1).workers;
       const victim = workers[1]!;
       // Wait until the stage-2 worker is busy: it has committed batches.
       const hb = await waitFor(
         async () => {
-          const all = Object.values(await conn.client().hgetall(heartbeats)).map((j) => JSON.parse(j) as Heartbeat);
+          const all = await readHeartbeats(conn.client(), ns);
           return all.find((h) => h.pid === victim.child.pid && h.batches > 10);
         },
         { timeoutMs: 30_000, onTimeout: () => new Error('stage2 worker never got busy') },

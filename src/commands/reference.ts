@@ -4,6 +4,8 @@ import { UsageError } from '../errors.js';
 import { connectionOptions, jsonOption, namespaceOption } from '../cli/options.js';
 import { readReferenceFile, writeReference } from '../workload/reference.js';
 import { connect } from '../cli/target.js';
+import { namespaceKeys } from '../pipeline/keys.js';
+import { ENRICH_DEFAULTS } from '../pipeline/stages/enrich.js';
 
 const options = z.object({
   ...connectionOptions,
@@ -20,7 +22,7 @@ const options = z.object({
   hash: z
     .string()
     .regex(/^[A-Za-z0-9_.:-]+$/)
-    .default('reference')
+    .default(ENRICH_DEFAULTS.reference)
     .describe('Hash name in the namespace that enrich reads')
     .meta({ valueName: 'NAME' }),
   ...jsonOption,
@@ -36,7 +38,7 @@ export default defineCommand({
   async run(opts, io) {
     const conn = await connect(opts, io);
     try {
-      const key = `${opts.namespace}:${opts.hash}`;
+      const key = namespaceKeys.lookupHash(opts.namespace, opts.hash);
       const client = conn.client();
       if (opts.action === 'load') {
         if (!opts.file) {

@@ -3,7 +3,7 @@ import { SLOT_COUNT } from '../redis/slots.js';
 import { connectClient, type RedisConnection } from '../redis/connection.js';
 import { address } from '../redis/endpoint.js';
 import { infoNumber, pairs, parseClusterNodes, parseInfo, type ClusterNodeLine } from '../redis/info.js';
-import { HEARTBEAT_STALE_MS, type Heartbeat } from '../pipeline/worker/stage-worker.js';
+import { isLive, readHeartbeats } from '../pipeline/worker/heartbeats.js';
 import type { GroupHealth, HealthReport, NodeHealth, StageHealth, StreamHealth } from './report.js';
 
 /** Streams beyond this many are not listed (a namespace of a real pipeline has a few hundred). */
@@ -302,16 +302,14 @@ async function collectStreams(report: HealthReport, probes: Map<string, Probe>):
 
 /** Workers from their heartbeats, and per stage (consumer group) the live workers, lag and pending. */
 async function collectWorkers(conn: RedisConnection, report: HealthReport): Promise<void> {
-  const all = await conn.client().hgetall(`${report.namespace}:workers`);
   const now = Date.now();
-  for (const json of Object.values(all)) {
-    const h = JSON.parse(json) as Heartbeat;
+  for (const h of await readHeartbeats(conn.client(), report.namespace)) {
     report.workers.push({
       id: h.id,
       stage: h.stage,
       pid: h.pid,
       host: h.host,
-      live: now - h.ts < HEARTBEAT_STALE_MS,
+      live: isLive(h, now),
       lastSeenMs: now - h.ts,
       owned: h.owned.length,
       received: h.received,

@@ -1,7 +1,8 @@
 import type { Cluster, Redis } from 'ioredis';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { Topology } from '../pipeline/topology.js';
-import type { WorkerCounters, WorkerOptions } from '../pipeline/worker/stage-worker.js';
+import type { WorkerCounters } from '../pipeline/worker/heartbeats.js';
+import type { BatchInfo } from '../pipeline/worker/worker-options.js';
 import { stageBacklog } from '../pipeline/backlog.js';
 import type { LookupStats } from '../pipeline/services/lookup.js';
 import { withTimeout } from '../wait.js';
@@ -18,12 +19,13 @@ export const BATCH_DURATION_BUCKETS = [
 export interface MeteredWorker {
   readonly counters: Readonly<WorkerCounters>;
   readonly owned: readonly number[];
-  readonly opts: { readonly stage: { readonly name: string } };
+  /** The stage it runs. */
+  readonly stage: string;
   /** Reference lookups of the worker's stages (cache and breaker), if it made any. */
   lookupStats?(): LookupStats;
 }
 
-export type BatchHook = NonNullable<WorkerOptions['onBatch']>;
+export type BatchHook = (info: BatchInfo) => void;
 
 export interface WorkerMetricsOptions {
   /**
@@ -95,8 +97,7 @@ export class WorkerMetrics {
       const byStage = new Map<string, LookupStats[]>();
       for (const w of this.workers) {
         const st = w.lookupStats?.();
-        if (st && st.hits + st.misses > 0)
-          byStage.set(w.opts.stage.name, [...(byStage.get(w.opts.stage.name) ?? []), st]);
+        if (st && st.hits + st.misses > 0) byStage.set(w.stage, [...(byStage.get(w.stage) ?? []), st]);
       }
       return byStage;
     };
@@ -160,8 +161,7 @@ export class WorkerMetrics {
       registers,
       collect: () => {
         const byStage = new Map<string, number>([...this.stages].map((s) => [s, 0]));
-        for (const w of this.workers)
-          byStage.set(w.opts.stage.name, (byStage.get(w.opts.stage.name) ?? 0) + w.owned.length);
+        for (const w of this.workers) byStage.set(w.stage, (byStage.get(w.stage) ?? 0) + w.owned.length);
         owned.reset();
         for (const [stage, n] of byStage) owned.set({ stage }, n);
       },
@@ -232,7 +232,7 @@ export class WorkerMetrics {
   /** Reads this worker's counters and owned partitions at every scrape, summed per stage. */
   attach(...workers: MeteredWorker[]): void {
     for (const w of workers) {
-      this.track(w.opts.stage.name);
+      this.track(w.stage);
       this.workers.add(w);
     }
   }
@@ -240,7 +240,7 @@ export class WorkerMetrics {
   /** Stops reading the worker; its counts so far stay in the totals (counters never go down). */
   detach(worker: MeteredWorker): void {
     if (!this.workers.delete(worker)) return;
-    const stage = worker.opts.stage.name;
+    const stage = worker.stage;
     const r = this.retired.get(stage) ?? { received: 0, sent: 0, failed: 0, deadLettered: 0 };
     for (const f of COUNTER_FIELDS) r[f] += worker.counters[f];
     this.retired.set(stage, r);
@@ -251,7 +251,7 @@ export class WorkerMetrics {
     for (const s of this.stages)
       out.set(s, { received: 0, sent: 0, failed: 0, deadLettered: 0, ...this.retired.get(s) });
     for (const w of this.workers) {
-      const t = out.get(w.opts.stage.name)!;
+      const t = out.get(w.stage)!;
       for (const f of COUNTER_FIELDS) t[f] += w.counters[f];
     }
     return out;

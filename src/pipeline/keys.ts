@@ -55,19 +55,34 @@ export class Keys {
   }
   /** The namespace's recorded topology. */
   get meta(): string {
-    return `${this.ns}:meta`;
+    return namespaceKeys.meta(this.ns);
   }
   get workers(): string {
-    return `${this.ns}:workers`;
+    return namespaceKeys.workers(this.ns);
   }
   run(id: string): string {
-    return `${this.ns}:runs:${id}`;
+    return namespaceKeys.run(this.ns, id);
   }
   /** Sorted set of run ids by start time. */
   get runs(): string {
-    return `${this.ns}:runs`;
+    return namespaceKeys.runs(this.ns);
   }
 }
+
+/** The keys of a namespace that belong to no partition; usable before the partition count is known. */
+export const namespaceKeys = {
+  /** Hash of the recorded topology (partitions, createdAt). */
+  meta: (ns: string) => `${ns}:meta`,
+  /** Hash of worker heartbeats: worker id -> heartbeat JSON. */
+  workers: (ns: string) => `${ns}:workers`,
+  /** Sorted set of run ids by start time. */
+  runs: (ns: string) => `${ns}:runs`,
+  run: (ns: string, id: string) => `${ns}:runs:${id}`,
+  /** A hash that stages look up through `ctx.services.lookup` (reference data). */
+  lookupHash: (ns: string, hash: string) => `${ns}:${hash}`,
+  /** A model's keys: one hash tag per model keeps its versions and its `latest` pointer in one slot. */
+  model: (ns: string, name: string, suffix: string) => `${ns}:{model:${name}}:${suffix}`,
+};
 
 /** FNV-1a, 32 bits: a fast, stable hash so every process routes a key to the same partition. */
 export function hashKey(key: string): number {

@@ -1,8 +1,9 @@
-import { CODEC_VERSION, encodeBatch, type StreamEvent } from './codec.js';
+import { encodeBatch, type StreamEvent } from './codec.js';
+import { appendArgs, type AppendArgs } from './scripts/append.js';
 import { partitionOf } from './keys.js';
 import { pipelineByNode, type Routed } from '../redis/pipeline-by-node.js';
 import type { ScriptClient } from './scripts/scripts.js';
-import type { Topology } from './topology.js';
+import { INGEST, type Topology } from './topology.js';
 import { sleep } from '../wait.js';
 
 export interface ProducerOptions {
@@ -36,8 +37,16 @@ export interface ProducerStats {
   failedRanges: [number, number][];
 }
 
-/** streamctlAppend's arguments: stream, seq key, producer, last seq, codec version, batch. */
-type AppendArgs = [string, string, string, string, string, Buffer];
+/** The defaults of the producer's settings; the CLI's flags take theirs from here. */
+export const PRODUCER_DEFAULTS = {
+  batch: 100,
+  lingerMs: 5,
+  durable: false,
+  maxAttempts: 30,
+  highWater: 200_000,
+} as const;
+
+type ResolvedProducerOptions = Required<ProducerOptions>;
 
 interface PartitionBuffer {
   events: StreamEvent[];
@@ -57,6 +66,7 @@ export class Producer {
   private firstSeq = 1;
   private readonly buffers: PartitionBuffer[];
   private timer: NodeJS.Timeout | undefined;
+  private readonly o: ResolvedProducerOptions;
   private readonly batch: number;
   private readonly linger: number;
   private waiters: (() => void)[] = [];
@@ -65,9 +75,17 @@ export class Producer {
   /** An end-of-turn task is scheduled (see `endOfTurn`). */
   private turnScheduled = false;
 
-  constructor(private readonly o: ProducerOptions) {
-    this.batch = o.batch ?? 100;
-    this.linger = o.lingerMs ?? 5;
+  constructor(opts: ProducerOptions) {
+    const o = (this.o = {
+      ...opts,
+      batch: opts.batch ?? PRODUCER_DEFAULTS.batch,
+      lingerMs: opts.lingerMs ?? PRODUCER_DEFAULTS.lingerMs,
+      durable: opts.durable ?? PRODUCER_DEFAULTS.durable,
+      maxAttempts: opts.maxAttempts ?? PRODUCER_DEFAULTS.maxAttempts,
+      highWater: opts.highWater ?? PRODUCER_DEFAULTS.highWater,
+    });
+    this.batch = o.batch;
+    this.linger = o.lingerMs;
     this.buffers = Array.from({ length: o.topology.partitions }, () => ({ events: [], since: 0, inFlight: undefined }));
   }
 
@@ -109,7 +127,7 @@ export class Producer {
   }
 
   get highWater(): number {
-    return this.o.highWater ?? 200_000;
+    return this.o.highWater;
   }
 
   /** Resolves once the backlog is under half the high-water mark. */
@@ -186,23 +204,22 @@ export class Producer {
     this.stats.acked += events.length;
   }
 
-  private appendArgs(k: number, events: StreamEvent[]): AppendArgs {
+  private argsOf(k: number, events: StreamEvent[]): AppendArgs {
     const { keys } = this.o.topology;
-    return [
-      keys.stream(k, 'ingest'),
+    return appendArgs(
+      keys.stream(k, INGEST),
       keys.seq(k),
       this.o.producerId,
-      String(events[events.length - 1]!.seq),
-      String(CODEC_VERSION),
+      events[events.length - 1]!.seq,
       encodeBatch(events),
-    ];
+    );
   }
 
   /** Sends the queued batches together; one that fails is retried on its own. */
   private async sendQueued(): Promise<void> {
     const batch = this.queued.splice(0);
     if (batch.length === 0) return;
-    const args = batch.map((q) => this.appendArgs(q.k, q.events));
+    const args = batch.map((q) => this.argsOf(q.k, q.events));
     const replies = await pipelineByNode(
       this.o.client,
       args.map((a) => this.appendCommand(a)),
@@ -221,12 +238,12 @@ export class Producer {
   }
 
   private sendAlone(k: number, events: StreamEvent[]): Promise<void> {
-    return this.append(events, this.appendArgs(k, events), 1);
+    return this.append(events, this.argsOf(k, events), 1);
   }
 
   /** Appends one batch alone, retrying; a retry of a batch that did land is dropped by the script. */
   private async append(events: StreamEvent[], args: AppendArgs, firstAttempt: number): Promise<void> {
-    const attempts = this.o.maxAttempts ?? 30;
+    const attempts = this.o.maxAttempts;
     for (let attempt = firstAttempt; ; attempt++) {
       if (attempt > attempts) {
         this.stats.failed += events.length;

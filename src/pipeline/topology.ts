@@ -1,6 +1,6 @@
 import type { Cluster, Redis } from 'ioredis';
 import { UsageError } from '../errors.js';
-import { Keys } from './keys.js';
+import { Keys, namespaceKeys } from './keys.js';
 
 /** A stage as the runtime sees it: which stream it reads and which it writes. */
 export interface StageStreams {
@@ -64,7 +64,7 @@ export async function deleteNamespace(client: Redis | Cluster, ns: string): Prom
  * Reads the partition count recorded for the namespace, if any.
  */
 export async function recordedPartitions(client: Redis | Cluster, ns: string): Promise<number | undefined> {
-  const p = await client.hget(new Keys(ns, 1).meta, 'partitions');
+  const p = await client.hget(namespaceKeys.meta(ns), 'partitions');
   return p ? Number(p) : undefined;
 }
 

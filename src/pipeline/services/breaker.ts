@@ -2,9 +2,10 @@ export type BreakerState = 'closed' | 'open' | 'half-open';
 
 export interface BreakerOptions {
   /** Consecutive failures that open the breaker. */
-  failures?: number;
+  failures: number;
   /** How long it stays open before letting one probe through. */
-  openMs?: number;
+  openMs: number;
+  /** The clock (default Date.now). */
   now?: () => number;
 }
 
@@ -20,14 +21,14 @@ export class CircuitBreaker {
   /** Times it opened, for metrics. */
   opened = 0;
 
-  constructor(private readonly o: BreakerOptions = {}) {}
+  constructor(private readonly o: BreakerOptions) {}
 
   private now(): number {
     return (this.o.now ?? Date.now)();
   }
 
   get state(): BreakerState {
-    if (this.state_ === 'open' && this.now() - this.openedAt >= (this.o.openMs ?? 2000)) this.state_ = 'half-open';
+    if (this.state_ === 'open' && this.now() - this.openedAt >= this.o.openMs) this.state_ = 'half-open';
     return this.state_;
   }
 
@@ -51,7 +52,7 @@ export class CircuitBreaker {
   failure(): void {
     this.probing = false;
     this.consecutive++;
-    if (this.state_ === 'half-open' || this.consecutive >= (this.o.failures ?? 5)) {
+    if (this.state_ === 'half-open' || this.consecutive >= this.o.failures) {
       if (this.state_ !== 'open') this.opened++;
       this.state_ = 'open';
       this.openedAt = this.now();

@@ -14,13 +14,29 @@ export interface LookupStats {
 }
 
 export interface LookupOptions {
+  /** Fields the in-process cache holds. */
   cacheSize?: number;
+  /** How long a cached field is used. */
   ttlMs?: number;
   /** A lookup slower than this counts as a failure. */
   timeoutMs?: number;
+  /** Consecutive failed lookups that open the breaker. */
   failures?: number;
+  /** How long the breaker stays open before one lookup probes Redis again. */
   openMs?: number;
+  /** The clock of the cache and the breaker (default Date.now). */
+  now?: () => number;
 }
+
+/** The defaults of the lookup's settings. */
+export const LOOKUP_DEFAULTS = {
+  cacheSize: 10_000,
+  ttlMs: 60_000,
+  timeoutMs: 250,
+  failures: 3,
+  openMs: 1000,
+  now: Date.now,
+} as const;
 
 /**
  * Two-level lookup of reference data in a Redis hash: an in-process LRU with TTL in front of
@@ -29,16 +45,18 @@ export interface LookupOptions {
  */
 export class HashLookup {
   readonly stats: LookupStats = { hits: 0, misses: 0, degraded: 0, failures: 0, breaker: 'closed', breakerOpened: 0 };
+  private readonly o: Required<LookupOptions>;
   private readonly cache: LruCache<string | null>;
   private readonly breaker: CircuitBreaker;
 
   constructor(
     private readonly client: Redis | Cluster,
     private readonly hash: string,
-    private readonly o: LookupOptions = {},
+    options: LookupOptions = {},
   ) {
-    this.cache = new LruCache(o.cacheSize ?? 10_000, o.ttlMs ?? 60_000);
-    this.breaker = new CircuitBreaker({ failures: o.failures ?? 3, openMs: o.openMs ?? 1000 });
+    const o = (this.o = { ...LOOKUP_DEFAULTS, ...options });
+    this.cache = new LruCache(o.cacheSize, o.ttlMs, o.now);
+    this.breaker = new CircuitBreaker({ failures: o.failures, openMs: o.openMs, now: o.now });
   }
 
   /** Looks up distinct fields: the cache first, then one HMGET for the misses. */
@@ -82,7 +100,7 @@ export class HashLookup {
   }
 
   private withTimeout<T>(p: Promise<T>): Promise<T> {
-    const ms = this.o.timeoutMs ?? 250;
+    const ms = this.o.timeoutMs;
     let timer: NodeJS.Timeout;
     return Promise.race([
       p.finally(() => clearTimeout(timer)),

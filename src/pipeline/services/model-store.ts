@@ -1,4 +1,5 @@
 import type { Cluster, Redis } from 'ioredis';
+import { namespaceKeys } from '../keys.js';
 import type { StoredModel } from '../stage.js';
 import { withScripts } from '../scripts/scripts.js';
 
@@ -14,7 +15,7 @@ export class ModelStore {
   ) {}
 
   private key(name: string, suffix: string): string {
-    return `${this.ns}:{model:${name}}:${suffix}`;
+    return namespaceKeys.model(this.ns, name, suffix);
   }
 
   /** The newest version number, or 0 when there is none. */

@@ -1,0 +1,22 @@
+import { CODEC_VERSION } from '../codec.js';
+
+/** append.lua's arguments (see its header): stream, seq key, producer, last seq, codec version, batch. */
+export type AppendArgs = [
+  stream: string,
+  seqKey: string,
+  producer: string,
+  lastSeq: string,
+  version: string,
+  batch: Buffer,
+];
+
+/** Builds the arguments of one idempotent append of `batch`, whose last event has seq `lastSeq`. */
+export function appendArgs(
+  stream: string,
+  seqKey: string,
+  producer: string,
+  lastSeq: number,
+  batch: Buffer,
+): AppendArgs {
+  return [stream, seqKey, producer, String(lastSeq), String(CODEC_VERSION), batch];
+}

@@ -1,0 +1,74 @@
+import type { RedisConnection } from '../../redis/connection.js';
+import type { LookupOptions } from '../services/lookup.js';
+import type { StageFactory } from '../stage.js';
+import type { StageStreams, Topology } from '../topology.js';
+
+/** The stage a worker runs: its streams and its settings from the pipeline file. */
+export interface WorkerStage extends StageStreams {
+  maxDeliveries: number;
+  params: Record<string, unknown>;
+}
+
+/** What `onBatch` is told after each committed batch. */
+export interface BatchInfo {
+  partition: number;
+  events: number;
+  outputs: number;
+  /** From the start of processing to the commit's reply. */
+  ms: number;
+}
+
+export interface WorkerOptions {
+  conn: RedisConnection;
+  topology: Topology;
+  stage: WorkerStage;
+  factory: StageFactory;
+  /** Default: `<stage>-<host>-<pid>-<random>`. */
+  workerId?: string;
+  /** Stream entries per read (each holds many events). */
+  batchEntries?: number;
+  /** How long a read waits for new entries. */
+  blockMs?: number;
+  /** Partition lease time to live: how soon a dead worker's partitions move. */
+  leaseTtlMs?: number;
+  /** How often the worker renews its leases, publishes its heartbeat and rebalances. */
+  balanceMs?: number;
+  /** WAIT for one replica after every commit. */
+  durable?: boolean;
+  /** Published in the heartbeat, so that `health` shows where to scrape. */
+  metricsPort?: number;
+  /** Cache and breaker settings of `ctx.services.lookup`. */
+  lookup?: LookupOptions;
+  log?: (message: string) => void;
+  /** Called after each committed batch; the metrics layer hooks in here. */
+  onBatch?: (info: BatchInfo) => void;
+}
+
+/** The defaults of a worker's settings; the CLI's flags take theirs from here. */
+export const WORKER_DEFAULTS = {
+  batchEntries: 50,
+  blockMs: 500,
+  leaseTtlMs: 3000,
+  balanceMs: 500,
+  durable: false,
+} as const;
+
+/** The options with every default applied, as the worker and its partitions read them. */
+export type ResolvedWorkerOptions = Required<Omit<WorkerOptions, 'workerId' | 'metricsPort' | 'lookup'>> &
+  Pick<WorkerOptions, 'metricsPort' | 'lookup'>;
+
+const ignore = (): void => undefined;
+
+/** Applies the defaults, once, where the options enter the worker. */
+export function resolveWorkerOptions(o: WorkerOptions): ResolvedWorkerOptions {
+  return {
+    ...o,
+    batchEntries: o.batchEntries ?? WORKER_DEFAULTS.batchEntries,
+    blockMs: o.blockMs ?? WORKER_DEFAULTS.blockMs,
+    leaseTtlMs: o.leaseTtlMs ?? WORKER_DEFAULTS.leaseTtlMs,
+    balanceMs: o.balanceMs ?? WORKER_DEFAULTS.balanceMs,
+    durable: o.durable ?? WORKER_DEFAULTS.durable,
+    log: o.log ?? ignore,
+    onBatch: o.onBatch ?? ignore,
+  };
+}
