@@ -1,5 +1,7 @@
 import { spawnSync } from 'node:child_process';
 import type { Cluster, Redis } from 'ioredis';
+import type { RedisConnection } from '../redis/connection.js';
+import type { Calibration } from './result.js';
 
 /** Our client's raw rate of pipelined XADDs of one small entry (the ceiling for one-entry-per-event designs). */
 export async function xaddRate(client: Redis | Cluster, key: string, n = 50_000): Promise<number> {
@@ -55,4 +57,17 @@ export function redisBenchmarkXadd(host: string, port: number, key: string, pass
     timeout: 10_000,
   });
   return m ? Math.round(Number(m[1])) : undefined;
+}
+
+/**
+ * What the Redis underneath does with no pipeline logic at all: our pipelined XADD rate,
+ * redis-benchmark's (null when it is not installed) and the round trip, on the first seed.
+ */
+export async function calibrate(conn: RedisConnection, client: Redis | Cluster, key: string): Promise<Calibration> {
+  const seed = conn.spec.endpoints[0]!;
+  return {
+    xaddPerSecond: await xaddRate(client, key),
+    redisBenchmarkXaddPerSecond: redisBenchmarkXadd(seed.host, seed.port, key, seed.password) ?? null,
+    pingMs: await pingMs(client),
+  };
 }
