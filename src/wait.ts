@@ -12,6 +12,13 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   });
 }
 
+/** Resolves once `signal` aborts (at once if it has). */
+export function untilAborted(signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) =>
+    signal.aborted ? resolve() : signal.addEventListener('abort', () => resolve(), { once: true }),
+  );
+}
+
 /**
  * Polls `check` until it returns a value other than undefined, or `timeoutMs` passes.
  * @throws the error built by `onTimeout` (given the last failure seen, if any).

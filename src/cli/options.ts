@@ -1,4 +1,14 @@
 import { z } from 'zod';
+import { DEFAULT_HOME } from '../embedded/deployment.js';
+
+/** Where the embedded deployment keeps its state. */
+export const homeOption = {
+  home: z
+    .string()
+    .default(DEFAULT_HOME)
+    .describe('State folder of the embedded deployment: its record, data and logs')
+    .meta({ valueName: 'DIR', env: 'STREAMCTL_HOME' }),
+};
 
 /** Options of every command that talks to Redis. */
 export const connectionOptions = {
@@ -15,11 +25,7 @@ export const connectionOptions = {
     .describe('CA certificate (PEM) that signed the rediss:// server certificate')
     .meta({ valueName: 'FILE' }),
   tlsInsecure: z.boolean().default(false).describe('Accept any TLS server certificate (tests only)'),
-  home: z
-    .string()
-    .default('.streamctl')
-    .describe('State folder of the embedded deployment')
-    .meta({ valueName: 'DIR', env: 'STREAMCTL_HOME' }),
+  ...homeOption,
 };
 
 /** The key namespace: every key streamctl writes starts with it. */

@@ -1,18 +1,12 @@
 import { z } from 'zod';
 import { defineCommand } from '../cli/command.js';
-import { jsonOption } from '../cli/options.js';
-import { liveNodes, readDeployment, resolveHome, stopDeployment } from '../embedded/deployment.js';
-import { waitFor } from '../wait.js';
-import { stopWorkerProcesses } from '../embedded/supervisor.js';
-import { isPidAlive } from '../embedded/pid.js';
+import { homeOption, jsonOption } from '../cli/options.js';
+import { resolveHome } from '../embedded/deployment.js';
+import { stopRecorded } from '../embedded/embedded-pipeline.js';
 
 const options = z.object({
   keepData: z.boolean().default(false).describe('Keep the data and log files; the next `up` restarts from them'),
-  home: z
-    .string()
-    .default('.streamctl')
-    .describe('State folder of the deployment')
-    .meta({ valueName: 'DIR', env: 'STREAMCTL_HOME' }),
+  ...homeOption,
   ...jsonOption,
 });
 
@@ -23,8 +17,8 @@ export default defineCommand({
   options,
   async run(opts, io) {
     const home = resolveHome(opts.home, io.cwd);
-    const d = readDeployment(home);
-    if (!d) {
+    const stopped = await stopRecorded(home, { keepData: opts.keepData });
+    if (!stopped) {
       io.stdout.write(
         opts.json
           ? `${JSON.stringify({ stopped: [], home, message: 'nothing to stop' })}\n`
@@ -32,23 +26,11 @@ export default defineCommand({
       );
       return 0;
     }
-    // A foreground `up` owns its processes: ask it to stop them, so that it exits too.
-    if (d.supervisorPid && d.supervisorPid !== process.pid && isPidAlive(d.supervisorPid)) {
-      process.kill(d.supervisorPid, 'SIGTERM');
-      await waitFor(async () => (isPidAlive(d.supervisorPid!) ? undefined : true), {
-        timeoutMs: 15_000,
-        onTimeout: () => new Error('supervisor did not exit'),
-      }).catch(() => undefined);
-    }
-    if (d.workers?.length) await stopWorkerProcesses(d.workers, 15_000);
-    const before = liveNodes(d).map((n) => n.port);
-    const current = readDeployment(home);
-    if (current) await stopDeployment(home, current, { keepData: opts.keepData });
-    const result = { stopped: before, home, keptData: opts.keepData };
+    const result = { stopped, home, keptData: opts.keepData };
     io.stdout.write(
       opts.json
         ? `${JSON.stringify(result)}\n`
-        : `stopped ${before.length} redis-server process(es)${before.length ? ` (ports ${before.join(', ')})` : ''}; ${opts.keepData ? `data kept in ${home}` : 'files removed'}\n`,
+        : `stopped ${stopped.length} redis-server process(es)${stopped.length ? ` (ports ${stopped.join(', ')})` : ''}; ${opts.keepData ? `data kept in ${home}` : 'files removed'}\n`,
     );
     return 0;
   },

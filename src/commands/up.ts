@@ -1,27 +1,18 @@
-import { openSync } from 'node:fs';
-import { join } from 'node:path';
 import { z } from 'zod';
 import { defineCommand } from '../cli/command.js';
+import type { Io } from '../cli/io.js';
+import { homeOption, jsonOption, namespaceOption, pipelineOption } from '../cli/options.js';
+import { deploymentUrls, resolveHome, type Deployment } from '../embedded/deployment.js';
+import { EmbeddedPipeline } from '../embedded/embedded-pipeline.js';
+import { findRedisServer } from '../embedded/redis-server.js';
 import { UsageError } from '../errors.js';
 import { startHttpIngest, type HttpIngest } from '../ingest/http-ingest.js';
-import type { Io } from '../cli/io.js';
-import { jsonOption, namespaceOption, pipelineOption } from '../cli/options.js';
 import { loadPipeline } from '../pipeline/definition.js';
 import { withScripts } from '../pipeline/scripts/scripts.js';
-import { spawnWorkers, stopWorkerProcesses, type WorkerProcessInfo } from '../embedded/supervisor.js';
-import { ensureTopology } from '../pipeline/topology.js';
-import { liveHeartbeats } from '../pipeline/worker/heartbeats.js';
-import {
-  deploymentUrls,
-  resolveHome,
-  startDeployment,
-  stopDeployment,
-  writeDeployment,
-  type Deployment,
-} from '../embedded/deployment.js';
-import { parseRedisUrls } from '../redis/endpoint.js';
-import { findRedisServer } from '../embedded/redis-server.js';
-import type { RedisConnection } from '../redis/connection.js';
+import { untilAborted } from '../wait.js';
+
+/** How often the foreground `up` prints its status line. */
+const STATUS_EVERY_MS = 1000;
 
 const options = z.object({
   standalone: z.boolean().default(false).describe('Start one redis-server instead of a Redis Cluster'),
@@ -61,11 +52,7 @@ const options = z.object({
     .optional()
     .describe('Path of the redis-server binary (default: found on PATH)')
     .meta({ valueName: 'PATH', env: 'STREAMCTL_REDIS_SERVER' }),
-  home: z
-    .string()
-    .default('.streamctl')
-    .describe('State folder: data, logs and the deployment record')
-    .meta({ valueName: 'DIR', env: 'STREAMCTL_HOME' }),
+  ...homeOption,
   ...namespaceOption,
   ...pipelineOption,
   workers: z
@@ -86,19 +73,6 @@ const options = z.object({
   ...jsonOption,
 });
 
-/** One line a second: per stage, live workers, owned partitions and rate, from the heartbeats. */
-async function statusLine(conn: RedisConnection, ns: string, stages: string[]): Promise<string> {
-  const beats = await liveHeartbeats(conn.client(), ns);
-  const parts = stages.map((st) => {
-    const hs = beats.filter((h) => h.stage === st);
-    const rate = hs.reduce((a, h) => a + h.rate, 0);
-    const owned = hs.reduce((a, h) => a + h.owned.length, 0);
-    const done = hs.reduce((a, h) => a + h.received, 0);
-    return `${st}: ${hs.length}w ${owned}p ${rate.toLocaleString('en')} ev/s (${done.toLocaleString('en')})`;
-  });
-  return `${new Date().toISOString().slice(11, 19)}  ${parts.join('  |  ')}`;
-}
-
 function summary(d: Deployment, home: string, elapsedMs: number, resumed: boolean): string {
   const shape =
     d.mode === 'cluster' ? `Redis Cluster, ${d.primaries} primaries x ${d.replicas} replica(s)` : 'standalone Redis';
@@ -114,12 +88,6 @@ function summary(d: Deployment, home: string, elapsedMs: number, resumed: boolea
     `other commands find it with no flags; from elsewhere: --redis ${deploymentUrls(d).slice(0, 3).join(',')}`,
   );
   return `${lines.join('\n')}\n`;
-}
-
-function untilAborted(signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) =>
-    signal.aborted ? resolve() : signal.addEventListener('abort', () => resolve(), { once: true }),
-  );
 }
 
 export default defineCommand({
@@ -144,15 +112,13 @@ export default defineCommand({
         'drop --detach (Ctrl-C then stops the server, the workers and Redis), or after `streamctl up --detach` run `streamctl serve --port PORT`',
       );
     }
-    const home = resolveHome(opts.home, io.cwd);
-    const bin = findRedisServer(opts.redisServer, io.env.PATH);
-    const t0 = Date.now();
     const progress = (m: string) => {
       if (!opts.json) io.stderr.write(`${m}\n`);
     };
-    const started = await startDeployment({
-      home,
-      bin,
+    const t0 = Date.now();
+    const up = await EmbeddedPipeline.start(io.redis, {
+      home: resolveHome(opts.home, io.cwd),
+      bin: findRedisServer(opts.redisServer, io.env.PATH),
       mode: opts.standalone ? 'standalone' : 'cluster',
       primaries: opts.primaries,
       replicas: opts.replicas,
@@ -161,94 +127,59 @@ export default defineCommand({
       nodeTimeoutMs: opts.nodeTimeout,
       detached: opts.detach,
       fresh: opts.fresh,
-      onProgress: progress,
+      namespace: opts.namespace,
+      pipeline: () => {
+        const { definition, file } = loadPipeline(opts.pipeline, io.cwd);
+        return { definition, name: file ?? opts.pipeline };
+      },
+      workers: opts.workers,
+      connect: opts.http !== undefined,
+      env: io.env,
+      progress,
     });
-    const { deployment: d } = started;
-    let workers: WorkerProcessInfo[] = [];
-    let conn: RedisConnection | undefined;
-    let stageNames: string[] = [];
     let ingest: HttpIngest | undefined;
-    if (opts.workers || opts.http !== undefined) {
-      const { definition, file } = loadPipeline(opts.pipeline, io.cwd);
-      stageNames = definition.stages.map((st) => st.name);
-      conn = await io.redis.open({
-        endpoints: parseRedisUrls(deploymentUrls(d).join(',')),
-        source: 'embedded deployment',
-      });
-      const topology = await ensureTopology(conn.client(), opts.namespace, definition.stages, {
-        partitions: definition.partitions,
-      });
-      if (opts.workers) {
-        workers = spawnWorkers({
-          stages: definition.stages,
-          redisUrls: deploymentUrls(d),
-          namespace: opts.namespace,
-          pipeline: file ?? opts.pipeline,
-          home,
-          detached: opts.detach,
-          // Detached workers outlive this process: their messages go to a file, not to our stderr.
-          ...(opts.detach ? { logFd: openSync(join(home, 'workers.log'), 'a') } : {}),
-          env: io.env,
+    if (opts.http !== undefined) {
+      try {
+        ingest = await startHttpIngest({
+          client: withScripts(up.conn!.client()),
+          topology: up.topology!,
+          port: opts.http,
+          portFlag: '--http',
+          log: (m) => progress(`http ingest: ${m}`),
         });
-        d.workers = workers.map((w) => ({ stage: w.stage, pid: w.pid }));
-        d.namespace = opts.namespace;
-        writeDeployment(home, d);
-        progress(
-          `started ${workers.length} stage worker process(es): ${stageNames.join(' -> ')} in namespace "${opts.namespace}"${opts.detach ? ` (log: ${join(home, 'workers.log')})` : ''}`,
-        );
-      }
-      if (opts.http !== undefined) {
-        try {
-          ingest = await startHttpIngest({
-            client: withScripts(conn.client()),
-            topology,
-            port: opts.http,
-            portFlag: '--http',
-            log: (m) => progress(`http ingest: ${m}`),
-          });
-        } catch (err) {
-          // A failed `up` leaves nothing running (kept data stays kept).
-          await stopWorkerProcesses(workers, 15_000);
-          await conn.close();
-          await stopDeployment(home, d, { keepData: opts.keepData || started.resumed });
-          throw err;
-        }
+      } catch (err) {
+        // A failed `up` leaves nothing running (kept data stays kept).
+        await up.stop({ keepData: opts.keepData || up.resumed });
+        throw err;
       }
     }
+    const { deployment: d, home } = up;
     const http = ingest
       ? { url: ingest.url, events: `${ingest.url}/events`, run: ingest.runId, producer: ingest.producerId }
       : undefined;
     const elapsedMs = Date.now() - t0;
     io.stdout.write(
       opts.json
-        ? `${JSON.stringify({ ...d, home, urls: deploymentUrls(d), elapsedMs, resumed: started.resumed, ...(http ? { http } : {}) }, null, 2)}\n`
-        : `${summary(d, home, elapsedMs, started.resumed)}${http ? `HTTP ingest on ${http.url}: POST ${http.events} (run ${http.run}; audit it with \`streamctl verify --run ${http.run}\`)\n` : ''}`,
+        ? `${JSON.stringify({ ...d, home, urls: deploymentUrls(d), elapsedMs, resumed: up.resumed, ...(http ? { http } : {}) }, null, 2)}\n`
+        : `${summary(d, home, elapsedMs, up.resumed)}${http ? `HTTP ingest on ${http.url}: POST ${http.events} (run ${http.run}; audit it with \`streamctl verify --run ${http.run}\`)\n` : ''}`,
     );
     if (opts.detach) {
-      await conn?.close();
+      await up.detach();
       progress('detached; stop it with `streamctl down`');
       return 0;
     }
 
     progress('running in the foreground; Ctrl-C stops it');
-    for (const w of workers) {
-      w.child?.once('exit', (code, signal) => {
-        if (!io.signal.aborted)
-          progress(`worker ${w.stage} (pid ${w.pid}) exited (${signal ?? `code ${code}`}); not restarted`);
-      });
-    }
+    up.watchExits(io.signal);
     const status =
-      conn && !opts.quiet && !opts.json
+      up.conn && !opts.quiet && !opts.json
         ? setInterval(() => {
-            statusLine(conn!, opts.namespace, stageNames).then(progress, () => undefined);
-          }, 1000)
+            up.statusLine().then(
+              (line) => line && progress(line),
+              () => undefined,
+            );
+          }, STATUS_EVERY_MS)
         : undefined;
-    for (const p of started.processes) {
-      p.child?.once('exit', (code, signal) => {
-        if (!io.signal.aborted)
-          progress(`redis-server ${d.host}:${p.port} exited (${signal ?? `code ${code}`}); not restarted`);
-      });
-    }
     await untilAborted(io.signal);
     if (status) clearInterval(status);
     if (ingest) {
@@ -260,14 +191,8 @@ export default defineCommand({
         `http ingest run ${run.id}: ${s.requests.toLocaleString('en')} request(s), accepted ${s.accepted.toLocaleString('en')} event(s), failed ${run.failed}`,
       );
     }
-    if (workers.length) {
-      progress('draining the stage workers...');
-      await stopWorkerProcesses(workers, 15_000);
-    }
-    await conn?.close();
-    progress('stopping Redis...');
-    const stopped = await stopDeployment(home, d, { keepData: opts.keepData });
-    progress(`stopped ${stopped.length} redis-server process(es)${opts.keepData ? `; data kept in ${home}` : ''}`);
+    const stopped = await up.stop({ keepData: opts.keepData });
+    progress(`stopped ${stopped} redis-server process(es)${opts.keepData ? `; data kept in ${home}` : ''}`);
     return 0;
   },
 });

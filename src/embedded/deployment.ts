@@ -40,6 +40,9 @@ export interface Deployment {
 }
 
 /** Absolute state folder: `--home` / STREAMCTL_HOME, relative to the working directory. */
+/** The state folder when neither --home nor STREAMCTL_HOME names one, relative to the working folder. */
+export const DEFAULT_HOME = '.streamctl';
+
 export function resolveHome(home: string, cwd: string): string {
   return resolve(cwd, home);
 }

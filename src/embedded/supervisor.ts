@@ -24,6 +24,9 @@ export async function untilStopped(
   return 'signal';
 }
 
+/** How long stage worker processes get to drain and commit after SIGTERM before they are killed. */
+export const WORKER_STOP_MS = 15_000;
+
 /** One stage worker process started by `up`. */
 export interface WorkerProcessInfo {
   stage: string;
