@@ -26,7 +26,7 @@ import { findRedisServer } from '../src/embedded/redis-server.js';
 import { sleep } from '../src/wait.js';
 
 /** What `benchHttp` measured: autocannon's figures, and with workers the end-to-end rate and the audit. */
-export type HttpBenchFigures = HttpLoadResult & {
+type HttpBenchFigures = HttpLoadResult & {
   endToEndEventsPerSecond?: number;
   audit?: { delivered: number; lost: number; duplicates: number };
 };

@@ -2,10 +2,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { z } from 'zod';
-import { buildProgram, kebab, main, optionFor, parseOptions } from '../src/cli/program.js';
-import { defineCommand } from '../src/cli/command.js';
-import { UsageError } from '../src/errors.js';
+import { main } from '../src/cli/program.js';
 import { testIo } from './helpers/io.js';
 
 const temps: string[] = [];
@@ -145,77 +142,18 @@ describe('main: no Redis to talk to', () => {
   });
 });
 
-describe('kebab', () => {
-  it.each([
-    ['json', 'json'],
-    ['tlsCa', 'tls-ca'],
-    ['nodeTimeout', 'node-timeout'],
-    ['waitHealthy', 'wait-healthy'],
-    ['redisServer', 'redis-server'],
-  ])('%s -> %s', (key, flag) => {
-    expect(kebab(key)).toBe(flag);
-  });
-});
+describe('flags come from the zod schemas', () => {
+  /** The help text with its line wrapping undone. */
+  const help = async (command: string) => {
+    const r = await run([command, '--help']);
+    expect(r.code).toBe(0);
+    return r.stdout.replace(/\s+/g, ' ');
+  };
 
-describe('optionFor', () => {
-  it('a boolean with default true becomes --no-x', () => {
-    const opt = optionFor('persist', { type: 'boolean', default: true, description: 'AOF' });
-    expect(opt.flags).toBe('--no-persist');
-    expect(opt.negate).toBe(true);
-    expect(opt.attributeName()).toBe('persist');
-  });
-
-  it('a boolean with default false stays --x and takes no value', () => {
-    const opt = optionFor('keepData', { type: 'boolean', default: false });
-    expect(opt.flags).toBe('--keep-data');
-    expect(opt.negate).toBe(false);
-    expect(opt.required || opt.optional).toBe(false);
-  });
-
-  it('honours short, valueName and env', () => {
-    const opt = optionFor('namespace', { type: 'string', short: '-n', valueName: 'NAME', env: 'STREAMCTL_NS' });
-    expect(opt.flags).toBe('-n, --namespace <NAME>');
-    expect(opt.short).toBe('-n');
-    expect(opt.description).toContain('[env: STREAMCTL_NS]');
-    expect(opt.required).toBe(true);
-  });
-
-  it('a preset makes the value optional', () => {
-    const opt = optionFor('watch', { type: 'number', preset: '2', valueName: 'SECONDS', short: '-w' });
-    expect(opt.flags).toBe('-w, --watch [SECONDS]');
-    expect(opt.presetArg).toBe('2');
-    expect(opt.optional).toBe(true);
-  });
-
-  it('chooses N for numbers and VALUE otherwise, and adds the default to the description', () => {
-    expect(optionFor('count', { type: 'integer' }).flags).toBe('--count <N>');
-    expect(optionFor('rate', { type: 'number' }).flags).toBe('--rate <N>');
-    expect(optionFor('name', { type: 'string' }).flags).toBe('--name <VALUE>');
-    expect(optionFor('port', { type: 'integer', default: 7000, description: 'First port' }).description).toBe(
-      'First port (default: 7000)',
-    );
-  });
-
-  it('passes enums as choices and hides hidden options', () => {
-    const opt = optionFor('format', { type: 'string', enum: ['text', 'json'] });
-    expect(opt.argChoices).toEqual(['text', 'json']);
-    expect(optionFor('debug', { type: 'string', hidden: true }).hidden).toBe(true);
-  });
-
-  it('a boolean may carry an env variable', () => {
-    expect(optionFor('insecure', { type: 'boolean', default: false, env: 'X_INSECURE' }).description).toContain(
-      '[env: X_INSECURE]',
-    );
-  });
-});
-
-describe('buildProgram: options come from the zod schemas', () => {
-  const program = buildProgram(testIo().io, () => undefined);
-  const sub = (name: string) => program.commands.find((c) => c.name() === name)!;
-  const option = (cmd: string, long: string) => sub(cmd).options.find((o) => o.long === long)!;
-
-  it('registers every command in help order', () => {
-    expect(program.commands.map((c) => c.name())).toEqual([
+  it('registers every command, in help order', async () => {
+    const r = await run(['--help']);
+    const names = [...r.stdout.matchAll(/^ {2}([a-z]+)\b/gm)].map((m) => m[1]);
+    expect(names.filter((n) => n !== 'help')).toEqual([
       'up',
       'down',
       'health',
@@ -231,56 +169,55 @@ describe('buildProgram: options come from the zod schemas', () => {
     ]);
   });
 
-  it('maps .meta() of the real commands', () => {
-    expect(option('health', '--namespace').flags).toBe('-n, --namespace <NAME>');
-    expect(option('health', '--watch').flags).toBe('-w, --watch [SECONDS]');
-    expect(option('health', '--watch').presetArg).toBe('2');
-    expect(option('health', '--redis').description).toContain('STREAMCTL_REDIS_URL');
-    expect(option('health', '--wait-healthy').flags).toBe('--wait-healthy <TIMEOUT>');
-    expect(option('up', '--home').description).toContain('[env: STREAMCTL_HOME]');
-    expect(option('up', '--redis-server').description).toContain('[env: STREAMCTL_REDIS_SERVER]');
-    expect(option('up', '--primaries').flags).toBe('--primaries <N>');
+  it('camelCase keys become kebab-case flags; a boolean with default true becomes --no-x, one with default false takes no value', async () => {
+    const up = await help('up');
+    expect(up).toContain('--no-persist');
+    expect(up).not.toMatch(/--persist\b/);
+    expect(up).toMatch(/--keep-data\s/);
+    expect(up).toContain('--node-timeout <MS>');
+    expect(up).toContain('--redis-server <PATH>');
   });
 
-  it('turns up --persist (default true) into --no-persist', () => {
-    expect(option('up', '--no-persist').negate).toBe(true);
-    expect(sub('up').options.some((o) => o.long === '--persist')).toBe(false);
+  it('numbers take N, values their valueName; defaults and env variables are in the description', async () => {
+    const up = await help('up');
+    expect(up).toContain('--primaries <N>');
+    expect(up).toMatch(/--port <BASE> [^-]*\(default: 7000\)/);
+    expect(up).toContain('[env: STREAMCTL_HOME]');
+    expect(up).toContain('[env: STREAMCTL_REDIS_SERVER]');
+    expect(await help('health')).toContain('STREAMCTL_REDIS_URL');
+  });
+
+  it('honours short flags and presets (a value that may be left out)', async () => {
+    const health = await help('health');
+    expect(health).toContain('-n, --namespace <NAME>');
+    expect(health).toContain('-w, --watch [SECONDS]');
+    expect(await help('bench')).toContain('--json [FILE]');
+  });
+
+  it('an enum lists its choices, and may be the first argument', async () => {
+    const dlq = await help('dlq');
+    expect(dlq).toContain('"list", "replay", "purge"');
+    const r = await run(['dlq', 'frobnicate']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('frobnicate');
   });
 });
 
-describe('parseOptions', () => {
-  const command = defineCommand({
-    name: 'demo',
-    description: 'demo',
-    options: z.object({
-      nodeTimeout: z.coerce.number().int().min(100).default(2000),
-      keepData: z.boolean().default(false),
-    }),
-    run: async () => 0,
+describe('option values are validated by the schema', () => {
+  it('a bad value exits 2 with BAD_OPTION naming the flag in kebab case, the value and where to look', async () => {
+    const r = await run(['up', '--node-timeout', 'abc', '--json']);
+    expect(r.code).toBe(2);
+    const e = (JSON.parse(r.stdout) as { error: { code: string; exitCode: number; hint: string } }).error;
+    expect(e).toMatchObject({ code: 'BAD_OPTION', exitCode: 2 });
+    expect(e.hint).toContain('streamctl up --help');
+    expect(r.stderr).toContain('--node-timeout');
+    expect(r.stderr).not.toContain('nodeTimeout');
+    expect(r.stderr).toContain('(got "abc")');
   });
 
-  it('returns the parsed options with defaults', () => {
-    expect(parseOptions(command, { nodeTimeout: '500' })).toEqual({ nodeTimeout: 500, keepData: false });
-  });
-
-  it('throws BAD_OPTION naming the flag in kebab case, with exit 2', () => {
-    let caught: unknown;
-    try {
-      parseOptions(command, { nodeTimeout: 'abc' });
-    } catch (err) {
-      caught = err;
-    }
-    expect(caught).toBeInstanceOf(UsageError);
-    const e = caught as UsageError;
-    expect(e.code).toBe('BAD_OPTION');
-    expect(e.exitCode).toBe(2);
-    expect(e.message).toContain('--node-timeout');
-    expect(e.message).not.toContain('nodeTimeout');
-    expect(e.message).toContain('(got "abc")');
-    expect(e.hint).toContain('streamctl demo --help');
-  });
-
-  it('names the flag for a value out of range', () => {
-    expect(() => parseOptions(command, { nodeTimeout: '5' })).toThrow(/--node-timeout/);
+  it('names the flag for a value out of range', async () => {
+    const r = await run(['up', '--node-timeout', '5']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('--node-timeout');
   });
 });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { primaryOf, slotRange } from '../src/embedded/cluster-create.js';
+import { slotRange } from '../src/embedded/cluster-create.js';
 import { SLOT_COUNT } from '../src/redis/slots.js';
 
 describe('slotRange', () => {
@@ -31,30 +31,5 @@ describe('slotRange', () => {
       [5461, 10922],
       [10923, 16383],
     ]);
-  });
-});
-
-describe('primaryOf', () => {
-  it('gives each primary one replica in order for 3x1', () => {
-    expect([3, 4, 5].map((i) => primaryOf(i, 3))).toEqual([0, 1, 2]);
-  });
-
-  it('spreads replicas round-robin for 3x2', () => {
-    expect([3, 4, 5, 6, 7, 8].map((i) => primaryOf(i, 3))).toEqual([0, 1, 2, 0, 1, 2]);
-  });
-
-  it('gives every primary the same number of replicas, for any shape', () => {
-    for (let primaries = 1; primaries <= 10; primaries++) {
-      for (let replicas = 0; replicas <= 5; replicas++) {
-        const counts = new Array<number>(primaries).fill(0);
-        for (let i = primaries; i < primaries * (1 + replicas); i++) {
-          const p = primaryOf(i, primaries);
-          expect(p).toBeGreaterThanOrEqual(0);
-          expect(p).toBeLessThan(primaries);
-          counts[p]!++;
-        }
-        expect(counts.every((c) => c === replicas)).toBe(true);
-      }
-    }
   });
 });

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AuditReport } from '../src/pipeline/audit.js';
+import type { DetectionQuality } from '../src/workload/detection-quality.js';
 import { runCli } from './helpers/cli.js';
 import { startWorker, stopWorkers, type WorkerProcess } from './helpers/pipeline.js';
 import { startRedis, type TestServer } from './helpers/redis.js';
@@ -48,7 +49,7 @@ describe('the default pipeline: enrich -> detect -> cep, fused', () => {
         '90s',
         '--json',
       ]);
-      const r = JSON.parse(verified.stdout) as AuditReport;
+      const r = JSON.parse(verified.stdout) as AuditReport & { quality?: DetectionQuality };
       expect(r).toMatchObject({
         produced: 300000,
         delivered: 300000,

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { main, parseOptions } from '../src/cli/program.js';
+import { main } from '../src/cli/program.js';
 import dlq from '../src/commands/dlq.js';
 import { StreamctlError } from '../src/errors.js';
 import { audit, type AuditReport } from '../src/pipeline/audit.js';
@@ -174,7 +174,7 @@ async function runDlq(
   flags: Record<string, unknown>,
 ): Promise<{ code: number; stdout: string; stderr: string }> {
   const t = testIo({ cwd: tmp.dir });
-  const code = await dlq.run(parseOptions(dlq, { redis: server.url, namespace: p.ns, ...flags }), t.io);
+  const code = await dlq.run(dlq.options.parse({ redis: server.url, namespace: p.ns, ...flags }), t.io);
   return { code, stdout: t.stdout(), stderr: t.stderr() };
 }
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { decodeEntry } from '../src/pipeline/codec.js';
-import { eventJson } from '../src/pipeline/stages/metric-record.js';
+import { decodeMetricRecord } from '../src/pipeline/stages/metric-record.js';
 import { metricWorkload } from '../src/workload/metric-workload.js';
 import { Producer } from '../src/pipeline/producer.js';
 import { syntheticReference, writeReference } from '../src/workload/reference.js';
@@ -28,7 +28,16 @@ async function outputs(topology: Topology): Promise<Out[]> {
       Buffer,
       Buffer[],
     ][];
-    for (const [, f] of entries) for (const e of decodeEntry(f)) all.push(eventJson(e.data) as unknown as Out);
+    for (const [, f] of entries) {
+      for (const e of decodeEntry(f)) {
+        const r = decodeMetricRecord(e.data);
+        all.push({
+          key: e.key,
+          degraded: r.degraded,
+          ref: r.ref.length ? (JSON.parse(r.ref.toString()) as Out['ref']) : null,
+        });
+      }
+    }
   }
   return all;
 }

@@ -1,5 +1,4 @@
 import { describe, expect, it } from 'vitest';
-import { parseOptions } from '../src/cli/program.js';
 import health from '../src/commands/health.js';
 import type { HealthReport } from '../src/health/report.js';
 import { Producer } from '../src/pipeline/producer.js';
@@ -15,7 +14,7 @@ const fixture = redisWithConnection();
 
 async function report(ns: string): Promise<{ code: number; r: HealthReport }> {
   const t = testIo();
-  const code = await health.run(parseOptions(health, { redis: fixture.server.url, namespace: ns, json: true }), t.io);
+  const code = await health.run(health.options.parse({ redis: fixture.server.url, namespace: ns, json: true }), t.io);
   return { code, r: JSON.parse(t.stdout()) as HealthReport };
 }
 

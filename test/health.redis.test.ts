@@ -1,6 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
-import { parseOptions } from '../src/cli/program.js';
 import health from '../src/commands/health.js';
 import type { HealthReport } from '../src/health/report.js';
 import { waitFor } from '../src/wait.js';
@@ -9,7 +8,7 @@ import { startRedis, startTestDeployment, type TestDeployment, type TestServer }
 
 async function check(opts: Record<string, unknown>): Promise<{ code: number; report: HealthReport }> {
   const t = testIo();
-  const code = await health.run(parseOptions(health, { json: true, ...opts }), t.io);
+  const code = await health.run(health.options.parse({ json: true, ...opts }), t.io);
   return { code, report: JSON.parse(t.stdout()) as HealthReport };
 }
 
@@ -51,7 +50,7 @@ describe('health of a standalone server', () => {
 
   it('--watch redraws until aborted', async () => {
     const t = testIo();
-    const run = health.run(parseOptions(health, { redis: server.url, watch: '0.05' }), t.io);
+    const run = health.run(health.options.parse({ redis: server.url, watch: '0.05' }), t.io);
     await waitFor(async () => ((t.stdout().match(/^status:/gm) ?? []).length >= 2 ? true : undefined), {
       timeoutMs: 10_000,
       onTimeout: () => new Error('watch did not refresh'),

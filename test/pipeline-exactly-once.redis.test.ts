@@ -5,7 +5,7 @@ import { metricWorkload } from '../src/workload/metric-workload.js';
 import type { AuditReport } from '../src/pipeline/audit.js';
 import { decodeEntry } from '../src/pipeline/codec.js';
 import { Keys } from '../src/pipeline/keys.js';
-import { eventJson } from '../src/pipeline/stages/metric-record.js';
+import { decodeMetricRecord } from '../src/pipeline/stages/metric-record.js';
 import { runCli } from './helpers/cli.js';
 import { connectTo } from './helpers/io.js';
 import { startWorker, stopWorkers, type WorkerProcess } from './helpers/pipeline.js';
@@ -139,7 +139,7 @@ async function differingFlags(a: string, b: string): Promise<string[]> {
         const entries = (await conn.client().xrangeBuffer(keys.stream(k, 'out'), '-', '+')) as [Buffer, Buffer[]][];
         for (const [, f] of entries) {
           for (const e of decodeEntry(f)) {
-            const j = eventJson(e.data);
+            const j = decodeMetricRecord(e.data);
             m.set(`${e.seq}`, `${e.key} z=${Number(j.z).toFixed(3)} ready=${j.ready} anomaly=${j.anomaly} p${k}`);
           }
         }

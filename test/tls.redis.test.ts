@@ -2,7 +2,6 @@ import { execFileSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseOptions } from '../src/cli/program.js';
 import health from '../src/commands/health.js';
 import { StreamctlError } from '../src/errors.js';
 import { testIo } from './helpers/io.js';
@@ -131,7 +130,7 @@ afterAll(async () => {
 /** Runs `streamctl health` in-process with schema defaults applied; resolves to the exit code and output. */
 async function runHealth(raw: Record<string, unknown>): Promise<{ code: number; stdout: string; stderr: string }> {
   const t = testIo();
-  const code = await health.run(parseOptions(health, { json: true, ...raw }), t.io);
+  const code = await health.run(health.options.parse({ json: true, ...raw }), t.io);
   return { code, stdout: t.stdout(), stderr: t.stderr() };
 }
 

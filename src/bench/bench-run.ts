@@ -1,6 +1,6 @@
 import type { RedisConnection } from '../redis/connection.js';
 import { audit } from '../pipeline/audit.js';
-import { stagePending } from '../pipeline/backlog.js';
+import { stagePending, waitDrained } from '../pipeline/backlog.js';
 import { Producer } from '../pipeline/producer.js';
 import { saveRun, type RunRecord } from '../pipeline/runs.js';
 import type { ScriptClient } from '../pipeline/scripts/scripts.js';
@@ -176,12 +176,7 @@ export async function runBench(
   await saveRun(client, topology.keys, run);
 
   say('waiting for the pipeline to drain...');
-  const drainDeadline = Date.now() + o.waitMs;
-  let drained = false;
-  while (!drained && Date.now() < drainDeadline && !signal.aborted) {
-    drained = (await stagePending(client, topology)).every((s) => s.lag === 0 && s.pending === 0);
-    if (!drained) await sleep(50, signal);
-  }
+  const drained = await waitDrained(client, topology, { timeoutMs: o.waitMs, intervalMs: 50, signal });
   clearInterval(lagTicker);
   const endToEndSeconds = (performance.now() - tSend) / 1000;
   const processes = await sampler.finish();

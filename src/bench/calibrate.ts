@@ -4,7 +4,7 @@ import type { RedisConnection } from '../redis/connection.js';
 import type { Calibration } from './result.js';
 
 /** Our client's raw rate of pipelined XADDs of one small entry (the ceiling for one-entry-per-event designs). */
-export async function xaddRate(client: Redis | Cluster, key: string, n = 50_000): Promise<number> {
+async function xaddRate(client: Redis | Cluster, key: string, n = 50_000): Promise<number> {
   const t0 = performance.now();
   for (let i = 0; i < n; i += 1000) {
     const p = client.pipeline();
@@ -17,7 +17,7 @@ export async function xaddRate(client: Redis | Cluster, key: string, n = 50_000)
 }
 
 /** Median round trip of PING, in ms: the floor of any single hop. */
-export async function pingMs(client: Redis | Cluster, n = 200): Promise<number> {
+async function pingMs(client: Redis | Cluster, n = 200): Promise<number> {
   const times: number[] = [];
   for (let i = 0; i < n; i++) {
     const t0 = performance.now();
@@ -32,7 +32,7 @@ export async function pingMs(client: Redis | Cluster, n = 200): Promise<number> 
  * redis-benchmark's pipelined XADD rate against one node, when the binary is installed.
  * @returns requests per second, or undefined when redis-benchmark is missing or fails.
  */
-export function redisBenchmarkXadd(host: string, port: number, key: string, password?: string): number | undefined {
+function redisBenchmarkXadd(host: string, port: number, key: string, password?: string): number | undefined {
   const args = [
     '-h',
     host,

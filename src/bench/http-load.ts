@@ -14,7 +14,7 @@ export const EVENTS_PER_BODY = 100;
  * NDJSON request bodies of the metric workload, `eventsPerBody` events each. A load cycles through
  * them: the server gives every event its own seq, so a body sent twice is two sets of events.
  */
-export function metricNdjsonBodies(o: {
+function metricNdjsonBodies(o: {
   keys: number;
   anomalyRate: number;
   seed?: number;
@@ -79,7 +79,7 @@ export interface HttpLoadOptions {
  * (closed loop: each connection sends its next request when the previous one is answered).
  * Aborting the signal stops the load early; the result then covers what was answered so far.
  */
-export async function runHttpLoad(o: HttpLoadOptions): Promise<Omit<HttpLoadResult, 'server'>> {
+async function runHttpLoad(o: HttpLoadOptions): Promise<Omit<HttpLoadResult, 'server'>> {
   // Imported here: autocannon pulls in its whole CLI, which other streamctl commands do not need.
   const { default: autocannon } = await import('autocannon');
   const workers = o.workers ?? 1;

@@ -7,7 +7,7 @@ import { infoNumber, parseInfo } from '../redis/info.js';
 import type { ProcessRow } from './result.js';
 
 /** CPU seconds (user + system) and resident memory of a local process, from /proc; undefined elsewhere. */
-export function processStats(pid: number): { cpuSeconds: number; rssBytes: number } | undefined {
+function processStats(pid: number): { cpuSeconds: number; rssBytes: number } | undefined {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     // Fields after the command name (which may contain spaces) start after the last ')'.

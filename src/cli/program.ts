@@ -17,11 +17,10 @@ interface PropertySchema {
   valueName?: string;
   env?: string;
   preset?: unknown;
-  hidden?: boolean;
 }
 
 /** `tlsCa` -> `tls-ca`. */
-export function kebab(key: string): string {
+function kebab(key: string): string {
   return key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
 }
 
@@ -30,7 +29,7 @@ function isBoolean(p: PropertySchema): boolean {
 }
 
 /** Turns one zod property into a commander Option; the schema stays the only place options are described. */
-export function optionFor(key: string, p: PropertySchema): Option {
+function optionFor(key: string, p: PropertySchema): Option {
   const name = kebab(key);
   const short = p.short ? `${p.short}, ` : '';
   let description = p.description ?? '';
@@ -39,7 +38,6 @@ export function optionFor(key: string, p: PropertySchema): Option {
   if (isBoolean(p)) {
     const negated = p.default === true;
     const opt = new Option(`${short}--${negated ? 'no-' : ''}${name}`, description + envNote);
-    if (p.hidden) opt.hideHelp();
     return opt;
   }
   const valueName = p.valueName ?? (p.enum ? 'VALUE' : p.type === 'integer' || p.type === 'number' ? 'N' : 'VALUE');
@@ -48,7 +46,6 @@ export function optionFor(key: string, p: PropertySchema): Option {
   const opt = new Option(flags, description + envNote);
   if (p.enum) opt.choices(p.enum.map(String));
   if (p.preset !== undefined) opt.preset(p.preset);
-  if (p.hidden) opt.hideHelp();
   return opt;
 }
 
@@ -60,7 +57,7 @@ function propertiesOf(schema: z.ZodObject): Record<string, PropertySchema> {
 }
 
 /** Validates raw flag values with the command's schema; a failure names the flag and exits 2. */
-export function parseOptions<S extends z.ZodObject>(command: Command<S>, raw: Record<string, unknown>): z.output<S> {
+function parseOptions<S extends z.ZodObject>(command: Command<S>, raw: Record<string, unknown>): z.output<S> {
   const result = command.options.safeParse(raw);
   if (result.success) return result.data;
   const issue = result.error.issues[0]!;
@@ -82,7 +79,7 @@ function reportError(err: StreamctlError, io: Io, json: boolean): void {
 }
 
 /** Builds the commander program from the command registry. */
-export function buildProgram(io: Io, onResult: (code: number) => void): Program {
+function buildProgram(io: Io, onResult: (code: number) => void): Program {
   const program = new Program('streamctl')
     .description('Run, load, break and measure stream pipelines on Redis Streams.')
     .version(VERSION)

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { defineCommand } from '../cli/command.js';
 import { connectionOptions, jsonOption, namespaceOption } from '../cli/options.js';
-import { decodeEntry } from '../pipeline/codec.js';
+import { EmittedReader } from '../pipeline/emitted-reader.js';
 import { recordedPartitions } from '../pipeline/topology.js';
 import { Keys } from '../pipeline/keys.js';
 import { connect } from '../cli/target.js';
@@ -28,7 +28,8 @@ const options = z.object({
   ...jsonOption,
 });
 
-type Entry = [Buffer, Buffer[]];
+/** How often --follow looks for new alerts. */
+const FOLLOW_EVERY_MS = 500;
 
 function line(alert: Record<string, unknown>, json: boolean): string {
   if (json) return `${JSON.stringify(alert)}\n`;
@@ -54,34 +55,16 @@ export default defineCommand({
           `namespace "${opts.namespace}" does not exist`,
           'check --namespace, or start the pipeline with `streamctl up`',
         );
-      const keys = new Keys(opts.namespace, partitions);
-      const last: string[] = new Array(partitions).fill('-');
-      let printed = 0;
-      const collect = async (first: boolean) => {
-        const batch: Record<string, unknown>[] = [];
-        for (let k = 0; k < partitions; k++) {
-          const key = keys.stream(k, opts.stream);
-          const entries = first
-            ? ((await client.xrevrangeBuffer(key, '+', '-', 'COUNT', opts.limit)) as Entry[]).reverse()
-            : ((await client.xrangeBuffer(key, last[k] === '-' ? '-' : `(${last[k]}`, '+', 'COUNT', 1000)) as Entry[]);
-          for (const [id, fields] of entries) {
-            last[k] = id.toString();
-            try {
-              for (const e of decodeEntry(fields)) batch.push(JSON.parse(e.data.toString()) as Record<string, unknown>);
-            } catch {
-              // not an alert batch of ours
-            }
-          }
-        }
-        batch.sort((a, b) => Number(a.time ?? 0) - Number(b.time ?? 0));
-        for (const a of batch) io.stdout.write(line(a, opts.json));
-        printed += batch.length;
+      const reader = new EmittedReader(client, new Keys(opts.namespace, partitions), opts.stream);
+      const print = (alerts: Record<string, unknown>[]) => {
+        for (const a of alerts) io.stdout.write(line(a, opts.json));
+        return alerts.length;
       };
-      await collect(true);
+      const printed = print(await reader.newest(opts.limit));
       if (!opts.json && !opts.follow && printed === 0) io.stdout.write(`no alerts in namespace "${opts.namespace}"\n`);
       while (opts.follow && !io.signal.aborted) {
-        await sleep(500, io.signal);
-        if (!io.signal.aborted) await collect(false);
+        await sleep(FOLLOW_EVERY_MS, io.signal);
+        if (!io.signal.aborted) print(await reader.next());
       }
       return 0;
     } finally {

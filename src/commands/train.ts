@@ -1,17 +1,14 @@
-import { createReadStream } from 'node:fs';
-import { createInterface } from 'node:readline';
 import { z } from 'zod';
 import { defineCommand } from '../cli/command.js';
-import { UsageError } from '../errors.js';
 import { connectionOptions, jsonOption, namespaceOption, pipelineOption } from '../cli/options.js';
-import { decodeEntry } from '../pipeline/codec.js';
+import { connect } from '../cli/target.js';
+import { UsageError } from '../errors.js';
 import { loadPipeline } from '../pipeline/definition.js';
 import { ModelStore } from '../pipeline/services/model-store.js';
-import { DETECT_DEFAULTS, encodeModel, features, trainModel, type DetectParams } from '../pipeline/stages/detect.js';
-import { ENRICH_DEFAULTS, observe } from '../pipeline/stages/enrich.js';
-import { isMetricRecord, recordFeatures } from '../pipeline/stages/metric-record.js';
+import { DETECT_DEFAULTS, encodeModel, trainModel, type DetectParams } from '../pipeline/stages/detect.js';
+import { ENRICH_DEFAULTS } from '../pipeline/stages/enrich.js';
 import { ensureTopology } from '../pipeline/topology.js';
-import { connect } from '../cli/target.js';
+import { rowsFromFile, rowsFromStreams } from '../workload/training-rows.js';
 
 const options = z.object({
   ...connectionOptions,
@@ -48,72 +45,6 @@ const options = z.object({
   ...jsonOption,
 });
 
-/**
- * Feature rows from events in arrival order. Raw events (`{key, value}`) get the enrich statistics
- * computed on the way, as the enrich stage would; events that enrich already saw carry them.
- */
-class RowCollector {
-  readonly rows: number[][] = [];
-  private readonly stats = new Map<string, Parameters<typeof observe>[0]>();
-  constructor(readonly limit: number) {}
-
-  get full(): boolean {
-    return this.rows.length >= this.limit;
-  }
-
-  add(d: Record<string, unknown>): void {
-    if (this.full) return;
-    if (d.z !== undefined || d.ready !== undefined) {
-      const f = features(d);
-      if (f) this.rows.push(f);
-      return;
-    }
-    const value = Number(d.value);
-    if (typeof d.key !== 'string' || !Number.isFinite(value)) return;
-    let s = this.stats.get(d.key);
-    if (!s) this.stats.set(d.key, (s = { n: 0, mean: 0, v: 0, last: 0, out: 0, recent: [] }));
-    const f = features({ ...observe(s, value, ENRICH_DEFAULTS) });
-    if (f) this.rows.push(f);
-  }
-
-  addRecord(data: Buffer): void {
-    if (this.full) return;
-    const f = features(recordFeatures(data));
-    if (f) this.rows.push(f);
-  }
-}
-
-/** Feature rows from an NDJSON file. */
-async function rowsFromFile(path: string, limit: number): Promise<number[][]> {
-  const rows = new RowCollector(limit);
-  let line = 0;
-  const rl = createInterface({ input: createReadStream(path), crlfDelay: Infinity });
-  try {
-    for await (const text of rl) {
-      line++;
-      if (!text.trim()) continue;
-      let d: Record<string, unknown>;
-      try {
-        d = JSON.parse(text) as typeof d;
-      } catch {
-        throw new UsageError(
-          'BAD_FROM',
-          `${path}:${line}: not JSON`,
-          'one JSON object per line with "key" and "value"',
-        );
-      }
-      rows.add(d);
-      if (rows.full) break;
-    }
-  } catch (err) {
-    if (err instanceof UsageError) throw err;
-    throw new UsageError('BAD_FROM', `--from: cannot read ${path}: ${(err as Error).message}`, 'check the file');
-  } finally {
-    rl.close();
-  }
-  return rows.rows;
-}
-
 export default defineCommand({
   name: 'train',
   description:
@@ -144,31 +75,14 @@ export default defineCommand({
         const topology = await ensureTopology(client, opts.namespace, definition.stages, {
           partitions: definition.partitions,
         });
-        const input = topology.stages.find((s) => s.name === def.name)!.input;
-        const collector = new RowCollector(want);
-        for (let k = 0; k < topology.partitions && !collector.full; k++) {
-          const entries = (await client.xrangeBuffer(
-            topology.keys.stream(k, input),
-            '-',
-            '+',
-            'COUNT',
-            Math.ceil(want / topology.partitions / 50) + 1,
-          )) as [Buffer, Buffer[]][];
-          for (const [, fields] of entries) {
-            for (const e of decodeEntry(fields)) {
-              if (isMetricRecord(e.data)) collector.addRecord(e.data);
-              else collector.add(JSON.parse(e.data.toString()) as Record<string, unknown>);
-            }
-          }
-        }
-        rows = collector.rows;
+        rows = await rowsFromStreams(client, topology, topology.stages.find((s) => s.name === def.name)!.input, want);
       }
       if (rows.length < 16) {
         throw new UsageError(
           'TOO_FEW_ROWS',
           `only ${rows.length} training row(s) found`,
           opts.from
-            ? 'give a longer file (keys need 20 events to warm up)'
+            ? `give a longer file (keys need ${ENRICH_DEFAULTS.warmup} events to warm up)`
             : 'run some events through enrich first, or use --from FILE',
         );
       }

@@ -4,7 +4,8 @@ import { durationSchema } from '../duration.js';
 import { renderTable } from '../table.js';
 import { connectionOptions, jsonOption, namespaceOption, pipelineOption } from '../cli/options.js';
 import { audit, type AuditReport } from '../pipeline/audit.js';
-import { stagePending } from '../pipeline/backlog.js';
+import { waitDrained } from '../pipeline/backlog.js';
+import { DetectionQualityTracker, type DetectionQuality } from '../workload/detection-quality.js';
 import { loadPipeline } from '../pipeline/definition.js';
 import { loadRun } from '../pipeline/runs.js';
 import { ensureTopology } from '../pipeline/topology.js';
@@ -22,7 +23,10 @@ const options = z.object({
   ...jsonOption,
 });
 
-function render(r: AuditReport): string {
+/** The shape of `streamctl verify --json`: the audit, and the detection quality when the events carry ground truth. */
+type VerifyReport = AuditReport & { quality?: DetectionQuality };
+
+function render(r: VerifyReport): string {
   const lines = [
     `run ${r.run} (producer ${r.producer}): ${r.ok ? 'OK' : 'FAILED'}${r.drained ? '' : ' (pipeline not drained)'}`,
     renderTable(
@@ -70,15 +74,17 @@ export default defineCommand({
       const client = conn.client();
       const topology = await ensureTopology(client, opts.namespace, definition.stages);
       let run = await loadRun(client, topology.keys, opts.run);
-      const deadline = Date.now() + opts.wait;
-      while (!io.signal.aborted) {
-        const pending = await stagePending(client, topology);
-        const drained = run.status !== 'running' && pending.every((p) => p.pending === 0 && p.lag === 0);
-        if (drained || Date.now() >= deadline) break;
-        await new Promise((r) => setTimeout(r, 250));
-        run = await loadRun(client, topology.keys, run.id);
-      }
-      const report = await audit(client, topology, run);
+      // The run must have ended, and every stage caught up, for what is missing to count as lost.
+      await waitDrained(client, topology, {
+        timeoutMs: opts.wait,
+        intervalMs: 250,
+        signal: io.signal,
+        ready: async () => (run = await loadRun(client, topology.keys, run.id)).status !== 'running',
+      });
+      const quality = new DetectionQualityTracker();
+      const audited = await audit(client, topology, run, { onDelivered: (e) => quality.add(e.data) });
+      const q = quality.result();
+      const report: VerifyReport = { ...audited, ...(q ? { quality: q } : {}) };
       io.stdout.write(opts.json ? `${JSON.stringify(report, null, 2)}\n` : render(report));
       return report.ok ? 0 : 1;
     } finally {

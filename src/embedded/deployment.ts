@@ -6,7 +6,7 @@ import { createCluster, slotRange, waitForClusterOk } from './cluster-create.js'
 import { findFreePorts, isPortFree } from './ports.js';
 import { isNodeAlive, startNode, stopNode, type NodeProcess } from './redis-server.js';
 
-export const LOCAL_HOST = '127.0.0.1';
+const LOCAL_HOST = '127.0.0.1';
 
 /** One redis-server of the embedded deployment, as recorded in the state folder. */
 export interface DeploymentNode {

@@ -11,7 +11,7 @@ export function isPortFree(port: number, host = '127.0.0.1'): Promise<boolean> {
 }
 
 /** Cluster nodes also listen on port + 10000 (the cluster bus). */
-export const CLUSTER_BUS_OFFSET = 10_000;
+const CLUSTER_BUS_OFFSET = 10_000;
 
 /**
  * Finds `count` ports from `base` upward that are free, and whose cluster-bus port is free too

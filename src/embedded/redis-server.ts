@@ -26,7 +26,7 @@ export interface NodeProcess {
   child?: ChildProcess;
 }
 
-export const INSTALL_HINT =
+const INSTALL_HINT =
   'install Redis 7+ (Debian/Ubuntu: `apt-get install redis-server`; macOS: `brew install redis`), ' +
   'or set STREAMCTL_REDIS_SERVER to its path, or use an existing Redis with --redis URL, or `docker compose up -d`';
 
@@ -57,7 +57,7 @@ export function findRedisServer(explicit: string | undefined, envPath: string | 
 }
 
 /** The command line for one node; the config lives in arguments so the data folder holds only data. */
-export function nodeArgs(c: NodeConfig): string[] {
+function nodeArgs(c: NodeConfig): string[] {
   const args = [
     '--port',
     String(c.port),

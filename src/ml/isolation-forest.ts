@@ -15,7 +15,7 @@
 import { intBelow, sampleWithoutReplacement, seededRandom, uniform } from './random.js';
 
 /** Euler-Mascheroni constant, for the harmonic-number approximation H(i) = ln(i) + gamma. */
-export const EULER_GAMMA = 0.5772156649;
+const EULER_GAMMA = 0.5772156649;
 
 /**
  * Scores above this are anomalies when no contamination-based threshold is known. The paper reads

@@ -8,10 +8,10 @@ import type { LookupStats } from '../pipeline/services/lookup.js';
 import { withTimeout } from '../wait.js';
 
 /** Every metric name starts with this. */
-export const METRIC_PREFIX = 'streamctl_';
+const METRIC_PREFIX = 'streamctl_';
 
 /** Batch durations: 0.1 ms to 5 s, roughly 1-2.5-5 per decade. */
-export const BATCH_DURATION_BUCKETS = [
+const BATCH_DURATION_BUCKETS = [
   0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5,
 ];
 

@@ -1,10 +1,7 @@
 import type { Cluster, Redis } from 'ioredis';
 import { decodeBatch, decodeEntry, type StreamEvent } from './codec.js';
 import { pairs } from '../redis/info.js';
-import { confusion, rocAuc } from '../ml/metrics.js';
-import { parseTruth } from '../workload/metric-workload.js';
-import { decodeMetricRecord, isMetricRecord } from './stages/metric-record.js';
-import { stagePending, type StagePending } from './backlog.js';
+import { isDrained, stagePending, type StagePending } from './backlog.js';
 import type { RunRecord } from './runs.js';
 import { OUT, type Topology } from './topology.js';
 
@@ -28,99 +25,6 @@ export interface AuditReport {
   unknown: number;
   pending: StagePending[];
   drained: boolean;
-  /** Present when the delivered events carry ground truth and an anomaly flag. */
-  quality?: DetectionQuality;
-}
-
-/** How well the pipeline's anomaly flag and score match the events' ground truth. */
-export interface DetectionQuality {
-  events: number;
-  anomalies: number;
-  flagged: number;
-  tp: number;
-  fp: number;
-  fn: number;
-  precision: number;
-  recall: number;
-  f1: number;
-  /** ROC AUC of the score, over the events that have one. */
-  auc: number;
-  /** Events without a score (their key was warming up, or no model existed yet); they count as not flagged. */
-  unscored: number;
-  /** Anomalies among them. */
-  unscoredAnomalies: number;
-  /** Recall per anomaly kind. */
-  recallByKind: Record<string, { anomalies: number; detected: number; recall: number }>;
-}
-
-/** Collects (truth, flag, score) of delivered events. */
-class QualityTracker {
-  private readonly labels: boolean[] = [];
-  private readonly preds: boolean[] = [];
-  private readonly scores: number[] = [];
-  private readonly scoredLabels: boolean[] = [];
-  private unscored = 0;
-  private unscoredAnomalies = 0;
-  private readonly kinds = new Map<string, { anomalies: number; detected: number }>();
-  private seen = false;
-
-  add(data: Buffer): void {
-    let d: { truth?: { anomaly?: boolean; kind?: string | undefined }; anomaly?: unknown; score?: unknown };
-    try {
-      if (isMetricRecord(data)) {
-        // The stages' verdict is in the record, the ground truth in the original event.
-        const r = decodeMetricRecord(data);
-        d = { truth: parseTruth(r.original), anomaly: r.anomaly, score: r.score };
-      } else d = JSON.parse(data.toString()) as typeof d;
-    } catch {
-      return;
-    }
-    if (!d.truth || typeof d.truth.anomaly !== 'boolean' || d.anomaly === undefined) return;
-    this.seen = true;
-    const flagged = d.anomaly === true;
-    this.labels.push(d.truth.anomaly);
-    this.preds.push(flagged);
-    if (typeof d.score === 'number') {
-      this.scores.push(d.score);
-      this.scoredLabels.push(d.truth.anomaly);
-    } else {
-      this.unscored++;
-      if (d.truth.anomaly) this.unscoredAnomalies++;
-    }
-    if (d.truth.anomaly) {
-      const k = this.kinds.get(d.truth.kind ?? 'unknown') ?? { anomalies: 0, detected: 0 };
-      k.anomalies++;
-      if (flagged) k.detected++;
-      this.kinds.set(d.truth.kind ?? 'unknown', k);
-    }
-  }
-
-  result(): DetectionQuality | undefined {
-    if (!this.seen) return undefined;
-    const c = confusion(this.preds, this.labels);
-    const r = (x: number) => Math.round(x * 10_000) / 10_000;
-    return {
-      events: this.labels.length,
-      anomalies: c.tp + c.fn,
-      flagged: c.tp + c.fp,
-      tp: c.tp,
-      fp: c.fp,
-      fn: c.fn,
-      precision: r(c.precision),
-      recall: r(c.recall),
-      f1: r(c.f1),
-      auc: r(
-        this.scoredLabels.includes(true) && this.scoredLabels.includes(false)
-          ? rocAuc(this.scores, this.scoredLabels)
-          : NaN,
-      ),
-      unscored: this.unscored,
-      unscoredAnomalies: this.unscoredAnomalies,
-      recallByKind: Object.fromEntries(
-        [...this.kinds].sort().map(([k, v]) => [k, { ...v, recall: r(v.detected / v.anomalies) }]),
-      ),
-    };
-  }
 }
 
 type Entry = [Buffer, Buffer[]];
@@ -155,7 +59,12 @@ function ranges(missing: Iterable<number>, limit: number): [number, number][] {
  * Reconciles what a run's producer appended with what reached the sink (`out`) and the dead-letter
  * streams: lost, duplicated, unexpected and out-of-order events, and what is still in flight.
  */
-export async function audit(client: Redis | Cluster, topology: Topology, run: RunRecord): Promise<AuditReport> {
+export async function audit(
+  client: Redis | Cluster,
+  topology: Topology,
+  run: RunRecord,
+  o: { onDelivered?: (e: StreamEvent) => void } = {},
+): Promise<AuditReport> {
   const { keys, partitions } = topology;
   const first = run.firstSeq;
   const n = Math.max(0, run.lastSeq - first + 1);
@@ -167,7 +76,6 @@ export async function audit(client: Redis | Cluster, topology: Topology, run: Ru
   let deadLettered = 0;
   const disordered = new Set<string>();
 
-  const quality = new QualityTracker();
   const account = (e: StreamEvent, lastByKey: Map<string, number>) => {
     if (e.producer !== run.producer) return;
     const i = e.seq - first;
@@ -176,7 +84,7 @@ export async function audit(client: Redis | Cluster, topology: Topology, run: Ru
       return;
     }
     if (seen[i]! > 0) duplicates++;
-    else quality.add(e.data);
+    else o.onDelivered?.(e);
     if (seen[i]! < 0xffff) seen[i]!++;
     const prev = lastByKey.get(e.key);
     if (prev !== undefined && e.seq < prev && !disordered.has(e.key)) {
@@ -234,7 +142,7 @@ export async function audit(client: Redis | Cluster, topology: Topology, run: Ru
     else if (!dead[i] && !unknown[i]) lost++;
   }
   const pending = await stagePending(client, topology);
-  const drained = pending.every((p) => p.pending === 0 && p.lag === 0);
+  const drained = isDrained(pending);
   return {
     run: run.id,
     producer: run.producer,
@@ -250,6 +158,5 @@ export async function audit(client: Redis | Cluster, topology: Topology, run: Ru
     unknown: unknownCount,
     pending,
     drained,
-    ...(quality.result() ? { quality: quality.result() } : {}),
   };
 }

@@ -1,6 +1,7 @@
 import type { Cluster, Redis } from 'ioredis';
 import { pairs } from '../redis/info.js';
 import type { Topology } from './topology.js';
+import { sleep } from '../wait.js';
 
 export interface StagePending {
   stage: string;
@@ -62,4 +63,28 @@ export async function stageBacklog(client: Redis | Cluster, topology: Topology, 
 /** Every stage's backlog, in pipeline order. */
 export function stagePending(client: Redis | Cluster, topology: Topology): Promise<StagePending[]> {
   return Promise.all(topology.stages.map((s) => stageBacklog(client, topology, s.name)));
+}
+
+/** Whether every stage has nothing undelivered and nothing pending. */
+export function isDrained(pending: StagePending[]): boolean {
+  return pending.every((p) => p.pending === 0 && p.lag === 0);
+}
+
+/**
+ * Waits until the pipeline is drained and `ready()` (e.g. the run being audited has ended), or
+ * `timeoutMs` passes, or `signal` aborts.
+ * @returns whether it drained.
+ */
+export async function waitDrained(
+  client: Redis | Cluster,
+  topology: Topology,
+  o: { timeoutMs: number; intervalMs: number; signal: AbortSignal; ready?: () => Promise<boolean> },
+): Promise<boolean> {
+  const deadline = Date.now() + o.timeoutMs;
+  for (;;) {
+    const drained = isDrained(await stagePending(client, topology)) && (o.ready ? await o.ready() : true);
+    if (drained) return true;
+    if (Date.now() >= deadline || o.signal.aborted) return false;
+    await sleep(o.intervalMs, o.signal);
+  }
 }

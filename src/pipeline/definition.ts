@@ -91,7 +91,7 @@ export const pipelineSchema = z
 export type PipelineDefinition = z.output<typeof pipelineSchema>;
 export type StageDefinition = PipelineDefinition['stages'][number];
 
-export const DEFAULT_PIPELINE_FILE = 'streamctl.yaml';
+const DEFAULT_PIPELINE_FILE = 'streamctl.yaml';
 
 /**
  * The pipeline used when there is no file: enrichment, anomaly detection, complex event processing,
@@ -103,7 +103,7 @@ export const DEFAULT_PIPELINE: PipelineDefinition = pipelineSchema.parse({
 });
 
 /** The same three steps as stages of their own, each scaled, killed and watched separately. */
-export const STAGED_PIPELINE: PipelineDefinition = pipelineSchema.parse({
+const STAGED_PIPELINE: PipelineDefinition = pipelineSchema.parse({
   stages: [
     { name: 'enrich', use: 'enrich', output: 'enriched' },
     { name: 'detect', use: 'detect', output: 'scored' },

@@ -145,7 +145,7 @@ function toRecord(r: Raw, sample: number): DlqRecord {
  * every partition; it must match exactly one record.
  * @throws UsageError BAD_DLQ_ID (malformed), DLQ_ID_NOT_FOUND or DLQ_ID_AMBIGUOUS (exit 2).
  */
-export async function resolveDlqIds(
+async function resolveDlqIds(
   client: Redis | Cluster,
   topology: Topology,
   ids: readonly string[],

@@ -85,7 +85,7 @@ export const namespaceKeys = {
 };
 
 /** FNV-1a, 32 bits: a fast, stable hash so every process routes a key to the same partition. */
-export function hashKey(key: string): number {
+function hashKey(key: string): number {
   let h = 0x811c9dc5;
   for (let i = 0; i < key.length; i++) {
     h ^= key.charCodeAt(i);

@@ -26,14 +26,14 @@ export interface Topology {
 export const DEFAULT_PARTITIONS = { single: 4, cluster: 16 } as const;
 
 /** The default partition count for a new namespace on this client's Redis. */
-export function defaultPartitions(client: Redis | Cluster): number {
+function defaultPartitions(client: Redis | Cluster): number {
   return (client as Cluster).isCluster ? DEFAULT_PARTITIONS.cluster : DEFAULT_PARTITIONS.single;
 }
 export const INGEST = 'ingest';
 export const OUT = 'out';
 
 /** Input and output stream names: `ingest` -> stage 1 -> ... -> `out`; a stage may name its output. */
-export function stageStreams(stages: { name: string; output?: string | undefined }[]): StageStreams[] {
+function stageStreams(stages: { name: string; output?: string | undefined }[]): StageStreams[] {
   return stages.map((s, i) => ({
     name: s.name,
     input: i === 0 ? INGEST : (stages[i - 1]!.output ?? stages[i - 1]!.name),

@@ -105,7 +105,7 @@ function clusterOptions(spec: ConnectionSpec, e: Endpoint): ClusterOptions {
 }
 
 /** Explains a connection failure in the user's terms: what was tried and what to change. */
-export function explainConnectError(spec: ConnectionSpec, e: Endpoint, err: unknown): ConnectionError {
+function explainConnectError(spec: ConnectionSpec, e: Endpoint, err: unknown): ConnectionError {
   const error = err as NodeJS.ErrnoException;
   const text = String(error?.message ?? err);
   const where = displayUrl(e);

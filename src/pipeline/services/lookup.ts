@@ -29,7 +29,7 @@ export interface LookupOptions {
 }
 
 /** The defaults of the lookup's settings. */
-export const LOOKUP_DEFAULTS = {
+const LOOKUP_DEFAULTS = {
   cacheSize: 10_000,
   ttlMs: 60_000,
   timeoutMs: 250,

@@ -72,7 +72,7 @@ export function encodeModel(m: DetectModel): Buffer {
   return Buffer.concat([head, meta, m.forest.serialize()]);
 }
 
-export function decodeModel(buf: Buffer): DetectModel {
+function decodeModel(buf: Buffer): DetectModel {
   const n = buf.readUInt32LE(0);
   const meta = JSON.parse(buf.subarray(4, 4 + n).toString()) as { threshold: number; calibrated?: boolean };
   return {

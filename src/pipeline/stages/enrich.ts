@@ -20,6 +20,11 @@ export interface KeyStats {
   probation?: number;
 }
 
+/** The statistics of a key before its first event. */
+export function freshStats(): KeyStats {
+  return { n: 0, mean: 0, v: 0, last: 0, out: 0, recent: [] };
+}
+
 export interface EnrichParams {
   /** Hash of reference data in the namespace: key -> JSON {region, service, owner, tier}. */
   reference: string;
@@ -184,7 +189,7 @@ export function enrich(params: Record<string, unknown>): Stage {
         const d = JSON.parse(original.toString()) as { value?: unknown; type?: unknown; time?: unknown };
         const value = Number(d.value);
         let s = stats.get(e.key);
-        if (!s) stats.set(e.key, (s = { n: 0, mean: 0, v: 0, last: 0, out: 0, recent: [] }));
+        if (!s) stats.set(e.key, (s = freshStats()));
         dirty.add(e.key);
         const o = Number.isFinite(value)
           ? observe(s, value, p)

@@ -138,32 +138,3 @@ export function writeScore(data: Buffer, score: number | null, anomaly: boolean,
   data.writeDoubleLE(score ?? 0, 52);
   data.writeUInt32LE(model, 60);
 }
-
-/** A copy of the record with the detection result written in. */
-export function withScore(data: Buffer, score: number | null, anomaly: boolean, model: number): Buffer {
-  const out = Buffer.from(data);
-  writeScore(out, score, anomaly, model);
-  return out;
-}
-
-/**
- * The event as JSON, whatever its form: a producer's JSON as it is, a metric record as its original
- * fields plus what the stages added. For readers (verify, alerts, users), not the hot path.
- */
-export function eventJson(data: Buffer): Record<string, unknown> {
-  if (!isMetricRecord(data)) return JSON.parse(data.toString()) as Record<string, unknown>;
-  const r = decodeMetricRecord(data);
-  return {
-    ...(JSON.parse(r.original.toString()) as Record<string, unknown>),
-    ref: r.ref.length ? (JSON.parse(r.ref.toString()) as unknown) : null,
-    degraded: r.degraded,
-    ready: r.ready,
-    mean: r.mean,
-    std: r.std,
-    z: r.z,
-    delta: r.delta,
-    score: r.score,
-    anomaly: r.anomaly,
-    ...(r.model ? { model: r.model } : {}),
-  };
-}

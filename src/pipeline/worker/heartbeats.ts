@@ -3,7 +3,7 @@ import { namespaceKeys } from '../keys.js';
 import type { LookupStats } from '../services/lookup.js';
 
 /** A heartbeat older than this marks its worker dead. */
-export const HEARTBEAT_STALE_MS = 3000;
+const HEARTBEAT_STALE_MS = 3000;
 /** A heartbeat older than this is removed by the first worker that sees it. */
 const FORGET_MS = 60_000;
 
@@ -33,7 +33,7 @@ export interface Heartbeat extends WorkerCounters {
 }
 
 /** A heartbeat from its JSON, or undefined when the entry is not one (written by hand, or by another program). */
-export function parseHeartbeat(json: string): Heartbeat | undefined {
+function parseHeartbeat(json: string): Heartbeat | undefined {
   let h: unknown;
   try {
     h = JSON.parse(json);

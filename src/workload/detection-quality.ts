@@ -1,0 +1,97 @@
+import { confusion, rocAuc } from '../ml/metrics.js';
+import { decodeMetricRecord, isMetricRecord } from '../pipeline/stages/metric-record.js';
+import { parseTruth } from './metric-workload.js';
+
+/** How well the pipeline's anomaly flag and score match the events' ground truth. */
+export interface DetectionQuality {
+  events: number;
+  anomalies: number;
+  flagged: number;
+  tp: number;
+  fp: number;
+  fn: number;
+  precision: number;
+  recall: number;
+  f1: number;
+  /** ROC AUC of the score, over the events that have one. */
+  auc: number;
+  /** Events without a score (their key was warming up, or no model existed yet); they count as not flagged. */
+  unscored: number;
+  /** Anomalies among them. */
+  unscoredAnomalies: number;
+  /** Recall per anomaly kind. */
+  recallByKind: Record<string, { anomalies: number; detected: number; recall: number }>;
+}
+
+/**
+ * Collects (truth, flag, score) of delivered events: the events' ground truth (from the synthetic
+ * workload) against what the pipeline's detection made of them.
+ */
+export class DetectionQualityTracker {
+  private readonly labels: boolean[] = [];
+  private readonly preds: boolean[] = [];
+  private readonly scores: number[] = [];
+  private readonly scoredLabels: boolean[] = [];
+  private unscored = 0;
+  private unscoredAnomalies = 0;
+  private readonly kinds = new Map<string, { anomalies: number; detected: number }>();
+  private seen = false;
+
+  add(data: Buffer): void {
+    let d: { truth?: { anomaly?: boolean; kind?: string | undefined }; anomaly?: unknown; score?: unknown };
+    try {
+      if (isMetricRecord(data)) {
+        // The stages' verdict is in the record, the ground truth in the original event.
+        const r = decodeMetricRecord(data);
+        d = { truth: parseTruth(r.original), anomaly: r.anomaly, score: r.score };
+      } else d = JSON.parse(data.toString()) as typeof d;
+    } catch {
+      return;
+    }
+    if (!d.truth || typeof d.truth.anomaly !== 'boolean' || d.anomaly === undefined) return;
+    this.seen = true;
+    const flagged = d.anomaly === true;
+    this.labels.push(d.truth.anomaly);
+    this.preds.push(flagged);
+    if (typeof d.score === 'number') {
+      this.scores.push(d.score);
+      this.scoredLabels.push(d.truth.anomaly);
+    } else {
+      this.unscored++;
+      if (d.truth.anomaly) this.unscoredAnomalies++;
+    }
+    if (d.truth.anomaly) {
+      const k = this.kinds.get(d.truth.kind ?? 'unknown') ?? { anomalies: 0, detected: 0 };
+      k.anomalies++;
+      if (flagged) k.detected++;
+      this.kinds.set(d.truth.kind ?? 'unknown', k);
+    }
+  }
+
+  result(): DetectionQuality | undefined {
+    if (!this.seen) return undefined;
+    const c = confusion(this.preds, this.labels);
+    const r = (x: number) => Math.round(x * 10_000) / 10_000;
+    return {
+      events: this.labels.length,
+      anomalies: c.tp + c.fn,
+      flagged: c.tp + c.fp,
+      tp: c.tp,
+      fp: c.fp,
+      fn: c.fn,
+      precision: r(c.precision),
+      recall: r(c.recall),
+      f1: r(c.f1),
+      auc: r(
+        this.scoredLabels.includes(true) && this.scoredLabels.includes(false)
+          ? rocAuc(this.scores, this.scoredLabels)
+          : NaN,
+      ),
+      unscored: this.unscored,
+      unscoredAnomalies: this.unscoredAnomalies,
+      recallByKind: Object.fromEntries(
+        [...this.kinds].sort().map(([k, v]) => [k, { ...v, recall: r(v.detected / v.anomalies) }]),
+      ),
+    };
+  }
+}
