@@ -1,7 +1,8 @@
 import { request as httpRequest } from 'node:http';
 import { connect } from 'node:net';
 import { describe, expect, it } from 'vitest';
-import { startHttpIngest, type HttpIngest, type HttpIngestOptions } from '../src/ingest/http-ingest.js';
+import { startHttpIngest, type HttpIngest } from '../src/ingest/http-ingest.js';
+import type { HttpIngestOptions } from '../src/ingest/ingest-options.js';
 import { audit } from '../src/pipeline/audit.js';
 import { decodeEntry, type StreamEvent } from '../src/pipeline/codec.js';
 import { PASSTHROUGH_PIPELINE } from '../src/pipeline/definition.js';

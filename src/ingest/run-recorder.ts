@@ -1,0 +1,86 @@
+import type { Producer } from '../pipeline/producer.js';
+import { saveRun, type RunRecord } from '../pipeline/runs.js';
+import type { ScriptClient } from '../pipeline/scripts/scripts.js';
+import type { Topology } from '../pipeline/topology.js';
+
+/**
+ * The run record of an ingest server, kept like a `produce` run's so that `streamctl verify --run`
+ * audits exactly what was accepted. It is also saved while serving, so that a server still running,
+ * or one that died without closing, can be audited up to its last save.
+ */
+export class RunRecorder {
+  private readonly run: RunRecord;
+  private saving: Promise<void> = Promise.resolve();
+  private timer: NodeJS.Timeout | undefined;
+  private busy = false;
+
+  /** The producer must be initialized: its first seq starts the record. */
+  constructor(
+    private readonly client: ScriptClient,
+    private readonly topology: Topology,
+    private readonly producer: Producer,
+    ids: { runId: string; producerId: string },
+  ) {
+    this.run = {
+      id: ids.runId,
+      kind: 'produce',
+      producer: ids.producerId,
+      status: 'running',
+      startedAt: Date.now(),
+      partitions: topology.partitions,
+      rate: 0,
+      firstSeq: producer.first,
+      lastSeq: producer.first - 1,
+      sent: 0,
+      acked: 0,
+      errors: 0,
+      failed: 0,
+      failedRanges: [],
+    };
+  }
+
+  /** Saves the producer's counters under `status`; a status other than running also ends the run. */
+  save(status: RunRecord['status']): Promise<void> {
+    // Saves are chained so an older snapshot never overwrites a newer one.
+    this.saving = this.saving
+      .catch(() => {})
+      .then(async () => {
+        const { producer, run } = this;
+        Object.assign(run, {
+          status,
+          lastSeq: producer.last,
+          sent: producer.stats.sent,
+          acked: producer.stats.acked,
+          errors: producer.stats.errors,
+          failed: producer.stats.failed,
+          failedRanges: [...producer.stats.failedRanges],
+        });
+        if (status !== 'running') run.endedAt = Date.now();
+        await saveRun(this.client, this.topology.keys, run);
+      });
+    return this.saving;
+  }
+
+  /**
+   * Saves the running record every `everyMs`, skipping a tick while the last save is unanswered
+   * so that a slow Redis does not pile them up; a failed save is reported to `log`.
+   */
+  startPeriodic(everyMs: number, log: ((message: string) => void) | undefined): void {
+    this.timer = setInterval(() => {
+      if (this.busy) return;
+      this.busy = true;
+      this.save('running')
+        .catch((err: unknown) => log?.(`saving run ${this.run.id} failed: ${(err as Error).message}`))
+        .finally(() => (this.busy = false));
+    }, everyMs);
+  }
+
+  stopPeriodic(): void {
+    clearInterval(this.timer);
+  }
+
+  /** A copy of the record as last saved (or being saved). */
+  snapshot(): RunRecord {
+    return { ...this.run };
+  }
+}
