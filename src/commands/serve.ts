@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { defineCommand } from '../cli/command.js';
 import { durationSchema } from '../duration.js';
 import { startHttpIngest } from '../ingest/http-ingest.js';
+import { INGEST_DEFAULTS } from '../ingest/ingest-options.js';
 import { connectionOptions, jsonOption, namespaceOption, pipelineOption } from '../cli/options.js';
 import { loadPipeline } from '../pipeline/definition.js';
 import { withScripts } from '../pipeline/scripts/scripts.js';
@@ -23,21 +24,21 @@ const options = z.object({
   host: z
     .string()
     .min(1)
-    .default('127.0.0.1')
+    .default(INGEST_DEFAULTS.host)
     .describe('Address to listen on (0.0.0.0 to accept from other machines)')
     .meta({ valueName: 'HOST' }),
   maxBody: z.coerce
     .number()
     .int()
     .min(1)
-    .default(1_048_576)
+    .default(INGEST_DEFAULTS.maxBodyBytes)
     .describe('Largest request body in bytes: larger ones get 413')
     .meta({ valueName: 'BYTES' }),
   maxLag: z.coerce
     .number()
     .int()
     .min(0)
-    .default(100_000)
+    .default(INGEST_DEFAULTS.maxLag)
     .describe(
       'Pipeline lag (undelivered stream entries, all stages) above which POST /events gets 503 with Retry-After',
     )
@@ -47,11 +48,11 @@ const options = z.object({
     .int()
     .min(1)
     .max(10_000)
-    .default(100)
+    .default(INGEST_DEFAULTS.batch)
     .describe('Events per stream entry')
     .meta({ valueName: 'B' }),
   linger: durationSchema()
-    .prefault('5ms')
+    .prefault(`${INGEST_DEFAULTS.lingerMs}ms`)
     .describe('How long a partial batch waits for more events, e.g. 5ms')
     .meta({ valueName: 'MS' }),
   ...jsonOption,
