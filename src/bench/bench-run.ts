@@ -2,6 +2,7 @@ import type { RedisConnection } from '../redis/connection.js';
 import { audit } from '../pipeline/audit.js';
 import { stagePending, waitDrained } from '../pipeline/backlog.js';
 import { Producer } from '../pipeline/producer.js';
+import { RunRecorder } from '../pipeline/run-recorder.js';
 import { saveRun, type RunRecord } from '../pipeline/runs.js';
 import type { ScriptClient } from '../pipeline/scripts/scripts.js';
 import type { Topology } from '../pipeline/topology.js';
@@ -84,6 +85,7 @@ export async function runBench(
   const runId = `bench-${Date.now().toString(36)}`;
   const producer = new Producer({ client, topology, producerId: `p-${runId}`, batch: o.batch, lingerMs: o.lingerMs });
   await producer.init();
+  const recorder = new RunRecorder(client, topology, producer, { runId, producerId: `p-${runId}`, rate: o.rate });
   const lagOverTime: BenchResult['lagOverTime'] = [];
   const totalLag = async () => (await stagePending(client, topology)).reduce((a, s) => a + s.lag + s.pending, 0);
   const lagTicker = setInterval(() => {
@@ -156,24 +158,14 @@ export async function runBench(
   }
   await producer.close();
   const sendSeconds = (performance.now() - tSend) / 1000;
-  const run: RunRecord = http?.run ?? {
-    id: runId,
-    kind: 'produce',
-    producer: `p-${runId}`,
-    status: 'done',
-    startedAt: Date.now(),
-    endedAt: Date.now(),
-    partitions: topology.partitions,
-    rate: o.rate,
-    firstSeq: producer.first,
-    lastSeq: producer.last,
-    sent: producer.stats.sent,
-    acked: producer.stats.acked,
-    errors: producer.stats.errors,
-    failed: producer.stats.failed,
-    failedRanges: producer.stats.failedRanges,
-  };
-  await saveRun(client, topology.keys, run);
+  let run: RunRecord;
+  if (http) {
+    run = http.run;
+    await saveRun(client, topology.keys, run);
+  } else {
+    await recorder.save('done');
+    run = recorder.snapshot();
+  }
 
   say('waiting for the pipeline to drain...');
   const drained = await waitDrained(client, topology, { timeoutMs: o.waitMs, intervalMs: 50, signal });

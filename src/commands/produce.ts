@@ -1,19 +1,19 @@
-import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
 import { defineCommand } from '../cli/command.js';
-import { durationSchema, formatDuration } from '../duration.js';
 import type { Io } from '../cli/io.js';
 import { connectionOptions, jsonOption, namespaceOption } from '../cli/options.js';
-import { sendOpenLoop } from '../workload/pacer.js';
-import { Producer } from '../pipeline/producer.js';
-import { saveRun, type RunRecord } from '../pipeline/runs.js';
+import { connect } from '../cli/target.js';
+import { durationSchema, formatDuration } from '../duration.js';
+import { UsageError } from '../errors.js';
+import { namespaceKeys } from '../pipeline/keys.js';
+import { newRunId, type RunRecord } from '../pipeline/runs.js';
 import { withScripts } from '../pipeline/scripts/scripts.js';
+import { ENRICH_DEFAULTS } from '../pipeline/stages/enrich.js';
 import { ensureTopology } from '../pipeline/topology.js';
 import { metricKeyNames, metricWorkload } from '../workload/metric-workload.js';
 import { readNdjsonWorkload, type NdjsonWorkload } from '../workload/ndjson-workload.js';
+import { startProduceRun } from '../workload/produce-run.js';
 import { syntheticReference, writeReference } from '../workload/reference.js';
-import { UsageError } from '../errors.js';
-import { connect } from '../cli/target.js';
 
 const options = z.object({
   ...connectionOptions,
@@ -111,6 +111,11 @@ const options = z.object({
   ...jsonOption,
 });
 
+/** Events sent when neither --count nor --duration (nor --from) says how many. */
+const DEFAULT_COUNT = 100_000;
+/** How often the progress bar is redrawn on a terminal. */
+const PROGRESS_EVERY_MS = 250;
+
 function bar(fraction: number, width = 24): string {
   const full = Math.round(Math.max(0, Math.min(1, fraction)) * width);
   return `[${'#'.repeat(full)}${' '.repeat(width - full)}]`;
@@ -135,17 +140,8 @@ export default defineCommand({
         partitions: opts.partitions,
         reset: opts.reset,
       });
-      const runId = `${Date.now().toString(36)}-${randomBytes(3).toString('hex')}`;
+      const runId = newRunId();
       const producerId = opts.producerId ?? `p-${runId}`;
-      const producer = new Producer({
-        client,
-        topology,
-        producerId,
-        batch: opts.batch,
-        lingerMs: opts.linger,
-        durable: opts.durable,
-      });
-      await producer.init();
       let file: NdjsonWorkload | undefined;
       if (opts.from) {
         try {
@@ -160,7 +156,7 @@ export default defineCommand({
       } else if (opts.reference) {
         await writeReference(
           client,
-          `${opts.namespace}:reference`,
+          namespaceKeys.lookupHash(opts.namespace, ENRICH_DEFAULTS.reference),
           syntheticReference(metricKeyNames(opts.keys), opts.seed),
         );
       }
@@ -172,85 +168,45 @@ export default defineCommand({
             : Infinity
           : file
             ? Infinity
-            : 100_000);
-      const workload = metricWorkload({
-        keys: opts.keys,
-        seed: opts.seed,
-        anomalyRate: opts.anomalyRate,
-        stepMs: opts.stepMs,
-      });
-      const run: RunRecord = {
-        id: runId,
-        kind: 'produce',
-        producer: producerId,
-        status: 'running',
-        startedAt: Date.now(),
-        partitions: topology.partitions,
+            : DEFAULT_COUNT);
+      const produced = await startProduceRun({
+        client,
+        topology,
+        runId,
+        producerId,
+        batch: opts.batch,
+        lingerMs: opts.linger,
+        durable: opts.durable,
+        source:
+          file ??
+          metricWorkload({ keys: opts.keys, seed: opts.seed, anomalyRate: opts.anomalyRate, stepMs: opts.stepMs }),
         rate: opts.rate,
-        firstSeq: producer.first,
-        lastSeq: producer.first - 1,
-        sent: 0,
-        acked: 0,
-        errors: 0,
-        failed: 0,
-        failedRanges: [],
-      };
-      const record = async (status: RunRecord['status']) => {
-        Object.assign(run, {
-          status,
-          lastSeq: producer.last,
-          sent: producer.stats.sent,
-          acked: producer.stats.acked,
-          errors: producer.stats.errors,
-          failed: producer.stats.failed,
-          failedRanges: producer.stats.failedRanges,
-        });
-        if (status !== 'running') run.endedAt = Date.now();
-        await saveRun(client, topology.keys, run);
-      };
-      await record('running');
-
-      const showProgress = io.stderr.isTTY && !opts.json;
+        total,
+        durationMs: opts.duration,
+        signal: io.signal,
+      });
       const t0 = performance.now();
-      let lastSave = t0;
+      const stats = produced.stats;
+      const showProgress = io.stderr.isTTY && !opts.json;
       const progress = () => {
         const s = (performance.now() - t0) / 1000;
-        const rate = producer.stats.acked / Math.max(s, 0.001);
-        const frac = Number.isFinite(total)
-          ? producer.stats.sent / total
-          : opts.duration
-            ? (s * 1000) / opts.duration
-            : 0;
+        const rate = stats.acked / Math.max(s, 0.001);
+        const frac = Number.isFinite(total) ? stats.sent / total : opts.duration ? (s * 1000) / opts.duration : 0;
         const eta = frac > 0 ? formatDuration(((1 - frac) * s * 1000) / frac) : '?';
         io.stderr.write(
-          `\r${bar(frac)} ${Math.round(frac * 100)}%  sent ${producer.stats.sent.toLocaleString('en')}  acked ${producer.stats.acked.toLocaleString('en')}  ${Math.round(rate).toLocaleString('en')} ev/s  ETA ${eta}   `,
+          `\r${bar(frac)} ${Math.round(frac * 100)}%  sent ${stats.sent.toLocaleString('en')}  acked ${stats.acked.toLocaleString('en')}  ${Math.round(rate).toLocaleString('en')} ev/s  ETA ${eta}   `,
         );
       };
-      const ticker = showProgress ? setInterval(progress, 250) : undefined;
-
+      const ticker = showProgress ? setInterval(progress, PROGRESS_EVERY_MS) : undefined;
+      let run: RunRecord;
       try {
-        await sendOpenLoop({
-          producer,
-          source: file ?? workload,
-          rate: opts.rate,
-          total,
-          durationMs: opts.duration,
-          signal: io.signal,
-          onTick: async (now) => {
-            if (now - lastSave > 1000) {
-              lastSave = now;
-              await record('running');
-            }
-          },
-        });
-        await producer.close();
+        run = await produced.done;
       } finally {
         if (ticker) clearInterval(ticker);
         if (showProgress) {
           progress();
           io.stderr.write('\n');
         }
-        await record(io.signal.aborted ? 'aborted' : 'done');
       }
       const seconds = (performance.now() - t0) / 1000;
       if (file) {
@@ -263,15 +219,15 @@ export default defineCommand({
         producer: producerId,
         namespace: opts.namespace,
         partitions: topology.partitions,
-        sent: producer.stats.sent,
-        acked: producer.stats.acked,
-        errors: producer.stats.errors,
-        failed: producer.stats.failed,
-        deduplicated: producer.stats.deduplicated,
+        sent: stats.sent,
+        acked: stats.acked,
+        errors: stats.errors,
+        failed: stats.failed,
+        deduplicated: stats.deduplicated,
         firstSeq: run.firstSeq,
         lastSeq: run.lastSeq,
         durationMs: Math.round(seconds * 1000),
-        rate: Math.round(producer.stats.acked / Math.max(seconds, 0.001)),
+        rate: Math.round(stats.acked / Math.max(seconds, 0.001)),
         ...(file ? { malformed: file.stats.malformed, malformedLines: file.malformed.slice(0, 100) } : {}),
       };
       io.stdout.write(

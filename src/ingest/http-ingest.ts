@@ -9,7 +9,7 @@ import { IngestMetrics } from './ingest-metrics.js';
 import { IngestRequests } from './ingest-requests.js';
 import { LagGate } from './lag-gate.js';
 import { listen } from './listen.js';
-import { RunRecorder } from './run-recorder.js';
+import { RunRecorder } from '../pipeline/run-recorder.js';
 
 /** A shutdown step slower than this is logged. */
 const SLOW_CLOSE_MS = 5_000;

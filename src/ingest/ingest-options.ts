@@ -1,6 +1,7 @@
-import { randomBytes } from 'node:crypto';
 import type { ScriptClient } from '../pipeline/scripts/scripts.js';
 import type { Topology } from '../pipeline/topology.js';
+import { PRODUCER_DEFAULTS } from '../pipeline/producer.js';
+import { newRunId } from '../pipeline/runs.js';
 
 /** Options of `startHttpIngest`. An omitted one takes its value from {@link INGEST_DEFAULTS}. */
 export interface HttpIngestOptions {
@@ -60,9 +61,9 @@ export const INGEST_DEFAULTS: Readonly<Required<Pick<HttpIngestOptions, Defaulte
   maxBodyBytes: 1024 * 1024,
   maxLag: 100_000,
   lagRefreshMs: 500,
-  batch: 100,
-  lingerMs: 5,
-  durable: false,
+  batch: PRODUCER_DEFAULTS.batch,
+  lingerMs: PRODUCER_DEFAULTS.lingerMs,
+  durable: PRODUCER_DEFAULTS.durable,
   drainRequestsMs: 10_000,
   recordEveryMs: 1000,
 };
@@ -75,6 +76,6 @@ export function resolveIngestOptions(o: HttpIngestOptions): ResolvedIngestOption
   // An option given as undefined (a caller passing its own optional setting through) gets the
   // default, as an omitted one does.
   const given = Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as HttpIngestOptions;
-  const runId = given.runId ?? `${Date.now().toString(36)}-${randomBytes(3).toString('hex')}`;
+  const runId = given.runId ?? newRunId();
   return { ...INGEST_DEFAULTS, ...given, runId, producerId: given.producerId ?? `http-${runId}` };
 }

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import type { Cluster, Redis } from 'ioredis';
 import { RuntimeError } from '../errors.js';
 import type { Keys } from './keys.js';
@@ -20,6 +21,11 @@ export interface RunRecord {
   errors: number;
   failed: number;
   failedRanges: [number, number][];
+}
+
+/** A new run id: its start time in base 36 and a random suffix, so ids sort by time and do not collide. */
+export function newRunId(): string {
+  return `${Date.now().toString(36)}-${randomBytes(3).toString('hex')}`;
 }
 
 /** Writes the record and indexes it by start time. */

@@ -1,12 +1,12 @@
-import type { Producer } from '../pipeline/producer.js';
-import { saveRun, type RunRecord } from '../pipeline/runs.js';
-import type { ScriptClient } from '../pipeline/scripts/scripts.js';
-import type { Topology } from '../pipeline/topology.js';
+import type { Cluster, Redis } from 'ioredis';
+import type { Producer } from './producer.js';
+import { saveRun, type RunRecord } from './runs.js';
+import type { Topology } from './topology.js';
 
 /**
- * The run record of an ingest server, kept like a `produce` run's so that `streamctl verify --run`
- * audits exactly what was accepted. It is also saved while serving, so that a server still running,
- * or one that died without closing, can be audited up to its last save.
+ * The run record of a producer (`produce`, `serve`, `bench`): the seq range it handed out and its
+ * counters, what `streamctl verify --run` audits. It can be saved while the run goes on, so that a
+ * run still going, or one whose process died, can be audited up to its last save.
  */
 export class RunRecorder {
   private readonly run: RunRecord;
@@ -16,10 +16,10 @@ export class RunRecorder {
 
   /** The producer must be initialized: its first seq starts the record. */
   constructor(
-    private readonly client: ScriptClient,
+    private readonly client: Redis | Cluster,
     private readonly topology: Topology,
     private readonly producer: Producer,
-    ids: { runId: string; producerId: string },
+    ids: { runId: string; producerId: string; rate?: number },
   ) {
     this.run = {
       id: ids.runId,
@@ -28,7 +28,7 @@ export class RunRecorder {
       status: 'running',
       startedAt: Date.now(),
       partitions: topology.partitions,
-      rate: 0,
+      rate: ids.rate ?? 0,
       firstSeq: producer.first,
       lastSeq: producer.first - 1,
       sent: 0,
