@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { CepEngine, canonicalJson, type CepAlert, type CepEvent } from '../src/pipeline/stages/cep/engine.js';
+import { CepEngine } from '../src/pipeline/stages/cep/engine.js';
+import { canonicalJson } from '../src/pipeline/stages/cep/compiled-rule.js';
+import type { CepAlert, CepEvent } from '../src/pipeline/stages/cep/event.js';
 import { DEFAULT_RULES, cepRulesSchema, type CepRule, type CepRuleInput } from '../src/pipeline/stages/cep/rules.js';
 import { prng } from '../src/ml/random.js';
 

@@ -1,6 +1,7 @@
 import { UsageError } from '../../../errors.js';
 import type { Stage } from '../../stage.js';
-import { CepEngine, type CepEvent } from './engine.js';
+import { CepEngine } from './engine.js';
+import type { CepEvent } from './event.js';
 import { isMetricRecord, recordCepFields } from '../metric-record.js';
 import { cepRulesSchema, DEFAULT_RULES, type CepRule } from './rules.js';
 
