@@ -7,6 +7,7 @@ import { Keys } from '../pipeline/keys.js';
 import { connect } from '../cli/target.js';
 import { sleep } from '../wait.js';
 import { RuntimeError } from '../errors.js';
+import { ALERTS } from '../pipeline/stages/cep/cep.js';
 
 const options = z.object({
   ...connectionOptions,
@@ -22,7 +23,7 @@ const options = z.object({
   stream: z
     .string()
     .regex(/^[a-z][a-z0-9_-]*$/)
-    .default('alerts')
+    .default(ALERTS)
     .describe('Stream of the partitions to read')
     .meta({ valueName: 'NAME' }),
   ...jsonOption,
