@@ -103,7 +103,8 @@ export async function benchSummary(opts: { peerEvents?: number } = {}): Promise<
       );
 
       console.log(
-        '\n1. latency at 10,000 events/s, open loop, 10 s measured after a 5 s warm-up (`streamctl bench --rate 10000 --warmup 5s --duration 10s`)',
+        '\n1. latency at 10,000 events/s, open loop, 10 s measured after a 5 s warm-up (`streamctl bench ' +
+          '--rate 10000 --warmup 5s --duration 10s`)',
       );
       const lat = cliJson<BenchResult>([
         'bench',

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { redact } from '../src/redact.js';
-import { parseRedisUrl } from '../src/redis/endpoint.js';
+import { parseRedisUrls } from '../src/redis/endpoint.js';
 import { findFreePorts } from '../src/embedded/ports.js';
 import { runCli, type CliResult } from './helpers/cli.js';
 import { randomBasePort, startRedis, type TestServer } from './helpers/redis.js';
@@ -96,8 +96,8 @@ describe('redact', () => {
     const secret = 'p@ss/w:rd';
     const encoded = encodeURIComponent(secret);
     expect(encoded).toBe('p%40ss%2Fw%3Ard');
-    const e = parseRedisUrl(`redis://carol:${encoded}@127.0.0.1:6390/2`);
-    expect(e.password).toBe(secret);
+    const [e] = parseRedisUrls(`redis://carol:${encoded}@127.0.0.1:6390/2`);
+    expect(e?.password).toBe(secret);
     const text = `driver said: auth ${secret} rejected; retry with ${encoded} (or "${secret}")\n`;
     const out = redact(text);
     expect(out).not.toContain(secret);

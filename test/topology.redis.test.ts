@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { slotOf } from '../src/redis/slots.js';
-import { Keys, partitionOf, partitionTag } from '../src/pipeline/keys.js';
+import { Keys, partitionOf } from '../src/pipeline/keys.js';
 import { runCli } from './helpers/cli.js';
 import { startRedis, type TestServer } from './helpers/redis.js';
 
@@ -35,7 +35,6 @@ describe('topology', () => {
       }
       expect(new Set(keys.tags).size).toBe(p);
     }
-    expect(partitionTag(0, 16)).toBe(new Keys('x', 16).tags[0]);
   });
 
   it('routes a key always to the same partition', () => {

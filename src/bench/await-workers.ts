@@ -33,7 +33,8 @@ export async function awaitWorkers(
       new RuntimeError(
         'NO_WORKERS',
         `no live worker for stage ${idle.join(', ')} in namespace "${ns}": nothing would process the load`,
-        'start the pipeline (`streamctl up`, or `streamctl worker --stage NAME` per stage) on the same --redis and --namespace, then run bench again',
+        'start the pipeline (`streamctl up`, or `streamctl worker --stage NAME` per stage) on the same ' +
+          '--redis and --namespace, then run bench again',
       ),
   });
 }

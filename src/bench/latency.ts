@@ -40,8 +40,8 @@ export interface CommitWindow {
 }
 
 /**
- * hdr-histogram-js, loaded on first use: it costs every process that loads the CLI (workers
- * included) about 7 MB of memory otherwise.
+ * hdr-histogram-js, loaded on first use: otherwise every process that loads the CLI (workers
+ * included) would hold its memory.
  */
 let build: typeof import('hdr-histogram-js').build;
 

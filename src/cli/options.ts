@@ -1,5 +1,7 @@
 import { z } from 'zod';
 import { DEFAULT_HOME } from '../embedded/deployment.js';
+import { PRODUCER_DEFAULTS } from '../pipeline/producer.js';
+import { DEFAULT_PARTITIONS } from '../pipeline/topology.js';
 
 /** Where the embedded deployment keeps its state. */
 export const homeOption = {
@@ -16,7 +18,8 @@ export const connectionOptions = {
     .string()
     .optional()
     .describe(
-      'Redis URL; several comma-separated URLs are cluster seeds: redis://[user:password@]host:port, rediss:// for TLS. Default: STREAMCTL_REDIS_URL, else the embedded deployment',
+      'Redis URL; several comma-separated URLs are cluster seeds: redis://[user:password@]host:port, ' +
+        'rediss:// for TLS. Default: STREAMCTL_REDIS_URL, else the embedded deployment',
     )
     .meta({ valueName: 'URL' }),
   tlsCa: z
@@ -49,13 +52,42 @@ export type ConnectionOptions = {
   home: string;
 };
 
+/** Partitions of a namespace that does not exist yet. */
+export const partitionsOption = {
+  partitions: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(1024)
+    .optional()
+    .describe(
+      `Partitions of a new namespace (default: ${DEFAULT_PARTITIONS.single} on a single Redis, ${DEFAULT_PARTITIONS.cluster} on a cluster; ` +
+        'an existing namespace keeps its own); the most workers a stage can use',
+    )
+    .meta({ valueName: 'P' }),
+};
+
+/** Events per stream entry of the producer. */
+export const batchOption = {
+  batch: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(10_000)
+    .default(PRODUCER_DEFAULTS.batch)
+    .describe('Events per stream entry')
+    .meta({ valueName: 'B' }),
+};
+
 /** Where the pipeline definition comes from. */
 export const pipelineOption = {
   pipeline: z
     .string()
     .optional()
     .describe(
-      'Pipeline file, or a built-in pipeline: "default" (enrich -> detect -> cep fused into one stage), "staged" (the same as three stages) or "passthrough" (three passthrough stages). Default: ./streamctl.yaml if present, else "default"',
+      'Pipeline file, or a built-in pipeline: "default" (enrich -> detect -> cep fused into one stage), ' +
+        '"staged" (the same as three stages) or "passthrough" (three passthrough stages). Default: ' +
+        './streamctl.yaml if present, else "default"',
     )
     .meta({ valueName: 'FILE' }),
 };

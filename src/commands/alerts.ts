@@ -42,7 +42,8 @@ function line(alert: Record<string, unknown>, json: boolean): string {
 export default defineCommand({
   name: 'alerts',
   description:
-    'Show the alerts the cep stage raised (the `alerts` stream of every partition), oldest first; --follow for new ones.',
+    'Show the alerts the cep stage raised (the `alerts` stream of every partition), oldest first; ' +
+    '--follow for new ones.',
   examples: ['streamctl alerts', 'streamctl alerts --follow --json'],
   options,
   async run(opts, io) {

@@ -9,7 +9,7 @@ import { serveWritingHere } from '../bench/http-load.js';
 import { renderBenchReport } from '../bench/report-text.js';
 import { readBenchBaseline } from '../bench/result.js';
 import { defineCommand } from '../cli/command.js';
-import { connectionOptions, namespaceOption, pipelineOption } from '../cli/options.js';
+import { batchOption, connectionOptions, namespaceOption, pipelineOption } from '../cli/options.js';
 import { connect } from '../cli/target.js';
 import { durationSchema } from '../duration.js';
 import { UsageError } from '../errors.js';
@@ -36,24 +36,20 @@ const options = z.object({
     .default(0.01)
     .describe('Injected anomalies (for the default pipeline)')
     .meta({ valueName: 'P' }),
-  batch: z.coerce
-    .number()
-    .int()
-    .min(1)
-    .max(10_000)
-    .default(100)
-    .describe('Events per stream entry')
-    .meta({ valueName: 'B' }),
+  ...batchOption,
   warmup: durationSchema()
     .prefault('0s')
     .describe(
-      "Send at --rate for this long first, unmeasured: the latency figures count only the events of --duration after it (the warm-up's events are audited too). Workers that just started train their models, fill their caches and JIT-compile in the first seconds",
+      'Send at --rate for this long first, unmeasured: the latency figures count only the events of ' +
+        "--duration after it (the warm-up's events are audited too). Workers that just started train their " +
+        'models, fill their caches and JIT-compile in the first seconds',
     )
     .meta({ valueName: 'D' }),
   linger: durationSchema()
     .prefault('0ms')
     .describe(
-      "How long a partial batch waits for more events; 0: it goes at the end of the event-loop turn that filled it, or when its partition's append in flight returns",
+      'How long a partial batch waits for more events; 0: it goes at the end of the event-loop turn that ' +
+        "filled it, or when its partition's append in flight returns",
     )
     .meta({ valueName: 'MS' }),
   wait: durationSchema()
@@ -75,14 +71,21 @@ const options = z.object({
     .string()
     .optional()
     .describe(
-      'Also write the results as a self-contained HTML report (inline SVG charts, no network): latency over time and per hop, throughput and lag over time, calibration, processes, audit',
+      'Also write the results as a self-contained HTML report (inline SVG charts, no network): latency over ' +
+        'time and per hop, throughput and lag over time, calibration, processes, audit',
     )
     .meta({ valueName: 'FILE' }),
   compare: z
     .string()
     .optional()
     .describe(
-      'Compare with an earlier `bench --json FILE` output: throughput, p50/p99 per hop, CPU/RSS per process role, with a verdict per metric and overall (JSON: comparison). Noise rule: threshold T = max(--min-change, calibration disagreement max(r, 1/r) - 1, r = ratio of the two runs\' calibration XADD rates); throughput and --max rate are divided by each run\'s calibration XADD rate when both have one; p99 gets 2T; changes under 0.5 ms, 5 CPU points or 5 MB are noise. Within the threshold: "same within noise", else "better" or "worse". Overall: worse if any of throughput, max rate, end-to-end p50/p99 or total CPU is worse; better if one is better and none worse',
+      'Compare with an earlier `bench --json FILE` output: throughput, p50/p99 per hop, CPU/RSS per process ' +
+        'role, with a verdict per metric and overall (JSON: comparison). Noise rule: threshold T = ' +
+        "max(--min-change, calibration disagreement max(r, 1/r) - 1, r = ratio of the two runs' calibration " +
+        "XADD rates); throughput and --max rate are divided by each run's calibration XADD rate when both " +
+        'have one; p99 gets 2T; changes under 0.5 ms, 5 CPU points or 5 MB are noise. Within the threshold: ' +
+        '"same within noise", else "better" or "worse". Overall: worse if any of throughput, max rate, ' +
+        'end-to-end p50/p99 or total CPU is worse; better if one is better and none worse',
     )
     .meta({ valueName: 'FILE' }),
   minChange: z.coerce
@@ -91,14 +94,21 @@ const options = z.object({
     .max(10)
     .default(0.1)
     .describe(
-      '--compare: the smallest relative change that is more than noise (0.1 = 10%); short runs on a shared machine may need more',
+      '--compare: the smallest relative change that is more than noise (0.1 = 10%); short runs on a shared ' +
+        'machine may need more',
     )
     .meta({ valueName: 'P' }),
   max: z
     .boolean()
     .default(false)
     .describe(
-      "Search the highest sustainable rate instead of one run at --rate (--duration is then unused): steps of --max-step from --rate up x1.5, then bisection between the last sustainable and the first unsustainable rate (to 5%). A step is sustainable when the sender achieved 95% of its rate, the lag (entries undelivered or pending, all stages) did not keep growing (peak of the last third of the step <= 2 x peak of the first third + 100, unless what it grew to drained within 150 ms: jitter), and it drained to 0 within a grace of min(--max-step, 2s) after the step. A progress line per step on stderr; JSON: max. Every step's events are audited at the end",
+      'Search the highest sustainable rate instead of one run at --rate (--duration is then unused): steps ' +
+        'of --max-step from --rate up x1.5, then bisection between the last sustainable and the first ' +
+        'unsustainable rate (to 5%). A step is sustainable when the sender achieved 95% of its rate, the lag ' +
+        '(entries undelivered or pending, all stages) did not keep growing (peak of the last third of the ' +
+        'step <= 2 x peak of the first third + 100, unless what it grew to drained within 150 ms: jitter), ' +
+        'and it drained to 0 within a grace of min(--max-step, 2s) after the step. A progress line per step ' +
+        "on stderr; JSON: max. Every step's events are audited at the end",
     ),
   maxTime: durationSchema()
     .prefault('60s')
@@ -112,20 +122,33 @@ const options = z.object({
     .boolean()
     .default(false)
     .describe(
-      "After the run, run three peer baselines on the same Redis (standalone or cluster) with the same events: a naive per-event consumer-group pipeline, the same with record batches (100 events per entry, one MULTI per read: the transport alone, without streamctl's guarantees or stage work) and a BullMQ 3-queue chain, each hop in its own process; print each one's events/s and the ratio streamctl end-to-end events/s / peer events/s (JSON: peers). Their keys, under <namespace>:peers:, are deleted afterwards. bullmq is an optional dependency: where it is not installed, only the stream peers run and the BullMQ one is listed as not run (JSON: peersSkipped), as is a peer that fails; neither changes the exit code",
+      'After the run, run three peer baselines on the same Redis (standalone or cluster) with the same ' +
+        'events: a naive per-event consumer-group pipeline, the same with record batches (100 events per ' +
+        "entry, one MULTI per read: the transport alone, without streamctl's guarantees or stage work) and a " +
+        "BullMQ 3-queue chain, each hop in its own process; print each one's events/s and the ratio streamctl " +
+        'end-to-end events/s / peer events/s (JSON: peers). Their keys, under <namespace>:peers:, are deleted ' +
+        'afterwards. bullmq is an optional dependency: where it is not installed, only the stream peers run ' +
+        'and the BullMQ one is listed as not run (JSON: peersSkipped), as is a peer that fails; neither ' +
+        'changes the exit code',
     ),
   http: z
     .boolean()
     .default(false)
     .describe(
-      'Load through the HTTP ingest instead of the in-process producer: an ingest server (as `streamctl serve`) in this process on a free port, driven by autocannon posting 100-event NDJSON bodies of the metric workload over --connections for --duration (closed loop: --rate is unused); reports requests/s, events/s, HTTP latency percentiles and non-2xx responses (JSON: http), then the same drain and audit of the accepted events',
+      'Load through the HTTP ingest instead of the in-process producer: an ingest server (as `streamctl ' +
+        'serve`) in this process on a free port, driven by autocannon posting 100-event NDJSON bodies of the ' +
+        'metric workload over --connections for --duration (closed loop: --rate is unused); reports ' +
+        'requests/s, events/s, HTTP latency percentiles and non-2xx responses (JSON: http), then the same ' +
+        'drain and audit of the accepted events',
     ),
   httpUrl: z
     .string()
     .regex(/^https?:\/\/[^/]/, 'an http:// URL, e.g. http://127.0.0.1:8080')
     .optional()
     .describe(
-      '--http against the running `streamctl serve` at this base URL instead of one in this process (implies --http); it must write to the same --redis and --namespace. Every event it accepts during the load, from any client, is audited',
+      '--http against the running `streamctl serve` at this base URL instead of one in this process ' +
+        '(implies --http); it must write to the same --redis and --namespace. Every event it accepts during ' +
+        'the load, from any client, is audited',
     )
     .meta({ valueName: 'URL' }),
   connections: z.coerce
@@ -141,7 +164,8 @@ const options = z.object({
     .positive()
     .optional()
     .describe(
-      '--http: post about this many events per second (in 100-event bodies; autocannon paces requests per connection, so it may overshoot somewhat); default: as fast as the connections are answered',
+      '--http: post about this many events per second (in 100-event bodies; autocannon paces requests per ' +
+        'connection, so it may overshoot somewhat); default: as fast as the connections are answered',
     )
     .meta({ valueName: 'R' }),
   peerEvents: z.coerce

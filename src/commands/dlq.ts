@@ -27,7 +27,8 @@ const options = z.object({
     .string()
     .optional()
     .describe(
-      'Only these records: comma-separated references PARTITION/ENTRY-ID as listed (a bare ENTRY-ID if it is in one partition only)',
+      'Only these records: comma-separated references PARTITION/ENTRY-ID as listed (a bare ENTRY-ID if it ' +
+        'is in one partition only)',
     )
     .meta({ valueName: 'ID' })
     .transform((text, ctx) => {
@@ -119,7 +120,8 @@ function check(opts: Options): void {
 export default defineCommand({
   name: 'dlq',
   description:
-    'List, replay or purge the dead-letter records of a namespace (every partition): the events a stage failed on, with provenance.',
+    'List, replay or purge the dead-letter records of a namespace (every partition): the events a stage ' +
+    'failed on, with provenance.',
   examples: [
     'streamctl dlq list',
     'streamctl dlq list --stage enrich --limit 10 --json',

@@ -71,7 +71,8 @@ async function waitHealthy(opts: z.output<typeof options>, io: Io, timeoutMs: nu
 export default defineCommand({
   name: 'health',
   description:
-    'Report the health of the Redis deployment (nodes, replication, cluster slots) and of the namespace streams and consumer groups. Exit 0 only when ok.',
+    'Report the health of the Redis deployment (nodes, replication, cluster slots) and of the namespace ' +
+    'streams and consumer groups. Exit 0 only when ok.',
   examples: [
     'streamctl health',
     'streamctl health --json',

@@ -1,7 +1,8 @@
 import { z } from 'zod';
 import { defineCommand } from '../cli/command.js';
 import type { Io } from '../cli/io.js';
-import { connectionOptions, jsonOption, namespaceOption } from '../cli/options.js';
+import { batchOption, connectionOptions, jsonOption, namespaceOption, partitionsOption } from '../cli/options.js';
+import { PRODUCER_DEFAULTS } from '../pipeline/producer.js';
 import { connect } from '../cli/target.js';
 import { durationSchema, formatDuration } from '../duration.js';
 import { UsageError } from '../errors.js';
@@ -51,7 +52,8 @@ const options = z.object({
     .max(1)
     .default(0.01)
     .describe(
-      'Fraction of events that are injected anomalies (spike, drop, level shift, error burst), labelled with ground truth',
+      'Fraction of events that are injected anomalies (spike, drop, level shift, error burst), labelled ' +
+        'with ground truth',
     )
     .meta({ valueName: 'P' }),
   stepMs: z.coerce
@@ -75,16 +77,9 @@ const options = z.object({
     .describe(
       'Write seeded reference data (region, service, owner, tier) for the synthetic keys; --no-reference to keep yours',
     ),
-  batch: z.coerce
-    .number()
-    .int()
-    .min(1)
-    .max(10_000)
-    .default(100)
-    .describe('Events per stream entry')
-    .meta({ valueName: 'B' }),
+  ...batchOption,
   linger: durationSchema()
-    .prefault('5ms')
+    .prefault(`${PRODUCER_DEFAULTS.lingerMs}ms`)
     .describe('How long a partial batch waits for more events, e.g. 5ms')
     .meta({ valueName: 'MS' }),
   producerId: z
@@ -93,17 +88,8 @@ const options = z.object({
     .optional()
     .describe('Producer id (default: p-<run id>); reusing one continues its seqs')
     .meta({ valueName: 'ID' }),
-  partitions: z.coerce
-    .number()
-    .int()
-    .min(1)
-    .max(1024)
-    .optional()
-    .describe(
-      'Partitions of a new namespace (default: 4 on a single Redis, 16 on a cluster; an existing namespace keeps its own)',
-    )
-    .meta({ valueName: 'P' }),
-  durable: z.boolean().default(false).describe('WAIT for a replica to acknowledge every append'),
+  ...partitionsOption,
+  durable: z.boolean().default(PRODUCER_DEFAULTS.durable).describe('WAIT for a replica to acknowledge every append'),
   reset: z
     .boolean()
     .default(false)
@@ -124,7 +110,8 @@ function bar(fraction: number, width = 24): string {
 export default defineCommand({
   name: 'produce',
   description:
-    'Send metric events (synthetic, with labelled anomalies, or replayed from a file) into the pipeline at a rate, through the idempotent producer, and record the run for `verify`.',
+    'Send metric events (synthetic, with labelled anomalies, or replayed from a file) into the pipeline ' +
+    'at a rate, through the idempotent producer, and record the run for `verify`.',
   examples: [
     'streamctl produce --count 1000000 --rate 0',
     'streamctl produce --rate 5000 --duration 30s --keys 200 --anomaly-rate 0.02',

@@ -61,7 +61,8 @@ const options = z.object({
 export default defineCommand({
   name: 'serve',
   description:
-    'Accept events over HTTP (POST /events, a JSON array or NDJSON, each with a "key") into the pipeline through the idempotent producer, until Ctrl-C; the run is recorded for `verify`.',
+    'Accept events over HTTP (POST /events, a JSON array or NDJSON, each with a "key") into the pipeline ' +
+    'through the idempotent producer, until Ctrl-C; the run is recorded for `verify`.',
   examples: [
     'streamctl serve',
     'streamctl serve --port 9000 --max-lag 50000',

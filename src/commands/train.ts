@@ -18,7 +18,8 @@ const options = z.object({
     .string()
     .optional()
     .describe(
-      'NDJSON file of metric events ({"key","value",...} per line) to train on; default: the events already enriched in the namespace',
+      'NDJSON file of metric events ({"key","value",...} per line) to train on; default: the events already ' +
+        'enriched in the namespace',
     )
     .meta({ valueName: 'FILE' }),
   rows: z.coerce
@@ -48,7 +49,9 @@ const options = z.object({
 export default defineCommand({
   name: 'train',
   description:
-    "Train the detect stage's Isolation Forest ahead of time (from a file of metric events, or from the events already in the namespace: the detect stage's input, or the raw input of a fused stage with the enrich statistics computed on the way) and store it as the newest model version.",
+    "Train the detect stage's Isolation Forest ahead of time (from a file of metric events, or from the " +
+    "events already in the namespace: the detect stage's input, or the raw input of a fused stage with " +
+    'the enrich statistics computed on the way) and store it as the newest model version.',
   examples: ['streamctl train --from events.ndjson', 'streamctl train --rows 8192 --json'],
   options,
   async run(opts, io) {

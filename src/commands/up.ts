@@ -67,7 +67,9 @@ const options = z.object({
     .max(65_535)
     .optional()
     .describe(
-      'Also take events over HTTP, as `streamctl serve` does, on 127.0.0.1:PORT (0 picks a free one) once Redis and the workers are up; Ctrl-C closes it (run recorded) before the workers stop. Not with --detach: the server lives in this process, so beside a detached deployment run `streamctl serve`',
+      'Also take events over HTTP, as `streamctl serve` does, on 127.0.0.1:PORT (0 picks a free one) once ' +
+        'Redis and the workers are up; Ctrl-C closes it (run recorded) before the workers stop. Not with ' +
+        '--detach: the server lives in this process, so beside a detached deployment run `streamctl serve`',
     )
     .meta({ valueName: 'PORT' }),
   ...jsonOption,
@@ -93,7 +95,8 @@ function summary(d: Deployment, home: string, elapsedMs: number, resumed: boolea
 export default defineCommand({
   name: 'up',
   description:
-    'Start the embedded deployment: redis-server processes run by streamctl (a 3x1 Redis Cluster by default, or --standalone). In the foreground until Ctrl-C, or --detach.',
+    'Start the embedded deployment: redis-server processes run by streamctl (a 3x1 Redis Cluster by ' +
+    'default, or --standalone). In the foreground until Ctrl-C, or --detach.',
   examples: [
     'streamctl up',
     'streamctl up --detach',
@@ -109,7 +112,8 @@ export default defineCommand({
       throw new UsageError(
         'HTTP_WITH_DETACH',
         '--http serves from the `up` process itself, which --detach ends',
-        'drop --detach (Ctrl-C then stops the server, the workers and Redis), or after `streamctl up --detach` run `streamctl serve --port PORT`',
+        'drop --detach (Ctrl-C then stops the server, the workers and Redis), or after `streamctl up ' +
+          '--detach` run `streamctl serve --port PORT`',
       );
     }
     const progress = (m: string) => {

@@ -64,7 +64,8 @@ function render(r: VerifyReport): string {
 export default defineCommand({
   name: 'verify',
   description:
-    'Audit a produce run: reconcile what the producer appended with what reached the sink and the dead-letter streams. Exit 1 when anything was lost or duplicated.',
+    'Audit a produce run: reconcile what the producer appended with what reached the sink and the ' +
+    'dead-letter streams. Exit 1 when anything was lost or duplicated.',
   examples: ['streamctl verify', 'streamctl verify --run lq3k2-a1b2c3 --wait 60s --json'],
   options,
   async run(opts, io) {

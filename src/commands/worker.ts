@@ -2,7 +2,8 @@ import { z } from 'zod';
 import { defineCommand } from '../cli/command.js';
 import { durationSchema } from '../duration.js';
 import { UsageError } from '../errors.js';
-import { connectionOptions, namespaceOption, pipelineOption } from '../cli/options.js';
+import { connectionOptions, namespaceOption, partitionsOption, pipelineOption } from '../cli/options.js';
+import { WORKER_DEFAULTS } from '../pipeline/worker/worker-options.js';
 import { loadPipeline, resolveStage } from '../pipeline/definition.js';
 import { ensureTopology } from '../pipeline/topology.js';
 import { StageWorker } from '../pipeline/worker/stage-worker.js';
@@ -24,33 +25,24 @@ const options = z.object({
     .default(1)
     .describe('Workers of the stage in this process')
     .meta({ valueName: 'N' }),
-  partitions: z.coerce
-    .number()
-    .int()
-    .min(1)
-    .max(1024)
-    .optional()
-    .describe(
-      'Partitions of a new namespace (default: 4 on a single Redis, 16 on a cluster); the most workers a stage can use',
-    )
-    .meta({ valueName: 'P' }),
+  ...partitionsOption,
   batch: z.coerce
     .number()
     .int()
     .min(1)
     .max(10_000)
-    .default(50)
+    .default(WORKER_DEFAULTS.batchEntries)
     .describe('Stream entries per read (each holds many events)')
     .meta({ valueName: 'N' }),
   leaseTtl: durationSchema()
-    .prefault('3s')
+    .prefault(`${WORKER_DEFAULTS.leaseTtlMs / 1000}s`)
     .describe("Partition lease time to live: how soon a dead worker's partitions move")
     .meta({ valueName: 'D' }),
   shutdownTimeout: durationSchema()
-    .prefault('10s')
+    .prefault(`${WORKER_DEFAULTS.shutdownTimeoutMs / 1000}s`)
     .describe('On SIGTERM, finish in-flight batches within this; force after 3/4 of it')
     .meta({ valueName: 'D' }),
-  durable: z.boolean().default(false).describe('WAIT for a replica after every commit'),
+  durable: z.boolean().default(WORKER_DEFAULTS.durable).describe('WAIT for a replica after every commit'),
   metricsPort: z.coerce
     .number()
     .int()
@@ -67,7 +59,8 @@ const options = z.object({
 export default defineCommand({
   name: 'worker',
   description:
-    'Run the workers of one pipeline stage in this process until SIGTERM/Ctrl-C (or, when a foreground `streamctl up` started it, until that process is gone), then drain and stop.',
+    'Run the workers of one pipeline stage in this process until SIGTERM/Ctrl-C (or, when a foreground ' +
+    '`streamctl up` started it, until that process is gone), then drain and stop.',
   examples: [
     'streamctl worker --stage stage1',
     'streamctl worker --stage enrich --concurrency 4 --pipeline streamctl.yaml',

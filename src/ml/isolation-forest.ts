@@ -109,7 +109,7 @@ const LANES = 8;
 /**
  * Lane pointers are (node << 9) | feature, the feature in the low 7 bits, two zero bits above it
  * (see IsolationForest.laneRecords32). Fixed shifts, because on x64 a shift by a variable amount
- * costs several micro-ops and the kernel does three per step (measured 1.95 vs 1.75 us per event).
+ * costs several micro-ops and the kernel does three per step.
  * Beyond 128 features scoring falls back to a plain walk (which also lets a test cover that path).
  */
 const MAX_PACKED_FEATURES = 128;
@@ -161,7 +161,7 @@ export class IsolationForest {
 
   // The lane layout, what score() walks (derived, rebuilt on load). A plain walk, one tree after the
   // other (pathLength), is a chain of dependent loads plus an unpredictable branch per level (left or
-  // right, ~50% mispredicted): 6-8 us per event for 100 trees on this project's machine. Instead:
+  // right, about half of them mispredicted). Instead:
   // - a leaf's two children are itself, so a walk takes a fixed number of steps with no leaf test,
   //   and the child is picked by index arithmetic on the comparison, without a branch;
   // - 8 trees are walked side by side, so the CPU overlaps 8 independent load chains; trees are
@@ -170,8 +170,7 @@ export class IsolationForest {
   //   dependent load per step: pointer p = (node << 9) | feature, so p & 127 is the feature, p >> 9
   //   the node, and p >> 7 = 4 node, p >> 8 = 2 node index the node's record (below);
   // - a node's children and threshold share one 16-byte record: a step touches one cache line, not two.
-  // Measured 1.6-1.9 us per event (bench/ml.ts). Models with more
-  // than MAX_PACKED_FEATURES features or MAX_PACKED_NODES nodes use the plain walk (`packed` false).
+  // `npm run bench -- ml` measures the cost per event. Models with more than MAX_PACKED_FEATURES features or MAX_PACKED_NODES nodes use the plain walk (`packed` false).
   private readonly packed: boolean;
   /** Lane pointer of each (padded) tree's root. */
   private readonly laneRoots: Int32Array;

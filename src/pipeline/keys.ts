@@ -5,7 +5,7 @@ import { SLOT_COUNT, slotOf } from '../redis/slots.js';
  * the k-th equal share of the slot space, so partitions spread evenly over the primaries of a cluster
  * whose slots are split evenly (as `up` and redis-cli do).
  */
-export function partitionTag(k: number, partitions: number): string {
+function partitionTag(k: number, partitions: number): string {
   const lo = Math.floor((k * SLOT_COUNT) / partitions);
   const hi = Math.floor(((k + 1) * SLOT_COUNT) / partitions);
   for (let n = 0; n < 1_000_000; n++) {

@@ -153,7 +153,7 @@ export class Producer {
     // A full batch goes at once on its own: at high rates every partition keeps one append in
     // flight, each sent again as soon as it returns. With no linger, partial batches wait for the
     // end of the turn and go together (at low rates the writes are what costs); with a linger, a
-    // timer flushes them, each on its own (grouping them measured 10% slower for `produce`).
+    // timer flushes them, each on its own (grouping them measured slower for `produce`).
     b.inFlight = (
       full || this.linger > 0
         ? this.sendAlone(k, events)

@@ -20,8 +20,8 @@ export interface Topology {
  * Partitions of a new namespace when none is asked for. On a Redis Cluster 16, which spread evenly
  * over the primaries. On a single Redis partitions add no parallelism in Redis, only smaller
  * pieces: every partition is its own append, read and commit, so at a given rate more partitions
- * mean more, smaller Redis calls. There 4 (up to 4 workers per stage): at 10,000 events/s end-to-end
- * p50 was 1.9-2.4 ms against 3.1-4.1 with 16 in alternating runs, at the same highest rate.
+ * mean more, smaller Redis calls, and a longer latency at the same highest rate. There 4 (up to 4
+ * workers per stage; docs/PERFORMANCE.md compares 2 to 16).
  */
 export const DEFAULT_PARTITIONS = { single: 4, cluster: 16 } as const;
 

@@ -8,10 +8,8 @@ import type { Writable } from 'node:stream';
  *
  * Why not `conn.pipeline()`: ioredis's Pipeline defines an accessor property (`length`) on every
  * instance with a closure of its own, so V8 gives each pipeline a hidden class of its own, made in
- * the old generation. At a pipeline per turn of a worker (about 1,000 a second at 10,000 events/s)
- * that filled the old generation and forced a full collection about every 0.9 s (6-10 ms pauses).
- * Measured on a loop of pipelined PINGs for 8 s: 12 full collections, against 1 for plain PINGs and
- * 1 for the same pipelines without that property.
+ * the old generation. At a pipeline per turn of a worker that filled the old generation and forced
+ * frequent full collections (docs/PERFORMANCE.md, Levers measured and kept).
  *
  * Commands that find the connection not ready go to ioredis's offline queue as usual; their replies,
  * errors included, reach each command's own callback.

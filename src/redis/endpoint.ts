@@ -15,7 +15,7 @@ export interface Endpoint {
  * Parses one URL. The password is registered for redaction before anything can print it.
  * @throws UsageError (exit 2) naming --redis, with the URL redacted.
  */
-export function parseRedisUrl(text: string): Endpoint {
+function parseRedisUrl(text: string): Endpoint {
   const trimmed = text.trim();
   let url: URL;
   try {

@@ -247,7 +247,7 @@ export function metricWorkload(opts: MetricWorkloadOptions): MetricWorkload {
       } else {
         value = level + sd * z;
       }
-      // Formatting numbers by hand from small integers is 2-3 times faster than String(double).
+      // Formatting numbers by hand from small integers is faster than String(double).
       let text: string;
       if (t === ERRORS) {
         text = value > 0 ? String(Math.round(value)) : '0';

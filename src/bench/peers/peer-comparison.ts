@@ -78,7 +78,8 @@ export function renderPeers(c: PeerComparison): string[] {
     ]),
   ];
   return [
-    "PEERS (same Redis, same events; RATIO = streamctl events/s / peer events/s; streamctl's rate is capped by --rate, the peers run flat out)",
+    "PEERS (same Redis, same events; RATIO = streamctl events/s / peer events/s; streamctl's rate is " +
+      'capped by --rate, the peers run flat out)',
     renderTable(['PEER', 'EVENTS', 'SECONDS', 'EVENTS/S', 'RATIO'], rows),
     ...c.skipped.map((s) => `  ${s.name}: not run, ${s.reason}`),
   ];

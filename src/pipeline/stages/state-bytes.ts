@@ -1,9 +1,8 @@
 /**
  * Little-endian binary for stage state entries. A worker commits the entries a batch changed with
  * every batch; as JSON, writing their numbers (doubles printed to the shortest round-tripping
- * decimal) and then the strings again into the commit took about a fifth of the default pipeline's
- * step CPU in a profile. Binary writes the doubles as they are, and the commit takes the bytes
- * without re-encoding them: the steps cost 5-10% less per event in-process.
+ * decimal) and then the strings again into the commit was a large share of the steps' CPU. Binary
+ * writes the doubles as they are, and the commit takes the bytes without re-encoding them.
  *
  * An entry written by an earlier version is JSON, which starts with `{` or `[`: a format byte that
  * is neither tells the two apart.

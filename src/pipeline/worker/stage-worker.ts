@@ -18,7 +18,12 @@ import {
 } from './heartbeats.js';
 import { MultiReader } from './multi-reader.js';
 import { LeaseLost, OwnedPartition, type CommitPlan, type PartitionHost } from './owned-partition.js';
-import { resolveWorkerOptions, type ResolvedWorkerOptions, type WorkerOptions } from './worker-options.js';
+import {
+  resolveWorkerOptions,
+  WORKER_DEFAULTS,
+  type ResolvedWorkerOptions,
+  type WorkerOptions,
+} from './worker-options.js';
 
 /** The longest the serving loop sleeps when nothing wakes it. */
 const MAX_IDLE_MS = 1000;
@@ -339,7 +344,7 @@ export class StageWorker implements PartitionHost {
    * Stops gracefully: no new reads, in-flight batches finish and commit, leases are released.
    * After 3/4 of `timeoutMs` the blocking connections are cut.
    */
-  async stop(timeoutMs = 10_000): Promise<void> {
+  async stop(timeoutMs: number = WORKER_DEFAULTS.shutdownTimeoutMs): Promise<void> {
     this.abort.abort();
     for (const r of this.runners.values()) r.stop();
     this.wake();

@@ -51,6 +51,8 @@ export const WORKER_DEFAULTS = {
   leaseTtlMs: 3000,
   balanceMs: 500,
   durable: false,
+  /** How long a stop gives in-flight batches to commit (the blocking reads are cut at 3/4 of it). */
+  shutdownTimeoutMs: 10_000,
 } as const;
 
 /** The options with every default applied, as the worker and its partitions read them. */

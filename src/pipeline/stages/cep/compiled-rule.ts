@@ -83,7 +83,7 @@ function compare(x: number, op: NonNullable<CepCondition['op']>, y: number): boo
 }
 
 /** A predicate for a list of conditions, all of which must hold (an empty list matches everything). */
-export function compileConditions(conditions: readonly CepCondition[]): Matcher {
+function compileConditions(conditions: readonly CepCondition[]): Matcher {
   const parts: Matcher[] = [];
   for (const c of conditions) {
     if (c.anomaly !== undefined) {
@@ -120,6 +120,6 @@ export function canonicalJson(value: unknown): string {
 }
 
 /** A rule definition's identity in state: state saved under another definition of the rule is dropped. */
-export function fingerprint(rule: CepRule): string {
+function fingerprint(rule: CepRule): string {
   return createHash('sha256').update(canonicalJson(rule)).digest('hex').slice(0, 16);
 }

@@ -10,10 +10,10 @@ import { parseDuration } from '../../../duration.js';
  */
 
 /** Event fields a `field` condition (and a trend) can compare. */
-export const CEP_FIELDS = ['value', 'score', 'z'] as const;
+const CEP_FIELDS = ['value', 'score', 'z'] as const;
 export type CepField = (typeof CEP_FIELDS)[number];
 
-export const CEP_OPS = ['>', '>=', '<', '<=', '==', '!='] as const;
+const CEP_OPS = ['>', '>=', '<', '<=', '==', '!='] as const;
 export type CepOp = (typeof CEP_OPS)[number];
 
 /** Rule names end up in alert ids (`rule|key|start|end`), so they hold no `|`. */
@@ -180,7 +180,7 @@ export interface CepAbsenceRule {
 export type CepRule = CepCountRule | CepSequenceRule | CepTrendRule | CepAbsenceRule;
 
 /** One rule as written in a pipeline file. */
-export const cepRuleSchema = z
+const cepRuleSchema = z
   .discriminatedUnion('kind', [countSchema, sequenceSchema, trendSchema, absenceSchema])
   .transform((r): CepRule => {
     switch (r.kind) {
@@ -245,7 +245,7 @@ export const cepRulesSchema = z
   });
 
 /** The rules of a cep stage whose pipeline file gives none: for scored metric events with anomaly flags. */
-export const DEFAULT_RULE_INPUTS: readonly CepRuleInput[] = [
+const DEFAULT_RULE_INPUTS: readonly CepRuleInput[] = [
   // Three anomalies of a key within a minute: a burst, not a blip.
   { name: 'anomaly-burst', kind: 'count', where: { anomaly: true }, min: 3, window: '60s' },
   // An anomaly, then the key's error count goes up within 30s: the spike hurts.
