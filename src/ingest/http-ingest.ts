@@ -8,7 +8,7 @@ import { resolveIngestOptions, type HttpIngestOptions, type ResolvedIngestOption
 import { IngestMetrics } from './ingest-metrics.js';
 import { IngestRequests } from './ingest-requests.js';
 import { LagGate } from './lag-gate.js';
-import { listen } from './listen.js';
+import { listen } from '../listen.js';
 import { RunRecorder } from '../pipeline/run-recorder.js';
 
 /** A shutdown step slower than this is logged. */
@@ -71,7 +71,11 @@ export async function startHttpIngest(options: HttpIngestOptions): Promise<HttpI
     appender: new RoundAppender(producer),
   });
   const server = createServer(requests.listener);
-  const port = await listen(server, o.host, o.port, o.portFlag).catch(async (err: unknown) => {
+  const port = await listen(server, o.host, o.port, {
+    code: 'HTTP',
+    portFlag: o.portFlag,
+    failHint: 'check --host and --port',
+  }).catch(async (err: unknown) => {
     await producer.close();
     await recorder.save('aborted');
     throw err;

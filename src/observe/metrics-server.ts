@@ -1,6 +1,5 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { RuntimeError, UsageError } from '../errors.js';
+import { listen } from '../listen.js';
 
 /** Where the exposition text comes from: a prom-client Registry or a WorkerMetrics. */
 export interface MetricsSource {
@@ -50,7 +49,7 @@ async function handle(source: MetricsSource, req: IncomingMessage, res: ServerRe
  * Serves `GET /metrics` (Prometheus text) and `GET /healthz` (200 "ok") with node:http.
  * @throws UsageError METRICS_PORT_BUSY / METRICS_PORT_DENIED when the port cannot be bound.
  */
-export function startMetricsServer(opts: MetricsServerOptions): Promise<MetricsServer> {
+export async function startMetricsServer(opts: MetricsServerOptions): Promise<MetricsServer> {
   const host = opts.host ?? '127.0.0.1';
   const port = opts.port ?? 0;
   const server = createServer((req, res) => {
@@ -59,55 +58,24 @@ export function startMetricsServer(opts: MetricsServerOptions): Promise<MetricsS
       else res.destroy();
     });
   });
-  return new Promise((resolve, reject) => {
-    const onError = (err: NodeJS.ErrnoException) => {
-      const where = `${host}:${port}`;
-      if (err.code === 'EADDRINUSE')
-        reject(
-          new UsageError(
-            'METRICS_PORT_BUSY',
-            `metrics port ${where} is already in use`,
-            'pick another --metrics-port, or 0 for a free one',
-          ),
-        );
-      else if (err.code === 'EACCES')
-        reject(
-          new UsageError(
-            'METRICS_PORT_DENIED',
-            `not allowed to listen on ${where}`,
-            'use a --metrics-port above 1023, or 0 for a free one',
-          ),
-        );
-      else
-        reject(
-          new RuntimeError(
-            'METRICS_LISTEN_FAILED',
-            `cannot listen on ${where} for metrics: ${err.message}`,
-            'check --metrics-port',
-            err,
-          ),
-        );
-    };
-    server.once('error', onError);
-    server.listen(port, host, () => {
-      server.off('error', onError);
-      // After listening, a socket error is the client's problem, not the process's.
-      server.on('error', () => {});
-      const bound = (server.address() as AddressInfo).port;
-      const urlHost = host.includes(':') ? `[${host}]` : host;
-      let closing: Promise<void> | undefined;
-      resolve({
-        port: bound,
-        host,
-        url: `http://${urlHost}:${bound}/metrics`,
-        close() {
-          closing ??= new Promise<void>((done) => {
-            server.close(() => done());
-            server.closeAllConnections();
-          });
-          return closing;
-        },
-      });
-    });
+  const bound = await listen(server, host, port, {
+    code: 'METRICS',
+    what: 'metrics',
+    portFlag: '--metrics-port',
+    failHint: 'check --metrics-port',
   });
+  const urlHost = host.includes(':') ? `[${host}]` : host;
+  let closing: Promise<void> | undefined;
+  return {
+    port: bound,
+    host,
+    url: `http://${urlHost}:${bound}/metrics`,
+    close() {
+      closing ??= new Promise<void>((done) => {
+        server.close(() => done());
+        server.closeAllConnections();
+      });
+      return closing;
+    },
+  };
 }

@@ -1,6 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { Cluster, Redis } from 'ioredis';
+import type { AppendArgs } from './append.js';
 
 /**
  * Reads a Lua script from src/pipeline/scripts. The .lua files are not compiled, so from dist/ they
@@ -18,36 +19,18 @@ function load(name: string): string {
   throw new Error(`Lua script ${name}.lua not found`);
 }
 
+/** read.lua's and claim.lua's arguments (see their headers). */
+type FencedReadArgs = [lease: string, stream: string, token: string, group: string, consumer: string, count: number];
+
 export interface ScriptCommands {
-  streamctlAppend(
-    stream: string,
-    seqKey: string,
-    producer: string,
-    lastSeq: string,
-    version: string,
-    batch: Buffer,
-  ): Promise<string | null>;
+  streamctlAppend(...args: AppendArgs): Promise<string | null>;
   streamctlCommit(numKeys: number, ...args: (string | Buffer | number)[]): Promise<number>;
   streamctlLeaseRenew(lease: string, token: string, ttlMs: number): Promise<number>;
   streamctlLeaseRelease(lease: string, token: string): Promise<number>;
   streamctlDlqReplay(dlq: string, ...ids: string[]): Promise<number>;
   streamctlModelSave(latest: string, versionKey: string, version: number, bytes: Buffer): Promise<number>;
-  streamctlReadBuffer(
-    lease: string,
-    stream: string,
-    token: string,
-    group: string,
-    consumer: string,
-    count: number,
-  ): Promise<unknown>;
-  streamctlClaimBuffer(
-    lease: string,
-    stream: string,
-    token: string,
-    group: string,
-    consumer: string,
-    count: number,
-  ): Promise<unknown>;
+  streamctlReadBuffer(...args: FencedReadArgs): Promise<unknown>;
+  streamctlClaimBuffer(...args: FencedReadArgs): Promise<unknown>;
 }
 
 export type ScriptClient = (Redis | Cluster) & ScriptCommands;
