@@ -10,7 +10,7 @@ import {
   renderComparison,
   type Verdict,
 } from '../src/bench/compare.js';
-import { readBenchBaseline, type BenchBaseline } from '../src/bench/result.js';
+import { readBenchBaseline, type BenchBaseline } from '../src/bench/baseline.js';
 import { UsageError } from '../src/errors.js';
 
 function run(

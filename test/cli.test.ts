@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { main } from '../src/cli/program.js';
+import { commands } from '../src/commands/index.js';
 import { testIo } from './helpers/io.js';
 
 const temps: string[] = [];
@@ -25,7 +26,7 @@ afterEach(() => {
 
 async function run(argv: string[], opts: Parameters<typeof testIo>[0] = {}) {
   const t = testIo(opts);
-  const code = await main(argv, t.io);
+  const code = await main(argv, t.io, commands);
   return { code, stdout: t.stdout(), stderr: t.stderr() };
 }
 

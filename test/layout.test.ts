@@ -23,7 +23,7 @@ const ALLOWED: Record<string, string[]> = {
   health: ['pipeline', 'redis'],
   ingest: ['pipeline', 'redis'],
   bench: ['pipeline', 'redis', 'ml', 'workload', 'health', 'ingest', 'embedded'],
-  cli: ['commands', 'embedded', 'pipeline', 'redis'],
+  cli: ['embedded', 'pipeline', 'redis'],
   commands: ['cli', 'bench', 'embedded', 'health', 'ingest', 'observe', 'pipeline', 'redis', 'ml', 'workload'],
 };
 

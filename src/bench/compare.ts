@@ -18,7 +18,7 @@
  *   noise`. Per-hop and per-process figures are shown with their own verdicts but do not decide.
  */
 import { renderTable } from '../table.js';
-import type { BenchBaseline } from './result.js';
+import type { BenchBaseline } from './baseline.js';
 
 export type Verdict = 'better' | 'worse' | 'same within noise';
 

@@ -1,7 +1,6 @@
 import { Argument, Command as Program, CommanderError, Option } from 'commander';
 import { z } from 'zod';
 import type { Command } from './command.js';
-import { commands } from '../commands/index.js';
 import { StreamctlError, UsageError, toStreamctlError } from '../errors.js';
 import type { Io } from './io.js';
 import { redact } from '../redact.js';
@@ -78,8 +77,8 @@ function reportError(err: StreamctlError, io: Io, json: boolean): void {
     io.stderr.write(redact(`${String((err.cause as Error).stack ?? err.cause)}\n`));
 }
 
-/** Builds the commander program from the command registry. */
-function buildProgram(io: Io, onResult: (code: number) => void): Program {
+/** Builds the commander program from the commands. */
+function buildProgram(commands: readonly Command[], io: Io, onResult: (code: number) => void): Program {
   const program = new Program('streamctl')
     .description('Run, load, break and measure stream pipelines on Redis Streams.')
     .version(VERSION)
@@ -127,12 +126,13 @@ function buildProgram(io: Io, onResult: (code: number) => void): Program {
 }
 
 /**
- * Runs the CLI with `argv` (without the node and script entries).
+ * Runs the CLI with `argv` (without the node and script entries): `commands` is the registry
+ * (`src/commands/index.ts`), in the order `--help` lists them.
  * @returns the process exit code; only bin/ turns it into process.exit.
  */
-export async function main(argv: string[], io: Io): Promise<number> {
+export async function main(argv: string[], io: Io, commands: readonly Command[]): Promise<number> {
   let code = 0;
-  const program = buildProgram(io, (c) => {
+  const program = buildProgram(commands, io, (c) => {
     code = c;
   });
   try {

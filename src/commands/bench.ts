@@ -7,7 +7,7 @@ import { compareResults } from '../bench/compare.js';
 import { renderHtmlReport } from '../bench/html-report.js';
 import { serveWritingHere } from '../bench/http-load.js';
 import { renderBenchReport } from '../bench/report-text.js';
-import { readBenchBaseline } from '../bench/result.js';
+import { readBenchBaseline } from '../bench/baseline.js';
 import { defineCommand } from '../cli/command.js';
 import { batchOption, connectionOptions, namespaceOption, pipelineOption } from '../cli/options.js';
 import { connect } from '../cli/target.js';
