@@ -2,14 +2,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import {
-  compareResults,
-  judgeMetric,
-  overallVerdict,
-  processRole,
-  renderComparison,
-  type Verdict,
-} from '../src/bench/compare.js';
+import { compareResults, renderComparison, type CompareOptions, type Verdict } from '../src/bench/compare.js';
 import { readBenchBaseline, type BenchBaseline } from '../src/bench/baseline.js';
 import { UsageError } from '../src/errors.js';
 
@@ -50,86 +43,148 @@ function run(
 const verdictOf = (c: ReturnType<typeof compareResults>, name: string) =>
   c.metrics.find((m) => m.name === name)?.verdict;
 
-describe('judgeMetric', () => {
-  it.each<[string, Parameters<typeof judgeMetric>[0], Verdict]>([
+type Process = BenchBaseline['processes'][number];
+/** `b` with one more process. */
+const plus = (b: BenchBaseline, p: Process): BenchBaseline => ({ ...b, processes: [...b.processes, p] });
+const stage2 = (cpuPercent: number): Process => ({ name: 'worker stage2', cpuPercent, rssMb: 10 });
+
+describe('compareResults: the verdict of one metric', () => {
+  // Each case: the runs, the options, the metric, its relative change (null: no baseline to divide by) and its verdict.
+  it.each<[string, BenchBaseline, BenchBaseline, CompareOptions, string, number | null, Verdict]>([
     [
       'a higher-is-better metric up beyond the threshold',
-      { betterWhen: 'higher', baseline: 100, current: 120, change: 0.2, threshold: 0.1, floor: 0 },
+      run(),
+      run({ tput: 12_000 }),
+      {},
+      'throughput',
+      0.2,
       'better',
     ],
     [
       'a higher-is-better metric down beyond the threshold',
-      { betterWhen: 'higher', baseline: 100, current: 80, change: -0.2, threshold: 0.1, floor: 0 },
+      run(),
+      run({ tput: 8000 }),
+      {},
+      'throughput',
+      -0.2,
       'worse',
     ],
-    [
-      'a lower-is-better metric up beyond the threshold',
-      { betterWhen: 'lower', baseline: 10, current: 12, change: 0.2, threshold: 0.1, floor: 0 },
-      'worse',
-    ],
-    [
-      'a lower-is-better metric down beyond the threshold',
-      { betterWhen: 'lower', baseline: 10, current: 8, change: -0.2, threshold: 0.1, floor: 0 },
-      'better',
-    ],
+    ['a lower-is-better metric up beyond the threshold', run(), run({ p50: 12 }), {}, 'p50 out', 0.2, 'worse'],
+    ['a lower-is-better metric down beyond the threshold', run(), run({ p50: 8 }), {}, 'p50 out', -0.2, 'better'],
+    // 25% rather than the default 10%: 10,000 / 8,000 - 1 is exactly 0.25 in floating point, 1.1 - 1 is not 0.1.
     [
       'a change exactly at the threshold',
-      { betterWhen: 'higher', baseline: 100, current: 110, change: 0.1, threshold: 0.1, floor: 0 },
+      run({ tput: 8000 }),
+      run({ tput: 10_000 }),
+      { minChange: 0.25 },
+      'throughput',
+      0.25,
       'same within noise',
     ],
     [
       'a change just beyond the threshold',
-      { betterWhen: 'higher', baseline: 100, current: 110.1, change: 0.101, threshold: 0.1, floor: 0 },
+      run({ tput: 8000 }),
+      run({ tput: 10_001 }),
+      { minChange: 0.25 },
+      'throughput',
+      0.2501,
       'better',
     ],
     [
       'a large ratio under the absolute floor',
-      { betterWhen: 'lower', baseline: 1, current: 1.4, change: 0.4, threshold: 0.1, floor: 0.5 },
+      run(),
+      run({ ingestP50: 1.4 }),
+      {},
+      'p50 ingest',
+      0.4,
       'same within noise',
     ],
+    ['a change above the floor and the threshold', run(), run({ ingestP50: 1.6 }), {}, 'p50 ingest', 0.6, 'worse'],
+    // Raw -8% is within the 10%; normalised by a calibration 5% faster it is -12.4%.
     [
-      'a change above the floor and the threshold',
-      { betterWhen: 'lower', baseline: 1, current: 1.6, change: 0.6, threshold: 0.1, floor: 0.5 },
-      'worse',
-    ],
-    [
-      'a normalised change decides over the raw direction',
-      { betterWhen: 'higher', baseline: 100, current: 110, change: -0.2, threshold: 0.1, floor: 0 },
+      'the normalised change decides, not the raw one',
+      run(),
+      run({ tput: 9200, cal: 105_000 }),
+      {},
+      'throughput',
+      -0.1238,
       'worse',
     ],
     [
       'a zero baseline goes by the floor, then the direction',
-      { betterWhen: 'lower', baseline: 0, current: 8, change: null, threshold: 0.1, floor: 5 },
+      plus(run(), stage2(0)),
+      plus(run(), stage2(8)),
+      {},
+      'cpu worker stage2',
+      null,
       'worse',
     ],
     [
       'a zero baseline within the floor',
-      { betterWhen: 'lower', baseline: 0, current: 4, change: null, threshold: 0.1, floor: 5 },
+      plus(run(), stage2(0)),
+      plus(run(), stage2(4)),
+      {},
+      'cpu worker stage2',
+      null,
       'same within noise',
     ],
-  ])('%s', (_, m, expected) => {
-    expect(judgeMetric(m)).toBe(expected);
+  ])('%s', (_, before, now, options, name, change, verdict) => {
+    const m = compareResults(before, now, options).metrics.find((x) => x.name === name)!;
+    if (change === null) expect(m.change).toBeNull();
+    else expect(m.change).toBeCloseTo(change, 4);
+    expect(m.verdict).toBe(verdict);
   });
 });
 
-describe('overallVerdict', () => {
-  it.each<[Verdict[], Verdict]>([
-    [[], 'same within noise'],
-    [['same within noise', 'same within noise'], 'same within noise'],
-    [['better', 'same within noise'], 'better'],
-    [['better', 'worse'], 'worse'],
-    [['worse'], 'worse'],
-  ])('%j -> %s', (verdicts, expected) => {
-    expect(overallVerdict(verdicts)).toBe(expected);
+describe('compareResults: the overall verdict', () => {
+  // The headline metrics, in order: throughput, p50 out, p99 out, cpu total.
+  it.each<[string, Parameters<typeof run>[0], Verdict[], Verdict]>([
+    [
+      'all the same',
+      {},
+      ['same within noise', 'same within noise', 'same within noise', 'same within noise'],
+      'same within noise',
+    ],
+    [
+      'one better, the rest the same',
+      { tput: 13_000 },
+      ['better', 'same within noise', 'same within noise', 'same within noise'],
+      'better',
+    ],
+    [
+      'one better and one worse',
+      { tput: 13_000, p99: 45 },
+      ['better', 'same within noise', 'worse', 'same within noise'],
+      'worse',
+    ],
+    ['all worse', { tput: 8000, p50: 15, p99: 45, workerCpu: 50 }, ['worse', 'worse', 'worse', 'worse'], 'worse'],
+  ])('%s', (_, now, headline, overall) => {
+    const c = compareResults(run(), run(now));
+    expect(c.metrics.filter((m) => m.headline).map((m) => m.verdict)).toEqual(headline);
+    expect(c.verdict).toBe(overall);
   });
 });
 
-describe('processRole', () => {
+describe('compareResults: processes by role', () => {
   it('drops the address of a Redis node and keeps other names', () => {
-    expect(processRole('redis 127.0.0.1:7003 (slave)')).toBe('redis slave');
-    expect(processRole('redis [::1]:6379 (master)')).toBe('redis master');
-    expect(processRole('worker stage1')).toBe('worker stage1');
-    expect(processRole('bench (producer)')).toBe('bench (producer)');
+    const at = (slave: string, master: string): BenchBaseline => ({
+      ...run(),
+      processes: [
+        { name: `redis ${slave} (slave)`, cpuPercent: 10, rssMb: 20 },
+        { name: `redis ${master} (master)`, cpuPercent: 50, rssMb: 20 },
+        { name: 'worker stage1', cpuPercent: 30, rssMb: 80 },
+        { name: 'bench (producer)', cpuPercent: 40, rssMb: 100 },
+      ],
+    });
+    const c = compareResults(at('127.0.0.1:7003', '[::1]:6379'), at('127.0.0.1:7103', '[::1]:6479'));
+    expect(c.metrics.filter((m) => m.name.startsWith('cpu ')).map((m) => m.name)).toEqual([
+      'cpu total',
+      'cpu redis slave',
+      'cpu redis master',
+      'cpu worker stage1',
+      'cpu bench (producer)',
+    ]);
+    expect(c.metrics.every((m) => m.verdict === 'same within noise')).toBe(true);
   });
 });
 

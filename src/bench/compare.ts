@@ -59,7 +59,7 @@ export interface CompareOptions {
 const FLOORS = { latencyMs: 0.5, cpuPercent: 5, rssMb: 5 };
 
 /** `redis 127.0.0.1:7000 (master)` -> `redis master`: ports differ between runs, roles do not. */
-export function processRole(name: string): string {
+function processRole(name: string): string {
   const redis = /^redis \S+ \((.+)\)$/.exec(name);
   return redis ? `redis ${redis[1]}` : name;
 }
@@ -82,7 +82,7 @@ function byRole(processes: BenchBaseline['processes']): Map<string, { cpu: numbe
  * The verdict of one metric (pure): same within noise when the relative change is within
  * `threshold` or the absolute change within `floor`, else better or worse by `betterWhen`.
  */
-export function judgeMetric(m: {
+function judgeMetric(m: {
   betterWhen: 'higher' | 'lower';
   baseline: number;
   current: number;
@@ -97,7 +97,7 @@ export function judgeMetric(m: {
 }
 
 /** Combines verdicts: any worse -> worse; else any better -> better; else same within noise. */
-export function overallVerdict(verdicts: Verdict[]): Verdict {
+function overallVerdict(verdicts: Verdict[]): Verdict {
   if (verdicts.includes('worse')) return 'worse';
   if (verdicts.includes('better')) return 'better';
   return 'same within noise';
