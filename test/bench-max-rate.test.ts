@@ -1,118 +1,149 @@
 import { describe, expect, it } from 'vitest';
 import {
-  DEFAULT_SUSTAIN_RULE,
   describeStep,
   findMaxRate,
-  judgeStep,
-  type LagSample,
   type MaxRateDriver,
-  type StepObservation,
+  type MaxRateOptions,
+  type MaxRateStep,
 } from '../src/bench/max-rate.js';
 
-/** Lag samples every 250 ms over a 3 s step from a function of the time in seconds. */
-const samples = (f: (t: number) => number, n = 13): LagSample[] =>
-  Array.from({ length: n }, (_, i) => ({ t: i * 250, lag: Math.round(f(i * 0.25)) }));
-const step = (o: Partial<StepObservation>): StepObservation => ({
-  rate: 1000,
-  sent: 3000,
-  durationMs: 3000,
-  samples: samples(() => 5),
-  drainMs: 20,
-  ...o,
-});
+const SAMPLE_MS = 250;
 
-describe('judgeStep (is a --max step sustainable?)', () => {
-  it.each<[string, Partial<StepObservation>, { sustainable: boolean; reason: string }]>([
+/** Lag samples every 250 ms over a 3 s step from a function of the time in seconds. */
+const curve = (f: (t: number) => number, n = 13): number[] =>
+  Array.from({ length: n }, (_, i) => Math.round(f((i * SAMPLE_MS) / 1000)));
+
+/** What one scripted step observes: see {@link oneStep}. */
+interface Script {
+  /** The lag at each sample: every 250 ms from the step's start, the last when the send ends. */
+  lags: number[];
+  /** Events the sender appends (default: all of 1000/s over the step). */
+  sent?: number;
+  /** ms after the send until the lag is 0, or null: not within the 2 s grace. */
+  drainMs: number | null;
+}
+
+/**
+ * Runs a --max search that has the budget of one step at 1000/s, on a fake clock whose pipeline
+ * shows the scripted lags, and returns that step.
+ */
+async function oneStep(script: Script, rule?: MaxRateOptions['rule']): Promise<MaxRateStep> {
+  const { lags, drainMs } = script;
+  const stepMs = (lags.length - 1) * SAMPLE_MS;
+  const graceMs = 2000;
+  const drainAt = drainMs === null ? Infinity : stepMs + drainMs;
+  let now = 0;
+  let sending = false;
+  let finish: (() => void) | undefined;
+  const driver: MaxRateDriver = {
+    send(rate, ms) {
+      sending = true;
+      return new Promise((resolve) => {
+        finish = () => resolve({ sent: script.sent ?? (rate * ms) / 1000, durationMs: ms });
+      });
+    },
+    lag: async () => (now >= drainAt ? 0 : lags[Math.min(Math.round(now / SAMPLE_MS), lags.length - 1)]!),
+    // A sleep ends early at the send's end (the search races it with the send) and at the drain, so both
+    // fall on the scripted times.
+    sleep: async (ms) => {
+      now = Math.min(now + ms, sending ? stepMs : drainAt);
+      if (sending && now >= stepMs) {
+        sending = false;
+        finish?.();
+      }
+    },
+    now: () => now,
+    aborted: () => false,
+  };
+  const r = await findMaxRate(driver, {
+    startRate: 1000,
+    budgetMs: stepMs + graceMs,
+    stepMs,
+    graceMs,
+    sampleMs: SAMPLE_MS,
+    ...(rule ? { rule } : {}),
+  });
+  expect(r.steps.length).toBe(1);
+  const step = r.steps[0]!;
+  // The step observed what the script says.
+  expect(step).toMatchObject({
+    rate: 1000,
+    durationMs: stepMs,
+    drainMs,
+    peakLag: Math.max(...lags),
+    endLag: lags.at(-1),
+  });
+  return step;
+}
+
+describe('findMaxRate: is a step sustainable?', () => {
+  it.each<[string, Partial<Script>, { sustainable: boolean; reason: string }]>([
     ['a flat small lag that drains', {}, { sustainable: true, reason: 'ok' }],
-    ['a high but steady lag', { samples: samples(() => 500) }, { sustainable: true, reason: 'ok' }],
+    ['a high but steady lag', { lags: curve(() => 500) }, { sustainable: true, reason: 'ok' }],
     [
       'a lag oscillating between 200 and 400',
-      { samples: samples((t) => (Math.round(t * 4) % 2 ? 400 : 200)) },
+      { lags: curve((t) => (Math.round(t * 4) % 2 ? 400 : 200)) },
       { sustainable: true, reason: 'ok' },
     ],
     [
       'jitter from 0 to 60 entries (under the floor)',
-      { samples: samples((t) => (t < 2 ? 0 : 60)) },
+      { lags: curve((t) => (t < 2 ? 0 : 60)) },
       { sustainable: true, reason: 'ok' },
     ],
     [
       'a lag growing linearly from 0',
-      { samples: samples((t) => 400 * t), drainMs: 400 },
+      { lags: curve((t) => 400 * t), drainMs: 400 },
       { sustainable: false, reason: 'lag-growing' },
     ],
     [
       'a lag growing from a plateau',
-      { samples: samples((t) => 300 + 300 * t), drainMs: 400 },
+      { lags: curve((t) => 300 + 300 * t), drainMs: 400 },
       { sustainable: false, reason: 'lag-growing' },
     ],
     [
       'last-third peak exactly 2 x first + floor',
-      {
-        samples: [
-          { t: 0, lag: 100 },
-          { t: 1, lag: 200 },
-          { t: 2, lag: 300 },
-        ],
-        drainMs: 400,
-      },
+      { lags: [100, 200, 300], drainMs: 400 },
       { sustainable: true, reason: 'ok' },
     ],
     [
       'last-third peak one above 2 x first + floor',
-      {
-        samples: [
-          { t: 0, lag: 100 },
-          { t: 1, lag: 200 },
-          { t: 2, lag: 301 },
-        ],
-        drainMs: 400,
-      },
+      { lags: [100, 200, 301], drainMs: 400 },
       { sustainable: false, reason: 'lag-growing' },
     ],
     [
       'a grown lag that drains in 149 ms is jitter',
-      { samples: samples((t) => 400 * t), drainMs: 149 },
+      { lags: curve((t) => 400 * t), drainMs: 149 },
       { sustainable: true, reason: 'ok' },
     ],
     [
       'a grown lag that takes 150 ms to drain is growth',
-      { samples: samples((t) => 400 * t), drainMs: 150 },
+      { lags: curve((t) => 400 * t), drainMs: 150 },
       { sustainable: false, reason: 'lag-growing' },
     ],
-    [
-      'growth is not judged on fewer than 3 samples',
-      {
-        samples: [
-          { t: 0, lag: 0 },
-          { t: 1, lag: 5000 },
-        ],
-      },
-      { sustainable: true, reason: 'ok' },
-    ],
+    ['growth is not judged on fewer than 3 samples', { lags: [0, 5000] }, { sustainable: true, reason: 'ok' }],
     ['no drain within the grace', { drainMs: null }, { sustainable: false, reason: 'no-drain' }],
     ['the sender at exactly 95% of the rate', { sent: 2850 }, { sustainable: true, reason: 'ok' }],
     ['the sender below 95% of the rate', { sent: 2849 }, { sustainable: false, reason: 'sender-behind' }],
     [
       'sender-behind is reported before a growing lag',
-      { sent: 1000, samples: samples((t) => 400 * t), drainMs: null },
+      { sent: 1000, lags: curve((t) => 400 * t), drainMs: null },
       { sustainable: false, reason: 'sender-behind' },
     ],
     [
       'a growing lag is reported before no drain',
-      { samples: samples((t) => 400 * t), drainMs: null },
+      { lags: curve((t) => 400 * t), drainMs: null },
       { sustainable: false, reason: 'lag-growing' },
     ],
-  ])('%s', (_, o, expected) => {
-    expect(judgeStep(step(o))).toEqual(expected);
+  ])('%s', async (_, o, expected) => {
+    const step = await oneStep({ lags: curve(() => 5), drainMs: 20, ...o });
+    expect({ sustainable: step.sustainable, reason: step.reason }).toEqual(expected);
   });
 
-  it('takes its thresholds from the rule', () => {
-    const o = step({ samples: samples((t) => 10 + 10 * t), drainMs: 400 });
-    expect(judgeStep(o).sustainable).toBe(true);
-    expect(judgeStep(o, { ...DEFAULT_SUSTAIN_RULE, lagFloor: 0, growthFactor: 1.5 })).toEqual({
-      sustainable: false,
-      reason: 'lag-growing',
-    });
+  it('takes its thresholds from the rule', async () => {
+    const script = { lags: curve((t) => 10 + 10 * t), drainMs: 400 };
+    expect((await oneStep(script)).sustainable).toBe(true);
+    const rule = { minAchievedRatio: 0.95, growthFactor: 1.5, lagFloor: 0, growthMinDrainMs: 150 };
+    expect(await oneStep(script, rule)).toMatchObject({ sustainable: false, reason: 'lag-growing' });
   });
 });
 

@@ -51,7 +51,7 @@ export interface SustainRule {
  * On the 2-core machine a pipeline that keeps up drains what the last sample saw in about 100 ms
  * (one lag sample interval), one falling behind takes 300 ms and more: 150 ms lies between.
  */
-export const DEFAULT_SUSTAIN_RULE: SustainRule = {
+const DEFAULT_SUSTAIN_RULE: SustainRule = {
   minAchievedRatio: 0.95,
   growthFactor: 2,
   lagFloor: 100,
@@ -68,7 +68,7 @@ export type StepReason = 'ok' | 'sender-behind' | 'lag-growing' | 'no-drain';
  *    otherwise; judged only with 3 samples or more);
  * 3. the lag reached 0 within the grace after the step (`no-drain` otherwise).
  */
-export function judgeStep(
+function judgeStep(
   o: StepObservation,
   rule: SustainRule = DEFAULT_SUSTAIN_RULE,
 ): { sustainable: boolean; reason: StepReason } {
