@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { compareResults } from '../src/bench/compare.js';
-import { escapeHtml, renderHtmlReport } from '../src/bench/html-report.js';
+import { renderHtmlReport } from '../src/bench/html-report.js';
 import type { LatencySummary } from '../src/bench/latency.js';
 import type { MaxRateResult } from '../src/bench/max-rate.js';
 import type { BenchResult } from '../src/bench/result.js';
@@ -188,7 +188,22 @@ describe('renderHtmlReport', () => {
     expect(h).not.toContain('<b>&');
     expect(h).toContain('n&#39;s');
     expect(wellFormedProblems(h)).toEqual([]);
-    expect(escapeHtml(`<a href="x">'&'</a>`)).toBe('&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;');
+  });
+
+  it('escapes all five markup characters, in a table cell and in a chart', () => {
+    const name = `<a href="x">'&'</a>`;
+    const h = renderHtmlReport(
+      result({
+        processes: [{ name, pid: 1, cpuPercent: 5, rssMb: 6 }],
+        latency: [hop(name, 1.25)],
+      }),
+    );
+    const escaped = '&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;';
+    expect(h).toContain(`<td>${escaped}</td><td>1</td><td>5</td><td>6</td>`);
+    expect(h).toContain(`<title>${escaped} p99</title>`);
+    expect(h).not.toContain('<a ');
+    expect(h).not.toContain(`'&'`);
+    expect(wellFormedProblems(h)).toEqual([]);
   });
 
   it('shows losses, duplicates and an undrained run as failures', () => {
