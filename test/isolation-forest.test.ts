@@ -1,14 +1,6 @@
 import { crc32 as zlibCrc32 } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
-import {
-  DEFAULT_SCORE_THRESHOLD,
-  FORMAT_VERSION,
-  IsolationForest,
-  averagePathLength,
-  crc32,
-  isAnomaly,
-  thresholdForContamination,
-} from '../src/ml/isolation-forest.js';
+import { IsolationForest, isAnomaly, thresholdForContamination } from '../src/ml/isolation-forest.js';
 import { confusion, rocAuc } from '../src/ml/metrics.js';
 import { intBelow, sampleWithoutReplacement, seededRandom, type Random } from '../src/ml/random.js';
 
@@ -81,10 +73,16 @@ function treeRanges(forest: IsolationForest): Array<[number, number]> {
   return Array.from(roots, (start, t) => [start, t + 1 < roots.length ? roots[t + 1]! : forest.nodeCount]);
 }
 
+/**
+ * c(n) as the paper and the module comment define it, 2H(n-1) - 2(n-1)/n with H(i) = ln(i) + gamma,
+ * and c(2) = 1 (for n >= 2; the model's c is checked against it below).
+ */
+const cOf = (n: number): number => (n === 2 ? 1 : 2 * (Math.log(n - 1) + 0.5772156649) - (2 * (n - 1)) / n);
+
 const expectedScore = (forest: IsolationForest, x: ArrayLike<number>): number => {
   let sum = 0;
   for (let t = 0; t < forest.trees; t++) sum += forest.pathLength(x, t);
-  return 2 ** (-(sum / forest.trees) / averagePathLength(forest.subsample));
+  return 2 ** (-(sum / forest.trees) / cOf(forest.subsample));
 };
 
 describe('IsolationForest detection quality', () => {
@@ -171,7 +169,7 @@ describe('IsolationForest determinism and serialization', () => {
     const forest = IsolationForest.train(data, { seed: 1, trees: 3, subsample: 100, heightLimit: 5 });
     const bytes = forest.serialize();
     expect(bytes.subarray(0, 4).toString('latin1')).toBe('IFOR');
-    expect(bytes.readUInt16LE(4)).toBe(FORMAT_VERSION);
+    expect(bytes.readUInt16LE(4)).toBe(1);
     expect([8, 12, 16, 20, 24].map((o) => bytes.readUInt32LE(o))).toEqual([3, 100, 3, 5, forest.nodeCount]);
     expect(bytes.readUInt32LE(bytes.length - 4)).toBe(zlibCrc32(bytes.subarray(0, bytes.length - 4)));
   });
@@ -205,8 +203,9 @@ describe('IsolationForest determinism and serialization', () => {
     });
 
     it('another format version', () => {
-      expect(() => IsolationForest.deserialize(edited((b) => b.writeUInt16LE(FORMAT_VERSION + 1, 4)))).toThrow(
-        new RegExp(`unsupported format version ${FORMAT_VERSION + 1}`),
+      const other = good.readUInt16LE(4) + 1;
+      expect(() => IsolationForest.deserialize(edited((b) => b.writeUInt16LE(other, 4)))).toThrow(
+        new RegExp(`unsupported format version ${other}`),
       );
     });
 
@@ -238,10 +237,16 @@ describe('IsolationForest determinism and serialization', () => {
     });
   });
 
-  it('crc32 is the zlib CRC-32', () => {
-    expect(crc32(Buffer.from('123456789'))).toBe(0xcbf43926); // the standard check value
+  it('the checksum is the zlib CRC-32, written and read', () => {
     const model = IsolationForest.train(data, { seed: 2, trees: 5 }).serialize();
-    expect(crc32(model)).toBe(zlibCrc32(model));
+    expect(model.readUInt32LE(model.length - 4)).toBe(zlibCrc32(model.subarray(0, model.length - 4)));
+    // Bytes serialize() never wrote (another root threshold) load when zlib's CRC-32 of them follows them.
+    const changed = Buffer.from(model);
+    // Thresholds come after the header, the roots and the feature, right and size of every node.
+    const rootThreshold = 28 + 4 * 5 + (2 + 4 + 4) * model.readUInt32LE(24);
+    changed.writeDoubleLE(changed.readDoubleLE(rootThreshold) + 0.125, rootThreshold);
+    changed.writeUInt32LE(zlibCrc32(changed.subarray(0, changed.length - 4)), changed.length - 4);
+    expect(IsolationForest.deserialize(changed).serialize().equals(changed)).toBe(true);
   });
 });
 
@@ -400,20 +405,39 @@ describe('IsolationForest.train input checks', () => {
   });
 });
 
-describe('averagePathLength c(n)', () => {
+describe('c(n), the average path length of n points', () => {
+  // With height limit 0 every tree is one leaf holding all n rows: a point's path length is c(n).
+  const oneLeaf = (n: number) =>
+    IsolationForest.train(gaussianRows(30, n, 2), { seed: 1, trees: 1, subsample: n, heightLimit: 0 });
+
   it.each([
-    [0, 0],
-    [1, 0],
     [2, 1],
     [3, 2 * (Math.log(2) + 0.5772156649) - 4 / 3], // 1.2073...
     [256, 2 * (Math.log(255) + 0.5772156649) - 510 / 256], // 10.2448...
   ])('c(%d) = %d', (n, c) => {
-    expect(averagePathLength(n)).toBeCloseTo(c, 12);
+    expect(oneLeaf(n).pathLength([0, 0], 0)).toBeCloseTo(c, 12);
+    expect(cOf(n)).toBeCloseTo(c, 12);
   });
 
   it('hand values', () => {
-    expect(averagePathLength(3)).toBeCloseTo(1.20739, 5);
-    expect(averagePathLength(256)).toBeCloseTo(10.24477, 5);
+    expect(oneLeaf(3).pathLength([0, 0], 0)).toBeCloseTo(1.20739, 5);
+    expect(oneLeaf(256).pathLength([0, 0], 0)).toBeCloseTo(10.24477, 5);
+  });
+
+  it('c(1) = 0: in a fully isolated tree the path length is the depth of the leaf', () => {
+    const forest = IsolationForest.train(
+      Array.from({ length: 64 }, (_, i) => [i]),
+      { seed: 2, trees: 3, heightLimit: 1000 },
+    );
+    const { roots, feature, threshold, right, size, depth } = forest.layout();
+    for (let t = 0; t < forest.trees; t++) {
+      for (let x = 0; x < 64; x++) {
+        let i = roots[t]!;
+        while (feature[i]! >= 0) i = x < threshold[i]! ? i + 1 : right[i]!;
+        expect(size[i]).toBe(1);
+        expect(forest.pathLength([x], t)).toBe(depth[i]);
+      }
+    }
   });
 });
 
@@ -436,8 +460,8 @@ describe('thresholds', () => {
   });
 
   it('isAnomaly defaults to 0.6, strictly above', () => {
-    expect(DEFAULT_SCORE_THRESHOLD).toBe(0.6);
     expect(isAnomaly(0.6)).toBe(false);
+    expect(isAnomaly(0.6 + 1e-12)).toBe(true);
     expect(isAnomaly(0.61)).toBe(true);
     expect(isAnomaly(0.55, 0.5)).toBe(true);
   });

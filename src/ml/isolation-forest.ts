@@ -24,7 +24,7 @@ const EULER_GAMMA = 0.5772156649;
  * outliers (the tests' data), nearly all outliers and 1-2% of the normal points (their tails) are
  * flagged. When the share of anomalies is known, {@link thresholdForContamination} is better.
  */
-export const DEFAULT_SCORE_THRESHOLD = 0.6;
+const DEFAULT_SCORE_THRESHOLD = 0.6;
 
 /**
  * c(n): the average path length of an unsuccessful search in a binary search tree of n points,
@@ -32,7 +32,7 @@ export const DEFAULT_SCORE_THRESHOLD = 0.6;
  * are comparable across subsample sizes) and estimates the depth still to go below a leaf that the
  * height limit left holding more than one point.
  */
-export function averagePathLength(n: number): number {
+function averagePathLength(n: number): number {
   if (n <= 1) return 0;
   if (n === 2) return 1;
   return 2 * (Math.log(n - 1) + EULER_GAMMA) - (2 * (n - 1)) / n;
@@ -101,7 +101,7 @@ export interface ForestLayout {
 
 const MAGIC = 'IFOR';
 /** Bump when the byte layout changes; {@link IsolationForest.deserialize} rejects other versions. */
-export const FORMAT_VERSION = 1;
+const FORMAT_VERSION = 1;
 const HEADER_BYTES = 28;
 const MAX_FEATURES = 0x7fff; // feature indices are stored as int16, -1 marking a leaf
 /** Trees walked side by side by the scoring kernel (8 pointers fit x64's registers with room to spare). */
@@ -670,7 +670,7 @@ class NodeBuffer {
 let crcTable: Int32Array | undefined;
 
 /** CRC-32 (IEEE, as zlib and PNG), written out because zlib.crc32 needs Node 20.15+ and we support 20.0. */
-export function crc32(bytes: Uint8Array): number {
+function crc32(bytes: Uint8Array): number {
   if (!crcTable) {
     crcTable = new Int32Array(256);
     for (let i = 0; i < 256; i++) {
