@@ -3,16 +3,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { UsageError } from '../src/errors.js';
 import { stageContext } from './helpers/stage.js';
-import {
-  DEFAULT_PIPELINE,
-  loadPipeline,
-  parsePipeline,
-  resolveStage,
-  type StageDefinition,
-} from '../src/pipeline/definition.js';
+import { DEFAULT_PIPELINE, loadPipeline, resolveStage, type StageDefinition } from '../src/pipeline/definition.js';
 import { tempDir } from './helpers/redis.js';
-
-const FILE = '/etc/streamctl/pipeline.yaml';
 
 /** Runs `fn`, expecting a UsageError; returns it. */
 async function usageError(fn: () => unknown): Promise<UsageError> {
@@ -29,9 +21,21 @@ async function usageError(fn: () => unknown): Promise<UsageError> {
   return e;
 }
 
-describe('parsePipeline', () => {
+describe('loadPipeline: reading and checking the file', () => {
+  let tmp: ReturnType<typeof tempDir>;
+  beforeAll(() => {
+    tmp = tempDir('streamctl-pipeline-file-');
+  });
+  afterAll(() => tmp.remove());
+  /** Writes `text` as `name` in the temporary folder and loads it from there; returns the file's path too. */
+  const load = (name: string, text: string) => {
+    writeFileSync(join(tmp.dir, name), text);
+    return { path: join(tmp.dir, name), ...loadPipeline(name, tmp.dir) };
+  };
+
   it('accepts a valid file and fills the defaults', () => {
-    const p = parsePipeline(
+    const r = load(
+      'valid.yaml',
       `partitions: 8
 stages:
   - name: parse
@@ -43,8 +47,9 @@ stages:
     output: enriched
     params: { table: users, ttl: 30 }
 `,
-      FILE,
     );
+    expect(r.file).toBe(r.path);
+    const p = r.definition;
     expect(p.partitions).toBe(8);
     expect(p.stages).toEqual([
       { name: 'parse', use: 'passthrough', workers: 1, maxDeliveries: 5, params: {} },
@@ -130,13 +135,17 @@ stages:
     },
   ];
 
-  it.each(invalid)('rejects $what with PIPELINE_INVALID naming the file and $path', async ({ text, path, problem }) => {
-    const e = await usageError(() => parsePipeline(text, FILE));
-    expect(e.code).toBe('PIPELINE_INVALID');
-    expect(e.message.startsWith(`${FILE}: `)).toBe(true);
-    expect(e.message).toContain(`${FILE}: ${path}`);
-    expect(e.message).toMatch(problem);
-  });
+  it.each(invalid.map((c, i) => ({ ...c, name: `invalid-${i}.yaml` })))(
+    'rejects $what with PIPELINE_INVALID naming the file and $path',
+    async ({ name, text, path, problem }) => {
+      const file = join(tmp.dir, name);
+      const e = await usageError(() => load(name, text));
+      expect(e.code).toBe('PIPELINE_INVALID');
+      expect(e.message.startsWith(`${file}: `)).toBe(true);
+      expect(e.message).toContain(`${file}: ${path}`);
+      expect(e.message).toMatch(problem);
+    },
+  );
 });
 
 describe('loadPipeline', () => {

@@ -131,7 +131,7 @@ function fieldPath(path: PropertyKey[]): string {
  * Parses and validates a pipeline definition.
  * @throws UsageError PIPELINE_INVALID naming the file, the field and the problem (exit 2).
  */
-export function parsePipeline(text: string, file: string): PipelineDefinition {
+function parsePipeline(text: string, file: string): PipelineDefinition {
   let doc: unknown;
   try {
     doc = parseYaml(text);
