@@ -61,7 +61,7 @@ const HAS_PROBATION = 2;
  * A key's statistics as a state entry: u8 format | u8 flags | u16 recent count | f64 n, mean, v,
  * last, out | f64 prev, f64 probation (when flagged) | f64 recent values.
  */
-export function encodeKeyStats(s: KeyStats, w = new ByteWriter(64)): Buffer {
+function encodeKeyStats(s: KeyStats, w = new ByteWriter(64)): Buffer {
   w.u8(STATS_FORMAT)
     .u8((s.prev !== undefined ? HAS_PREV : 0) | (s.probation !== undefined ? HAS_PROBATION : 0))
     .u16(s.recent.length)
@@ -80,7 +80,7 @@ export function encodeKeyStats(s: KeyStats, w = new ByteWriter(64)): Buffer {
  * Reads a key's statistics entry, binary or the JSON of earlier versions.
  * @throws Error when the entry is neither.
  */
-export function decodeKeyStats(entry: Buffer): KeyStats {
+function decodeKeyStats(entry: Buffer): KeyStats {
   if (isJsonEntry(entry)) return JSON.parse(entry.toString()) as KeyStats;
   const r = new ByteReader(entry);
   const format = r.u8();
