@@ -34,13 +34,10 @@ import { prng } from '../ml/random.js';
 import type { EventSource } from './event-source.js';
 
 /** Event time of the first event (ms since the epoch: 2023-11-14T22:13:20Z). */
-export const METRIC_T0 = 1_700_000_000_000;
+const METRIC_T0 = 1_700_000_000_000;
 
-export const METRIC_TYPES = ['cpu', 'mem', 'latency', 'errors'] as const;
+const METRIC_TYPES = ['cpu', 'mem', 'latency', 'errors'] as const;
 export type MetricType = (typeof METRIC_TYPES)[number];
-
-export const ANOMALY_KINDS = ['spike', 'drop', 'level_shift', 'error_burst'] as const;
-export type AnomalyKind = (typeof ANOMALY_KINDS)[number];
 
 /** Ground truth of an event. `kind` is set for anomalies. */
 export interface Truth {
@@ -72,7 +69,7 @@ export interface MetricWorkload extends EventSource {
 }
 
 /** Events of a level_shift episode that are labelled (the first at the new level and the next ones of that key). */
-export const LEVEL_SHIFT_LABELLED = 3;
+const LEVEL_SHIFT_LABELLED = 3;
 
 const CPU = 0;
 const MEM = 1;
