@@ -45,11 +45,12 @@ export interface SustainRule {
 
 /**
  * Defaults: the open-loop sender catches up after a pause, so a shortfall of more than 5% means it
- * could not keep the rate (the bench process, not the pipeline, was the limit). A lag growing linearly from an empty pipeline peaks at 1/3 of its end value in the first
- * third and at its end value in the last third (a factor of 3), while a bounded lag keeps the same
- * peak in both; 2 lies between. The floor is in entries (one entry carries 1 to `--batch` events).
- * On the 2-core machine a pipeline that keeps up drains what the last sample saw in about 100 ms
- * (one lag sample interval), one falling behind takes 300 ms and more: 150 ms lies between.
+ * could not keep the rate (the bench process, not the pipeline, was the limit). A lag growing
+ * linearly from an empty pipeline peaks at 1/3 of its end value in the first third and at its end
+ * value in the last third (a factor of 3), while a bounded lag keeps the same peak in both; 2 lies
+ * between. The floor is in entries (one entry carries 1 to `--batch` events). A pipeline that keeps
+ * up drains what the last sample saw within about one lag sample interval, one falling behind takes
+ * several: the drain bound lies between (docs/PERFORMANCE.md has what was seen).
  */
 const DEFAULT_SUSTAIN_RULE: SustainRule = {
   minAchievedRatio: 0.95,

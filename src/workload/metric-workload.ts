@@ -37,7 +37,6 @@ import type { EventSource } from './event-source.js';
 const METRIC_T0 = 1_700_000_000_000;
 
 const METRIC_TYPES = ['cpu', 'mem', 'latency', 'errors'] as const;
-export type MetricType = (typeof METRIC_TYPES)[number];
 
 /** Ground truth of an event. `kind` is set for anomalies. */
 export interface Truth {
