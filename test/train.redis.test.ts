@@ -38,10 +38,10 @@ describe('streamctl train from the namespace', () => {
 
     // The same steps as stages: detect reads `enriched`, which nothing has written yet.
     const staged = await runCli(['train', '--redis', env.server.url, '-n', ns, '--pipeline', 'staged', '--json']);
-    expect(staged.code).toBe(2);
+    expect(staged.code, staged.stderr).toBe(2);
     expect(staged.stderr).toMatch(/only 0 training row/);
     const unknown = await runCli(['train', '--redis', env.server.url, '-n', ns, '--stage', 'nope']);
-    expect(unknown.code).toBe(2);
+    expect(unknown.code, unknown.stderr).toBe(2);
     expect(unknown.stderr).toMatch(/no stage or step "nope"/);
   });
 });
