@@ -124,7 +124,7 @@ export async function benchSummary(opts: { peerEvents?: number } = {}): Promise<
       const c = lat.calibration;
       if (c)
         console.log(
-          `   calibration: XADD ${n(c.xaddPerSecond)}/s (ours, pipelined), ${c.redisBenchmarkXaddPerSecond ? n(c.redisBenchmarkXaddPerSecond) : 'n/a'}/s (redis-benchmark -P 32), round trip ${c.pingMs} ms`,
+          `   calibration: XADD ${n(c.xaddPerSecond)}/s (ours, pipelined), ${c.redisBenchmarkXaddPerSecond ? `${n(c.redisBenchmarkXaddPerSecond)}/s` : 'n/a'} (redis-benchmark -P 32), round trip ${c.pingMs} ms`,
         );
       const out = lat.latency.find((l) => l.stream === 'out')!;
       console.log(

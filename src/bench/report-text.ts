@@ -11,7 +11,7 @@ export function renderBenchReport(outcome: BenchOutcome, o: { htmlFile?: string 
   const lines: string[] = [];
   if (calibration) {
     lines.push(
-      `calibration: XADD ${n(calibration.xaddPerSecond)}/s (ours, pipelined), ${calibration.redisBenchmarkXaddPerSecond?.toLocaleString('en') ?? 'n/a'}/s (redis-benchmark -P 32), round trip ${calibration.pingMs} ms`,
+      `calibration: XADD ${n(calibration.xaddPerSecond)}/s (ours, pipelined), ${calibration.redisBenchmarkXaddPerSecond === null ? 'n/a' : `${n(calibration.redisBenchmarkXaddPerSecond)}/s`} (redis-benchmark -P 32), round trip ${calibration.pingMs} ms`,
     );
   }
   const how = max
