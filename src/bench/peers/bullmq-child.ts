@@ -1,11 +1,11 @@
 /**
- * Child process of the BullMQ peer (bullmq.ts), forked with an IPC channel and the Redis
- * connection spec in its environment (see child.ts):
+ * The roles of the BullMQ peer (bullmq.ts), each run in a child process (bin/streamctl-peer.ts)
+ * forked with an IPC channel and the Redis connection spec in its environment (see child.ts):
  *
- *   bullmq-child.js worker PREFIX INDEX JOBS                Worker on queue q<INDEX>, concurrency 100;
+ *   streamctl-peer bullmq worker PREFIX INDEX JOBS          Worker on queue q<INDEX>, concurrency 100;
  *                                                           INDEX 1 and 2 add each job's data to
  *                                                           q<INDEX+1>, 3 just completes it ("done")
- *   bullmq-child.js produce PREFIX JOBS KEYS SEED ANOMALY   addBulk of JOBS jobs (data {key, data:
+ *   streamctl-peer bullmq produce PREFIX JOBS KEYS SEED ANOMALY   addBulk of JOBS jobs (data {key, data:
  *                                                           the metric workload's event JSON}) to q1
  *                                                           in chunks of 1000
  *
@@ -103,10 +103,10 @@ async function produce(client: () => RedisClient, prefix: string, args: string[]
   await q1.close();
 }
 
-async function main(): Promise<void> {
-  const [role, prefix, ...rest] = process.argv.slice(2);
-  if (!prefix) throw new Error('usage: bullmq-child.js worker|produce PREFIX ...');
-  process.on('disconnect', () => process.exit(0));
+/** Runs one role of the BullMQ peer, as `bin/streamctl-peer.ts bullmq ROLE ...` asks. */
+export async function runBullmqChild(args: string[]): Promise<void> {
+  const [role, prefix, ...rest] = args;
+  if (!prefix) throw new Error('usage: bullmq worker|produce PREFIX ...');
   const spec = childConnectionSpec();
   // The mode is asked of the server, as every streamctl command does.
   const probe = await createRedisFactory().open(spec);
@@ -116,10 +116,4 @@ async function main(): Promise<void> {
   if (role === 'worker') await worker(client, prefix, Number(rest[0]), Number(rest[1]));
   else if (role === 'produce') await produce(client, prefix, rest);
   else throw new Error(`unknown role ${role}`);
-  process.exit(0);
 }
-
-main().catch(async (err) => {
-  await send({ type: 'error', message: String((err as Error)?.stack ?? err) });
-  process.exit(1);
-});

@@ -37,12 +37,10 @@ export async function bullmqPeer(opts: PeerOptions): Promise<PeerResult> {
   const jobs = String(workload.events);
   const children: Child[] = [];
   try {
-    const workers = [1, 2, 3].map((i) =>
-      forkChild('./bullmq-child.js', ['worker', prefix, String(i), jobs], conn.spec),
-    );
+    const workers = [1, 2, 3].map((i) => forkChild('bullmq', ['worker', prefix, String(i), jobs], conn.spec));
     children.push(...workers);
     await abortable(Promise.all(workers.map((w) => w.next('ready'))), opts.signal);
-    const producer = forkChild('./bullmq-child.js', ['produce', prefix, ...workloadArgs(workload)], conn.spec);
+    const producer = forkChild('bullmq', ['produce', prefix, ...workloadArgs(workload)], conn.spec);
     children.push(producer);
     await abortable(producer.next('ready'), opts.signal);
     producer.proc.send({ type: 'go' });

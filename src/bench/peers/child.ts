@@ -38,12 +38,18 @@ export function sendToParent(msg: Record<string, unknown>): Promise<void> {
   });
 }
 
+/** The peers a child process runs: `bin/streamctl-peer.ts PEER ROLE ...`. */
+export type PeerKind = 'naive' | 'bullmq';
+
+/** The compiled entry of peer child processes (bin/ is compiled beside src/ in dist/). */
+const PEER_ENTRY = new URL('../../../bin/streamctl-peer.js', import.meta.url);
+
 /**
- * Forks `file` (a sibling of this module, compiled .js) with `args`, connecting to Redis with `spec`.
+ * Forks a child process of `peer` with `args`, connecting to Redis with `spec`.
  * The child's stdout goes to our stderr: our stdout may be carrying `streamctl bench --json -`.
  */
-export function forkChild(file: string, args: string[], spec: ConnectionSpec): Child {
-  const proc = fork(fileURLToPath(new URL(file, import.meta.url)), args, {
+export function forkChild(peer: PeerKind, args: string[], spec: ConnectionSpec): Child {
+  const proc = fork(fileURLToPath(PEER_ENTRY), [peer, ...args], {
     stdio: ['ignore', 2, 'inherit', 'ipc'],
     env: { ...process.env, [CONNECTION_ENV]: JSON.stringify(spec) },
   });
@@ -56,14 +62,14 @@ export function forkChild(file: string, args: string[], spec: ConnectionSpec): C
   };
   proc.on('message', (raw) => {
     const m = raw as ChildMessage;
-    if (m.type === 'error') return fail(new Error(`${file} ${args.join(' ')}: ${m.message}`));
+    if (m.type === 'error') return fail(new Error(`${peer} ${args.join(' ')}: ${m.message}`));
     const i = waiters.findIndex((w) => w.type === m.type);
     if (i >= 0) waiters.splice(i, 1)[0]!.resolve(m);
     else seen.push(m);
   });
   // 'close' comes after the IPC channel has delivered everything the child sent.
   proc.on('close', (code, signal) =>
-    fail(new Error(`${file} ${args[0] ?? ''} exited (${signal ?? code}) before the expected message`)),
+    fail(new Error(`${peer} ${args[0] ?? ''} exited (${signal ?? code}) before the expected message`)),
   );
   proc.on('error', (err) => fail(err));
   const exited = new Promise<void>((resolve) => proc.once('close', () => resolve()));

@@ -1,12 +1,13 @@
 /**
- * Child process of the stream peers (naive.ts), forked with an IPC channel and the Redis
- * connection spec in its environment (see child.ts):
+ * The roles of the stream peers (naive.ts), each run in a child process (bin/streamctl-peer.ts)
+ * forked with an IPC channel and the Redis connection spec in its environment (see child.ts):
  *
- *   naive-child.js hop FROM TO GROUP EVENTS PER_ENTRY MODE    XREADGROUP COUNT 1000 BLOCK from FROM;
+ *   streamctl-peer naive hop FROM TO GROUP EVENTS PER_ENTRY MODE
+ *                                                             XREADGROUP COUNT 1000 BLOCK from FROM;
  *                                                             per read batch an XADD TO + XACK FROM
  *                                                             per entry, in one pipeline (MODE
  *                                                             pipeline) or one MULTI/EXEC (multi)
- *   naive-child.js produce STREAM PER_ENTRY EVENTS KEYS SEED ANOMALY
+ *   streamctl-peer naive produce STREAM PER_ENTRY EVENTS KEYS SEED ANOMALY
  *                                                             XADD entries of PER_ENTRY events (fields
  *                                                             key, data: the metric workload's event
  *                                                             JSON, newline-separated when several),
@@ -14,7 +15,7 @@
  *
  * It sends {type: 'ready'} once connected (the producer then waits for any message to begin),
  * {type: 'start', at} (producer, before its first XADD) and {type: 'done', at} (Date.now() once its
- * last command was answered), then exits. It also exits if the parent goes away.
+ * last command was answered); its process then exits, as it does if the parent goes away.
  */
 import { metricWorkload } from '../../workload/metric-workload.js';
 import { createRedisFactory, type RedisClient } from '../../redis/connection.js';
@@ -91,9 +92,9 @@ async function produce(redis: RedisClient, stream: string, perEntry: number, arg
   await send({ type: 'done', at: Date.now() });
 }
 
-async function main(): Promise<void> {
-  const [role, ...rest] = process.argv.slice(2);
-  process.on('disconnect', () => process.exit(0));
+/** Runs one role of the stream peers, as `bin/streamctl-peer.ts naive ROLE ...` asks. */
+export async function runNaiveChild(args: string[]): Promise<void> {
+  const [role, ...rest] = args;
   const conn = await createRedisFactory().open(childConnectionSpec());
   // Its own client, as a blocking reader needs one (and as each process of a real deployment has).
   const redis = conn.dedicated();
@@ -104,13 +105,7 @@ async function main(): Promise<void> {
     const [stream, perEntry, ...workload] = rest;
     await produce(redis, stream!, Number(perEntry), workload);
   } else {
-    throw new Error(`unknown role ${role}: naive-child.js hop|produce ...`);
+    throw new Error(`unknown role ${role}: streamctl-peer naive hop|produce ...`);
   }
   await conn.close();
-  process.exit(0);
 }
-
-main().catch(async (err) => {
-  await send({ type: 'error', message: String((err as Error)?.stack ?? err) });
-  process.exit(1);
-});

@@ -48,7 +48,7 @@ async function streamPeer(
 
     const hops = [0, 1, 2].map((i) =>
       forkChild(
-        './naive-child.js',
+        'naive',
         ['hop', streams[i]!, streams[i + 1]!, group, String(workload.events), String(shape.perEntry), shape.mode],
         conn.spec,
       ),
@@ -56,7 +56,7 @@ async function streamPeer(
     children.push(...hops);
     await abortable(Promise.all(hops.map((h) => h.next('ready'))), opts.signal);
     const producer = forkChild(
-      './naive-child.js',
+      'naive',
       ['produce', streams[0]!, String(shape.perEntry), ...workloadArgs(workload)],
       conn.spec,
     );
