@@ -1,9 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodeEntry } from '../src/pipeline/codec.js';
-import { Keys } from '../src/pipeline/keys.js';
 import { Producer } from '../src/pipeline/producer.js';
 import { withScripts } from '../src/pipeline/scripts/scripts.js';
-import { ensureTopology, recordedPartitions } from '../src/pipeline/topology.js';
+import { ensureTopology, existingTopology } from '../src/pipeline/topology.js';
 import { readHeartbeats } from '../src/pipeline/worker/heartbeats.js';
 import { waitFor } from '../src/wait.js';
 import { runCli } from './helpers/cli.js';
@@ -107,8 +106,7 @@ describe('worker shutdown', () => {
       const exit = await victim.exit;
       expect(exit.code).toBe(0);
       expect(Date.now() - t0).toBeLessThan(8000);
-      const partitions = (await recordedPartitions(conn.client(), ns))!;
-      const keys = new Keys(ns, partitions);
+      const { keys, partitions } = await existingTopology(conn.client(), ns, server.url);
       for (let k = 0; k < partitions; k++) {
         const mine = (await conn
           .client()

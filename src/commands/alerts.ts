@@ -2,11 +2,9 @@ import { z } from 'zod';
 import { defineCommand } from '../cli/command.js';
 import { connectionOptions, jsonOption, namespaceOption } from '../cli/options.js';
 import { EmittedReader } from '../pipeline/emitted-reader.js';
-import { recordedPartitions } from '../pipeline/topology.js';
-import { Keys } from '../pipeline/keys.js';
+import { existingTopology } from '../pipeline/topology.js';
 import { connect } from '../cli/target.js';
 import { sleep } from '../wait.js';
-import { RuntimeError } from '../errors.js';
 import { ALERTS } from '../pipeline/stages/cep/cep.js';
 
 const options = z.object({
@@ -50,14 +48,8 @@ export default defineCommand({
     const conn = await connect(opts, io);
     try {
       const client = conn.client();
-      const partitions = await recordedPartitions(client, opts.namespace);
-      if (!partitions)
-        throw new RuntimeError(
-          'NO_NAMESPACE',
-          `namespace "${opts.namespace}" does not exist`,
-          'check --namespace, or start the pipeline with `streamctl up`',
-        );
-      const reader = new EmittedReader(client, new Keys(opts.namespace, partitions), opts.stream);
+      const { keys } = await existingTopology(client, opts.namespace, conn.urls.join(','));
+      const reader = new EmittedReader(client, keys, opts.stream);
       const print = (alerts: Record<string, unknown>[]) => {
         for (const a of alerts) io.stdout.write(line(a, opts.json));
         return alerts.length;

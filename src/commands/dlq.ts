@@ -1,15 +1,14 @@
 import { z } from 'zod';
 import { defineCommand } from '../cli/command.js';
 import { formatDuration } from '../duration.js';
-import { RuntimeError, UsageError } from '../errors.js';
+import { UsageError } from '../errors.js';
 import { renderTable } from '../table.js';
 import type { Io } from '../cli/io.js';
 import { connectionOptions, jsonOption, namespaceOption, pipelineOption } from '../cli/options.js';
 import { listDlq, parseDlqRef, purgeDlq, replayDlq, type DlqListing, type DlqRecord } from '../pipeline/dlq.js';
 import { loadPipeline } from '../pipeline/definition.js';
-import { Keys } from '../pipeline/keys.js';
 import { withScripts } from '../pipeline/scripts/scripts.js';
-import { recordedPartitions, type Topology } from '../pipeline/topology.js';
+import { existingTopology } from '../pipeline/topology.js';
 import { connect } from '../cli/target.js';
 
 const DEFAULT_LIMIT = 50;
@@ -143,16 +142,8 @@ export default defineCommand({
     const conn = await connect(opts, io);
     try {
       const client = withScripts(conn.client());
-      const partitions = await recordedPartitions(client, opts.namespace);
-      if (partitions === undefined) {
-        throw new RuntimeError(
-          'NO_NAMESPACE',
-          `namespace "${opts.namespace}" does not exist on ${conn.urls.join(',')}`,
-          'check --namespace (and --redis)',
-        );
-      }
       // Read only: the DLQ needs the partition count, not the consumer groups ensureTopology creates.
-      const topology: Topology = { keys: new Keys(opts.namespace, partitions), partitions, stages: [] };
+      const topology = await existingTopology(client, opts.namespace, conn.urls.join(','));
       const filter = { stage: opts.stage, ids: opts.id };
       const base = { namespace: opts.namespace, action: opts.action, stage: opts.stage ?? null, ids: opts.id ?? null };
 

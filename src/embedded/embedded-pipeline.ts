@@ -15,6 +15,7 @@ import {
   writeDeployment,
   type Deployment,
   type StartOptions,
+  type Started,
 } from './deployment.js';
 import { isPidAlive } from './pid.js';
 import { spawnWorkers, stopWorkerProcesses, WORKER_STOP_MS, type WorkerProcessInfo } from './supervisor.js';
@@ -36,37 +37,41 @@ export interface EmbeddedPipelineOptions extends Omit<StartOptions, 'onProgress'
  * (workers drain first, then Redis stops). A detached one outlives this process; `down` stops it.
  */
 export class EmbeddedPipeline {
-  private constructor(
-    readonly home: string,
-    readonly deployment: Deployment,
-    readonly resumed: boolean,
-    /** The redis-server processes this process started (none of a detached deployment's). */
-    private readonly started: Awaited<ReturnType<typeof startDeployment>>['processes'],
-    readonly workers: WorkerProcessInfo[],
-    readonly stages: string[],
-    readonly conn: RedisConnection | undefined,
-    readonly topology: Topology | undefined,
-    private readonly progress: (line: string) => void,
-  ) {}
+  readonly home: string;
+  readonly deployment: Deployment;
+  readonly resumed: boolean;
+  readonly workers: WorkerProcessInfo[];
+  readonly stages: string[];
+  readonly conn: RedisConnection | undefined;
+  readonly topology: Topology | undefined;
+  /** The redis-server processes this process started (none of a detached deployment's). */
+  private readonly started: Started['processes'];
+  private readonly progress: (line: string) => void;
+
+  private constructor(p: {
+    home: string;
+    started: Started;
+    progress: (line: string) => void;
+    /** When workers or a connection were asked for. */
+    running?: { stages: string[]; workers: WorkerProcessInfo[]; conn: RedisConnection; topology: Topology };
+  }) {
+    this.home = p.home;
+    this.deployment = p.started.deployment;
+    this.resumed = p.started.resumed;
+    this.started = p.started.processes;
+    this.progress = p.progress;
+    this.stages = p.running?.stages ?? [];
+    this.workers = p.running?.workers ?? [];
+    this.conn = p.running?.conn;
+    this.topology = p.running?.topology;
+  }
 
   /** Starts Redis, then (when asked) the namespace's topology and the stage workers. */
   static async start(redis: RedisFactory, o: EmbeddedPipelineOptions): Promise<EmbeddedPipeline> {
     const { namespace, pipeline, workers: withWorkers, connect, env, progress, ...deploymentOptions } = o;
     const started = await startDeployment({ ...deploymentOptions, onProgress: progress });
+    if (!withWorkers && !connect) return new EmbeddedPipeline({ home: o.home, started, progress });
     const d = started.deployment;
-    if (!withWorkers && !connect) {
-      return new EmbeddedPipeline(
-        o.home,
-        d,
-        started.resumed,
-        started.processes,
-        [],
-        [],
-        undefined,
-        undefined,
-        progress,
-      );
-    }
     const { definition, name } = pipeline();
     const stages = definition.stages.map((st) => st.name);
     const conn = await redis.open({
@@ -97,17 +102,7 @@ export class EmbeddedPipeline {
         `started ${workers.length} stage worker process(es): ${stages.join(' -> ')} in namespace "${namespace}"${o.detached ? ` (log: ${log})` : ''}`,
       );
     }
-    return new EmbeddedPipeline(
-      o.home,
-      d,
-      started.resumed,
-      started.processes,
-      workers,
-      stages,
-      conn,
-      topology,
-      progress,
-    );
+    return new EmbeddedPipeline({ home: o.home, started, progress, running: { stages, workers, conn, topology } });
   }
 
   /** Says when a worker or a redis-server exits before `stopping` aborts: none is restarted silently. */

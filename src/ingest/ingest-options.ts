@@ -2,6 +2,7 @@ import type { ScriptClient } from '../pipeline/scripts/scripts.js';
 import type { Topology } from '../pipeline/topology.js';
 import { PRODUCER_DEFAULTS } from '../pipeline/producer.js';
 import { newRunId } from '../pipeline/runs.js';
+import { withDefaults } from '../defaults.js';
 
 /** Options of `startHttpIngest`. An omitted one takes its value from {@link INGEST_DEFAULTS}. */
 export interface HttpIngestOptions {
@@ -73,9 +74,6 @@ export type ResolvedIngestOptions = Readonly<Required<Omit<HttpIngestOptions, 'l
 
 /** Applies {@link INGEST_DEFAULTS} and derives the run and producer ids. */
 export function resolveIngestOptions(o: HttpIngestOptions): ResolvedIngestOptions {
-  // An option given as undefined (a caller passing its own optional setting through) gets the
-  // default, as an omitted one does.
-  const given = Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as HttpIngestOptions;
-  const runId = given.runId ?? newRunId();
-  return { ...INGEST_DEFAULTS, ...given, runId, producerId: given.producerId ?? `http-${runId}` };
+  const runId = o.runId ?? newRunId();
+  return withDefaults<ResolvedIngestOptions>({ ...INGEST_DEFAULTS, runId, producerId: `http-${runId}` }, o);
 }

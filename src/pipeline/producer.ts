@@ -5,6 +5,7 @@ import { pipelineByNode, type Routed } from '../redis/pipeline-by-node.js';
 import type { ScriptClient } from './scripts/scripts.js';
 import { INGEST, type Topology } from './topology.js';
 import { sleep } from '../wait.js';
+import { withDefaults } from '../defaults.js';
 
 export interface ProducerOptions {
   client: ScriptClient;
@@ -76,14 +77,7 @@ export class Producer {
   private turnScheduled = false;
 
   constructor(opts: ProducerOptions) {
-    const o = (this.o = {
-      ...opts,
-      batch: opts.batch ?? PRODUCER_DEFAULTS.batch,
-      lingerMs: opts.lingerMs ?? PRODUCER_DEFAULTS.lingerMs,
-      durable: opts.durable ?? PRODUCER_DEFAULTS.durable,
-      maxAttempts: opts.maxAttempts ?? PRODUCER_DEFAULTS.maxAttempts,
-      highWater: opts.highWater ?? PRODUCER_DEFAULTS.highWater,
-    });
+    const o = (this.o = withDefaults<ResolvedProducerOptions>(PRODUCER_DEFAULTS, opts));
     this.batch = o.batch;
     this.linger = o.lingerMs;
     this.buffers = Array.from({ length: o.topology.partitions }, () => ({ events: [], since: 0, inFlight: undefined }));

@@ -1,5 +1,5 @@
 import type { Cluster, Redis } from 'ioredis';
-import { UsageError } from '../errors.js';
+import { RuntimeError, UsageError } from '../errors.js';
 import { Keys, namespaceKeys } from './keys.js';
 
 /** A stage as the runtime sees it: which stream it reads and which it writes. */
@@ -61,9 +61,26 @@ export async function deleteNamespace(client: Redis | Cluster, ns: string): Prom
 }
 
 /**
+ * The topology of a namespace that exists, for readers: its keys and partitions, without creating
+ * consumer groups (no stages). `where` names the Redis in the error.
+ * @throws RuntimeError NO_NAMESPACE when nothing recorded the namespace.
+ */
+export async function existingTopology(client: Redis | Cluster, ns: string, where: string): Promise<Topology> {
+  const partitions = await recordedPartitions(client, ns);
+  if (partitions === undefined) {
+    throw new RuntimeError(
+      'NO_NAMESPACE',
+      `namespace "${ns}" does not exist on ${where}`,
+      'check --namespace (and --redis), or start the pipeline with `streamctl up`',
+    );
+  }
+  return { keys: new Keys(ns, partitions), partitions, stages: [] };
+}
+
+/**
  * Reads the partition count recorded for the namespace, if any.
  */
-export async function recordedPartitions(client: Redis | Cluster, ns: string): Promise<number | undefined> {
+async function recordedPartitions(client: Redis | Cluster, ns: string): Promise<number | undefined> {
   const p = await client.hget(namespaceKeys.meta(ns), 'partitions');
   return p ? Number(p) : undefined;
 }

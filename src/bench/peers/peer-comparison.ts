@@ -5,7 +5,6 @@
  */
 import type { RedisConnection } from '../../redis/connection.js';
 import { renderTable } from '../../table.js';
-import { runPeers } from './run-peers.js';
 
 export interface PeerRow {
   name: string;
@@ -43,6 +42,8 @@ export async function comparePeers(
     signal: AbortSignal;
   },
 ): Promise<PeerComparison> {
+  // Loaded only with --peers: every process that loads the CLI, workers included, would load it otherwise.
+  const { runPeers } = await import('./run-peers.js');
   const run = await runPeers({
     conn,
     events: opts.events,

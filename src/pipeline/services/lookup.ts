@@ -2,6 +2,7 @@ import type { Cluster, Redis } from 'ioredis';
 import { DEGRADED, type LookupResult } from '../stage.js';
 import { CircuitBreaker, type BreakerState } from './breaker.js';
 import { LruCache } from './lru.js';
+import { withDefaults } from '../../defaults.js';
 
 export interface LookupStats {
   hits: number;
@@ -54,7 +55,7 @@ export class HashLookup {
     private readonly hash: string,
     options: LookupOptions = {},
   ) {
-    const o = (this.o = { ...LOOKUP_DEFAULTS, ...options });
+    const o = (this.o = withDefaults<Required<LookupOptions>>(LOOKUP_DEFAULTS, options));
     this.cache = new LruCache(o.cacheSize, o.ttlMs, o.now);
     this.breaker = new CircuitBreaker({ failures: o.failures, openMs: o.openMs, now: o.now });
   }

@@ -233,7 +233,7 @@ export class OwnedPartition implements ReadTarget {
     this.lastSeen = undefined;
   }
 
-  /** Gives the partition up if `err` says its lease is lost; otherwise rethrows nothing and returns false. */
+  /** Whether `err` says the lease is lost; if so, the partition is given up (`lose`). */
   private leaseLost(err: unknown, when: string): boolean {
     if (scriptErrorCode(err) !== SCRIPT_ERRORS.leaseLost) return false;
     this.lose(`lease lost ${when}`);

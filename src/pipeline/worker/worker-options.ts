@@ -2,6 +2,7 @@ import type { RedisConnection } from '../../redis/connection.js';
 import type { LookupOptions } from '../services/lookup.js';
 import type { StageFactory } from '../stage.js';
 import type { StageStreams, Topology } from '../topology.js';
+import { withDefaults } from '../../defaults.js';
 
 /** The stage a worker runs: its streams and its settings from the pipeline file. */
 export interface WorkerStage extends StageStreams {
@@ -63,14 +64,5 @@ const ignore = (): void => undefined;
 
 /** Applies the defaults, once, where the options enter the worker. */
 export function resolveWorkerOptions(o: WorkerOptions): ResolvedWorkerOptions {
-  return {
-    ...o,
-    batchEntries: o.batchEntries ?? WORKER_DEFAULTS.batchEntries,
-    blockMs: o.blockMs ?? WORKER_DEFAULTS.blockMs,
-    leaseTtlMs: o.leaseTtlMs ?? WORKER_DEFAULTS.leaseTtlMs,
-    balanceMs: o.balanceMs ?? WORKER_DEFAULTS.balanceMs,
-    durable: o.durable ?? WORKER_DEFAULTS.durable,
-    log: o.log ?? ignore,
-    onBatch: o.onBatch ?? ignore,
-  };
+  return withDefaults<ResolvedWorkerOptions>({ ...WORKER_DEFAULTS, log: ignore, onBatch: ignore }, o);
 }
