@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import health from '../src/commands/health.js';
-import type { HealthReport } from '../src/health/report.js';
+import type { Snapshot } from '../src/observe/snapshot.js';
 import { Producer } from '../src/pipeline/producer.js';
 import { withScripts } from '../src/pipeline/scripts/scripts.js';
 import { passthrough } from '../src/pipeline/stages/passthrough.js';
@@ -12,10 +12,10 @@ import { redisWithConnection } from './helpers/redis.js';
 
 const fixture = redisWithConnection();
 
-async function report(ns: string): Promise<{ code: number; r: HealthReport }> {
+async function report(ns: string): Promise<{ code: number; r: Snapshot }> {
   const t = testIo();
   const code = await health.run(health.options.parse({ redis: fixture.server.url, namespace: ns, json: true }), t.io);
-  return { code, r: JSON.parse(t.stdout()) as HealthReport };
+  return { code, r: JSON.parse(t.stdout()) as Snapshot };
 }
 
 describe('health and the pipeline workers', () => {

@@ -1,15 +1,15 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
 import health from '../src/commands/health.js';
-import type { HealthReport } from '../src/health/report.js';
+import type { Snapshot } from '../src/observe/snapshot.js';
 import { waitFor } from '../src/wait.js';
 import { testIo } from './helpers/io.js';
 import { startRedis, startTestDeployment, type TestDeployment, type TestServer } from './helpers/redis.js';
 
-async function check(opts: Record<string, unknown>): Promise<{ code: number; report: HealthReport }> {
+async function check(opts: Record<string, unknown>): Promise<{ code: number; report: Snapshot }> {
   const t = testIo();
   const code = await health.run(health.options.parse({ json: true, ...opts }), t.io);
-  return { code, report: JSON.parse(t.stdout()) as HealthReport };
+  return { code, report: JSON.parse(t.stdout()) as Snapshot };
 }
 
 describe('health of a standalone server', () => {

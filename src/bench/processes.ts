@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
-import { collectHealth } from '../health/collect.js';
+import { collectSnapshot } from '../observe/collect-snapshot.js';
 import { liveHeartbeats } from '../pipeline/worker/heartbeats.js';
 import type { RedisConnection } from '../redis/connection.js';
 import { infoNumber, parseInfo } from '../redis/info.js';
@@ -32,7 +32,7 @@ export interface ProcessSampler {
  * heartbeats), of this process (the bench's producer) and of every Redis node that answers.
  */
 export async function sampleProcesses(conn: RedisConnection, ns: string): Promise<ProcessSampler> {
-  const report = await collectHealth(conn, ns);
+  const report = await collectSnapshot(conn, ns);
   const here = hostname();
   const workers = (await liveHeartbeats(conn.client(), ns)).filter((h) => h.host === here);
   const nodes = report.nodes.filter((n) => n.up);

@@ -2,9 +2,9 @@ import { z } from 'zod';
 import { defineCommand } from '../cli/command.js';
 import { durationSchema } from '../duration.js';
 import { RuntimeError, StreamctlError } from '../errors.js';
-import { collectHealth } from '../health/collect.js';
+import { collectSnapshot } from '../observe/collect-snapshot.js';
 import { renderHealth } from '../health/render.js';
-import type { HealthReport } from '../health/report.js';
+import type { Snapshot } from '../observe/snapshot.js';
 import type { Io } from '../cli/io.js';
 import { connectionOptions, jsonOption, namespaceOption } from '../cli/options.js';
 import type { RedisConnection } from '../redis/connection.js';
@@ -27,20 +27,20 @@ const options = z.object({
     .meta({ valueName: 'TIMEOUT' }),
 });
 
-function print(report: HealthReport, io: Io, json: boolean): void {
+function print(report: Snapshot, io: Io, json: boolean): void {
   io.stdout.write(json ? `${JSON.stringify(report, null, 2)}\n` : renderHealth(report, io.stdout.isTTY));
 }
 
 async function waitHealthy(opts: z.output<typeof options>, io: Io, timeoutMs: number): Promise<number> {
   const deadline = Date.now() + timeoutMs;
-  let last: HealthReport | undefined;
+  let last: Snapshot | undefined;
   let lastError: StreamctlError | undefined;
   let conn: RedisConnection | undefined;
   try {
     while (!io.signal.aborted) {
       try {
         conn ??= await connect(opts, io);
-        last = await collectHealth(conn, opts.namespace);
+        last = await collectSnapshot(conn, opts.namespace);
         lastError = undefined;
         if (last.status === 'ok') break;
       } catch (err) {
@@ -85,13 +85,13 @@ export default defineCommand({
     const conn = await connect(opts, io);
     try {
       if (opts.watch === undefined) {
-        const report = await collectHealth(conn, opts.namespace);
+        const report = await collectSnapshot(conn, opts.namespace);
         print(report, io, opts.json);
         return report.status === 'ok' ? 0 : 1;
       }
       let status = 'down';
       while (!io.signal.aborted) {
-        const report = await collectHealth(conn, opts.namespace);
+        const report = await collectSnapshot(conn, opts.namespace);
         status = report.status;
         // Clear and redraw on a terminal; elsewhere each refresh follows the last.
         if (io.stdout.isTTY && !opts.json) io.stdout.write('\x1b[H\x1b[2J');

@@ -1,10 +1,10 @@
 import { Chalk } from 'chalk';
 import { formatDuration } from '../duration.js';
 import { formatBytes, renderTable } from '../table.js';
-import type { HealthReport } from './report.js';
+import type { Snapshot } from '../observe/snapshot.js';
 
 /** The human-readable health page; colours only when `color` is set (a terminal). */
-export function renderHealth(r: HealthReport, color: boolean): string {
+export function renderHealth(r: Snapshot, color: boolean): string {
   const c = new Chalk({ level: color ? 1 : 0 });
   const statusText = r.status === 'ok' ? c.green('OK') : r.status === 'degraded' ? c.yellow('DEGRADED') : c.red('DOWN');
   // After a failover the old primary is still listed as one, without slots: count those serving.

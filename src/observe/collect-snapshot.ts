@@ -4,7 +4,7 @@ import { connectClient, type RedisConnection } from '../redis/connection.js';
 import { address } from '../redis/endpoint.js';
 import { infoNumber, pairs, parseClusterNodes, parseInfo, type ClusterNodeLine } from '../redis/info.js';
 import { isLive, readHeartbeats } from '../pipeline/worker/heartbeats.js';
-import type { GroupHealth, HealthReport, NodeHealth, StageHealth, StreamHealth } from './report.js';
+import type { GroupHealth, Snapshot, NodeHealth, StageHealth, StreamHealth } from './snapshot.js';
 
 /** Streams beyond this many are not listed (a namespace of a real pipeline has a few hundred). */
 const MAX_STREAMS = 2000;
@@ -85,7 +85,7 @@ async function firstView(
   return { error };
 }
 
-async function collectNodes(conn: RedisConnection, report: HealthReport, probes: Map<string, Probe>): Promise<void> {
+async function collectNodes(conn: RedisConnection, report: Snapshot, probes: Map<string, Probe>): Promise<void> {
   if (conn.mode === 'standalone') {
     const seed = conn.spec.endpoints[0]!;
     const p = await probe(conn, seed.host, seed.port);
@@ -173,7 +173,7 @@ async function collectNodes(conn: RedisConnection, report: HealthReport, probes:
   }
 }
 
-function judge(report: HealthReport): void {
+function judge(report: Snapshot): void {
   for (const n of report.nodes) {
     if (!n.up)
       report.problems.push({
@@ -258,7 +258,7 @@ async function scanStreams(client: Redis, pattern: string, limit: number): Promi
   return keys;
 }
 
-async function collectStreams(report: HealthReport, probes: Map<string, Probe>): Promise<void> {
+async function collectStreams(report: Snapshot, probes: Map<string, Probe>): Promise<void> {
   const primaries = report.nodes.filter(
     (n) => n.role === 'primary' && n.up && (report.mode === 'standalone' || (n.slots ?? 0) > 0),
   );
@@ -301,7 +301,7 @@ async function collectStreams(report: HealthReport, probes: Map<string, Probe>):
 }
 
 /** Workers from their heartbeats, and per stage (consumer group) the live workers, lag and pending. */
-async function collectWorkers(conn: RedisConnection, report: HealthReport): Promise<void> {
+async function collectWorkers(conn: RedisConnection, report: Snapshot): Promise<void> {
   const now = Date.now();
   for (const h of await readHeartbeats(conn.client(), report.namespace)) {
     report.workers.push({
@@ -353,8 +353,8 @@ async function collectWorkers(conn: RedisConnection, report: HealthReport): Prom
  * coverage, and the streams and consumer groups of `namespace`. Unreachable nodes are reported
  * as down rather than thrown.
  */
-export async function collectHealth(conn: RedisConnection, namespace: string): Promise<HealthReport> {
-  const report: HealthReport = {
+export async function collectSnapshot(conn: RedisConnection, namespace: string): Promise<Snapshot> {
+  const report: Snapshot = {
     status: 'ok',
     mode: conn.mode,
     target: conn.urls,
