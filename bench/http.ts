@@ -16,7 +16,7 @@ import { audit } from '../src/pipeline/audit.js';
 import { stagePending } from '../src/pipeline/backlog.js';
 import { BUILTIN_PIPELINES, PASSTHROUGH_PIPELINE } from '../src/pipeline/definition.js';
 import { withScripts } from '../src/pipeline/scripts/scripts.js';
-import { spawnWorkers, stopWorkerProcesses } from '../src/embedded/supervisor.js';
+import { spawnWorkers, stopWorkerProcesses } from '../src/embedded/worker-processes.js';
 import { ensureTopology } from '../src/pipeline/topology.js';
 import { createRedisFactory } from '../src/redis/connection.js';
 import { deploymentUrls, startDeployment, stopDeployment } from '../src/embedded/deployment.js';

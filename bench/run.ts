@@ -17,7 +17,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { stagePending } from '../src/pipeline/backlog.js';
 import { BUILTIN_PIPELINES } from '../src/pipeline/definition.js';
-import { spawnWorkers, stopWorkerProcesses } from '../src/embedded/supervisor.js';
+import { spawnWorkers, stopWorkerProcesses } from '../src/embedded/worker-processes.js';
 import { ensureTopology } from '../src/pipeline/topology.js';
 import { createRedisFactory } from '../src/redis/connection.js';
 import { deploymentUrls, startDeployment, stopDeployment } from '../src/embedded/deployment.js';

@@ -19,7 +19,7 @@ import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { BenchResult } from '../src/bench/result.js';
 import { DEFAULT_PIPELINE } from '../src/pipeline/definition.js';
-import { spawnWorkers, stopWorkerProcesses } from '../src/embedded/supervisor.js';
+import { spawnWorkers, stopWorkerProcesses } from '../src/embedded/worker-processes.js';
 import { deleteNamespace, ensureTopology } from '../src/pipeline/topology.js';
 import { createRedisFactory } from '../src/redis/connection.js';
 import { infoNumber, parseInfo } from '../src/redis/info.js';

@@ -1,7 +1,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { UsageError } from '../src/errors.js';
+import { RuntimeError, UsageError } from '../src/errors.js';
 import { stageContext } from './helpers/stage.js';
 import { DEFAULT_PIPELINE, loadPipeline, resolveStage, type StageDefinition } from '../src/pipeline/definition.js';
 import { tempDir } from './helpers/redis.js';
@@ -232,9 +232,24 @@ describe('resolveStage', () => {
     },
   );
 
-  it('a missing module is STAGE_LOAD_FAILED', async () => {
-    const e = await usageError(() => resolveStage(def('./missing.mjs'), pipelineFile(), tmp.dir));
-    expect(e.code).toBe('STAGE_LOAD_FAILED');
+  it('a missing module, or one that throws on import, is STAGE_LOAD_FAILED (exit 1) with a hint that fits', async () => {
+    writeFileSync(join(tmp.dir, 'throws.mjs'), 'throw new Error("no licence here");\n');
+    const failure = async (use: string) => {
+      const err = await resolveStage(def(use), pipelineFile(), tmp.dir).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(err).toBeInstanceOf(RuntimeError);
+      return err as RuntimeError;
+    };
+    const missing = await failure('./missing.mjs');
+    expect([missing.code, missing.exitCode]).toEqual(['STAGE_LOAD_FAILED', 1]);
+    expect(missing.message).toMatch(/missing\.mjs: no such file/);
+    expect(missing.hint).toMatch(/check the path/);
+    const throws = await failure('./throws.mjs');
+    expect([throws.code, throws.exitCode]).toEqual(['STAGE_LOAD_FAILED', 1]);
+    expect(throws.message).toMatch(/throws\.mjs failed: no licence here/);
+    expect(throws.hint).toMatch(/fix the module/);
   });
 
   it('a module path is relative to the pipeline file; objects and factories both work', async () => {

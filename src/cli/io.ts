@@ -20,6 +20,11 @@ export interface Io {
   redis: RedisFactory;
   /** Aborted on the first Ctrl-C or SIGTERM: commands stop what they do and clean up. */
   signal: AbortSignal;
+  /**
+   * Tells the process that started this one (a supervisor, over an IPC channel) that the command is
+   * serving; absent when nobody listens.
+   */
+  ready?: () => void;
 }
 
 function streamOutput(stream: NodeJS.WriteStream): Output {
@@ -44,5 +49,6 @@ export function createProcessIo(signal: AbortSignal): Io {
     cwd: process.cwd(),
     redis: createRedisFactory(),
     signal,
+    ...(process.send ? { ready: () => void process.send!({ type: 'ready' }) } : {}),
   };
 }

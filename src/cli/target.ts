@@ -2,7 +2,7 @@ import { RuntimeError } from '../errors.js';
 import type { Io } from './io.js';
 import type { ConnectionOptions } from './options.js';
 import type { ConnectionSpec, RedisConnection } from '../redis/connection.js';
-import { deploymentUrls, readDeployment, resolveHome } from '../embedded/deployment.js';
+import { deploymentUrls, readDeployment, resolveHome, type Deployment } from '../embedded/deployment.js';
 import { parseRedisUrls } from '../redis/endpoint.js';
 
 /**
@@ -25,6 +25,20 @@ function resolveTarget(opts: ConnectionOptions, io: Pick<Io, 'env' | 'cwd'>): Co
     );
   }
   return { endpoints: parseRedisUrls(deploymentUrls(d).join(',')), source: 'embedded deployment', ...tls };
+}
+
+/**
+ * The embedded deployment's record and folder, when that is where commands connect (no --redis, no
+ * STREAMCTL_REDIS_URL): `health` then shows its supervised processes too.
+ */
+export function embeddedTarget(
+  opts: ConnectionOptions,
+  io: Pick<Io, 'env' | 'cwd'>,
+): { home: string; deployment: Deployment } | undefined {
+  if (opts.redis || io.env.STREAMCTL_REDIS_URL) return undefined;
+  const home = resolveHome(opts.home, io.cwd);
+  const deployment = readDeployment(home);
+  return deployment?.running ? { home, deployment } : undefined;
 }
 
 /** Resolves the target and connects to it. */

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { defineCommand } from '../cli/command.js';
 import { homeOption, jsonOption } from '../cli/options.js';
 import { resolveHome } from '../embedded/deployment.js';
-import { stopRecorded } from '../embedded/embedded-pipeline.js';
+import { stopRecorded } from '../embedded/stop-recorded.js';
 
 const options = z.object({
   keepData: z.boolean().default(false).describe('Keep the data and log files; the next `up` restarts from them'),

@@ -8,7 +8,8 @@ import type { Snapshot } from '../observe/snapshot.js';
 import type { Io } from '../cli/io.js';
 import { connectionOptions, jsonOption, namespaceOption } from '../cli/options.js';
 import type { RedisConnection } from '../redis/connection.js';
-import { connect } from '../cli/target.js';
+import { connect, embeddedTarget } from '../cli/target.js';
+import { recordedStatus } from '../embedded/deployment-status.js';
 import { sleep } from '../wait.js';
 
 const options = z.object({
@@ -27,6 +28,14 @@ const options = z.object({
     .meta({ valueName: 'TIMEOUT' }),
 });
 
+/** The snapshot, with the embedded deployment's supervised processes when that is the target. */
+async function snapshot(conn: RedisConnection, opts: z.output<typeof options>, io: Io): Promise<Snapshot> {
+  const embedded = embeddedTarget(opts, io);
+  const report = await collectSnapshot(conn, opts.namespace);
+  if (embedded) report.deployment = recordedStatus(embedded.home, embedded.deployment);
+  return report;
+}
+
 function print(report: Snapshot, io: Io, json: boolean): void {
   io.stdout.write(json ? `${JSON.stringify(report, null, 2)}\n` : renderHealth(report, io.stdout.isTTY));
 }
@@ -40,7 +49,7 @@ async function waitHealthy(opts: z.output<typeof options>, io: Io, timeoutMs: nu
     while (!io.signal.aborted) {
       try {
         conn ??= await connect(opts, io);
-        last = await collectSnapshot(conn, opts.namespace);
+        last = await snapshot(conn, opts, io);
         lastError = undefined;
         if (last.status === 'ok') break;
       } catch (err) {
@@ -85,13 +94,13 @@ export default defineCommand({
     const conn = await connect(opts, io);
     try {
       if (opts.watch === undefined) {
-        const report = await collectSnapshot(conn, opts.namespace);
+        const report = await snapshot(conn, opts, io);
         print(report, io, opts.json);
         return report.status === 'ok' ? 0 : 1;
       }
       let status = 'down';
       while (!io.signal.aborted) {
-        const report = await collectSnapshot(conn, opts.namespace);
+        const report = await snapshot(conn, opts, io);
         status = report.status;
         // Clear and redraw on a terminal; elsewhere each refresh follows the last.
         if (io.stdout.isTTY && !opts.json) io.stdout.write('\x1b[H\x1b[2J');

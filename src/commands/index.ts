@@ -6,6 +6,8 @@ import down from './down.js';
 import health from './health.js';
 import produce from './produce.js';
 import reference from './reference.js';
+import restart from './restart.js';
+import scale from './scale.js';
 import serve from './serve.js';
 import train from './train.js';
 import up from './up.js';
@@ -17,6 +19,8 @@ export const commands: Command[] = [
   up,
   down,
   health,
+  restart,
+  scale,
   worker,
   produce,
   verify,

@@ -2,17 +2,41 @@ import { z } from 'zod';
 import { defineCommand } from '../cli/command.js';
 import type { Io } from '../cli/io.js';
 import { homeOption, jsonOption, namespaceOption, pipelineOption } from '../cli/options.js';
-import { deploymentUrls, resolveHome, type Deployment } from '../embedded/deployment.js';
-import { EmbeddedPipeline } from '../embedded/embedded-pipeline.js';
+import { startInBackground, type BackgroundSpec } from '../embedded/background-supervisor.js';
+import { readControlEndpoint, sendControl } from '../embedded/control-client.js';
+import { CONTROL_VERSION } from '../embedded/control-protocol.js';
+import { deploymentUrls, readDeployment, resolveHome, type Deployment } from '../embedded/deployment.js';
 import { findRedisServer } from '../embedded/redis-server.js';
-import { UsageError } from '../errors.js';
+import { Supervisor } from '../embedded/supervisor.js';
+import { RuntimeError, UsageError } from '../errors.js';
 import { startHttpIngest, type HttpIngest } from '../ingest/http-ingest.js';
-import { loadPipeline } from '../pipeline/definition.js';
+import { checkStages, loadPipeline } from '../pipeline/definition.js';
 import { withScripts } from '../pipeline/scripts/scripts.js';
 import { untilAborted } from '../wait.js';
 
 /** How often the foreground `up` prints its status line. */
 const STATUS_EVERY_MS = 1000;
+
+/** `up` on a deployment whose supervisor runs: processes it gave up on start again, else it says it runs. */
+async function repair(home: string, io: Io, json: boolean): Promise<number> {
+  const status = await sendControl(home, { v: CONTROL_VERSION, kind: 'status' });
+  const down = status.processes.filter((p) => p.state === 'gave-up');
+  if (down.length === 0) {
+    const ports = status.processes.filter((p) => p.kind === 'node').map((p) => p.name.split(':').pop());
+    throw new RuntimeError(
+      'ALREADY_RUNNING',
+      `an embedded deployment is already running in ${home} (ports ${ports.join(', ')}), supervised by pid ${status.supervisor?.pid}`,
+      'use it as it is (`streamctl health`), or stop it first with `streamctl down`',
+    );
+  }
+  const r = await sendControl(home, { v: CONTROL_VERSION, kind: 'repair' });
+  io.stdout.write(
+    json
+      ? `${JSON.stringify({ home, repaired: r.started })}\n`
+      : `repaired the deployment in ${home}: started ${r.started.join(', ')} again\n`,
+  );
+  return 0;
+}
 
 const options = z.object({
   standalone: z.boolean().default(false).describe('Start one redis-server instead of a Redis Cluster'),
@@ -59,6 +83,14 @@ const options = z.object({
     .boolean()
     .default(true)
     .describe("Start the pipeline's stage workers, each in its own process; --no-workers starts Redis only"),
+  restart: z
+    .enum(['on-failure', 'never'])
+    .default('on-failure')
+    .describe(
+      'Restart a worker process or redis-server that dies (with backoff, at most 5 times a minute; a killed ' +
+        'primary once its replica took over), or never',
+    )
+    .meta({ valueName: 'POLICY' }),
   quiet: z.boolean().default(false).describe('No status line every second'),
   http: z.coerce
     .number()
@@ -75,7 +107,7 @@ const options = z.object({
   ...jsonOption,
 });
 
-function summary(d: Deployment, home: string, elapsedMs: number, resumed: boolean): string {
+function summary(d: Deployment, home: string, elapsedMs: number, resumed: boolean, supervisorPid: number): string {
   const shape =
     d.mode === 'cluster' ? `Redis Cluster, ${d.primaries} primaries x ${d.replicas} replica(s)` : 'standalone Redis';
   const lines = [
@@ -86,6 +118,7 @@ function summary(d: Deployment, home: string, elapsedMs: number, resumed: boolea
       `  ${n.role.padEnd(8)} ${d.host}:${n.port}  pid ${n.pid}${n.slots ? `  slots ${n.slots[0]}-${n.slots[1]}` : ''}`,
     );
   lines.push(`  persistence: ${d.persist ? 'AOF, appendfsync everysec' : 'none'}`);
+  lines.push(`  supervisor: pid ${supervisorPid}, restart ${d.restart ?? 'never'}; events in ${home}/events.log`);
   lines.push(
     `other commands find it with no flags; from elsewhere: --redis ${deploymentUrls(d).slice(0, 3).join(',')}`,
   );
@@ -120,9 +153,19 @@ export default defineCommand({
       if (!opts.json) io.stderr.write(`${m}\n`);
     };
     const t0 = Date.now();
-    const up = await EmbeddedPipeline.start(io.redis, {
-      home: resolveHome(opts.home, io.cwd),
-      bin: findRedisServer(opts.redisServer, io.env.PATH),
+    const home = resolveHome(opts.home, io.cwd);
+    const bin = findRedisServer(opts.redisServer, io.env.PATH);
+    // The pipeline file and every stage module, before any process starts.
+    let pipeline = opts.pipeline;
+    if (opts.workers || opts.http !== undefined) {
+      const { definition, file } = loadPipeline(opts.pipeline, io.cwd);
+      pipeline = file ?? opts.pipeline;
+      if (opts.workers) await checkStages(definition, file, io.cwd);
+    }
+    if (readDeployment(home) && readControlEndpoint(home)) return repair(home, io, opts.json);
+    const spec: BackgroundSpec = {
+      home,
+      bin,
       mode: opts.standalone ? 'standalone' : 'cluster',
       primaries: opts.primaries,
       replicas: opts.replicas,
@@ -132,14 +175,30 @@ export default defineCommand({
       detached: opts.detach,
       fresh: opts.fresh,
       namespace: opts.namespace,
-      pipeline: () => {
-        const { definition, file } = loadPipeline(opts.pipeline, io.cwd);
-        return { definition, name: file ?? opts.pipeline };
-      },
+      pipeline,
+      cwd: io.cwd,
       workers: opts.workers,
       connect: opts.http !== undefined,
+      restart: opts.restart,
       env: io.env,
+    };
+    if (opts.detach) {
+      const bg = await startInBackground(spec, progress);
+      const elapsedMs = Date.now() - t0;
+      const d = bg.deployment;
+      io.stdout.write(
+        opts.json
+          ? `${JSON.stringify({ ...d, home, urls: deploymentUrls(d), elapsedMs, resumed: bg.resumed }, null, 2)}\n`
+          : summary(d, home, elapsedMs, bg.resumed, bg.pid),
+      );
+      progress('detached; stop it with `streamctl down`');
+      return 0;
+    }
+    const up = await Supervisor.start({
+      ...spec,
+      redis: io.redis,
       progress,
+      ...(opts.json ? {} : { workerOutput: progress }),
     });
     let ingest: HttpIngest | undefined;
     if (opts.http !== undefined) {
@@ -157,7 +216,7 @@ export default defineCommand({
         throw err;
       }
     }
-    const { deployment: d, home } = up;
+    const d = up.deployment;
     const http = ingest
       ? { url: ingest.url, events: `${ingest.url}/events`, run: ingest.runId, producer: ingest.producerId }
       : undefined;
@@ -165,16 +224,9 @@ export default defineCommand({
     io.stdout.write(
       opts.json
         ? `${JSON.stringify({ ...d, home, urls: deploymentUrls(d), elapsedMs, resumed: up.resumed, ...(http ? { http } : {}) }, null, 2)}\n`
-        : `${summary(d, home, elapsedMs, up.resumed)}${http ? `HTTP ingest on ${http.url}: POST ${http.events} (run ${http.run}; audit it with \`streamctl verify --run ${http.run}\`)\n` : ''}`,
+        : `${summary(d, home, elapsedMs, up.resumed, process.pid)}${http ? `HTTP ingest on ${http.url}: POST ${http.events} (run ${http.run}; audit it with \`streamctl verify --run ${http.run}\`)\n` : ''}`,
     );
-    if (opts.detach) {
-      await up.detach();
-      progress('detached; stop it with `streamctl down`');
-      return 0;
-    }
-
     progress('running in the foreground; Ctrl-C stops it');
-    up.watchExits(io.signal);
     const status =
       up.conn && !opts.quiet && !opts.json
         ? setInterval(() => {
@@ -184,7 +236,8 @@ export default defineCommand({
             );
           }, STATUS_EVERY_MS)
         : undefined;
-    await untilAborted(io.signal);
+    // Ctrl-C, or `down` asking the supervisor to stop.
+    await Promise.race([untilAborted(io.signal), up.stopped]);
     if (status) clearInterval(status);
     if (ingest) {
       // First, while the workers still run: requests in flight finish and the run record is final.

@@ -8,7 +8,7 @@ import { loadPipeline, resolveStage } from '../pipeline/definition.js';
 import { ensureTopology } from '../pipeline/topology.js';
 import { StageWorker } from '../pipeline/worker/stage-worker.js';
 import { connect } from '../cli/target.js';
-import { SUPERVISOR_PID_ENV, untilStopped } from '../embedded/supervisor.js';
+import { SUPERVISOR_PID_ENV, untilStopped } from '../embedded/worker-processes.js';
 import { startMetricsServer, type MetricsServer } from '../observe/metrics-server.js';
 import { stageLag, WorkerMetrics } from '../observe/metrics.js';
 
@@ -107,6 +107,7 @@ export default defineCommand({
         w.start();
         workers.push(w);
       }
+      io.ready?.();
       log(`metrics on ${server.url}`);
       log(
         `${opts.concurrency} worker(s) on ${topology.partitions} partitions of "${opts.namespace}" (${streams.input} -> ${streams.output})`,

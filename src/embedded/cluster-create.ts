@@ -17,7 +17,7 @@ export interface ClusterPlan {
 }
 
 /** Index of the primary that replica node `i` follows (replicas spread round-robin). */
-function primaryOf(i: number, primaries: number): number {
+export function primaryOf(i: number, primaries: number): number {
   return (i - primaries) % primaries;
 }
 

@@ -2,7 +2,9 @@ import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync 
 import { join, resolve } from 'node:path';
 import { Redis } from 'ioredis';
 import { RuntimeError, UsageError } from '../errors.js';
-import { createCluster, slotRange, waitForClusterOk } from './cluster-create.js';
+import type { ProcessExit, RestartPolicy, SupervisedProcess } from '../observe/snapshot.js';
+import { createCluster, primaryOf, slotRange, waitForClusterOk } from './cluster-create.js';
+import { waitForFailover } from './node-failover.js';
 import { findFreePorts, isPortFree } from './ports.js';
 import { isNodeAlive, startNode, stopNode, type NodeProcess } from './redis-server.js';
 
@@ -16,6 +18,23 @@ export interface DeploymentNode {
   role: 'primary' | 'replica';
   /** For a cluster primary at creation: its slot range. */
   slots?: [number, number];
+  /** For a cluster replica: the port of the primary it was formed to follow. */
+  replicaOf?: number;
+  /** Kept by the supervisor: restarts, the last exit, the state. */
+  restarts?: number;
+  lastExit?: ProcessExit;
+  state?: SupervisedProcess['state'];
+}
+
+/** A stage worker process of the deployment, as its supervisor records it. */
+export interface DeploymentWorker {
+  stage: string;
+  pid: number;
+  /** The worker slot, `stage#n`, which keeps its name across restarts. */
+  name?: string;
+  restarts?: number;
+  lastExit?: ProcessExit;
+  state?: SupervisedProcess['state'];
 }
 
 /** The record in `<home>/deployment.json` through which every command finds the embedded Redis. */
@@ -32,20 +51,26 @@ export interface Deployment {
   /** False after `down --keep-data`: the files are there, the processes are not. */
   running: boolean;
   detached: boolean;
-  /** The foreground `up` that owns the processes, if any. */
+  /** The supervisor that owns the processes: the foreground `up`, or the background process of `up --detach`. */
   supervisorPid?: number;
+  /** Whether the supervisor restarts processes that die. */
+  restart?: RestartPolicy;
   /** Stage worker processes started by `up`, stopped by `down` before Redis. */
-  workers?: { stage: string; pid: number }[];
+  workers?: DeploymentWorker[];
+  /** Worker processes per stage the deployment runs. */
+  configured?: Record<string, number>;
   namespace?: string;
 }
 
-/** Absolute state folder: `--home` / STREAMCTL_HOME, relative to the working directory. */
 /** The state folder when neither --home nor STREAMCTL_HOME names one, relative to the working folder. */
 export const DEFAULT_HOME = '.streamctl';
 
 export function resolveHome(home: string, cwd: string): string {
   return resolve(cwd, home);
 }
+
+/** The logs of a deployment's processes, removed with it unless its data is kept. */
+const LOG_FILES = ['events.log', 'workers.log', 'supervisor.log'];
 
 function stateFile(home: string): string {
   return join(home, 'deployment.json');
@@ -215,6 +240,9 @@ export async function startDeployment(o: StartOptions): Promise<Started> {
       dir: p.dir,
       role: i < deployment.primaries ? 'primary' : 'replica',
       ...(o.mode === 'cluster' && i < deployment.primaries ? { slots: slotRange(i, deployment.primaries) } : {}),
+      ...(o.mode === 'cluster' && i >= deployment.primaries
+        ? { replicaOf: ports[primaryOf(i, deployment.primaries)]! }
+        : {}),
     }));
     writeDeployment(o.home, deployment);
     const failed = started.find((s): s is PromiseRejectedResult => s.status === 'rejected');
@@ -244,12 +272,62 @@ export async function startDeployment(o: StartOptions): Promise<Started> {
   }
 }
 
+/**
+ * Takes over a recorded deployment whose supervisor is gone but some of whose nodes still run: the
+ * live nodes stay as they are, the dead ones start again from their folders (a dead primary once
+ * the cluster has failed it over), and the cluster must come back to ok.
+ * @returns the nodes started again.
+ */
+export async function repairDeployment(
+  home: string,
+  d: Deployment,
+  o: { bin: string; onProgress?: (message: string) => void },
+): Promise<Started & { restarted: number[] }> {
+  const dead = d.nodes.filter((n) => !isNodeAlive(n.pid, n.port));
+  const livePorts = d.nodes.filter((n) => !dead.includes(n)).map((n) => n.port);
+  o.onProgress?.(
+    dead.length
+      ? `repairing the deployment in ${home}: starting ${dead.length} dead node(s) again (ports ${dead.map((n) => n.port).join(', ')})`
+      : `taking over the deployment in ${home}`,
+  );
+  const processes: NodeProcess[] = [];
+  for (const n of dead) {
+    if (d.mode === 'cluster')
+      await waitForFailover(d.host, n.port, livePorts, 3 * d.nodeTimeoutMs + 10_000, new AbortController().signal);
+    const p = await startNode({
+      bin: o.bin,
+      port: n.port,
+      dir: n.dir,
+      cluster: d.mode === 'cluster',
+      persist: d.persist,
+      nodeTimeoutMs: d.nodeTimeoutMs,
+      detached: false,
+    });
+    processes.push(p);
+    n.pid = p.pid;
+  }
+  if (d.mode === 'cluster') {
+    const clients = d.nodes.map((n) => connectLocal(n.port));
+    try {
+      await waitForClusterOk(clients, 30_000);
+    } finally {
+      for (const c of clients) c.disconnect();
+    }
+  }
+  d.running = true;
+  writeDeployment(home, d);
+  return { deployment: d, processes, resumed: true, restarted: dead.map((n) => n.port) };
+}
+
 /** After a restart, failovers may have swapped roles: record what the nodes say now. */
 async function refreshRoles(d: Deployment, clients: Redis[]): Promise<void> {
   const infos = await Promise.all(clients.map((c) => c.info('replication')));
   d.nodes.forEach((n, i) => {
     n.role = /role:master/.test(infos[i] ?? '') ? 'primary' : 'replica';
     delete n.slots;
+    const primaryPort = /master_port:(\d+)/.exec(infos[i] ?? '')?.[1];
+    if (primaryPort) n.replicaOf = Number(primaryPort);
+    else delete n.replicaOf;
   });
 }
 
@@ -270,6 +348,7 @@ export async function stopDeployment(
     writeDeployment(home, { ...rest, running: false, detached: true });
   } else {
     rmSync(nodesDir(home), { recursive: true, force: true });
+    for (const f of LOG_FILES) rmSync(join(home, f), { force: true });
     rmSync(stateFile(home), { force: true });
   }
   return live;

@@ -1,106 +1,456 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import { cliEntry } from './cli-entry.js';
+import { createWriteStream, type WriteStream } from 'node:fs';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { RuntimeError, UsageError } from '../errors.js';
+import type { DeploymentStatus, RestartPolicy } from '../observe/snapshot.js';
+import { loadPipeline } from '../pipeline/definition.js';
+import { ensureTopology, type Topology } from '../pipeline/topology.js';
+import { liveHeartbeats } from '../pipeline/worker/heartbeats.js';
+import type { RedisConnection, RedisFactory } from '../redis/connection.js';
+import { parseRedisUrls } from '../redis/endpoint.js';
+import type { ControlAction, ControlRequest } from './control-protocol.js';
+import { startControlServer, type ControlServer } from './control-server.js';
+import {
+  deploymentUrls,
+  liveNodes,
+  readDeployment,
+  repairDeployment,
+  startDeployment,
+  stopDeployment,
+  writeDeployment,
+  type Deployment,
+  type StartOptions,
+  type Started,
+} from './deployment.js';
+import { appendEvent, readEvents } from './events-log.js';
+import { handOver, waitForFailover } from './node-failover.js';
 import { isPidAlive } from './pid.js';
-import { sleep } from '../wait.js';
-import { workerNodeFlags } from './worker-heap.js';
+import { isNodeAlive, startNode, stopNode } from './redis-server.js';
+import type { RestartLimits } from './restart-policy.js';
+import { ManagedProcess, type ProcessEvents, type Spawned } from './supervised-process.js';
+import { spawnWorker, stopWorkerProcesses, WORKER_STOP_MS } from './worker-processes.js';
 
-/** Set in the environment of the workers a foreground `up` (or `npm run bench`) starts: its pid. */
-export const SUPERVISOR_PID_ENV = 'STREAMCTL_SUPERVISOR_PID';
+/** How often the supervisor looks for processes that died without an exit event it could see. */
+const CHECK_EVERY_MS = 250;
+/** How long a worker process gets to say it is ready. */
+const WORKER_READY_MS = 30_000;
+/** How long a handover of a primary to its replica may take before an operator's restart. */
+const HANDOVER_MS = 15_000;
+
+export interface SupervisorOptions extends Omit<StartOptions, 'onProgress'> {
+  namespace: string;
+  /** A pipeline file or a built-in pipeline name, checked before (see `checkPipeline`). */
+  pipeline: string | undefined;
+  cwd: string;
+  /** Start the pipeline's stage workers, each in its own process. */
+  workers: boolean;
+  /** Open a connection and the namespace's topology even without workers (for a server in this process). */
+  connect: boolean;
+  restart: RestartPolicy;
+  limits?: RestartLimits;
+  env: Record<string, string | undefined>;
+  redis: RedisFactory;
+  /** Lines for the person who ran `up`. */
+  progress: (line: string) => void;
+  /** Where the workers' own lines go besides `<home>/workers.log` (a foreground `up` shows them). */
+  workerOutput?: (line: string) => void;
+}
 
 /**
- * Waits until `signal` aborts or, with `supervisorPid`, until that process is gone (checked every
- * `everyMs`): a worker whose supervisor died without stopping it drains and exits.
+ * The embedded deployment's supervisor: it starts Redis and the pipeline's stage workers, restarts
+ * any of them that dies (within its restart budget; a killed primary once its replica took over),
+ * writes each event to `<home>/events.log`, keeps the record in `deployment.json` current, and takes
+ * requests on its control channel. It runs in the foreground `up`, or in the background process that
+ * `up --detach` starts. `stop` drains the workers first, then stops Redis.
  */
-export async function untilStopped(
-  signal: AbortSignal,
-  supervisorPid?: number,
-  everyMs = 1000,
-): Promise<'signal' | 'supervisor gone'> {
-  while (!signal.aborted) {
-    if (supervisorPid !== undefined && !isPidAlive(supervisorPid)) return 'supervisor gone';
-    // Without a supervisor there is nothing to check: the longest timer Node allows.
-    await sleep(supervisorPid === undefined ? 2 ** 31 - 1 : everyMs, signal);
+export class Supervisor {
+  readonly home: string;
+  readonly deployment: Deployment;
+  readonly resumed: boolean;
+  readonly stages: string[];
+  readonly conn: RedisConnection | undefined;
+  readonly topology: Topology | undefined;
+  /** Resolves when a `stop` request has stopped everything: the process that runs the supervisor may exit. */
+  readonly stopped: Promise<void>;
+  private nodes: ManagedProcess[] = [];
+  private workers: ManagedProcess[] = [];
+  private control: ControlServer | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private stopping: Promise<number> | undefined;
+  private controlClosed: Promise<void> | undefined;
+  private workerLog: WriteStream | undefined;
+  private markStopped!: () => void;
+  private readonly events: ProcessEvents;
+
+  private constructor(
+    private readonly o: SupervisorOptions,
+    started: Started,
+    running: { stages: string[]; conn?: RedisConnection; topology?: Topology },
+  ) {
+    this.home = o.home;
+    this.deployment = started.deployment;
+    this.resumed = started.resumed;
+    this.stages = running.stages;
+    this.conn = running.conn;
+    this.topology = running.topology;
+    this.stopped = new Promise((resolve) => (this.markStopped = resolve));
+    this.events = {
+      event: (kind, p, reason) => this.event(kind, p.name, reason),
+      changed: () => this.record(),
+    };
   }
-  return 'signal';
-}
 
-/** How long stage worker processes get to drain and commit after SIGTERM before they are killed. */
-export const WORKER_STOP_MS = 15_000;
-
-/** One stage worker process started by `up`. */
-export interface WorkerProcessInfo {
-  stage: string;
-  pid: number;
-  child?: ChildProcess;
-}
-
-export interface SpawnWorkersOptions {
-  stages: { name: string; workers: number }[];
-  redisUrls: string[];
-  namespace: string;
-  /** A pipeline file or a built-in pipeline name. */
-  pipeline: string | undefined;
-  home: string;
-  detached: boolean;
-  /** Where worker stderr goes: inherited in the foreground, a log file when detached. */
-  logFd?: number;
-  env: Record<string, string | undefined>;
-}
-
-/** Starts `streamctl worker --stage S` processes, each stage worker in its own process so one can be killed. */
-export function spawnWorkers(o: SpawnWorkersOptions): WorkerProcessInfo[] {
-  const entry = cliEntry();
-  const out: WorkerProcessInfo[] = [];
-  for (const s of o.stages) {
-    for (let i = 0; i < s.workers; i++) {
-      const args = [
-        entry,
-        'worker',
-        '--stage',
-        s.name,
-        '--redis',
-        o.redisUrls.join(','),
-        '--namespace',
-        o.namespace,
-        '--quiet',
-      ];
-      if (o.pipeline) args.push('--pipeline', o.pipeline);
-      const child = spawn(process.execPath, [...workerNodeFlags(o.env.NODE_OPTIONS), ...args], {
-        detached: true,
-        stdio: ['ignore', 'ignore', o.logFd ?? 'inherit'],
-        // In the foreground, the workers watch this process: if it dies without stopping them
-        // (SIGKILL, a crash), they drain and exit rather than run on unsupervised.
-        env: {
-          ...o.env,
-          STREAMCTL_HOME: o.home,
-          ...(o.detached ? {} : { [SUPERVISOR_PID_ENV]: String(process.pid) }),
-        } as NodeJS.ProcessEnv,
-      });
-      if (o.detached) child.unref();
-      out.push({ stage: s.name, pid: child.pid!, ...(o.detached ? {} : { child }) });
-    }
-  }
-  return out;
-}
-
-/** SIGTERM to every worker (they drain and commit), SIGKILL to those still alive after `timeoutMs`. */
-export async function stopWorkerProcesses(workers: { pid: number }[], timeoutMs: number): Promise<void> {
-  for (const w of workers) {
+  /**
+   * Starts (or repairs) the deployment in `o.home` and its workers, and supervises them. Nothing is
+   * left running when it fails: it throws the first error, naming the stage of a worker that failed.
+   */
+  static async start(o: SupervisorOptions): Promise<Supervisor> {
+    const existing = readDeployment(o.home);
+    if (existing?.supervisorPid && existing.supervisorPid !== process.pid && isPidAlive(existing.supervisorPid))
+      throw new RuntimeError(
+        'ALREADY_RUNNING',
+        `an embedded deployment is already running in ${o.home}, supervised by pid ${existing.supervisorPid}`,
+        'use it as it is (`streamctl health`), or stop it first with `streamctl down`',
+      );
+    const repair = existing?.running === true && liveNodes(existing).length > 0;
+    const started = repair
+      ? await repairDeployment(o.home, existing, { bin: o.bin, onProgress: o.progress })
+      : await startDeployment({ ...o, detached: false, onProgress: o.progress });
+    let conn: RedisConnection | undefined;
+    let sup: Supervisor | undefined;
     try {
-      process.kill(w.pid, 'SIGTERM');
-    } catch {
-      // already gone
+      let topology: Topology | undefined;
+      let stages: { name: string; workers: number }[] = [];
+      if (o.workers || o.connect) {
+        const { definition } = loadPipeline(o.pipeline, o.cwd);
+        stages = definition.stages.map((s) => ({ name: s.name, workers: s.workers }));
+        conn = await o.redis.open({
+          endpoints: parseRedisUrls(deploymentUrls(started.deployment).join(',')),
+          source: 'embedded deployment',
+        });
+        topology = await ensureTopology(conn.client(), o.namespace, definition.stages, {
+          partitions: definition.partitions,
+        });
+      }
+      sup = new Supervisor(o, started, { stages: stages.map((s) => s.name), conn, topology });
+      sup.adoptNodes(started, repair ? existing : undefined);
+      sup.event('start', 'supervisor', `pid ${process.pid}, restart ${o.restart}${repair ? ', repairing' : ''}`);
+      if (repair && existing.workers?.length) await stopWorkerProcesses(existing.workers, WORKER_STOP_MS);
+      if (o.workers) await sup.startWorkers(stages);
+      sup.control = await startControlServer(o.home, (r) => sup!.handle(r));
+      sup.record();
+      sup.timer = setInterval(() => sup!.check(), CHECK_EVERY_MS);
+      sup.event('ready', 'supervisor', `control ${sup.control.url}`);
+      return sup;
+    } catch (err) {
+      if (sup) await sup.stop({ keepData: started.resumed });
+      else {
+        await conn?.close();
+        await stopDeployment(o.home, started.deployment, { keepData: started.resumed });
+      }
+      throw err;
     }
   }
-  const deadline = Date.now() + timeoutMs;
-  while (workers.some((w) => isPidAlive(w.pid)) && Date.now() < deadline) await sleep(50);
-  for (const w of workers) {
-    if (isPidAlive(w.pid)) {
-      try {
-        process.kill(w.pid, 'SIGKILL');
-      } catch {
-        // gone meanwhile
+
+  private adoptNodes(started: Started, previous: Deployment | undefined): void {
+    const d = this.deployment;
+    for (const n of d.nodes) {
+      const name = `${d.host}:${n.port}`;
+      const p = new ManagedProcess(
+        {
+          kind: 'node',
+          name,
+          role: n.role,
+          ...(n.replicaOf !== undefined ? { replicaOf: `${d.host}:${n.replicaOf}` } : {}),
+        },
+        {
+          spawn: async () => {
+            const s = await startNode({
+              bin: this.o.bin,
+              port: n.port,
+              dir: n.dir,
+              cluster: d.mode === 'cluster',
+              persist: d.persist,
+              nodeTimeoutMs: d.nodeTimeoutMs,
+              detached: false,
+            });
+            return { pid: s.pid, ...(s.child ? { child: s.child } : {}) };
+          },
+          alive: (pid) => isNodeAlive(pid, n.port),
+          ...(d.mode === 'cluster'
+            ? {
+                beforeRestart: async (signal: AbortSignal) => {
+                  const peers = d.nodes.filter((x) => x !== n).map((x) => x.port);
+                  if (await waitForFailover(d.host, n.port, peers, 3 * d.nodeTimeoutMs + 10_000, signal))
+                    this.event('exit', name, 'failed over; starting it again as a replica');
+                },
+              }
+            : {}),
+        },
+        this.events,
+        this.o.restart,
+        this.o.limits,
+      );
+      const child = started.processes.find((s) => s.port === n.port)?.child;
+      p.adopt({ pid: n.pid, ...(child ? { child } : {}) });
+      const before = previous?.nodes.find((x) => x.port === n.port);
+      if (before?.restarts) p.restarts = before.restarts;
+      if (before?.lastExit) p.lastExit = before.lastExit;
+      this.nodes.push(p);
+    }
+  }
+
+  private workerProcess(stage: string, slot: number): ManagedProcess {
+    const name = `${stage}#${slot}`;
+    return new ManagedProcess(
+      { kind: 'worker', name, stage },
+      { spawn: () => this.spawnWorker(stage, name), alive: isPidAlive },
+      this.events,
+      this.o.restart,
+      this.o.limits,
+    );
+  }
+
+  /** Starts one worker process and resolves once it says it is ready; rejects with its last words if it exits first. */
+  private spawnWorker(stage: string, name: string): Promise<Spawned> {
+    this.workerLog ??= createWriteStream(join(this.home, 'workers.log'), { flags: 'a' });
+    const child = spawnWorker({
+      stage,
+      redisUrls: deploymentUrls(this.deployment),
+      namespace: this.o.namespace,
+      pipeline: this.o.pipeline,
+      home: this.home,
+      detached: false,
+      stderr: 'pipe',
+      ipc: true,
+      env: this.o.env,
+    });
+    const said: string[] = [];
+    createInterface({ input: child.stderr! }).on('line', (line) => {
+      const stamped = `${new Date().toISOString()} ${name} pid ${child.pid}: ${line}`;
+      this.workerLog?.write(`${stamped}\n`);
+      this.o.workerOutput?.(`${name}: ${line}`);
+      said.push(line);
+      if (said.length > 5) said.shift();
+    });
+    return new Promise<Spawned>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        child.kill('SIGKILL');
+        reject(new Error(`not ready within ${WORKER_READY_MS / 1000}s`));
+      }, WORKER_READY_MS);
+      child.on('message', (m: { type?: string }) => {
+        if (m?.type !== 'ready') return;
+        clearTimeout(timer);
+        resolve({ pid: child.pid!, child });
+      });
+      child.once('error', (err) => (clearTimeout(timer), reject(err)));
+      child.once('exit', (code, signal) => {
+        clearTimeout(timer);
+        // Its stderr may still hold its last words: read them before saying why it failed.
+        setImmediate(() => {
+          const words = said.filter((l) => /error|hint|fail/i.test(l)).join(' ') || said.join(' ');
+          reject(new Error(`exited (${signal ?? `code ${code}`}) before it was ready${words ? `: ${words}` : ''}`));
+        });
+      });
+    });
+  }
+
+  private async startWorkers(stages: { name: string; workers: number }[]): Promise<void> {
+    const procs = stages.flatMap((s) => Array.from({ length: s.workers }, (_, i) => this.workerProcess(s.name, i + 1)));
+    this.workers.push(...procs);
+    const results = await Promise.allSettled(procs.map((p) => p.start()));
+    const failed = results.findIndex((r) => r.status === 'rejected');
+    if (failed >= 0) {
+      const p = procs[failed]!;
+      const reason = ((results[failed] as PromiseRejectedResult).reason as Error).message;
+      this.event('failed', p.name, reason);
+      throw new RuntimeError(
+        'WORKER_START_FAILED',
+        `stage ${p.id.stage}: worker ${p.name} failed at start: ${reason}`,
+        'fix the stage (its error is above), then run `streamctl up` again',
+      );
+    }
+    this.o.progress(
+      `started ${procs.length} stage worker process(es): ${this.stages.join(' -> ')} in namespace "${this.o.namespace}" (log: ${join(this.home, 'workers.log')})`,
+    );
+  }
+
+  private check(): void {
+    for (const p of [...this.nodes, ...this.workers]) p.check();
+  }
+
+  private event(kind: Parameters<typeof appendEvent>[1]['kind'], process: string, reason?: string): void {
+    const e = appendEvent(this.home, { kind, process, ...(reason ? { reason } : {}) });
+    if (kind !== 'start' && kind !== 'ready')
+      this.o.progress(`${e.time.slice(11, 19)}  ${process}: ${kind}${reason ? ` (${reason})` : ''}`);
+  }
+
+  /** Writes what the supervisor knows into `deployment.json`, where `health` and `down` read it. */
+  private record(): void {
+    if (this.stopping) return;
+    const d = this.deployment;
+    for (const p of this.nodes) {
+      const n = d.nodes.find((x) => `${d.host}:${x.port}` === p.name)!;
+      if (p.pid !== null) n.pid = p.pid;
+      n.restarts = p.restarts;
+      n.state = p.state;
+      if (p.lastExit) n.lastExit = p.lastExit;
+    }
+    if (this.o.workers) {
+      d.workers = this.workers.map((w) => ({
+        stage: w.id.stage!,
+        pid: w.pid ?? 0,
+        name: w.name,
+        restarts: w.restarts,
+        state: w.state,
+        ...(w.lastExit ? { lastExit: w.lastExit } : {}),
+      }));
+      d.configured = Object.fromEntries(
+        this.stages.map((s) => [s, this.workers.filter((w) => w.id.stage === s && w.state !== 'stopped').length]),
+      );
+    }
+    d.namespace = this.o.namespace;
+    d.supervisorPid = process.pid;
+    d.restart = this.o.restart;
+    d.running = true;
+    writeDeployment(this.home, d);
+  }
+
+  /** The supervised processes and the latest events. */
+  status(): DeploymentStatus {
+    return {
+      home: this.home,
+      supervisor: {
+        pid: process.pid,
+        alive: true,
+        restart: this.o.restart,
+        ...(this.control ? { control: this.control.url } : {}),
+      },
+      processes: [...this.nodes, ...this.workers].map((p) => p.view()),
+      configured: this.deployment.configured ?? {},
+      events: readEvents(this.home),
+    };
+  }
+
+  private find(name: string): ManagedProcess {
+    const all = [...this.nodes, ...this.workers];
+    const p =
+      all.find((x) => x.name === name) ??
+      (/^\d+$/.test(name) ? all.find((x) => x.name.endsWith(`:${name}`) || String(x.pid) === name) : undefined);
+    if (!p)
+      throw new UsageError(
+        'UNKNOWN_PROCESS',
+        `no process "${name}" in this deployment (nodes: ${this.nodes.map((x) => x.name).join(', ')}; workers: ${this.workers.map((x) => x.name).join(', ') || 'none'})`,
+        'name a node by host:port or port, a worker by stage#n or pid (see `streamctl health`)',
+      );
+    return p;
+  }
+
+  private stopper(p: ManagedProcess): (pid: number) => Promise<void> {
+    if (p.id.kind === 'worker') return (pid) => stopWorkerProcesses([{ pid }], WORKER_STOP_MS);
+    const port = Number(p.name.split(':').pop());
+    return (pid) => stopNode({ pid, port });
+  }
+
+  /** Serves one control request. */
+  async handle(r: ControlRequest): Promise<unknown> {
+    if (r.kind !== 'status') this.event('request', 'supervisor', JSON.stringify(r));
+    switch (r.kind) {
+      case 'status':
+        return this.status();
+      case 'restart': {
+        const p = this.find(r.process);
+        if (p.id.kind === 'node' && this.deployment.mode === 'cluster' && p.pid !== null) {
+          const [host, port] = [this.deployment.host, Number(p.name.split(':').pop())];
+          const to = await handOver(host, port, HANDOVER_MS);
+          if (to) this.event('request', p.name, `handed its slots to ${to} before the restart`);
+        }
+        await p.restartNow(this.stopper(p));
+        this.event('restart', p.name, `pid ${p.pid}, on request`);
+        return { started: [p.name], stopped: [p.name] } satisfies ControlAction;
+      }
+      case 'scale':
+        return this.scale(r.stage, r.workers);
+      case 'repair': {
+        const down = [...this.nodes, ...this.workers].filter((p) => p.state === 'gave-up');
+        for (const p of down) await p.restartNow(async () => undefined);
+        return { started: down.map((p) => p.name), stopped: [] } satisfies ControlAction;
+      }
+      case 'stop': {
+        const before = liveNodes(this.deployment).map((n) => n.port);
+        await this.stop({ keepData: r.keepData });
+        // The process may exit once this answer has left.
+        void this.controlClosed?.then(() => this.markStopped());
+        return { stopped: before };
       }
     }
+  }
+
+  private async scale(stage: string, n: number): Promise<ControlAction> {
+    if (!this.stages.includes(stage))
+      throw new UsageError(
+        'UNKNOWN_STAGE',
+        `no stage "${stage}" in this pipeline (stages: ${this.stages.join(', ') || 'none: started with --no-workers'})`,
+        'pick one of the listed stages',
+      );
+    const mine = this.workers.filter((w) => w.id.stage === stage);
+    const action: ControlAction = { started: [], stopped: [] };
+    if (n > mine.length) {
+      const used = new Set(mine.map((w) => Number(w.name.split('#')[1])));
+      const fresh: ManagedProcess[] = [];
+      for (let slot = 1; fresh.length < n - mine.length; slot++)
+        if (!used.has(slot)) fresh.push(this.workerProcess(stage, slot));
+      this.workers.push(...fresh);
+      await Promise.all(fresh.map((p) => p.start()));
+      action.started = fresh.map((p) => p.name);
+    } else if (n < mine.length) {
+      const drain = mine.slice(n);
+      await Promise.all(drain.map((p) => p.stop(this.stopper(p))));
+      this.workers = this.workers.filter((w) => !drain.includes(w));
+      action.stopped = drain.map((p) => p.name);
+    }
+    this.record();
+    return action;
+  }
+
+  /** One line: per stage, live workers, owned partitions and rate, from the heartbeats; and restarts. */
+  async statusLine(): Promise<string | undefined> {
+    if (!this.conn || !this.topology) return undefined;
+    const beats = await liveHeartbeats(this.conn.client(), this.topology.keys.ns);
+    const parts = this.stages.map((st) => {
+      const hs = beats.filter((h) => h.stage === st);
+      const rate = hs.reduce((a, h) => a + h.rate, 0);
+      const owned = hs.reduce((a, h) => a + h.owned.length, 0);
+      const done = hs.reduce((a, h) => a + h.received, 0);
+      return `${st}: ${hs.length}w ${owned}p ${rate.toLocaleString('en')} ev/s (${done.toLocaleString('en')})`;
+    });
+    const restarts = [...this.nodes, ...this.workers].reduce((a, p) => a + p.restarts, 0);
+    return `${new Date().toISOString().slice(11, 19)}  ${parts.join('  |  ')}${restarts ? `  |  restarts ${restarts}` : ''}`;
+  }
+
+  /**
+   * Drains the stage workers, then stops Redis; nothing is restarted any more.
+   * @returns the number of redis-server processes stopped.
+   */
+  stop(o: { keepData: boolean }): Promise<number> {
+    this.stopping ??= (async () => {
+      if (this.timer) clearInterval(this.timer);
+      this.event('stop', 'supervisor', o.keepData ? 'keeping the data' : undefined);
+      // Not awaited: a `stop` request's own answer is in flight until this returns.
+      this.controlClosed = this.control?.close() ?? Promise.resolve();
+      if (this.workers.length) {
+        this.o.progress('draining the stage workers...');
+        await Promise.all(this.workers.map((p) => p.stop(this.stopper(p))));
+      }
+      await this.conn?.close();
+      this.o.progress('stopping Redis...');
+      for (const p of this.nodes) await p.stop(async () => undefined);
+      const d = this.deployment;
+      if (d.workers) d.workers = [];
+      const stopped = await stopDeployment(this.home, d, { keepData: o.keepData });
+      this.workerLog?.end();
+      return stopped.length;
+    })();
+    return this.stopping;
   }
 }

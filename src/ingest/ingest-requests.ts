@@ -5,7 +5,7 @@ import type { ResolvedIngestOptions } from './ingest-options.js';
 import type { IngestMetrics } from './ingest-metrics.js';
 import type { LagGate } from './lag-gate.js';
 import { parseEvents } from './parse-events.js';
-import { BodyTooLarge, readBody } from './read-body.js';
+import { BodyTooLarge, readBody } from '../read-body.js';
 
 /** Requests seen, events acknowledged with 202, and requests answered 4xx/5xx. */
 export interface RequestCounters {

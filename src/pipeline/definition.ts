@@ -3,7 +3,7 @@ import { dirname, isAbsolute, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
-import { UsageError } from '../errors.js';
+import { RuntimeError, UsageError } from '../errors.js';
 import { fuseSteps } from './fused-stage.js';
 import type { Stage, StageFactory } from './stage.js';
 import { builtinStages } from './stages/index.js';
@@ -210,6 +210,14 @@ export async function resolveStage(
   return resolveUse(def.use!, `stage "${def.name}"`, pipelineFile, cwd);
 }
 
+/**
+ * Loads every stage module of the pipeline and makes one instance of each with its params, so that
+ * a missing module, one that throws on import, or bad params fail before any process starts.
+ */
+export async function checkStages(definition: PipelineDefinition, pipelineFile: string | undefined, cwd: string) {
+  for (const def of definition.stages) (await resolveStage(def, pipelineFile, cwd))(def.params);
+}
+
 async function resolveUse(
   use: string,
   label: string,
@@ -236,10 +244,14 @@ async function resolveUse(
         })
       : ((await import(pathToFileURL(path).href)) as { default?: unknown });
   } catch (err) {
-    throw new UsageError(
+    const e = err as NodeJS.ErrnoException;
+    const missing = !existsSync(path) && (e.code === 'ERR_MODULE_NOT_FOUND' || e.code === 'MODULE_NOT_FOUND');
+    throw new RuntimeError(
       'STAGE_LOAD_FAILED',
-      `${label}: cannot load ${path}: ${(err as Error).message}`,
-      'check the path in `use:` (relative to the pipeline file)',
+      missing ? `${label}: cannot load ${path}: no such file` : `${label}: loading ${path} failed: ${e.message}`,
+      missing
+        ? 'check the path in `use:` (relative to the pipeline file)'
+        : 'fix the module: it failed while being imported (see the message), before any of its stage ran',
     );
   }
   let exported = mod.default;

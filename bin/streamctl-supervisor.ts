@@ -1,0 +1,21 @@
+/**
+ * The background supervisor of `streamctl up --detach` (started by src/embedded/background-supervisor.ts
+ * with an IPC channel): it runs the deployment until `down` asks it to stop on its control channel,
+ * or until SIGTERM/SIGINT/SIGHUP, then drains the workers, stops Redis and exits.
+ */
+import { serveInBackground } from '../src/embedded/background-supervisor.js';
+import { createRedisFactory } from '../src/redis/connection.js';
+
+// Until `up` has its answer, the channel is open; afterwards, `up` is gone and that is expected.
+process.on('disconnect', () => undefined);
+let sup;
+try {
+  sup = await serveInBackground(createRedisFactory());
+} catch {
+  process.exit(1);
+}
+const signalled = new Promise<void>((resolve) => {
+  for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.once(sig, () => resolve());
+});
+await Promise.race([sup.stopped, signalled.then(() => sup.stop({ keepData: false }))]);
+process.exit(0);

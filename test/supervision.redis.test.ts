@@ -1,0 +1,172 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { ControlEndpoint } from '../src/embedded/control-protocol.js';
+import type { Deployment } from '../src/embedded/deployment.js';
+import { isPidAlive } from '../src/embedded/pid.js';
+import { isNodeAlive } from '../src/embedded/redis-server.js';
+import type { DeploymentEvent, Snapshot } from '../src/observe/snapshot.js';
+import { waitFor } from '../src/wait.js';
+import { finished, runCli, spawnCli, type CliResult } from './helpers/cli.js';
+import { processesIn, randomBasePort, tempDir } from './helpers/redis.js';
+
+/**
+ * The supervisor of the embedded 3+3 cluster (one per file, detached, default pipeline), faulted
+ * under load by real signals: it must bring back what died, say so in `health`, and lose nothing.
+ */
+const tmp = tempDir('streamctl-supervision-');
+const dir = tmp.dir;
+let first: Deployment;
+
+const record = () => JSON.parse(readFileSync(join(dir, 'deployment.json'), 'utf8')) as Deployment;
+const events = () =>
+  readFileSync(join(dir, 'events.log'), 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as DeploymentEvent);
+
+async function health(): Promise<{ code: number | null; report: Snapshot }> {
+  const h = await runCli(['health', '--json', '--home', dir]);
+  return { code: h.code, report: JSON.parse(h.stdout) as Snapshot };
+}
+
+/** Starts `produce` for `seconds` at a steady rate, in the background. */
+function load(seconds: number): Promise<CliResult> {
+  return finished(spawnCli(['produce', '--home', dir, '--rate', '4000', '--duration', `${seconds}s`, '--json']));
+}
+
+async function verifyLatest() {
+  const v = await runCli(['verify', '--home', dir, '--wait', '60s', '--json']);
+  expect(v.code, v.stderr).toBe(0);
+  return JSON.parse(v.stdout) as { lost: number; duplicates: number; produced: number; delivered: number };
+}
+
+/** Waits until `health` says `check(report)` (and returns that report), or fails with the last one seen. */
+async function healthUntil(what: string, timeoutMs: number, check: (r: Snapshot, code: number | null) => boolean) {
+  let last: Snapshot | undefined;
+  return waitFor(
+    async () => {
+      const { report, code } = await health();
+      last = report;
+      return check(report, code) ? report : undefined;
+    },
+    {
+      timeoutMs,
+      intervalMs: 250,
+      onTimeout: () => new Error(`${what} not seen in ${timeoutMs} ms; last health: ${JSON.stringify(last)}`),
+    },
+  );
+}
+
+beforeAll(async () => {
+  const up = await runCli(['up', '--detach', '--json', '--home', dir, '--port', String(randomBasePort())]);
+  expect(up.code, up.stderr).toBe(0);
+  first = JSON.parse(up.stdout) as Deployment;
+}, 60_000);
+
+afterAll(async () => {
+  const down = await runCli(['down', '--home', dir]);
+  expect(down.code, down.stderr).toBe(0);
+  // Nothing of the deployment runs any more: not a node, not a worker, not the supervisor.
+  expect(processesIn(dir)).toEqual([]);
+  expect(first.nodes.filter((n) => isNodeAlive(n.pid, n.port))).toEqual([]);
+  tmp.remove();
+}, 60_000);
+
+describe('a supervised 3+3 deployment under load', () => {
+  it('SIGKILL of a worker: a new worker process is live, health reports the restart, verify: lost 0, duplicates 0', async () => {
+    const produced = load(12);
+    const victim = record().workers!.find((w) => w.name === 'analyze#1')!;
+    // Under load: the worker has taken partitions and counts events before it is killed.
+    await healthUntil('the worker busy', 20_000, (r) =>
+      r.workers.some((w) => w.pid === victim.pid && w.live && w.received > 0),
+    );
+    const t0 = Date.now();
+    process.kill(victim.pid, 'SIGKILL');
+    const report = await healthUntil('a new live worker in its slot', 30_000, (r) => {
+      const slot = r.deployment?.processes.find((p) => p.name === 'analyze#1');
+      return Boolean(slot?.pid && slot.pid !== victim.pid && r.workers.some((w) => w.pid === slot.pid && w.live));
+    });
+    const tookMs = Date.now() - t0;
+    const slot = report.deployment!.processes.find((p) => p.name === 'analyze#1')!;
+    expect(slot).toMatchObject({ state: 'running', alive: true, restarts: 1 });
+    expect(slot.lastExit?.reason).toBe('signal SIGKILL');
+    expect(isPidAlive(slot.pid!)).toBe(true);
+    expect(
+      events()
+        .filter((e) => e.process === 'analyze#1')
+        .map((e) => e.kind),
+    ).toEqual(['exit', 'restart']);
+    console.log(`worker SIGKILL: new worker live in ${tookMs} ms`);
+
+    expect((await produced).code).toBe(0);
+    const v = await verifyLatest();
+    expect(v.produced).toBeGreaterThan(0);
+    expect([v.lost, v.duplicates]).toEqual([0, 0]);
+  }, 120_000);
+
+  it('SIGKILL of a primary: failover, the node restarted and back as a replica, health ok with no command', async () => {
+    const produced = load(15);
+    const victim = record().nodes.find((n) => n.role === 'primary' && isNodeAlive(n.pid, n.port))!;
+    const address = `127.0.0.1:${victim.port}`;
+    await healthUntil('load on the cluster', 20_000, (r) => r.workers.some((w) => w.live && w.received > 0));
+    const t0 = Date.now();
+    process.kill(victim.pid, 'SIGKILL');
+    await healthUntil('the node down', 10_000, (r) => r.nodes.some((n) => n.address === address && !n.up));
+    const report = await healthUntil('the node back as a replica and status ok', 60_000, (r, code) => {
+      const n = r.nodes.find((x) => x.address === address);
+      return code === 0 && r.status === 'ok' && n?.up === true && n.role === 'replica';
+    });
+    console.log(`primary SIGKILL: back as a replica, health ok in ${Date.now() - t0} ms`);
+    const node = report.deployment!.processes.find((p) => p.name === address)!;
+    expect(node).toMatchObject({ kind: 'node', role: 'primary', alive: true, restarts: 1 });
+    expect(node.pid).not.toBe(victim.pid);
+    expect(node.lastExit?.reason).toBe('signal SIGKILL');
+    expect(report.slots?.covered).toBe(16384);
+    expect(
+      events()
+        .filter((e) => e.process === address)
+        .map((e) => e.kind),
+    ).toEqual(['exit', 'exit', 'restart']);
+
+    expect((await produced).code).toBe(0);
+    const v = await verifyLatest();
+    expect([v.lost, v.duplicates]).toEqual([0, 0]);
+  }, 150_000);
+
+  it('the control channel restarts a named node on request, and refuses a malformed or unauthenticated one', async () => {
+    const endpoint = JSON.parse(readFileSync(join(dir, 'control.json'), 'utf8')) as ControlEndpoint;
+    const target = record().nodes.find((n) => n.role === 'replica' && isNodeAlive(n.pid, n.port))!;
+    const post = (body: string, token: string | null) =>
+      fetch(endpoint.url, {
+        method: 'POST',
+        headers: token === null ? {} : { authorization: `Bearer ${token}` },
+        body,
+      });
+    const restart = JSON.stringify({ v: 1, kind: 'restart', process: String(target.port) });
+    const unauthenticated = await post(restart, null);
+    expect(unauthenticated.status).toBe(401);
+    expect((await post(restart, 'x'.repeat(48))).status).toBe(401);
+    const malformed = await post('{"v":1,"kind":"restart"}', endpoint.token);
+    expect(malformed.status).toBe(400);
+    expect(await malformed.json()).toMatchObject({ ok: false, error: { code: 'MALFORMED' } });
+    // None of them touched the node.
+    expect(isNodeAlive(target.pid, target.port)).toBe(true);
+    expect(record().nodes.find((n) => n.port === target.port)!.pid).toBe(target.pid);
+
+    const r = await runCli(['restart', String(target.port), '--home', dir, '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout)).toEqual({
+      started: [`127.0.0.1:${target.port}`],
+      stopped: [`127.0.0.1:${target.port}`],
+    });
+    const now = record().nodes.find((n) => n.port === target.port)!;
+    expect(now.pid).not.toBe(target.pid);
+    expect(isNodeAlive(target.pid, target.port)).toBe(false);
+    expect(isNodeAlive(now.pid, now.port)).toBe(true);
+    await healthUntil('status ok after the restart', 30_000, (rep, code) => code === 0 && rep.status === 'ok');
+    const unknown = await runCli(['restart', 'nope#9', '--home', dir]);
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toMatch(/no process "nope#9"/);
+  }, 90_000);
+});
