@@ -169,4 +169,36 @@ describe('a supervised 3+3 deployment under load', () => {
     expect(unknown.code).toBe(2);
     expect(unknown.stderr).toMatch(/no process "nope#9"/);
   }, 90_000);
+
+  it('with its supervisor killed and a node dead, up repairs the deployment instead of refusing', async () => {
+    const before = record();
+    const node = before.nodes.find((n) => n.role === 'replica' && isNodeAlive(n.pid, n.port))!;
+    process.kill(before.supervisorPid!, 'SIGKILL');
+    process.kill(node.pid, 'SIGKILL');
+    // Without their supervisor the workers drain and exit on their own.
+    await waitFor(async () => (before.workers!.some((w) => isPidAlive(w.pid)) ? undefined : true), {
+      timeoutMs: 20_000,
+      onTimeout: () => new Error('the workers outlived their supervisor'),
+    });
+    const down = await health();
+    expect(down.code).toBe(1);
+    expect(down.report.deployment?.supervisor).toMatchObject({ pid: before.supervisorPid, alive: false });
+
+    const up = await runCli(['up', '--detach', '--home', dir]);
+    expect(up.code, up.stderr).toBe(0);
+    expect(up.stderr).toMatch(
+      new RegExp(`repairing the deployment .*starting 1 dead node\\(s\\) again \\(ports ${node.port}\\)`),
+    );
+    const after = record();
+    expect(after.supervisorPid).not.toBe(before.supervisorPid);
+    expect(isNodeAlive(after.nodes.find((n) => n.port === node.port)!.pid, node.port)).toBe(true);
+    // The live nodes were kept as they were.
+    for (const n of before.nodes.filter((x) => x.port !== node.port))
+      expect(after.nodes.find((x) => x.port === n.port)!.pid).toBe(n.pid);
+    await healthUntil(
+      'status ok with two live workers',
+      30_000,
+      (r, code) => code === 0 && r.stages[0]?.liveWorkers === 2,
+    );
+  }, 90_000);
 });
