@@ -158,6 +158,8 @@ describe('flags come from the zod schemas', () => {
       'up',
       'down',
       'health',
+      'restart',
+      'scale',
       'worker',
       'produce',
       'verify',
