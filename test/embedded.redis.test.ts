@@ -105,6 +105,23 @@ describe('foreground up', () => {
     expect(d.workers!.filter((w) => pidAlive(w.pid))).toEqual([]);
   });
 
+  it('restarts a worker that dies and says so; Ctrl-C then stops the new one too', async () => {
+    const { child, done, out, d } = await foregroundUp(home(), ['--standalone', '--pipeline', 'passthrough']);
+    const victim = d.workers![0]!;
+    process.kill(victim.pid, 'SIGKILL');
+    const restarted = await waitFor(async () => /(\S+#1): restart \(pid (\d+)\)/.exec(out.stderr) ?? undefined, {
+      timeoutMs: 30_000,
+      onTimeout: () => new Error(`no restart reported: ${out.stderr}`),
+    });
+    expect(out.stderr).toContain(`${restarted[1]}: exit (pid ${victim.pid}: signal SIGKILL)`);
+    const pid = Number(restarted[2]);
+    expect(pidAlive(pid)).toBe(true);
+    child.kill('SIGINT');
+    expect((await done).code).toBe(0);
+    expect(pidAlive(pid)).toBe(false);
+    expect(d.nodes.filter((n) => isNodeAlive(n.pid, n.port))).toEqual([]);
+  });
+
   it('killed without a chance to stop them (SIGKILL), its workers notice, drain and exit on their own', async () => {
     // Its redis-server stays: the state folder's cleanup runs `down`.
     const { child, done, d } = await foregroundUp(home(), ['--standalone', '--pipeline', 'passthrough']);
