@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 import { main } from '../src/cli/program.js';
-import { commands } from '../src/commands/index.js';
+import { commandsFor } from '../src/commands/index.js';
 import { createProcessIo } from '../src/cli/io.js';
 import { tuneWorkerHeap } from '../src/embedded/worker-heap.js';
 
@@ -44,6 +44,7 @@ function drained(stream: NodeJS.WriteStream): Promise<void> {
 // A worker's heap settings (see worker-heap.ts) are process-wide, so they are set here, not by the command.
 if (process.argv[2] === 'worker') tuneWorkerHeap();
 
-const code = await main(process.argv.slice(2), createProcessIo(controller.signal), commands);
+const argv = process.argv.slice(2);
+const code = await main(argv, createProcessIo(controller.signal), await commandsFor(argv));
 await Promise.all([drained(process.stdout), drained(process.stderr)]);
 process.exit(code);

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { main } from '../src/cli/program.js';
-import { commands } from '../src/commands/index.js';
+import { commandsFor, loadCommands } from '../src/commands/index.js';
 import { testIo } from './helpers/io.js';
 
 const temps: string[] = [];
@@ -26,7 +26,7 @@ afterEach(() => {
 
 async function run(argv: string[], opts: Parameters<typeof testIo>[0] = {}) {
   const t = testIo(opts);
-  const code = await main(argv, t.io, commands);
+  const code = await main(argv, t.io, await commandsFor(argv));
   return { code, stdout: t.stdout(), stderr: t.stderr() };
 }
 
@@ -170,6 +170,13 @@ describe('flags come from the zod schemas', () => {
       'serve',
       'bench',
     ]);
+  });
+
+  it('loads only the command the first argument names; every command for anything else', async () => {
+    const all = await loadCommands();
+    for (const c of all) expect((await commandsFor([c.name, '--json'])).map((x) => x.name)).toEqual([c.name]);
+    for (const argv of [[], ['--help'], ['--version'], ['helth'], ['help', 'health'], ['constructor']])
+      expect((await commandsFor(argv)).map((c) => c.name)).toEqual(all.map((c) => c.name));
   });
 
   it('camelCase keys become kebab-case flags; a boolean with default true becomes --no-x, one with default false takes no value', async () => {

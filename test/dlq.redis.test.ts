@@ -3,7 +3,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { main } from '../src/cli/program.js';
-import { commands } from '../src/commands/index.js';
+import { commandsFor } from '../src/commands/index.js';
 import dlq from '../src/commands/dlq.js';
 import { StreamctlError } from '../src/errors.js';
 import { audit, type AuditReport } from '../src/pipeline/audit.js';
@@ -188,7 +188,8 @@ async function runDlqJson<T>(p: Pipeline, flags: Record<string, unknown>): Promi
 /** Runs `streamctl dlq ...args` through the CLI entry (flag parsing, error reporting, exit code). */
 async function cli(p: Pipeline, args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   const t = testIo({ cwd: tmp.dir });
-  const code = await main(['dlq', '--redis', server.url, '--namespace', p.ns, ...args], t.io, commands);
+  const argv = ['dlq', '--redis', server.url, '--namespace', p.ns, ...args];
+  const code = await main(argv, t.io, await commandsFor(argv));
   return { code, stdout: t.stdout(), stderr: t.stderr() };
 }
 
