@@ -1,10 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import health from '../src/commands/health.js';
 import type { Snapshot } from '../src/observe/snapshot.js';
+import { listDlq } from '../src/pipeline/dlq.js';
 import { Producer } from '../src/pipeline/producer.js';
 import { withScripts } from '../src/pipeline/scripts/scripts.js';
 import { passthrough } from '../src/pipeline/stages/passthrough.js';
-import { ensureTopology } from '../src/pipeline/topology.js';
+import { ensureTopology, type Topology } from '../src/pipeline/topology.js';
+import { publishHeartbeat, removeHeartbeat } from '../src/pipeline/worker/heartbeats.js';
 import { StageWorker } from '../src/pipeline/worker/stage-worker.js';
 import { waitFor } from '../src/wait.js';
 import { testIo } from './helpers/io.js';
@@ -16,6 +18,13 @@ async function report(ns: string): Promise<{ code: number; r: Snapshot }> {
   const t = testIo();
   const code = await health.run(health.options.parse({ redis: fixture.server.url, namespace: ns, json: true }), t.io);
   return { code, r: JSON.parse(t.stdout()) as Snapshot };
+}
+
+async function produce(topology: Topology, events: number, batch: number): Promise<void> {
+  const producer = new Producer({ client: withScripts(fixture.conn.client()), topology, producerId: 'p', batch });
+  await producer.init();
+  for (let i = 0; i < events; i++) producer.send(`k${i}`, Buffer.from('x'), Date.now());
+  await producer.close();
 }
 
 describe('health and the pipeline workers', () => {
@@ -31,7 +40,7 @@ describe('health and the pipeline workers', () => {
     expect(stalled.code).toBe(1);
     expect(stalled.r.status).toBe('degraded');
     expect(stalled.r.problems.map((p) => p.code)).toContain('STAGE_STALLED');
-    expect(stalled.r.stages).toContainEqual({ stage: 'only', liveWorkers: 0, lag: 20, pending: 0 });
+    expect(stalled.r.stages).toContainEqual({ stage: 'only', liveWorkers: 0, lag: 20, pending: 0, deadLetters: 0 });
 
     const w = new StageWorker({
       conn: fixture.conn,
@@ -52,11 +61,87 @@ describe('health and the pipeline workers', () => {
       );
       expect(ok.code).toBe(0);
       expect(ok.r.workers).toEqual([expect.objectContaining({ id: w.id, stage: 'only', live: true, owned: 4 })]);
-      expect(ok.r.stages).toEqual([{ stage: 'only', liveWorkers: 1, lag: 0, pending: 0 }]);
+      expect(ok.r.stages).toEqual([{ stage: 'only', liveWorkers: 1, lag: 0, pending: 0, deadLetters: 0 }]);
     } finally {
       await w.stop();
     }
     // A stopped worker removes its heartbeat.
     expect((await report(ns)).r.workers).toEqual([]);
+  });
+
+  it('a worker whose heartbeat is not live shows no owned partitions and no rate', async () => {
+    const ns = 'hdead';
+    await ensureTopology(fixture.conn.client(), ns, [{ name: 'only' }], { partitions: 2 });
+    // What a worker killed a minute ago leaves behind: its last heartbeat.
+    const ts = Date.now() - 60_000;
+    const last = { id: 'only-gone-1', stage: 'only', pid: 999_999, host: 'h', startedAt: ts - 5000, ts, owned: [0, 1] };
+    const counters = { received: 4200, sent: 4200, emitted: 0, failed: 0, deadLettered: 0, batches: 42, rate: 840 };
+    await publishHeartbeat(fixture.conn.client(), ns, { ...last, ...counters });
+    try {
+      const { r } = await report(ns);
+      expect(r.workers).toEqual([
+        expect.objectContaining({ id: 'only-gone-1', live: false, owned: 0, rate: 0, received: 4200 }),
+      ]);
+      expect(r.workers[0]!.lastSeenMs).toBeGreaterThanOrEqual(60_000);
+      expect(r.warnings).toContainEqual(expect.objectContaining({ code: 'WORKER_DEAD' }));
+    } finally {
+      await removeHeartbeat(fixture.conn.client(), ns, 'only-gone-1');
+    }
+  });
+
+  it("counts each stage's dead letters from the partitions' shared dead-letter streams", async () => {
+    const ns = 'hdlq';
+    const topology = await ensureTopology(fixture.conn.client(), ns, [{ name: 'first' }, { name: 'second' }], {
+      partitions: 2,
+    });
+    const failing = () => ({
+      name: 'failing',
+      process: () => {
+        throw new Error('always fails');
+      },
+    });
+    const workers = [
+      new StageWorker({
+        conn: fixture.conn,
+        topology,
+        factory: passthrough,
+        stage: { ...topology.stages[0]!, maxDeliveries: 1, params: {} },
+      }),
+      new StageWorker({
+        conn: fixture.conn,
+        topology,
+        factory: failing,
+        stage: { ...topology.stages[1]!, maxDeliveries: 1, params: {} },
+      }),
+    ];
+    for (const w of workers) w.start();
+    try {
+      // One event per entry: more dead letters per partition than a snapshot reads (it samples).
+      await produce(topology, 300, 1);
+      const drained = await waitFor(
+        async () => {
+          const h = await report(ns);
+          const second = h.r.stages.find((s) => s.stage === 'second');
+          return second &&
+            second.lag === 0 &&
+            second.pending === 0 &&
+            h.r.stages.find((s) => s.stage === 'first')?.lag === 0
+            ? h
+            : undefined;
+        },
+        { timeoutMs: 30_000, intervalMs: 200, onTimeout: () => new Error('the stages never drained') },
+      );
+      const listed = await listDlq(fixture.conn.client(), topology, { limit: 1 });
+      expect(listed.byStage).toEqual({ second: listed.total });
+      expect(listed.total).toBeGreaterThan(2 * 50);
+      const byStage = Object.fromEntries(drained.r.stages.map((s) => [s.stage, s]));
+      expect(byStage.first).toMatchObject({ deadLetters: 0 });
+      expect(byStage.second).toMatchObject({ deadLetters: listed.total, deadLettersEstimated: true });
+      // The streams' lengths and the count agree: a sample only splits a stream's length among stages.
+      const dlqLength = drained.r.streams.filter((s) => s.key.endsWith(':dlq')).reduce((n, s) => n + s.length, 0);
+      expect(dlqLength).toBe(listed.total);
+    } finally {
+      await Promise.all(workers.map((w) => w.stop()));
+    }
   });
 });

@@ -35,7 +35,7 @@ describe('health of a standalone server', () => {
     expect(code).toBe(1);
     expect(report.status).toBe('degraded');
     expect(report.problems).toEqual([expect.objectContaining({ code: 'STAGE_STALLED' })]);
-    expect(report.stages).toEqual([{ stage: 'enrich', liveWorkers: 0, lag: 6, pending: 4 }]);
+    expect(report.stages).toEqual([{ stage: 'enrich', liveWorkers: 0, lag: 6, pending: 4, deadLetters: 0 }]);
     expect(report.mode).toBe('standalone');
     expect(report.slots).toBeNull();
     expect(report.streams).toEqual([expect.objectContaining({ key, length: 10, groups: 1 })]);

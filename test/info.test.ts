@@ -135,6 +135,7 @@ describe('parseClusterNodes', () => {
       linkState: 'connected',
       configEpoch: 4,
       slots: 0,
+      ranges: [],
     });
   });
 
@@ -147,6 +148,18 @@ describe('parseClusterNodes', () => {
     expect(byPort(30002).slots).toBe(10922 - 5461 + 1);
     expect(byPort(30003).slots).toBe(5461);
     expect(byPort(30008).slots).toBe(4);
+  });
+
+  it('keeps the ranges served, a single slot as a range of one', () => {
+    expect(byPort(30001).ranges).toEqual([
+      [0, 5459],
+      [5460, 5460],
+    ]);
+    expect(byPort(30008).ranges).toEqual([
+      [1, 1],
+      [3, 3],
+      [5, 6],
+    ]);
   });
 
   it('reads a failed primary with no slots and a disconnected link', () => {

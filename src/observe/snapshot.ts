@@ -101,8 +101,13 @@ export interface StageHealth {
   pending: number;
   /** Embedded deployment: worker processes the deployment runs for the stage. */
   configuredWorkers?: number;
-  /** Entries in the stage's dead-letter streams. */
+  /** Dead-letter records of the stage, over every partition's dead-letter stream. */
   deadLetters?: number;
+  /**
+   * Set when part of `deadLetters` was attributed from a sample: a dead-letter stream shared by
+   * several stages and too long to read on every snapshot.
+   */
+  deadLettersEstimated?: boolean;
   /** Embedded deployment: restarts of the stage's worker processes. */
   restarts?: number;
 }

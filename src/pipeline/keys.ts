@@ -39,6 +39,7 @@ export class Keys {
   stream(k: number, name: string): string {
     return this.p(k, name);
   }
+  /** The dead-letter stream of partition k, shared by every stage (each record names its stage). */
   dlq(k: number): string {
     return this.p(k, 'dlq');
   }
@@ -83,6 +84,11 @@ export const namespaceKeys = {
   /** A model's keys: one hash tag per model keeps its versions and its `latest` pointer in one slot. */
   model: (ns: string, name: string, suffix: string) => `${ns}:{model:${name}}:${suffix}`,
 };
+
+/** Whether `key` is a dead-letter stream of namespace `ns` (`Keys.dlq` of some partition). */
+export function isDlqKey(ns: string, key: string): boolean {
+  return key.startsWith(`${ns}:{`) && key.endsWith('}:dlq');
+}
 
 /** FNV-1a, 32 bits: a fast, stable hash so every process routes a key to the same partition. */
 function hashKey(key: string): number {

@@ -29,6 +29,9 @@ export interface RedisConnection {
   /**
    * A standalone client to one node, with the same credentials and TLS, made once per address and
    * closed with the connection. It connects on `connect()` or its first command and never retries.
+   * It skips ioredis's ready check (an INFO before the first command): its callers read what they
+   * need themselves, and a node still loading its data answers them with LOADING at once rather
+   * than holding `connect()` until it has loaded.
    */
   node(host: string, port: number): Redis;
   close(): Promise<void>;
@@ -183,7 +186,11 @@ export async function connectClient(client: Redis): Promise<void> {
   }
 }
 
-/** Connects once, without retries, to learn whether the server answers and in which mode. */
+/**
+ * Connects once, without retries, to learn whether the server answers and in which mode. Every
+ * command pays for it, so it asks only INFO cluster (no ready check before it: that would be
+ * another round trip, and INFO answers while the server loads).
+ */
 async function probe(spec: ConnectionSpec, e: Endpoint): Promise<'cluster' | 'standalone'> {
   const client = quiet(
     new Redis({
@@ -192,6 +199,7 @@ async function probe(spec: ConnectionSpec, e: Endpoint): Promise<'cluster' | 'st
       retryStrategy: () => null,
       maxRetriesPerRequest: 0,
       enableOfflineQueue: false,
+      enableReadyCheck: false,
     }),
   );
   try {
@@ -246,6 +254,7 @@ class Connection implements RedisConnection {
         lazyConnect: true,
         retryStrategy: () => null,
         maxRetriesPerRequest: 0,
+        enableReadyCheck: false,
       }),
     );
     this.nodes.set(key, c);

@@ -35,6 +35,8 @@ export interface ClusterNodeLine {
   linkState: string;
   configEpoch: number;
   slots: number;
+  /** The slots served, as inclusive ranges (a single slot is `[s, s]`). */
+  ranges: [number, number][];
 }
 
 /** Parses CLUSTER NODES. Slot migration markers (`[...]`) are not counted as owned slots. */
@@ -49,11 +51,11 @@ export function parseClusterNodes(text: string): ClusterNodeLine[] {
         .split(' ');
       const hostPort = addr.split('@')[0] ?? '';
       const colon = hostPort.lastIndexOf(':');
-      let owned = 0;
+      const ranges: [number, number][] = [];
       for (const s of slots) {
         if (s.startsWith('[')) continue;
-        const [a, b] = s.split('-').map(Number);
-        owned += b === undefined ? 1 : b - a! + 1;
+        const [a = 0, b = a] = s.split('-').map(Number);
+        ranges.push([a, b]);
       }
       return {
         id,
@@ -63,7 +65,8 @@ export function parseClusterNodes(text: string): ClusterNodeLine[] {
         primaryId: master === '-' ? undefined : master,
         linkState: link,
         configEpoch: Number(epoch),
-        slots: owned,
+        slots: ranges.reduce((n, [a, b]) => n + b - a + 1, 0),
+        ranges,
       };
     });
 }

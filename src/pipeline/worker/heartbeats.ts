@@ -57,15 +57,19 @@ export function isLive(h: Heartbeat, now = Date.now()): boolean {
   return now - h.ts < HEARTBEAT_STALE_MS;
 }
 
-/** Every heartbeat of the namespace, live or dead, every stage and host; entries that are not heartbeats are skipped. */
-export async function readHeartbeats(client: Redis | Cluster, ns: string): Promise<Heartbeat[]> {
-  const all = await client.hgetall(namespaceKeys.workers(ns));
+/** The heartbeats in the namespace's heartbeat hash as HGETALL returns it; entries that are not heartbeats are skipped. */
+export function parseHeartbeats(hash: Record<string, string>): Heartbeat[] {
   const out: Heartbeat[] = [];
-  for (const json of Object.values(all)) {
+  for (const json of Object.values(hash)) {
     const h = parseHeartbeat(json);
     if (h) out.push(h);
   }
   return out;
+}
+
+/** Every heartbeat of the namespace, live or dead, every stage and host; entries that are not heartbeats are skipped. */
+export async function readHeartbeats(client: Redis | Cluster, ns: string): Promise<Heartbeat[]> {
+  return parseHeartbeats(await client.hgetall(namespaceKeys.workers(ns)));
 }
 
 /** The heartbeats of the live workers of the namespace. */
