@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import health from '../src/commands/health.js';
+import { collectSnapshot } from '../src/observe/collect-snapshot.js';
 import type { Snapshot } from '../src/observe/snapshot.js';
 import { listDlq } from '../src/pipeline/dlq.js';
 import { Producer } from '../src/pipeline/producer.js';
@@ -143,5 +144,18 @@ describe('health and the pipeline workers', () => {
     } finally {
       await Promise.all(workers.map((w) => w.stop()));
     }
+  });
+
+  it('merges the deployment it is given: its configured stages and their understaffing', async () => {
+    const ns = 'hdeploy';
+    await ensureTopology(fixture.conn.client(), ns, [{ name: 'only' }], { partitions: 2 });
+    const deployment = { home: '/nowhere', supervisor: null, processes: [], configured: { only: 2 }, events: [] };
+    const s = await collectSnapshot(fixture.conn, ns, { deployment });
+    expect(s.deployment).toEqual(deployment);
+    expect(s.stages).toEqual([
+      { stage: 'only', liveWorkers: 0, lag: 0, pending: 0, deadLetters: 0, configuredWorkers: 2, restarts: 0 },
+    ]);
+    expect(s.problems.map((p) => p.code)).toEqual(['STAGE_UNDERSTAFFED']);
+    expect(s.status).toBe('degraded');
   });
 });
