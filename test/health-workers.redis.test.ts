@@ -21,6 +21,12 @@ async function report(ns: string): Promise<{ code: number; r: Snapshot }> {
   return { code, r: JSON.parse(t.stdout()) as Snapshot };
 }
 
+async function text(ns: string): Promise<string> {
+  const t = testIo();
+  await health.run(health.options.parse({ redis: fixture.server.url, namespace: ns }), t.io);
+  return t.stdout();
+}
+
 async function produce(topology: Topology, events: number, batch: number): Promise<void> {
   const producer = new Producer({ client: withScripts(fixture.conn.client()), topology, producerId: 'p', batch });
   await producer.init();
@@ -70,7 +76,7 @@ describe('health and the pipeline workers', () => {
     expect((await report(ns)).r.workers).toEqual([]);
   });
 
-  it('a worker whose heartbeat is not live shows no owned partitions and no rate', async () => {
+  it('a worker whose heartbeat is not live shows no owned partitions and no rate, in JSON and in the table', async () => {
     const ns = 'hdead';
     await ensureTopology(fixture.conn.client(), ns, [{ name: 'only' }], { partitions: 2 });
     // What a worker killed a minute ago leaves behind: its last heartbeat.
@@ -85,6 +91,15 @@ describe('health and the pipeline workers', () => {
       ]);
       expect(r.workers[0]!.lastSeenMs).toBeGreaterThanOrEqual(60_000);
       expect(r.warnings).toContainEqual(expect.objectContaining({ code: 'WORKER_DEAD' }));
+      const lines = (await text(ns)).split('\n');
+      const [header, row] = [/^\s+ID\s+STAGE/, /^\s+only-gone-1\s/].map((re) =>
+        lines
+          .find((l) => re.test(l))!
+          .trim()
+          .split(/\s{2,}/),
+      );
+      expect(row![header!.indexOf('OWNED')]).toBe('-');
+      expect(row![header!.indexOf('RATE')]).toBe('-');
     } finally {
       await removeHeartbeat(fixture.conn.client(), ns, 'only-gone-1');
     }

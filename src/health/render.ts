@@ -1,7 +1,7 @@
 import { Chalk } from 'chalk';
 import { formatDuration } from '../duration.js';
 import { formatBytes, renderTable } from '../table.js';
-import type { Snapshot } from '../observe/snapshot.js';
+import type { DeploymentStatus, Snapshot } from '../observe/snapshot.js';
 
 /** The human-readable health page; colours only when `color` is set (a terminal). */
 export function renderHealth(r: Snapshot, color: boolean): string {
@@ -13,51 +13,56 @@ export function renderHealth(r: Snapshot, color: boolean): string {
   ).length;
   const out: string[] = [];
   out.push(
-    `status: ${statusText}  ${r.mode}, ${r.nodes.length} node(s), ${primaries} serving primar${primaries === 1 ? 'y' : 'ies'}  via ${r.target.join(',')}`,
+    `status: ${statusText}  ${r.mode}, ${r.nodes.length} node(s), ${primaries} serving primar${primaries === 1 ? 'y' : 'ies'}  via ${r.target[0]}${r.target.length > 1 ? ` and ${r.target.length - 1} more` : ''}`,
   );
   for (const p of r.problems) out.push(`  ${c.red('problem')}: ${p.message}`);
   for (const w of r.warnings) out.push(`  ${c.yellow('warning')}: ${w.message}`);
 
   out.push('', 'NODES');
+  // PID and RESTARTS come from the embedded deployment's supervisor; without one they are left out.
+  const supervised = r.nodes.some((n) => n.pid !== undefined || n.restarts !== undefined);
   out.push(
     renderTable(
       [
         'ADDRESS',
         'ROLE',
         'UP',
-        'ID',
+        ...(supervised ? ['PID', 'RESTARTS'] : []),
         'PRIMARY',
-        'LINK',
         'LAG',
         'MEMORY',
-        'MAXMEM',
         'CLIENTS',
-        'EVICTED',
         'SLOTS',
-        'FLAGS',
       ],
       r.nodes.map((n) => [
         n.address,
         n.role,
         n.up ? c.green('up') : c.red('down'),
-        n.id ? n.id.slice(0, 8) : '-',
+        ...(supervised
+          ? [n.pid === undefined ? '-' : String(n.pid), n.restarts === undefined ? '-' : String(n.restarts)]
+          : []),
         n.primaryAddress ?? '-',
-        n.linkStatus ?? '-',
-        n.lagBytes === undefined ? '-' : formatBytes(n.lagBytes),
-        formatBytes(n.usedMemory),
-        n.maxmemory ? formatBytes(n.maxmemory) : n.up ? 'none' : '-',
+        n.linkStatus === 'down' ? c.red('link down') : n.lagBytes === undefined ? '-' : formatBytes(n.lagBytes),
+        n.usedMemory === undefined
+          ? '-'
+          : `${formatBytes(n.usedMemory)}${n.maxmemory ? ` of ${formatBytes(n.maxmemory)}` : ''}`,
         n.connectedClients === undefined ? '-' : String(n.connectedClients),
-        n.evictedKeys === undefined ? '-' : String(n.evictedKeys),
         n.slots === undefined ? '-' : String(n.slots),
-        n.flags.filter((f) => f !== 'master' && f !== 'slave').join(',') || (n.error ?? '-'),
       ]),
     ),
   );
+  // What does not fit a column: the cluster's flags, why a node is down, how it changed.
+  for (const n of r.nodes) {
+    const flags = n.flags.filter((f) => f !== 'master' && f !== 'slave').join(',');
+    const notes = [flags, n.error, n.change && c.yellow(n.change)].filter(Boolean);
+    if (notes.length) out.push(`  ${n.address}: ${notes.join('; ')}`);
+  }
   if (r.cluster && r.slots) {
+    const state = r.cluster.state === 'ok' ? c.green('ok') : c.red(r.cluster.state);
     out.push(
       '',
-      `CLUSTER  state ${r.cluster.state === 'ok' ? c.green('ok') : c.red(r.cluster.state)}  slots ${r.slots.covered}/${r.slots.expected} covered` +
-        `  (assigned ${r.slots.assigned}, pfail ${r.slots.pfail}, fail ${r.slots.fail})  known nodes ${r.cluster.knownNodes}  epoch ${r.cluster.currentEpoch}`,
+      `CLUSTER  state ${state}  known nodes ${r.cluster.knownNodes}  epoch ${r.cluster.currentEpoch}`,
+      `  slots ${r.slots.covered}/${r.slots.expected} covered (assigned ${r.slots.assigned}, pfail ${r.slots.pfail}, fail ${r.slots.fail})`,
     );
   }
   out.push('', `STREAMS  namespace "${r.namespace}"`);
@@ -87,10 +92,30 @@ export function renderHealth(r: Snapshot, color: boolean): string {
   }
   if (r.stages.length > 0) {
     out.push('', 'STAGES');
+    const configured = r.stages.some((s) => s.configuredWorkers !== undefined);
+    const restarts = r.stages.some((s) => s.restarts !== undefined);
     out.push(
       renderTable(
-        ['STAGE', 'LIVE WORKERS', 'LAG', 'PENDING'],
-        r.stages.map((s) => [s.stage, String(s.liveWorkers), String(s.lag), String(s.pending)]),
+        [
+          'STAGE',
+          configured ? 'LIVE/CONFIGURED' : 'LIVE WORKERS',
+          'LAG',
+          'PENDING',
+          'DEAD LETTERS',
+          ...(restarts ? ['RESTARTS'] : []),
+        ],
+        r.stages.map((s) => {
+          const staffed = s.configuredWorkers === undefined || s.liveWorkers >= s.configuredWorkers;
+          const live = `${s.liveWorkers}${s.configuredWorkers === undefined ? '' : `/${s.configuredWorkers}`}`;
+          return [
+            s.stage,
+            staffed ? live : c.red(live),
+            String(s.lag),
+            String(s.pending),
+            s.deadLetters === undefined ? '-' : `${s.deadLettersEstimated ? '~' : ''}${s.deadLetters}`,
+            ...(restarts ? [s.restarts === undefined ? '-' : String(s.restarts)] : []),
+          ];
+        }),
       ),
     );
   }
@@ -104,13 +129,42 @@ export function renderHealth(r: Snapshot, color: boolean): string {
           w.stage,
           w.live ? c.green('live') : c.red(`dead ${formatDuration(w.lastSeenMs)}`),
           String(w.pid),
-          String(w.owned),
+          // A dead worker's last figures are not current: none is shown.
+          w.live ? String(w.owned) : '-',
           w.received.toLocaleString('en'),
-          `${w.rate.toLocaleString('en')}/s`,
+          w.live ? `${w.rate.toLocaleString('en')}/s` : '-',
           w.metricsPort ? `http://127.0.0.1:${w.metricsPort}/metrics` : '-',
         ]),
       ),
     );
   }
+  if (r.deployment) out.push('', ...renderDeployment(r.deployment, c));
   return `${out.join('\n')}\n`;
+}
+
+/** Events shown: the latest few, enough to see what just happened to the deployment. */
+const EVENTS_SHOWN = 5;
+
+/** The supervisor, the processes that are not running, and the latest events. */
+function renderDeployment(d: DeploymentStatus, c: InstanceType<typeof Chalk>): string[] {
+  const out = [`DEPLOYMENT  ${d.home}`];
+  const s = d.supervisor;
+  out.push(
+    s
+      ? `  supervisor pid ${s.pid} ${s.alive ? c.green('running') : c.red('gone')}, restart ${s.restart}` +
+          (s.control ? `, control ${s.control}` : '')
+      : '  supervisor: none recorded',
+  );
+  const idle = d.processes.filter((p) => p.state !== 'running');
+  if (idle.length)
+    out.push(`  not running: ${idle.map((p) => `${p.name} (${p.state}, ${p.restarts} restarts)`).join(', ')}`);
+  const events = d.events.slice(-EVENTS_SHOWN);
+  if (events.length)
+    out.push(
+      renderTable(
+        ['TIME (UTC)', 'EVENT', 'PROCESS', 'REASON'],
+        events.map((e) => [e.time.replace('T', ' ').slice(0, 19), e.kind, e.process, e.reason ?? '-']),
+      ),
+    );
+  return out;
 }
