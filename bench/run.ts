@@ -9,6 +9,7 @@
  *   npm run bench -- ml                   Isolation Forest scoring cost per event
  *   npm run bench -- peers --events 200000   the naive per-event pipeline and a BullMQ 3-queue chain
  *   npm run bench -- http [--pipeline passthrough]   HTTP ingest (serve) driven by autocannon
+ *   npm run bench -- health [--rate N] [--calls 20] [--rounds 2] [--cli PATH ...]   health --json under load (bench/health.ts)
  */
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, openSync, rmSync } from 'node:fs';
@@ -25,6 +26,7 @@ import { parseRedisUrls } from '../src/redis/endpoint.js';
 import { findRedisServer } from '../src/embedded/redis-server.js';
 import { cliEntry } from '../src/embedded/cli-entry.js';
 import { sleep } from '../src/wait.js';
+import { benchHealth } from './health.js';
 import { benchHttp } from './http.js';
 import { benchMl } from './ml.js';
 import { benchPeers } from './peers.js';
@@ -150,18 +152,35 @@ async function throughput(mode: 'standalone' | 'cluster', events: number, pipeli
 async function main(): Promise<void> {
   const { positionals, values } = parseArgs({
     allowPositionals: true,
-    options: { events: { type: 'string' }, mode: { type: 'string' }, pipeline: { type: 'string' } },
+    options: {
+      events: { type: 'string' },
+      mode: { type: 'string' },
+      pipeline: { type: 'string' },
+      rate: { type: 'string' },
+      calls: { type: 'string' },
+      rounds: { type: 'string' },
+      port: { type: 'string' },
+      cli: { type: 'string', multiple: true },
+    },
   });
   const what = positionals[0] ?? 'summary';
   if (what === 'summary') return benchSummary(values.events ? { peerEvents: Number(values.events) } : {});
   if (what === 'ml') return benchMl();
   if (what === 'peers') return benchPeers({ events: Number(values.events ?? 200000) });
+  if (what === 'health')
+    return benchHealth({
+      rate: values.rate === undefined ? undefined : Number(values.rate),
+      calls: Number(values.calls ?? 20),
+      rounds: Number(values.rounds ?? 2),
+      port: Number(values.port ?? 21_000),
+      clis: values.cli ?? [],
+    });
   if (what === 'http') {
     await benchHttp({ pipeline: values.pipeline });
     return;
   }
   if (what !== 'throughput' && what !== 'pipeline')
-    throw new Error(`unknown benchmark "${what}" (known: summary, throughput, pipeline, ml, peers, http)`);
+    throw new Error(`unknown benchmark "${what}" (known: summary, throughput, pipeline, ml, peers, http, health)`);
   const pipeline = values.pipeline ?? (what === 'pipeline' ? 'default' : 'passthrough');
   const metric = pipeline !== 'passthrough';
   const events = Number(values.events ?? (metric ? 500_000 : 1_000_000));

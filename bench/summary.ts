@@ -13,7 +13,6 @@
  *   4. `produce` alone, no workers;
  *   5. HTTP ingest (`npm run bench -- http`'s measurement).
  */
-import { execFileSync } from 'node:child_process';
 import { mkdtempSync, openSync, rmSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -27,27 +26,10 @@ import { deploymentUrls, startDeployment, stopDeployment } from '../src/embedded
 import { parseRedisUrls } from '../src/redis/endpoint.js';
 import { findRedisServer } from '../src/embedded/redis-server.js';
 import { waitFor } from '../src/wait.js';
-import { cliEntry } from '../src/embedded/cli-entry.js';
+import { cliJson } from './cli-json.js';
 import { benchHttp } from './http.js';
 import { runPeers } from '../src/bench/peers/run-peers.js';
 import { namespaceKeys } from '../src/pipeline/keys.js';
-
-/** Runs `streamctl args...` (which ask for JSON) and parses its JSON, also on a non-zero exit, which bench uses for "not drained". */
-function cliJson<T>(args: string[]): T {
-  try {
-    return JSON.parse(
-      execFileSync(process.execPath, [cliEntry(), ...args], {
-        encoding: 'utf8',
-        stdio: ['ignore', 'pipe', 'inherit'],
-        maxBuffer: 256 << 20,
-      }),
-    ) as T;
-  } catch (err) {
-    const out = (err as { stdout?: string }).stdout;
-    if (out) return JSON.parse(out) as T;
-    throw err;
-  }
-}
 
 interface Goal {
   goal: string;

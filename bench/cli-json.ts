@@ -1,0 +1,19 @@
+import { execFileSync } from 'node:child_process';
+import { cliEntry } from '../src/embedded/cli-entry.js';
+
+/** Runs `streamctl args...` (which ask for JSON) and parses its JSON, also on a non-zero exit, which bench uses for "not drained". */
+export function cliJson<T>(args: string[]): T {
+  try {
+    return JSON.parse(
+      execFileSync(process.execPath, [cliEntry(), ...args], {
+        encoding: 'utf8',
+        stdio: ['ignore', 'pipe', 'inherit'],
+        maxBuffer: 256 << 20,
+      }),
+    ) as T;
+  } catch (err) {
+    const out = (err as { stdout?: string }).stdout;
+    if (out) return JSON.parse(out) as T;
+    throw err;
+  }
+}

@@ -1,0 +1,163 @@
+/**
+ * `npm run bench -- health`: how long one `streamctl health --json` process takes (a dashboard's
+ * refresh) on the embedded 3+3 cluster while the default pipeline runs at 80% of its highest
+ * sustainable rate there. Each round: `up --detach` in a fresh state folder, `produce` in the
+ * background, a warm-up, then the calls one second apart (or back to back once a call takes longer),
+ * `produce` stopped, `down`. Every round starts the deployment with this build; the health calls run
+ * the `--cli` builds given (default this one), rounds alternating between them because the machine's
+ * speed drifts. The figures and the goal are in docs/PERFORMANCE.md.
+ *
+ *   npm run bench -- health [--rate N] [--calls 20] [--rounds 2] [--port 21000] [--cli PATH ...]
+ */
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import type { BenchResult } from '../src/bench/result.js';
+import { cliEntry } from '../src/embedded/cli-entry.js';
+import { deploymentUrls, type Deployment } from '../src/embedded/deployment.js';
+import type { Snapshot } from '../src/observe/snapshot.js';
+import { sleep } from '../src/wait.js';
+import { cliJson } from './cli-json.js';
+
+/** Before the first call: the workers take their leases and the producer reaches its rate. */
+const WARMUP_MS = 5000;
+/** A dashboard's refresh period. */
+const PERIOD_MS = 1000;
+
+/** Share of the highest sustainable rate the pipeline runs at while health is measured. */
+const LOAD_SHARE = 0.8;
+
+export interface HealthBenchOptions {
+  /** Events per second to produce; found with `bench --max` when not given. */
+  rate?: number | undefined;
+  calls: number;
+  rounds: number;
+  port: number;
+  /** CLI entries whose `health --json` is timed; default this build's. */
+  clis: string[];
+}
+
+interface Round {
+  cli: string;
+  ms: number[];
+  produced: number;
+  status: string;
+  lag: number;
+}
+
+/** Starts `node <entry> args...` and resolves once it exits, with its output and wall time. */
+function run(entry: string, args: string[]): Promise<{ ms: number; code: number | null; stdout: string }> {
+  const t0 = performance.now();
+  const child = spawn(process.execPath, [entry, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let stdout = '';
+  child.stdout.on('data', (d) => (stdout += d));
+  return new Promise((done, fail) => {
+    child.once('error', fail);
+    child.once('close', (code) => done({ ms: performance.now() - t0, code, stdout }));
+  });
+}
+
+/** Runs `work` against a fresh embedded 3+3 cluster (with the default pipeline's workers), then stops it. */
+async function withDeployment<T>(port: number, work: (urls: string) => Promise<T>): Promise<T> {
+  const home = mkdtempSync(join(tmpdir(), 'streamctl-bench-health-'));
+  try {
+    const d = cliJson<Deployment>(['up', '--detach', '--json', '--home', home, '--port', String(port)]);
+    return await work(deploymentUrls(d).join(','));
+  } finally {
+    cliJson<unknown>(['down', '--home', home, '--json']);
+    rmSync(home, { recursive: true, force: true });
+  }
+}
+
+/** The highest sustainable rate of the default pipeline on the cluster (`streamctl bench --max`). */
+async function highestRate(port: number): Promise<number> {
+  return withDeployment(port, async (urls) => {
+    const r = cliJson<BenchResult>([
+      'bench',
+      '--redis',
+      urls,
+      '--max',
+      '--rate',
+      '20000',
+      '--max-time',
+      '60s',
+      '--no-calibrate',
+      '--json',
+      '-',
+    ]);
+    return r.max?.rate ?? 0;
+  });
+}
+
+/** One round: the pipeline under load, `calls` health processes of `cli`. */
+async function measureRound(cli: string, rate: number, opts: HealthBenchOptions): Promise<Round> {
+  return withDeployment(opts.port, async (urls) => {
+    const args = ['produce', '--redis', urls, '--rate', String(rate), '--duration', '1h', '--json'];
+    const producer = spawn(process.execPath, [cliEntry(), ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let produced = '';
+    producer.stdout.on('data', (d) => (produced += d));
+    const exited = new Promise<void>((done) => producer.once('close', () => done()));
+    const ms: number[] = [];
+    let last: Snapshot | undefined;
+    try {
+      await sleep(WARMUP_MS);
+      for (let i = 0; i < opts.calls; i++) {
+        const call = await run(cli, ['health', '--json', '--redis', urls]);
+        ms.push(call.ms);
+        last = JSON.parse(call.stdout) as Snapshot;
+        await sleep(Math.max(0, PERIOD_MS - call.ms));
+      }
+    } finally {
+      producer.kill('SIGINT');
+      await exited;
+    }
+    const record = JSON.parse(produced || '{}') as { rate?: number };
+    return {
+      cli,
+      ms,
+      produced: record.rate ?? 0,
+      status: last?.status ?? '?',
+      lag: (last?.stages ?? []).reduce((n, s) => n + s.lag, 0),
+    };
+  });
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+}
+
+const n = (x: number) => Math.round(x).toLocaleString('en');
+
+export async function benchHealth(opts: HealthBenchOptions): Promise<void> {
+  const clis = opts.clis.length ? opts.clis.map((c) => resolve(c)) : [cliEntry()];
+  let rate = opts.rate;
+  if (!rate) {
+    console.log('finding the highest sustainable rate on the cluster (`streamctl bench --max --max-time 60s`)...');
+    const max = await highestRate(opts.port);
+    rate = Math.floor((LOAD_SHARE * max) / 1000) * 1000;
+    console.log(`highest sustainable rate ${n(max)} events/s: producing at ${n(rate)} (${LOAD_SHARE * 100}%)`);
+  }
+  console.log(
+    `health --json on the embedded 3+3 cluster, default pipeline at ${n(rate)} events/s, ` +
+      `${opts.calls} calls a round ${PERIOD_MS / 1000} s apart after a ${WARMUP_MS / 1000} s warm-up`,
+  );
+  const rounds: Round[] = [];
+  for (let i = 0; i < opts.rounds; i++) {
+    for (const cli of clis) {
+      const r = await measureRound(cli, rate, opts);
+      rounds.push(r);
+      console.log(
+        `  round ${i + 1} ${cli}: median ${n(median(r.ms))} ms, max ${n(Math.max(...r.ms))} ms ` +
+          `(produced ${n(r.produced)} events/s; last call: ${r.status}, lag ${n(r.lag)})`,
+      );
+    }
+  }
+  console.log('CLI  CALLS  MEDIAN ms  MAX ms');
+  for (const cli of clis) {
+    const ms = rounds.filter((r) => r.cli === cli).flatMap((r) => r.ms);
+    console.log(`${cli}  ${ms.length}  ${n(median(ms))}  ${n(Math.max(...ms))}`);
+  }
+}
