@@ -127,7 +127,7 @@ describe('a supervised 3+3 deployment under load', () => {
       events()
         .filter((e) => e.process === address)
         .map((e) => e.kind),
-    ).toEqual(['exit', 'exit', 'restart']);
+    ).toEqual(['exit', 'failover', 'restart']);
 
     expect((await produced).code).toBe(0);
     const v = await verifyLatest();

@@ -31,9 +31,9 @@ const options = z.object({
 /** The snapshot, with the embedded deployment's supervised processes when that is the target. */
 async function snapshot(conn: RedisConnection, opts: z.output<typeof options>, io: Io): Promise<Snapshot> {
   const embedded = embeddedTarget(opts, io);
-  const report = await collectSnapshot(conn, opts.namespace);
-  if (embedded) report.deployment = recordedStatus(embedded.home, embedded.deployment);
-  return report;
+  return collectSnapshot(conn, opts.namespace, {
+    deployment: embedded ? recordedStatus(embedded.home, embedded.deployment) : undefined,
+  });
 }
 
 function print(report: Snapshot, io: Io, json: boolean): void {

@@ -113,7 +113,7 @@ export class Supervisor {
         'use it as it is (`streamctl health`), or stop it first with `streamctl down`',
       );
     const repair = existing?.running === true && liveNodes(existing).length > 0;
-    const started = repair
+    const started: Started & { restarted?: number[] } = repair
       ? await repairDeployment(o.home, existing, { bin: o.bin, onProgress: o.progress })
       : await startDeployment({ ...o, detached: false, onProgress: o.progress });
     let conn: RedisConnection | undefined;
@@ -134,7 +134,13 @@ export class Supervisor {
       }
       sup = new Supervisor(o, started, { stages: stages.map((s) => s.name), conn, topology });
       sup.adoptNodes(started, repair ? existing : undefined);
-      sup.event('start', 'supervisor', `pid ${process.pid}, restart ${o.restart}${repair ? ', repairing' : ''}`);
+      sup.event('start', 'supervisor', `pid ${process.pid}, restart ${o.restart}`);
+      if (started.restarted)
+        sup.event(
+          'repair',
+          'supervisor',
+          `took over from pid ${existing?.supervisorPid ?? '?'}; started again: ${started.restarted.map((p: number) => `${started.deployment.host}:${p}`).join(', ') || 'no node'}`,
+        );
       if (repair && existing.workers?.length) await stopWorkerProcesses(existing.workers, WORKER_STOP_MS);
       if (o.workers) await sup.startWorkers(stages);
       sup.control = await startControlServer(o.home, (r) => sup!.handle(r));
@@ -182,7 +188,7 @@ export class Supervisor {
                 beforeRestart: async (signal: AbortSignal) => {
                   const peers = d.nodes.filter((x) => x !== n).map((x) => x.port);
                   if (await waitForFailover(d.host, n.port, peers, 3 * d.nodeTimeoutMs + 10_000, signal))
-                    this.event('exit', name, 'failed over; starting it again as a replica');
+                    this.event('failover', name, 'its replica took over; starting it again as a replica');
                 },
               }
             : {}),

@@ -170,7 +170,7 @@ export interface SupervisedProcess {
 /** One line of `<home>/events.log` (NDJSON). */
 export interface DeploymentEvent {
   time: string;
-  kind: 'start' | 'ready' | 'exit' | 'restart' | 'gave-up' | 'repair' | 'request' | 'stop' | 'failed';
+  kind: 'start' | 'ready' | 'exit' | 'failover' | 'restart' | 'gave-up' | 'repair' | 'request' | 'stop' | 'failed';
   /** `supervisor`, a node address, or a worker slot (`enrich#1`). */
   process: string;
   pid?: number;
