@@ -70,9 +70,14 @@ async function withDeployment<T>(port: number, work: (urls: string) => Promise<T
   }
 }
 
-/** The highest sustainable rate of the default pipeline on the cluster (`streamctl bench --max`). */
+/**
+ * The highest sustainable rate of the default pipeline on the cluster (`streamctl bench --max`),
+ * after a warm-up: workers that just started train their models in their first seconds, which the
+ * search's first step would take for a pipeline that cannot keep up.
+ */
 async function highestRate(port: number): Promise<number> {
   return withDeployment(port, async (urls) => {
+    cliJson<unknown>(['produce', '--redis', urls, '--rate', '10000', '--duration', `${WARMUP_MS * 2}ms`, '--json']);
     const r = cliJson<BenchResult>([
       'bench',
       '--redis',

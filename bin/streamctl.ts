@@ -1,8 +1,23 @@
 #!/usr/bin/env node
-import { main } from '../src/cli/program.js';
-import { commandsFor } from '../src/commands/index.js';
-import { createProcessIo } from '../src/cli/io.js';
-import { tuneWorkerHeap } from '../src/embedded/worker-heap.js';
+import { setFlagsFromString } from 'node:v8';
+
+const argv = process.argv.slice(2);
+
+/**
+ * Commands that a dashboard or a script runs again and again, each run a process that is over in a
+ * moment: V8's optimizing compiler never pays off there, and its background compilations added a
+ * third to the CPU time of `health --json`, which on a loaded machine is what a call waits for
+ * (docs/PERFORMANCE.md, health under load).
+ */
+const BRIEF = new Set(['health']);
+if (BRIEF.has(argv[0] ?? '')) setFlagsFromString('--no-opt');
+
+// Loaded after the flag, so that it applies to their code as well.
+const [{ main }, { commandsFor }, { createProcessIo }] = await Promise.all([
+  import('../src/cli/program.js'),
+  import('../src/commands/index.js'),
+  import('../src/cli/io.js'),
+]);
 
 // The only place that exits the process. The first Ctrl-C, SIGTERM or SIGHUP (the terminal closed)
 // asks the running command to finish cleanly; a second Ctrl-C forces the exit.
@@ -42,9 +57,8 @@ function drained(stream: NodeJS.WriteStream): Promise<void> {
 }
 
 // A worker's heap settings (see worker-heap.ts) are process-wide, so they are set here, not by the command.
-if (process.argv[2] === 'worker') tuneWorkerHeap();
+if (argv[0] === 'worker') (await import('../src/embedded/worker-heap.js')).tuneWorkerHeap();
 
-const argv = process.argv.slice(2);
 const code = await main(argv, createProcessIo(controller.signal), await commandsFor(argv));
 await Promise.all([drained(process.stdout), drained(process.stderr)]);
 process.exit(code);
