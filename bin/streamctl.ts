@@ -5,14 +5,15 @@ const argv = process.argv.slice(2);
 
 /**
  * Commands that a dashboard or a script runs again and again, each run a process that is over in a
- * moment: V8's optimizing compiler never pays off there, and its background compilations added a
- * third to the CPU time of `health --json`, which on a loaded machine is what a call waits for
- * (docs/PERFORMANCE.md, health under load).
+ * moment: V8's optimizing compiler never pays off there, and neither do the garbage collector's
+ * helper threads, whose work only adds CPU time; on a loaded machine CPU time is what such a call
+ * waits for (docs/PERFORMANCE.md, health under load, has the figures).
  */
 const BRIEF = new Set(['health']);
-if (BRIEF.has(argv[0] ?? '')) setFlagsFromString('--no-opt');
+const BRIEF_FLAGS = ['--no-opt', '--single-threaded-gc'];
+if (BRIEF.has(argv[0] ?? '')) for (const flag of BRIEF_FLAGS) setFlagsFromString(flag);
 
-// Loaded after the flag, so that it applies to their code as well.
+// Loaded after the flags, so that they apply to their code as well.
 const [{ main }, { commandsFor }, { createProcessIo }] = await Promise.all([
   import('../src/cli/program.js'),
   import('../src/commands/index.js'),
