@@ -3,7 +3,9 @@
  * refresh) on the embedded 3+3 cluster while the default pipeline runs at 80% of its highest
  * sustainable rate there. Each round: `up --detach` in a fresh state folder, `produce` in the
  * background, a warm-up, then the calls one second apart (or back to back once a call takes longer),
- * `produce` stopped, `down`. Every round starts the deployment with this build; the health calls run
+ * then the same number of refreshes of one `health --watch 1 --json` process (a dashboard that keeps
+ * it running pays its start once), `produce` stopped, `down`. Every round starts the deployment with
+ * this build; the health calls run
  * the `--cli` builds given (default this one), rounds alternating between them because the machine's
  * speed drifts. The figures and the goal are in docs/PERFORMANCE.md.
  *
@@ -43,6 +45,8 @@ export interface HealthBenchOptions {
 interface Round {
   cli: string;
   ms: number[];
+  /** Each refresh of `health --watch`: from the end of its wait to its snapshot printed. */
+  watchMs: number[];
   produced: number;
   status: string;
   lag: number;
@@ -97,7 +101,35 @@ async function highestRate(port: number): Promise<number> {
   });
 }
 
-/** One round: the pipeline under load, `calls` health processes of `cli`. */
+/**
+ * `refreshes` snapshots of one `health --watch 1 --json` process: the time each took, the interval
+ * between two printed snapshots less the one-second wait. The first, which includes the start, is
+ * left out.
+ */
+async function watchRefreshes(cli: string, urls: string, refreshes: number): Promise<number[]> {
+  const child = spawn(process.execPath, [cli, 'health', '--watch', '1', '--json', '--redis', urls], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const exited = new Promise<void>((done) => child.once('close', () => done()));
+  const printed: number[] = [];
+  let text = '';
+  await new Promise<void>((done) => {
+    child.stdout.on('data', (d) => {
+      text += d;
+      // Each snapshot is a JSON document followed by an empty line.
+      const parts = text.split('\n}\n\n');
+      for (let i = 0; i < parts.length - 1; i++) printed.push(performance.now());
+      text = parts[parts.length - 1]!;
+      if (printed.length > refreshes) done();
+    });
+    child.once('close', () => done());
+  });
+  child.kill('SIGINT');
+  await exited;
+  return printed.slice(1).map((t, i) => Math.max(0, t - printed[i]! - 1000));
+}
+
+/** One round: the pipeline under load, `calls` health processes of `cli`, then as many `--watch` refreshes. */
 async function measureRound(cli: string, rate: number, opts: HealthBenchOptions): Promise<Round> {
   return withDeployment(opts.port, async (urls) => {
     const args = ['produce', '--redis', urls, '--rate', String(rate), '--duration', '1h', '--json'];
@@ -106,6 +138,7 @@ async function measureRound(cli: string, rate: number, opts: HealthBenchOptions)
     producer.stdout.on('data', (d) => (produced += d));
     const exited = new Promise<void>((done) => producer.once('close', () => done()));
     const ms: number[] = [];
+    let watchMs: number[] = [];
     let last: Snapshot | undefined;
     try {
       await sleep(WARMUP_MS);
@@ -115,6 +148,7 @@ async function measureRound(cli: string, rate: number, opts: HealthBenchOptions)
         last = JSON.parse(call.stdout) as Snapshot;
         await sleep(Math.max(0, PERIOD_MS - call.ms));
       }
+      watchMs = await watchRefreshes(cli, urls, opts.calls);
     } finally {
       producer.kill('SIGINT');
       await exited;
@@ -123,6 +157,7 @@ async function measureRound(cli: string, rate: number, opts: HealthBenchOptions)
     return {
       cli,
       ms,
+      watchMs,
       produced: record.rate ?? 0,
       status: last?.status ?? '?',
       lag: (last?.stages ?? []).reduce((n, s) => n + s.lag, 0),
@@ -160,13 +195,18 @@ export async function benchHealth(opts: HealthBenchOptions): Promise<void> {
       const kept = r.produced >= KEPT_UP * rate ? 'kept up' : 'FELL BEHIND: give a lower --rate';
       console.log(
         `  round ${i + 1} ${cli}: median ${n(median(r.ms))} ms, max ${n(Math.max(...r.ms))} ms ` +
-          `(produced ${n(r.produced)} events/s, ${kept}; last call: ${r.status}, lag ${n(r.lag)})`,
+          `(produced ${n(r.produced)} events/s, ${kept}; last call: ${r.status}, lag ${n(r.lag)}); ` +
+          `--watch refresh: median ${n(median(r.watchMs))} ms, max ${n(Math.max(...r.watchMs))} ms`,
       );
     }
   }
-  console.log('CLI  CALLS  MEDIAN ms  MAX ms');
+  console.log('CLI  CALLS  MEDIAN ms  MAX ms  WATCH REFRESH MEDIAN ms  MAX ms');
   for (const cli of clis) {
-    const ms = rounds.filter((r) => r.cli === cli).flatMap((r) => r.ms);
-    console.log(`${cli}  ${ms.length}  ${n(median(ms))}  ${n(Math.max(...ms))}`);
+    const of = rounds.filter((r) => r.cli === cli);
+    const ms = of.flatMap((r) => r.ms);
+    const watch = of.flatMap((r) => r.watchMs);
+    console.log(
+      `${cli}  ${ms.length}  ${n(median(ms))}  ${n(Math.max(...ms))}  ${n(median(watch))}  ${n(Math.max(...watch))}`,
+    );
   }
 }

@@ -5,15 +5,15 @@ const argv = process.argv.slice(2);
 
 /**
  * Commands that a dashboard or a script runs again and again, each run a process that is over in a
- * moment: V8's optimizing compiler never pays off there, and neither do the garbage collector's
- * helper threads, whose work only adds CPU time; on a loaded machine CPU time is what such a call
- * waits for (docs/PERFORMANCE.md, health under load, has the figures).
+ * moment: V8's optimizing compiler never pays off there, and its background compilations only add
+ * CPU time, which on a loaded machine is what such a call waits for (docs/PERFORMANCE.md, health
+ * under load, has the figures). Only flags that V8 reads as it goes can be set this late: the
+ * garbage collector's threads, set up at start, are not to be changed (a change crashed it).
  */
 const BRIEF = new Set(['health']);
-const BRIEF_FLAGS = ['--no-opt', '--single-threaded-gc'];
-if (BRIEF.has(argv[0] ?? '')) for (const flag of BRIEF_FLAGS) setFlagsFromString(flag);
+if (BRIEF.has(argv[0] ?? '')) setFlagsFromString('--no-opt');
 
-// Loaded after the flags, so that they apply to their code as well.
+// Loaded after the flag, so that it applies to their code as well.
 const [{ main }, { commandsFor }, { createProcessIo }] = await Promise.all([
   import('../src/cli/program.js'),
   import('../src/commands/index.js'),
