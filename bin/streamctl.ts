@@ -35,13 +35,15 @@ for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
   });
 }
 
-// A closed pipe (`streamctl alerts | head`) ends the output, not with a crash.
-for (const stream of [process.stdout, process.stderr]) {
-  stream.on('error', (err: NodeJS.ErrnoException) => {
-    if (err.code === 'EPIPE') process.exit(0);
-    throw err;
-  });
-}
+// A closed pipe (`streamctl alerts | head`) ends the output, not with a crash. A closed stderr (a
+// worker whose supervisor was killed) is no reason to stop: the worker still drains and commits.
+process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+  if (err.code === 'EPIPE') process.exit(0);
+  throw err;
+});
+process.stderr.on('error', (err: NodeJS.ErrnoException) => {
+  if (err.code !== 'EPIPE') throw err;
+});
 
 /**
  * Resolves once everything written to `stream` so far has left the process. On Linux, writes to a
