@@ -20,7 +20,7 @@ import { cliEntry } from '../src/embedded/cli-entry.js';
 import { deploymentUrls, type Deployment } from '../src/embedded/deployment.js';
 import type { Snapshot } from '../src/observe/snapshot.js';
 import { sleep } from '../src/wait.js';
-import { cliJson } from './cli-json.js';
+import { cliJson, maxRateSearch } from './cli-json.js';
 
 /** Before the first call: the workers take their leases and the producer reaches its rate. */
 const WARMUP_MS = 5000;
@@ -84,19 +84,7 @@ async function withDeployment<T>(port: number, work: (urls: string) => Promise<T
 async function highestRate(port: number): Promise<number> {
   return withDeployment(port, async (urls) => {
     cliJson<unknown>(['produce', '--redis', urls, '--rate', '10000', '--duration', `${WARMUP_MS * 2}ms`, '--json']);
-    const r = cliJson<BenchResult>([
-      'bench',
-      '--redis',
-      urls,
-      '--max',
-      '--rate',
-      '20000',
-      '--max-time',
-      '60s',
-      '--no-calibrate',
-      '--json',
-      '-',
-    ]);
+    const r = maxRateSearch<BenchResult>(urls);
     return r.max?.rate ?? 0;
   });
 }

@@ -26,7 +26,7 @@ import { deploymentUrls, startDeployment, stopDeployment } from '../src/embedded
 import { parseRedisUrls } from '../src/redis/endpoint.js';
 import { findRedisServer } from '../src/embedded/redis-server.js';
 import { waitFor } from '../src/wait.js';
-import { cliJson } from './cli-json.js';
+import { cliJson, maxRateSearch } from './cli-json.js';
 import { benchHttp } from './http.js';
 import { runPeers } from '../src/bench/peers/run-peers.js';
 import { namespaceKeys } from '../src/pipeline/keys.js';
@@ -123,21 +123,7 @@ export async function benchSummary(opts: { peerEvents?: number } = {}): Promise<
       goals.push({ goal: 'p99 <= 5 ms at 10,000 events/s', measured: `${out.p99} ms`, met: out.p99 <= 5 });
 
       console.log('\n2. highest sustainable rate (`streamctl bench --max --max-time 60s`)');
-      const max = cliJson<BenchResult>([
-        'bench',
-        '--redis',
-        url,
-        '-n',
-        ns,
-        '--max',
-        '--rate',
-        '20000',
-        '--max-time',
-        '60s',
-        '--no-calibrate',
-        '--json',
-        '-',
-      ]);
+      const max = maxRateSearch<BenchResult>(url, ['-n', ns]);
       const found = max.max!;
       const rate = found.rate ?? 0;
       console.log(

@@ -4,7 +4,7 @@ import { Redis } from 'ioredis';
 import { RuntimeError, UsageError } from '../errors.js';
 import type { ProcessExit, RestartPolicy, SupervisedProcess } from '../observe/snapshot.js';
 import { createCluster, primaryOf, slotRange, waitForClusterOk } from './cluster-create.js';
-import { waitForFailover } from './node-failover.js';
+import { failoverWaitMs, waitForFailover } from './node-failover.js';
 import { findFreePorts, isPortFree } from './ports.js';
 import { isNodeAlive, startNode, stopNode, type NodeProcess } from './redis-server.js';
 
@@ -272,6 +272,19 @@ export async function startDeployment(o: StartOptions): Promise<Started> {
   }
 }
 
+/** Starts one recorded node again, on its port, from its folder, as this process's child. */
+export function startRecordedNode(bin: string, d: Deployment, n: DeploymentNode): Promise<NodeProcess> {
+  return startNode({
+    bin,
+    port: n.port,
+    dir: n.dir,
+    cluster: d.mode === 'cluster',
+    persist: d.persist,
+    nodeTimeoutMs: d.nodeTimeoutMs,
+    detached: false,
+  });
+}
+
 /**
  * Takes over a recorded deployment whose supervisor is gone but some of whose nodes still run: the
  * live nodes stay as they are, the dead ones start again from their folders (a dead primary once
@@ -293,16 +306,8 @@ export async function repairDeployment(
   const processes: NodeProcess[] = [];
   for (const n of dead) {
     if (d.mode === 'cluster')
-      await waitForFailover(d.host, n.port, livePorts, 3 * d.nodeTimeoutMs + 10_000, new AbortController().signal);
-    const p = await startNode({
-      bin: o.bin,
-      port: n.port,
-      dir: n.dir,
-      cluster: d.mode === 'cluster',
-      persist: d.persist,
-      nodeTimeoutMs: d.nodeTimeoutMs,
-      detached: false,
-    });
+      await waitForFailover(d.host, n.port, livePorts, failoverWaitMs(d.nodeTimeoutMs), new AbortController().signal);
+    const p = await startRecordedNode(o.bin, d, n);
     processes.push(p);
     n.pid = p.pid;
   }

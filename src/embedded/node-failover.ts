@@ -24,6 +24,14 @@ async function clusterView(host: string, peers: number[]): Promise<ClusterNodeLi
   return undefined;
 }
 
+/**
+ * How long a dead primary waits for its failover before it starts again anyway: a few node timeouts
+ * (the cluster's detection and election) and some slack for a loaded machine.
+ */
+export function failoverWaitMs(nodeTimeoutMs: number): number {
+  return 3 * nodeTimeoutMs + 10_000;
+}
+
 /** A primary's healthy replicas in `view`. */
 function replicasOf(view: ClusterNodeLine[], primary: ClusterNodeLine): ClusterNodeLine[] {
   return view.filter((n) => n.primaryId === primary.id && !n.flags.some((f) => f === 'fail' || f === 'fail?'));

@@ -16,6 +16,7 @@ import {
   readDeployment,
   repairDeployment,
   startDeployment,
+  startRecordedNode,
   stopDeployment,
   writeDeployment,
   type Deployment,
@@ -23,9 +24,9 @@ import {
   type Started,
 } from './deployment.js';
 import { appendEvent, readEvents } from './events-log.js';
-import { handOver, waitForFailover } from './node-failover.js';
+import { failoverWaitMs, handOver, waitForFailover } from './node-failover.js';
 import { isPidAlive } from './pid.js';
-import { isNodeAlive, startNode, stopNode } from './redis-server.js';
+import { isNodeAlive, stopNode } from './redis-server.js';
 import type { RestartLimits } from './restart-policy.js';
 import { ManagedProcess, type ProcessEvents, type Spawned } from './supervised-process.js';
 import { spawnWorker, stopWorkerProcesses, WORKER_STOP_MS } from './worker-processes.js';
@@ -171,15 +172,7 @@ export class Supervisor {
         },
         {
           spawn: async () => {
-            const s = await startNode({
-              bin: this.o.bin,
-              port: n.port,
-              dir: n.dir,
-              cluster: d.mode === 'cluster',
-              persist: d.persist,
-              nodeTimeoutMs: d.nodeTimeoutMs,
-              detached: false,
-            });
+            const s = await startRecordedNode(this.o.bin, d, n);
             return { pid: s.pid, ...(s.child ? { child: s.child } : {}) };
           },
           alive: (pid) => isNodeAlive(pid, n.port),
@@ -187,7 +180,7 @@ export class Supervisor {
             ? {
                 beforeRestart: async (signal: AbortSignal) => {
                   const peers = d.nodes.filter((x) => x !== n).map((x) => x.port);
-                  if (await waitForFailover(d.host, n.port, peers, 3 * d.nodeTimeoutMs + 10_000, signal))
+                  if (await waitForFailover(d.host, n.port, peers, failoverWaitMs(d.nodeTimeoutMs), signal))
                     this.event('failover', name, 'its replica took over; starting it again as a replica');
                 },
               }
