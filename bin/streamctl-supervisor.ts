@@ -8,14 +8,16 @@ import { createRedisFactory } from '../src/redis/connection.js';
 
 // Until `up` has its answer, the channel is open; afterwards, `up` is gone and that is expected.
 process.on('disconnect', () => undefined);
+// Listened for from the start: a signal while the deployment starts (`up` interrupted) stops it
+// once it is up, rather than killing this process and leaving its redis-servers behind.
+const signalled = new Promise<void>((resolve) => {
+  for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.once(sig, () => resolve());
+});
 let sup;
 try {
   sup = await serveInBackground(createRedisFactory());
 } catch {
   process.exit(1);
 }
-const signalled = new Promise<void>((resolve) => {
-  for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.once(sig, () => resolve());
-});
 await Promise.race([sup.stopped, signalled.then(() => sup.stop({ keepData: false }))]);
 process.exit(0);

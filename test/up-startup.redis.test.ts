@@ -2,7 +2,7 @@ import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { cleanupAfterEach, stateHome } from './helpers/cleanup.js';
-import { runCli } from './helpers/cli.js';
+import { finished, runCli, spawnCli } from './helpers/cli.js';
 import { processesIn, randomBasePort } from './helpers/redis.js';
 
 const cleanup = cleanupAfterEach();
@@ -77,4 +77,28 @@ describe('a failed up leaves nothing running', () => {
       expect(existsSync(join(home, 'deployment.json'))).toBe(false);
     },
   );
+
+  it('Ctrl-C while a detached up starts: its background supervisor stops what it started, and up exits 1', async () => {
+    const dir = stateHome(cleanup);
+    const home = join(dir, 'state');
+    const base = randomBasePort();
+    const child = spawnCli(['up', '--detach', '--home', home, '--port', String(base)]);
+    const done = finished(child);
+    let stderr = '';
+    // Interrupted in the middle of the start: once the nodes run and the cluster is forming.
+    await new Promise<void>((resolve, reject) => {
+      child.stderr!.on('data', (c) => {
+        stderr += c;
+        if (stderr.includes('forming the cluster')) resolve();
+      });
+      child.once('exit', () => reject(new Error(`up ended before the cluster formed: ${stderr}`)));
+    });
+    child.kill('SIGINT');
+    const r = await done;
+    expect(r.code, r.stderr).toBe(1);
+    expect(r.stderr).toMatch(/interrupted while the deployment started/);
+    expect(processesIn(home)).toEqual([]);
+    expect(processesOnPorts(base)).toEqual([]);
+    expect(existsSync(join(home, 'deployment.json'))).toBe(false);
+  });
 });

@@ -183,7 +183,7 @@ export default defineCommand({
       env: io.env,
     };
     if (opts.detach) {
-      const bg = await startInBackground(spec, progress);
+      const bg = await startInBackground(spec, progress, io.signal);
       const elapsedMs = Date.now() - t0;
       const d = bg.deployment;
       io.stdout.write(

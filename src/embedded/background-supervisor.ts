@@ -30,6 +30,7 @@ export function supervisorLog(home: string): string {
 export function startInBackground(
   spec: BackgroundSpec,
   progress: (line: string) => void,
+  signal: AbortSignal,
 ): Promise<{ deployment: Deployment; resumed: boolean; pid: number }> {
   mkdirSync(spec.home, { recursive: true });
   const log = openSync(supervisorLog(spec.home), 'a');
@@ -41,9 +42,17 @@ export function startInBackground(
     env: spec.env as NodeJS.ProcessEnv,
   });
   return new Promise((resolve, reject) => {
+    // Interrupted (Ctrl-C): the supervisor stops what it started, and `up` waits for that.
+    const interrupted = () => {
+      progress('interrupted: stopping what was started...');
+      child.kill('SIGTERM');
+    };
+    signal.addEventListener('abort', interrupted, { once: true });
     child.on('message', (m: FromSupervisor) => {
+      if (signal.aborted) return;
       if (m.type === 'progress') progress(m.line);
       else if (m.type === 'ready') {
+        signal.removeEventListener('abort', interrupted);
         child.disconnect();
         child.unref();
         resolve({ deployment: m.deployment, resumed: m.resumed, pid: child.pid! });
@@ -52,13 +61,18 @@ export function startInBackground(
         reject(new StreamctlError(code, message, { exitCode, ...(hint ? { hint } : {}) }));
       }
     });
-    child.once('exit', (code, signal) =>
+    child.once('exit', (code, sig) =>
       reject(
-        new RuntimeError(
-          'SUPERVISOR_FAILED',
-          `the background supervisor exited (${signal ?? `code ${code}`}) before the deployment was up`,
-          `see ${supervisorLog(spec.home)}`,
-        ),
+        signal.aborted
+          ? new RuntimeError(
+              'INTERRUPTED',
+              'interrupted while the deployment started; everything it started is stopped',
+            )
+          : new RuntimeError(
+              'SUPERVISOR_FAILED',
+              `the background supervisor exited (${sig ?? `code ${code}`}) before the deployment was up`,
+              `see ${supervisorLog(spec.home)}`,
+            ),
       ),
     );
     child.send({ type: 'start', spec } satisfies ToSupervisor);
