@@ -1,6 +1,7 @@
 import type { Redis } from 'ioredis';
 import { isDlqKey, namespaceKeys } from '../pipeline/keys.js';
 import { parseHeartbeats, type Heartbeat } from '../pipeline/worker/heartbeats.js';
+import { countAfter, knownLag } from '../pipeline/group-lag.js';
 import { pairs } from '../redis/info.js';
 import { SCAN_COUNT, type NodeProbe } from './probe-nodes.js';
 import type { GroupHealth, StreamHealth } from './snapshot.js';
@@ -50,13 +51,21 @@ function replyOf([err, value]: Reply): unknown {
 /** One stream's row and its groups, from `XINFO STREAM key FULL COUNT 1` read at server time `now`. */
 function fromFullInfo(key: string, node: string, reply: unknown, now: number): [StreamHealth, GroupHealth[]] {
   const info = pairs(reply);
+  const lastId = (info['last-generated-id'] as string | undefined) ?? null;
+  const length = Number(info.length ?? 0);
   const groups = ((info.groups as unknown[] | null) ?? []).map(pairs).map((g): GroupHealth => {
     // COUNT 1: the first entry of the group's pending list, the one XPENDING - + 1 names.
     const oldest = ((g.pending as unknown[][] | null) ?? [])[0];
     return {
       stream: key,
       group: String(g.name),
-      lag: g.lag === null || g.lag === undefined ? null : Number(g.lag),
+      // Null here when the entries must be counted: `readNamespace` counts them in a round of its own.
+      lag: knownLag({
+        lag: g.lag as number | null | undefined,
+        lastDeliveredId: String(g['last-delivered-id'] ?? '0-0'),
+        lastId,
+        length,
+      }),
       pending: Number(g['pel-count'] ?? 0),
       lastDeliveredId: String(g['last-delivered-id'] ?? ''),
       oldestPendingIdleMs: oldest ? Math.max(0, now - Number(oldest[2])) : null,
@@ -70,8 +79,8 @@ function fromFullInfo(key: string, node: string, reply: unknown, now: number): [
   const stream: StreamHealth = {
     key,
     node,
-    length: Number(info.length ?? 0),
-    lastId: (info['last-generated-id'] as string | undefined) ?? null,
+    length,
+    lastId,
     groups: groups.length,
   };
   return [stream, groups];
@@ -176,6 +185,21 @@ async function countDeadLetters(
 }
 
 /**
+ * Fills in the lag of the groups Redis could not tell it for (after deletions), counting their
+ * entries on the node that serves the stream.
+ */
+async function countUnknownLags(groups: GroupHealth[], streams: StreamHealth[], clients: Map<string, Redis>) {
+  const nodeOf = new Map(streams.map((s) => [s.key, s.node]));
+  await Promise.all(
+    groups
+      .filter((g) => g.lag === null && clients.has(nodeOf.get(g.stream) ?? ''))
+      .map(async (g) => {
+        g.lag = await countAfter(clients.get(nodeOf.get(g.stream)!)!, g.stream, g.lastDeliveredId);
+      }),
+  );
+}
+
+/**
  * Reads the namespace from its serving primaries, all at once: the keys (from the first round's
  * SCAN page; a large keyspace takes more pages), then one pipeline per primary with every stream,
  * its groups and consumers, and the heartbeats on `heartbeatsOn`; then, only when the namespace has
@@ -214,5 +238,6 @@ export async function readNamespace(
   const heartbeats = hash ? parseHeartbeats(hash) : undefined;
   const stages = new Set([...groups.map((g) => g.group), ...(heartbeats ?? []).map((h) => h.stage)]);
   const clients = new Map(primaries.map((p) => [p.address, p.client!]));
+  await countUnknownLags(groups, streams, clients);
   return { streams, groups, heartbeats, deadLetters: await countDeadLetters(namespace, streams, stages, clients) };
 }

@@ -60,7 +60,10 @@ export interface ConsumerHealth {
 export interface GroupHealth {
   stream: string;
   group: string;
-  /** Entries not yet delivered to the group; null when Redis cannot tell (after deletions). */
+  /**
+   * Entries not yet delivered to the group (see `groupLag`); null only when the node that serves
+   * the stream did not answer.
+   */
   lag: number | null;
   pending: number;
   lastDeliveredId: string;

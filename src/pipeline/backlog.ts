@@ -1,5 +1,6 @@
 import type { Cluster, Redis } from 'ioredis';
 import { pairs } from '../redis/info.js';
+import { groupLag } from './group-lag.js';
 import type { Topology } from './topology.js';
 import { sleep } from '../wait.js';
 
@@ -27,25 +28,33 @@ export async function consumerGroup(
   return (reply as unknown[]).map(pairs).find((x) => String(x.name) === group);
 }
 
+/** XINFO STREAM's fields; undefined when the stream does not exist. */
+async function streamInfo(client: Redis | Cluster, key: string): Promise<Record<string, unknown> | undefined> {
+  try {
+    return pairs(await client.call('XINFO', 'STREAM', key));
+  } catch (err) {
+    if (/no such key/i.test((err as Error).message)) return undefined;
+    throw err;
+  }
+}
+
 /** Pending and undelivered entries of one consumer group on one stream. A missing stream has none. */
 async function groupBacklog(
   client: Redis | Cluster,
   key: string,
   group: string,
 ): Promise<{ pending: number; lag: number }> {
-  const g = await consumerGroup(client, key, group);
-  if (!g) return { pending: 0, lag: 0 };
+  const [g, stream] = await Promise.all([consumerGroup(client, key, group), streamInfo(client, key)]);
+  if (!g || !stream) return { pending: 0, lag: 0 };
   const pending = Number(g.pending ?? 0);
-  if (g.lag !== null && g.lag !== undefined) return { pending, lag: Number(g.lag) };
-  // Redis cannot tell the lag after deletions: count from the last delivered id, in pages.
-  let lag = 0;
-  let start = `(${String(g['last-delivered-id'])}`;
-  for (;;) {
-    const page = (await client.xrange(key, start, '+', 'COUNT', 1000)) as [string, string[]][];
-    lag += page.length;
-    if (page.length < 1000) return { pending, lag };
-    start = `(${page[page.length - 1]![0]}`;
-  }
+  const lastEntry = stream['last-entry'] as [string, unknown] | null | undefined;
+  const lag = await groupLag(client, key, {
+    lag: g.lag === null || g.lag === undefined ? null : Number(g.lag),
+    lastDeliveredId: String(g['last-delivered-id']),
+    lastId: lastEntry ? String(lastEntry[0]) : ((stream['last-generated-id'] as string | undefined) ?? null),
+    length: Number(stream.length ?? 0),
+  });
+  return { pending, lag };
 }
 
 /** One stage's backlog summed over all partitions. */
