@@ -1,6 +1,7 @@
 import type { RedisConnection } from '../redis/connection.js';
 import { audit } from '../pipeline/audit.js';
 import { stagePending, waitDrained } from '../pipeline/backlog.js';
+import { startProgress, type ProgressOutput } from '../progress.js';
 import { Producer } from '../pipeline/producer.js';
 import { RunRecorder } from '../pipeline/run-recorder.js';
 import { saveRun, type RunRecord } from '../pipeline/runs.js';
@@ -45,6 +46,8 @@ export interface BenchHooks {
   say(line: string): void;
   /** One line per --max step: shown even when the results go to stdout as JSON. */
   step(line: string): void;
+  /** Where a progress line goes every few seconds while the load runs and drains, off a terminal. */
+  progress?: ProgressOutput;
   signal: AbortSignal;
 }
 
@@ -96,6 +99,16 @@ export async function runBench(
   }, 1000);
   const source = metricWorkload({ keys: o.keys, seed: SEED, anomalyRate: o.anomalyRate });
   const tSend = performance.now();
+  let phase = 'sending';
+  const progress = hooks.progress
+    ? startProgress(hooks.progress, {
+        line: () => {
+          const lag = lagOverTime[lagOverTime.length - 1]?.lag;
+          const backlog = lag === undefined ? '' : `, backlog ${lag.toLocaleString('en')} (lag + pending)`;
+          return `bench: ${phase}, ${Math.round((performance.now() - tSend) / 1000)}s${backlog}`;
+        },
+      })
+    : undefined;
   // The latency windows count from here, so the first second of the chart is a whole one.
   let sendOrigin = Date.now();
   // With a warm-up, latency counts from the first event after it.
@@ -168,7 +181,10 @@ export async function runBench(
   }
 
   say('waiting for the pipeline to drain...');
-  const drained = await waitDrained(client, topology, { timeoutMs: o.waitMs, intervalMs: 50, signal });
+  phase = 'waiting for the drain';
+  const drained = await waitDrained(client, topology, { timeoutMs: o.waitMs, intervalMs: 50, signal }).finally(() =>
+    progress?.stop(),
+  );
   clearInterval(lagTicker);
   const endToEndSeconds = (performance.now() - tSend) / 1000;
   const processes = await sampler.finish();

@@ -255,7 +255,7 @@ export default defineCommand({
           peers: opts.peers ? { events: opts.peerEvents } : undefined,
         },
         // --max's steps go to stderr even with --json on stdout: a silent search of a minute looks hung.
-        { say, step: (line) => io.stderr.write(`${line}\n`), signal: io.signal },
+        { say, step: (line) => io.stderr.write(`${line}\n`), progress: io.stderr, signal: io.signal },
       );
       const { result } = outcome;
       if (baseline)

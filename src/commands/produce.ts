@@ -5,6 +5,7 @@ import { batchOption, connectionOptions, jsonOption, namespaceOption, partitions
 import { PRODUCER_DEFAULTS } from '../pipeline/producer.js';
 import { connect } from '../cli/target.js';
 import { durationSchema, formatDuration } from '../duration.js';
+import { startProgress } from '../progress.js';
 import { UsageError } from '../errors.js';
 import { namespaceKeys } from '../pipeline/keys.js';
 import { newRunId, type RunRecord } from '../pipeline/runs.js';
@@ -99,9 +100,6 @@ const options = z.object({
 
 /** Events sent when neither --count nor --duration (nor --from) says how many. */
 const DEFAULT_COUNT = 100_000;
-/** How often the progress bar is redrawn on a terminal. */
-const PROGRESS_EVERY_MS = 250;
-
 function bar(fraction: number, width = 24): string {
   const full = Math.round(Math.max(0, Math.min(1, fraction)) * width);
   return `[${'#'.repeat(full)}${' '.repeat(width - full)}]`;
@@ -174,26 +172,31 @@ export default defineCommand({
       });
       const t0 = performance.now();
       const stats = produced.stats;
-      const showProgress = io.stderr.isTTY && !opts.json;
-      const progress = () => {
+      const figures = () => {
         const s = (performance.now() - t0) / 1000;
         const rate = stats.acked / Math.max(s, 0.001);
         const frac = Number.isFinite(total) ? stats.sent / total : opts.duration ? (s * 1000) / opts.duration : 0;
         const eta = frac > 0 ? formatDuration(((1 - frac) * s * 1000) / frac) : '?';
-        io.stderr.write(
-          `\r${bar(frac)} ${Math.round(frac * 100)}%  sent ${stats.sent.toLocaleString('en')}  acked ${stats.acked.toLocaleString('en')}  ${Math.round(rate).toLocaleString('en')} ev/s  ETA ${eta}   `,
-        );
+        const text = `sent ${stats.sent.toLocaleString('en')}  acked ${stats.acked.toLocaleString('en')}  ${Math.round(rate).toLocaleString('en')} ev/s  ETA ${eta}`;
+        return { frac, text };
       };
-      const ticker = showProgress ? setInterval(progress, PROGRESS_EVERY_MS) : undefined;
+      const progress = startProgress(io.stderr, {
+        line: () => {
+          const f = figures();
+          return `produce: ${Math.round(f.frac * 100)}%  ${f.text}`;
+        },
+        redraw: opts.json
+          ? undefined
+          : () => {
+              const f = figures();
+              return `${bar(f.frac)} ${Math.round(f.frac * 100)}%  ${f.text}   `;
+            },
+      });
       let run: RunRecord;
       try {
         run = await produced.done;
       } finally {
-        if (ticker) clearInterval(ticker);
-        if (showProgress) {
-          progress();
-          io.stderr.write('\n');
-        }
+        progress.stop();
       }
       const seconds = (performance.now() - t0) / 1000;
       if (file) {

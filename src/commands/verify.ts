@@ -81,6 +81,7 @@ export default defineCommand({
         intervalMs: 250,
         signal: io.signal,
         ready: async () => (run = await loadRun(client, topology.keys, run.id)).status !== 'running',
+        progress: io.stderr,
       });
       const quality = new DetectionQualityTracker();
       const audited = await audit(client, topology, run, { onDelivered: (e) => quality.add(e.data) });

@@ -2,6 +2,7 @@ import type { Cluster, Redis } from 'ioredis';
 import { pairs } from '../redis/info.js';
 import { groupLag } from './group-lag.js';
 import type { Topology } from './topology.js';
+import { startProgress, type ProgressOutput } from '../progress.js';
 import { sleep } from '../wait.js';
 
 export interface StagePending {
@@ -81,19 +82,47 @@ export function isDrained(pending: StagePending[]): boolean {
 
 /**
  * Waits until the pipeline is drained and `ready()` (e.g. the run being audited has ended), or
- * `timeoutMs` passes, or `signal` aborts.
+ * `timeoutMs` passes, or `signal` aborts. Given `progress` (a command's stderr), it reports the
+ * backlog while it waits (see `startProgress`).
  * @returns whether it drained.
  */
 export async function waitDrained(
   client: Redis | Cluster,
   topology: Topology,
-  o: { timeoutMs: number; intervalMs: number; signal: AbortSignal; ready?: () => Promise<boolean> },
+  o: {
+    timeoutMs: number;
+    intervalMs: number;
+    signal: AbortSignal;
+    ready?: () => Promise<boolean>;
+    progress?: ProgressOutput;
+  },
 ): Promise<boolean> {
-  const deadline = Date.now() + o.timeoutMs;
-  for (;;) {
-    const drained = isDrained(await stagePending(client, topology)) && (o.ready ? await o.ready() : true);
-    if (drained) return true;
-    if (Date.now() >= deadline || o.signal.aborted) return false;
-    await sleep(o.intervalMs, o.signal);
+  const t0 = Date.now();
+  const deadline = t0 + o.timeoutMs;
+  let last: { backlog: StagePending[]; running: boolean } | undefined;
+  const progress = o.progress
+    ? startProgress(o.progress, { line: () => drainLine(last, Date.now() - t0, o.timeoutMs) })
+    : undefined;
+  try {
+    for (;;) {
+      const backlog = await stagePending(client, topology);
+      const ready = isDrained(backlog) ? (o.ready ? await o.ready() : true) : undefined;
+      last = { backlog, running: ready === false };
+      if (ready) return true;
+      if (Date.now() >= deadline || o.signal.aborted) return false;
+      await sleep(o.intervalMs, o.signal);
+    }
+  } finally {
+    progress?.stop();
   }
+}
+
+/** The plain progress line of a wait for the drain. */
+function drainLine(last: { backlog: StagePending[]; running: boolean } | undefined, ms: number, timeoutMs: number) {
+  const waited = `${Math.round(ms / 1000)}s of ${Math.round(timeoutMs / 1000)}s`;
+  if (!last) return `waiting for the drain: ${waited}`;
+  const stages = last.backlog.map(
+    (s) => `${s.stage} lag ${s.lag.toLocaleString('en')} pending ${s.pending.toLocaleString('en')}`,
+  );
+  return `waiting for the drain: ${[...stages, ...(last.running ? ['the run has not ended'] : [])].join(', ')}; ${waited}`;
 }
