@@ -3,6 +3,7 @@ import { defineCommand } from '../cli/command.js';
 import { durationSchema } from '../duration.js';
 import { RuntimeError, StreamctlError } from '../errors.js';
 import { collectSnapshot } from '../observe/collect-snapshot.js';
+import { judgeDeadLetterGrowth } from '../observe/judge.js';
 import { renderHealth } from '../health/render.js';
 import type { Snapshot } from '../observe/snapshot.js';
 import type { Io } from '../cli/io.js';
@@ -99,8 +100,11 @@ export default defineCommand({
         return report.status === 'ok' ? 0 : 1;
       }
       let status = 'down';
+      let previous: Snapshot | undefined;
       while (!io.signal.aborted) {
         const report = await snapshot(conn, opts, io);
+        if (previous) judgeDeadLetterGrowth(report, previous);
+        previous = report;
         status = report.status;
         // Clear and redraw on a terminal; elsewhere each refresh follows the last.
         if (io.stdout.isTTY && !opts.json) io.stdout.write('\x1b[H\x1b[2J');

@@ -9,7 +9,15 @@ import { DetectionQualityTracker, type DetectionQuality } from '../workload/dete
 import { loadPipeline } from '../pipeline/definition.js';
 import { loadRun } from '../pipeline/runs.js';
 import { ensureTopology } from '../pipeline/topology.js';
-import { connect } from '../cli/target.js';
+import { connect, embeddedTarget } from '../cli/target.js';
+import {
+  deadLetterLimitSchema,
+  formatDeadLetterLimit,
+  overDeadLetterLimit,
+  type DeadLetterLimit,
+} from '../pipeline/dead-letter-limit.js';
+import { readEvents } from '../embedded/events-log.js';
+import { eventsNearLoss, type EventsNearLoss } from '../embedded/events-near-loss.js';
 
 const options = z.object({
   ...connectionOptions,
@@ -20,21 +28,82 @@ const options = z.object({
     .prefault('30s')
     .describe('Wait up to this long for the pipeline to drain before reconciling, e.g. 60s; 0 = no wait')
     .meta({ valueName: 'D' }),
+  maxDeadLetters: deadLetterLimitSchema()
+    .optional()
+    .describe(
+      'Fail (exit 1) when more events than this were dead-lettered: a count (0) or a share of the produced (1%)',
+    )
+    .meta({ valueName: 'N|P%' }),
   ...jsonOption,
 });
 
-/** The shape of `streamctl verify --json`: the audit, and the detection quality when the events carry ground truth. */
-type VerifyReport = AuditReport & { quality?: DetectionQuality };
+/** Deployment events read from the log when a loss is explained: the log is short, a few per incident. */
+const EVENTS_READ = 10_000;
+
+/**
+ * The shape of `streamctl verify --json`: the audit, the detection quality when the events carry
+ * ground truth, the dead-letter limit when one was given, the embedded deployment's events near
+ * a loss, and the warnings printed with the text report.
+ */
+type VerifyReport = AuditReport & {
+  quality?: DetectionQuality;
+  maxDeadLetters?: string;
+  deadLetterLimitExceeded?: boolean;
+  deploymentEvents?: EventsNearLoss;
+  warnings: string[];
+};
+
+const percent = (share: number) => `${Number((100 * share).toPrecision(3))}%`;
+const time = (ms: number) => new Date(ms).toISOString();
+
+/** The warnings and failure reasons a report reads as: what is undelivered and where, dead letters. */
+function findings(r: AuditReport, limit: DeadLetterLimit | undefined, exceeded: boolean): string[] {
+  const out: string[] = [];
+  for (const s of r.undeliveredByStage) {
+    out.push(
+      `${s.undelivered.toLocaleString('en')} events are undelivered, not lost: still in the input of stage ${s.stage}, ` +
+        (s.liveWorkers
+          ? `which has ${s.liveWorkers} live worker(s); verify again with a longer --wait`
+          : `which has no live worker; start one (\`streamctl worker --stage ${s.stage}\`) and verify again`),
+    );
+  }
+  if (r.deadLettered > 0) {
+    out.push(
+      `${r.deadLettered.toLocaleString('en')} of ${r.produced.toLocaleString('en')} events (${percent(r.deadLetterShare)}) ` +
+        `were dead-lettered${exceeded && limit ? `, over --max-dead-letters ${formatDeadLetterLimit(limit)}` : ''}; ` +
+        'see `streamctl dlq list`',
+    );
+  }
+  return out;
+}
 
 function render(r: VerifyReport): string {
   const lines = [
     `run ${r.run} (producer ${r.producer}): ${r.ok ? 'OK' : 'FAILED'}${r.drained ? '' : ' (pipeline not drained)'}`,
     renderTable(
-      ['PRODUCED', 'DELIVERED', 'LOST', 'DUPLICATES', 'UNEXPECTED', 'OUT-OF-ORDER KEYS', 'DEAD-LETTERED', 'UNKNOWN'],
       [
-        [r.produced, r.delivered, r.lost, r.duplicates, r.unexpected, r.outOfOrderKeys, r.deadLettered, r.unknown].map(
-          (v) => v.toLocaleString('en'),
-        ),
+        'PRODUCED',
+        'DELIVERED',
+        'LOST',
+        'UNDELIVERED',
+        'DUPLICATES',
+        'UNEXPECTED',
+        'OUT-OF-ORDER KEYS',
+        'DEAD-LETTERED',
+        'UNKNOWN',
+      ],
+      [
+        [
+          r.produced,
+          r.delivered,
+          r.lost,
+          r.undelivered,
+          r.duplicates,
+          r.unexpected,
+          r.outOfOrderKeys,
+          r.deadLettered,
+          r.unknown,
+        ].map((v) => v.toLocaleString('en')),
       ],
     ),
   ];
@@ -49,8 +118,11 @@ function render(r: VerifyReport): string {
         .join(', ')}`,
     );
   }
-  if (r.lostRanges.length)
+  if (r.lostRanges.length) {
     lines.push(`lost seqs: ${r.lostRanges.map(([a, b]) => (a === b ? `${a}` : `${a}-${b}`)).join(', ')}`);
+    lines.push(...renderEvents(r.deploymentEvents));
+  }
+  if (r.warnings.length) lines.push('', ...r.warnings.map((w) => `warning: ${w}`));
   lines.push(
     '',
     renderTable(
@@ -61,12 +133,34 @@ function render(r: VerifyReport): string {
   return `${lines.join('\n')}\n`;
 }
 
+/** The deployment events beside the lost seqs, or why there are none to show. */
+function renderEvents(near: EventsNearLoss | undefined): string[] {
+  if (!near) return ['(not the embedded deployment: no event log to set the loss against)'];
+  const span = `${time(near.from)} to ${time(near.to)}`;
+  const head =
+    near.basis === 'sent'
+      ? `deployment events near the lost seqs' send times (${span}):`
+      : `the lost seqs could not be dated; deployment events during the run (${span}):`;
+  if (!near.events.length) return [`${head} none`];
+  return [
+    head,
+    ...near.events.map(
+      (e) => `  ${e.time}  ${e.kind}  ${e.process}${e.pid ? ` (pid ${e.pid})` : ''}${e.reason ? `: ${e.reason}` : ''}`,
+    ),
+  ];
+}
+
 export default defineCommand({
   name: 'verify',
   description:
     'Audit a produce run: reconcile what the producer appended with what reached the sink and the ' +
-    'dead-letter streams. Exit 1 when anything was lost or duplicated.',
-  examples: ['streamctl verify', 'streamctl verify --run lq3k2-a1b2c3 --wait 60s --json'],
+    'dead-letter streams. Exit 1 when anything was lost, duplicated or is still undelivered, or when ' +
+    'more events than --max-dead-letters were dead-lettered.',
+  examples: [
+    'streamctl verify',
+    'streamctl verify --run lq3k2-a1b2c3 --wait 60s --json',
+    'streamctl verify --max-dead-letters 0.1%',
+  ],
   options,
   async run(opts, io) {
     const { definition } = loadPipeline(opts.pipeline, io.cwd);
@@ -86,7 +180,19 @@ export default defineCommand({
       const quality = new DetectionQualityTracker();
       const audited = await audit(client, topology, run, { onDelivered: (e) => quality.add(e.data) });
       const q = quality.result();
-      const report: VerifyReport = { ...audited, ...(q ? { quality: q } : {}) };
+      const limit = opts.maxDeadLetters;
+      const exceeded = limit ? overDeadLetterLimit(limit, audited.deadLettered, audited.produced) : false;
+      const embedded = audited.lost > 0 ? embeddedTarget(opts, io) : undefined;
+      const report: VerifyReport = {
+        ...audited,
+        ok: audited.ok && !exceeded,
+        ...(q ? { quality: q } : {}),
+        ...(limit ? { maxDeadLetters: formatDeadLetterLimit(limit), deadLetterLimitExceeded: exceeded } : {}),
+        ...(embedded
+          ? { deploymentEvents: eventsNearLoss(audited.lostWindows, run, readEvents(embedded.home, EVENTS_READ)) }
+          : {}),
+        warnings: findings(audited, limit, exceeded),
+      };
       io.stdout.write(opts.json ? `${JSON.stringify(report, null, 2)}\n` : render(report));
       return report.ok ? 0 : 1;
     } finally {

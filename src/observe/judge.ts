@@ -88,6 +88,16 @@ export function judgePipeline(report: Snapshot): void {
       });
     }
   }
+  for (const s of report.stages) {
+    if (s.deadLetters)
+      report.warnings.push({
+        code: 'DEAD_LETTERS',
+        stage: s.stage,
+        message:
+          `stage ${s.stage} has ${s.deadLettersEstimated ? 'about ' : ''}${s.deadLetters} dead-letter records: ` +
+          `see \`streamctl dlq list --stage ${s.stage}\``,
+      });
+  }
   for (const w of report.workers)
     if (!w.live)
       report.warnings.push({
@@ -95,6 +105,30 @@ export function judgePipeline(report: Snapshot): void {
         message: `worker ${w.id} (${w.stage}) last seen ${Math.round(w.lastSeenMs / 1000)}s ago`,
       });
   settleStatus(report);
+}
+
+/**
+ * For `health --watch`: a stage whose dead letters grew since the previous snapshot is warned
+ * `DEAD_LETTERS_GROWING` in place of its `DEAD_LETTERS`, since growth means events fail now, not
+ * that some failed once. A stage absent from `previous` has nothing to compare with.
+ */
+export function judgeDeadLetterGrowth(report: Snapshot, previous: Snapshot): void {
+  const before = new Map(previous.stages.map((s) => [s.stage, s.deadLetters ?? 0]));
+  for (const s of report.stages) {
+    const was = before.get(s.stage);
+    const now = s.deadLetters ?? 0;
+    if (was === undefined || now <= was) continue;
+    const i = report.warnings.findIndex((w) => w.code === 'DEAD_LETTERS' && w.stage === s.stage);
+    const warning = {
+      code: 'DEAD_LETTERS_GROWING',
+      stage: s.stage,
+      message:
+        `stage ${s.stage} has ${now - was} more dead-letter records since the last refresh ` +
+        `(${was} -> ${now}): see \`streamctl dlq list --stage ${s.stage}\``,
+    };
+    if (i >= 0) report.warnings.splice(i, 1, warning);
+    else report.warnings.push(warning);
+  }
 }
 
 /** An ok status becomes degraded once there is a problem; degraded and down stay. */

@@ -119,6 +119,8 @@ export interface Finding {
   code: string;
   message: string;
   node?: string;
+  /** The stage the finding is about, when it is about one. */
+  stage?: string;
 }
 
 export interface Snapshot {

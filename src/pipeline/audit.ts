@@ -4,6 +4,27 @@ import { pairs } from '../redis/info.js';
 import { isDrained, stagePending, type StagePending } from './backlog.js';
 import type { RunRecord } from './runs.js';
 import { OUT, type Topology } from './topology.js';
+import { liveHeartbeats } from './worker/heartbeats.js';
+
+/** The events of a run that are still in a stage's input stream, not yet past it. */
+export interface StageUndelivered {
+  stage: string;
+  undelivered: number;
+  /** Live workers of the stage: with none, nothing will deliver these events. */
+  liveWorkers: number;
+}
+
+/**
+ * A range of lost seqs and when they were sent, as far as the surviving events tell: seqs are
+ * handed out in send order, so a lost seq was sent between its nearest known neighbours.
+ */
+export interface LostWindow {
+  seqs: [number, number];
+  /** The send time (ms since the epoch) of the nearest known seq before the range, if any. */
+  after?: number;
+  /** The send time of the nearest known seq after the range, if any. */
+  before?: number;
+}
 
 /** The shape of `streamctl verify --json`. */
 export interface AuditReport {
@@ -21,6 +42,17 @@ export interface AuditReport {
   /** Keys whose events reached the sink out of seq order. */
   outOfOrderKeys: number;
   deadLettered: number;
+  /** Dead-lettered / produced, 0..1 (0 when nothing was produced). */
+  deadLetterShare: number;
+  /**
+   * Events acknowledged and not at the sink or in the dead letters, but still in a stage's input
+   * stream (waiting or pending): not lost, not yet delivered. Not counted in `lost`.
+   */
+  undelivered: number;
+  /** Where the undelivered events wait: the furthest stage each reached, stages with none left out. */
+  undeliveredByStage: StageUndelivered[];
+  /** When the lost seqs were sent (at most 100 ranges, as `lostRanges`). */
+  lostWindows: LostWindow[];
   /** Events whose append was given up by the producer: their fate is unknown, they are not counted lost. */
   unknown: number;
   pending: StagePending[];
@@ -75,6 +107,12 @@ export async function audit(
   let duplicates = 0;
   let deadLettered = 0;
   const disordered = new Set<string>();
+  // Send times of the seqs seen anywhere (NaN: never seen), to date the lost ones by their neighbours.
+  const sentAt = new Float64Array(n).fill(NaN);
+  const stamp = (e: StreamEvent) => {
+    const i = e.seq - first;
+    if (e.producer === run.producer && i >= 0 && i < n && Number.isNaN(sentAt[i]!)) sentAt[i] = e.ts;
+  };
 
   const account = (e: StreamEvent, lastByKey: Map<string, number>) => {
     if (e.producer !== run.producer) return;
@@ -103,7 +141,10 @@ export async function audit(
       } catch {
         return; // foreign entries in the sink are not this run's events
       }
-      for (const e of events) account(e, lastByKey);
+      for (const e of events) {
+        account(e, lastByKey);
+        stamp(e);
+      }
     });
     await scanStream(client, keys.dlq(k), (_id, fields) => {
       const f = pairs(fields.map((b, i) => (i % 2 === 0 ? b.toString() : b)));
@@ -115,6 +156,7 @@ export async function audit(
         return; // a damaged dead letter holds no event we can attribute
       }
       for (const e of events) {
+        stamp(e);
         const i = e.seq - first;
         if (e.producer === run.producer && i >= 0 && i < n && !dead[i]) {
           dead[i] = 1;
@@ -132,31 +174,92 @@ export async function audit(
       unknown[s - first] = 1;
     }
   }
+  // An event missing from the sink and the dead letters may still be on its way: it is then in
+  // the input stream of the stage that holds it (stages never trim their input), and only an
+  // event in no stream at all is lost. Stages are scanned in order so the furthest one wins.
+  const missingAny = () => {
+    for (let i = 0; i < n; i++) if (seen[i] === 0 && !dead[i] && !unknown[i]) return true;
+    return false;
+  };
+  const heldBy = new Uint16Array(n);
+  if (missingAny()) {
+    for (const [index, stage] of topology.stages.entries()) {
+      for (let k = 0; k < partitions; k++) {
+        await scanStream(client, keys.stream(k, stage.input), (_id, fields) => {
+          let events: StreamEvent[];
+          try {
+            events = decodeEntry(fields);
+          } catch {
+            return;
+          }
+          for (const e of events) {
+            const i = e.seq - first;
+            if (e.producer !== run.producer || i < 0 || i >= n || seen[i]! > 0 || dead[i]) continue;
+            heldBy[i] = index + 1;
+            stamp(e);
+          }
+        });
+      }
+    }
+  }
   let delivered = 0;
   let lost = 0;
+  const undeliveredAt = new Array<number>(topology.stages.length).fill(0);
+  const isLost = (i: number) => seen[i] === 0 && !dead[i] && !unknown[i] && !heldBy[i];
   function* missing() {
-    for (let i = 0; i < n; i++) if (seen[i] === 0 && !dead[i] && !unknown[i]) yield i + first;
+    for (let i = 0; i < n; i++) if (isLost(i)) yield i + first;
   }
   for (let i = 0; i < n; i++) {
     if (seen[i]! > 0) delivered++;
-    else if (!dead[i] && !unknown[i]) lost++;
+    else if (dead[i] || unknown[i]) continue;
+    else if (heldBy[i]) undeliveredAt[heldBy[i]! - 1]!++;
+    else lost++;
   }
+  const undelivered = undeliveredAt.reduce((a, b) => a + b, 0);
+  const live = undelivered ? await liveHeartbeats(client, keys.ns) : [];
+  const undeliveredByStage = topology.stages.flatMap((s, i) =>
+    undeliveredAt[i]
+      ? [{ stage: s.name, undelivered: undeliveredAt[i]!, liveWorkers: live.filter((h) => h.stage === s.name).length }]
+      : [],
+  );
+  const lostRanges = ranges(missing(), 100);
   const pending = await stagePending(client, topology);
   const drained = isDrained(pending);
+  const produced = n - unknownCount;
   return {
     run: run.id,
     producer: run.producer,
-    ok: lost === 0 && duplicates === 0,
-    produced: n - unknownCount,
+    ok: lost === 0 && duplicates === 0 && undelivered === 0,
+    produced,
     delivered,
     lost,
-    lostRanges: ranges(missing(), 100),
+    lostRanges,
     duplicates,
     unexpected,
     outOfOrderKeys: outOfOrder,
     deadLettered,
+    deadLetterShare: produced > 0 ? deadLettered / produced : 0,
+    undelivered,
+    undeliveredByStage,
+    lostWindows: lostRanges.map(([a, b]) => lostWindow(sentAt, first, a, b)),
     unknown: unknownCount,
     pending,
     drained,
   };
+}
+
+/** The send times of the nearest seqs around `a..b` that were seen somewhere. */
+function lostWindow(sentAt: Float64Array, first: number, a: number, b: number): LostWindow {
+  const w: LostWindow = { seqs: [a, b] };
+  for (let i = a - first - 1; i >= 0; i--)
+    if (!Number.isNaN(sentAt[i]!)) {
+      w.after = sentAt[i]!;
+      break;
+    }
+  for (let i = b - first + 1; i < sentAt.length; i++)
+    if (!Number.isNaN(sentAt[i]!)) {
+      w.before = sentAt[i]!;
+      break;
+    }
+  return w;
 }
