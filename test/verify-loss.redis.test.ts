@@ -1,0 +1,95 @@
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Deployment } from '../src/embedded/deployment.js';
+import type { EventsNearLoss } from '../src/embedded/events-near-loss.js';
+import { isNodeAlive } from '../src/embedded/redis-server.js';
+import type { AuditReport } from '../src/pipeline/audit.js';
+import { waitFor } from '../src/wait.js';
+import { finished, runCli, spawnCli } from './helpers/cli.js';
+import { processesIn, randomBasePort, tempDir } from './helpers/redis.js';
+
+/**
+ * A real loss of acknowledged events on the embedded 3+3 cluster: the replica of one primary is
+ * paused and its link cut while the producer (not durable) appends to that primary, then the
+ * primary is killed and the replica, resumed, is promoted without those appends. `verify` must report them lost and set
+ * the failover beside them.
+ */
+const tmp = tempDir('streamctl-verify-loss-');
+const dir = tmp.dir;
+let deployment: Deployment;
+
+beforeAll(async () => {
+  const up = await runCli(['up', '--detach', '--json', '--home', dir, '--port', String(randomBasePort())]);
+  expect(up.code, up.stderr).toBe(0);
+  deployment = JSON.parse(up.stdout) as Deployment;
+}, 60_000);
+
+afterAll(async () => {
+  const down = await runCli(['down', '--home', dir]);
+  expect(down.code, down.stderr).toBe(0);
+  expect(processesIn(dir)).toEqual([]);
+  expect(deployment.nodes.filter((n) => isNodeAlive(n.pid, n.port))).toEqual([]);
+  tmp.remove();
+}, 60_000);
+
+/** The primary's replication offset: how many bytes of writes it has taken. */
+async function offset(node: Redis): Promise<number> {
+  const m = /master_repl_offset:(\d+)/.exec(await node.info('replication'));
+  return Number(m?.[1] ?? 0);
+}
+
+describe('verify after a primary kill that loses acknowledged events', () => {
+  it('reports the lost seqs with the failover beside them', async () => {
+    const primary = deployment.nodes.find((n) => n.role === 'primary')!;
+    const replica = deployment.nodes.find((n) => n.replicaOf === primary.port)!;
+    const address = `127.0.0.1:${primary.port}`;
+    const node = new Redis({ port: primary.port, host: '127.0.0.1', maxRetriesPerRequest: 0, lazyConnect: true });
+    await node.connect();
+    const produced = finished(spawnCli(['produce', '--home', dir, '--rate', '4000', '--duration', '8s', '--json']));
+    try {
+      const start = await offset(node);
+      await waitFor(async () => ((await offset(node)) > start + 20_000 ? true : undefined), {
+        timeoutMs: 20_000,
+        intervalMs: 20,
+      });
+      process.kill(replica.pid, 'SIGSTOP');
+      let paused = true;
+      try {
+        // Cutting the link drops what the kernel still had to send; what follows is written and
+        // acknowledged to the producer (no WAIT without --durable) on the primary alone.
+        expect(await node.client('KILL', 'TYPE', 'replica')).toBeGreaterThan(0);
+        const before = await offset(node);
+        await waitFor(async () => ((await offset(node)) > before + 50_000 ? true : undefined), {
+          timeoutMs: 5_000,
+          intervalMs: 10,
+        });
+        process.kill(primary.pid, 'SIGKILL');
+        process.kill(replica.pid, 'SIGCONT');
+        paused = false;
+      } finally {
+        if (paused) process.kill(replica.pid, 'SIGCONT');
+      }
+    } finally {
+      node.disconnect();
+    }
+    const p = await produced;
+    console.log(`produce after the kill: exit ${p.code}, ${p.stdout.trim().split('\n').pop()}`);
+
+    const v = await runCli(['verify', '--home', dir, '--wait', '60s', '--json']);
+    expect(v.code, v.stderr).toBe(1);
+    const report = JSON.parse(v.stdout) as AuditReport & { deploymentEvents?: EventsNearLoss };
+    expect(report.lost).toBeGreaterThan(0);
+    expect(report.lostRanges.length).toBeGreaterThan(0);
+    expect(report.deploymentEvents?.basis).toBe('sent');
+    const near = report.deploymentEvents!.events.filter((e) => e.process === address).map((e) => e.kind);
+    expect(near).toContain('exit');
+    expect(near).toContain('failover');
+
+    const text = await runCli(['verify', '--home', dir, '--wait', '0']);
+    expect(text.code).toBe(1);
+    expect(text.stdout).toMatch(/lost seqs: \d+/);
+    expect(text.stdout).toMatch(/deployment events near the lost seqs' send times/);
+    expect(text.stdout).toMatch(new RegExp(`failover\\s+${address.replace(/\./g, '\\.')}`));
+    console.log(text.stdout);
+  }, 180_000);
+});
