@@ -55,3 +55,22 @@ export function toStreamctlError(err: unknown): StreamctlError {
   const message = err instanceof Error ? err.message : String(err);
   return new RuntimeError('INTERNAL', message, 'this is unexpected: rerun with STREAMCTL_DEBUG=1 and report it', err);
 }
+
+/**
+ * A durable write that reached its primary, but that no replica acknowledged within the bound: it
+ * is lost if that primary fails before it replicates, so it is not counted as acknowledged.
+ */
+export class NotDurableError extends RuntimeError {
+  /** The primary, host:port, that had no replica to acknowledge the write. */
+  readonly node: string;
+
+  constructor(node: string, timeoutMs: number) {
+    super(
+      'NOT_DURABLE',
+      `no replica of ${node} acknowledged a durable write within ${timeoutMs} ms`,
+      `give ${node} a replica (after a failover, wait for the failed node to rejoin as one: \`streamctl health\`), ` +
+        'raise --durable-timeout, or run without --durable',
+    );
+    this.node = node;
+  }
+}

@@ -91,6 +91,13 @@ const options = z.object({
     .meta({ valueName: 'ID' }),
   ...partitionsOption,
   durable: z.boolean().default(PRODUCER_DEFAULTS.durable).describe('WAIT for a replica to acknowledge every append'),
+  durableTimeout: durationSchema()
+    .prefault(`${PRODUCER_DEFAULTS.durableTimeoutMs}ms`)
+    .describe(
+      'With --durable: how long an append may wait for a replica; one not acknowledged by then ends the run ' +
+        '(exit 1, NOT_DURABLE)',
+    )
+    .meta({ valueName: 'D' }),
   reset: z
     .boolean()
     .default(false)
@@ -162,6 +169,7 @@ export default defineCommand({
         batch: opts.batch,
         lingerMs: opts.linger,
         durable: opts.durable,
+        durableTimeoutMs: opts.durableTimeout,
         source:
           file ??
           metricWorkload({ keys: opts.keys, seed: opts.seed, anomalyRate: opts.anomalyRate, stepMs: opts.stepMs }),
@@ -204,6 +212,7 @@ export default defineCommand({
         for (const m of file.malformed.slice(0, 10)) io.stderr.write(`${opts.from}:${m.line}: skipped: ${m.reason}\n`);
         if (file.stats.malformed > 10) io.stderr.write(`... and ${file.stats.malformed - 10} more malformed line(s)\n`);
       }
+      const notDurable = produced.notDurable();
       const result = {
         run: runId,
         producer: producerId,
@@ -213,18 +222,23 @@ export default defineCommand({
         acked: stats.acked,
         errors: stats.errors,
         failed: stats.failed,
+        ...(opts.durable ? { notDurable: stats.notDurable } : {}),
         deduplicated: stats.deduplicated,
         firstSeq: run.firstSeq,
         lastSeq: run.lastSeq,
         durationMs: Math.round(seconds * 1000),
         rate: Math.round(stats.acked / Math.max(seconds, 0.001)),
+        ...(notDurable ? { error: notDurable.toJSON() } : {}),
         ...(file ? { malformed: file.stats.malformed, malformedLines: file.malformed.slice(0, 100) } : {}),
       };
       io.stdout.write(
         opts.json
           ? `${JSON.stringify(result, null, 2)}\n`
-          : `run ${runId}: sent ${result.sent.toLocaleString('en')}, acked ${result.acked.toLocaleString('en')}, errors ${result.errors}, failed ${result.failed} in ${seconds.toFixed(1)}s (${result.rate.toLocaleString('en')} ev/s)\ncheck it with: streamctl verify --run ${runId}\n`,
+          : `run ${runId}: sent ${result.sent.toLocaleString('en')}, acked ${result.acked.toLocaleString('en')}, errors ${result.errors}, failed ${result.failed}${opts.durable ? `, not durable ${stats.notDurable}` : ''} in ${seconds.toFixed(1)}s (${result.rate.toLocaleString('en')} ev/s)\ncheck it with: streamctl verify --run ${runId}\n`,
       );
+      // With --json the error is part of the one result document.
+      if (notDurable && !opts.json) throw notDurable;
+      if (notDurable) return notDurable.exitCode;
       // Malformed input lines were reported and skipped; the user must know the run is not their whole file.
       return result.failed > 0 || (file?.stats.malformed ?? 0) > 0 ? 1 : 0;
     } finally {

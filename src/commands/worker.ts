@@ -43,6 +43,13 @@ const options = z.object({
     .describe('On SIGTERM, finish in-flight batches within this; force after 3/4 of it')
     .meta({ valueName: 'D' }),
   durable: z.boolean().default(WORKER_DEFAULTS.durable).describe('WAIT for a replica after every commit'),
+  durableTimeout: durationSchema()
+    .prefault(`${WORKER_DEFAULTS.durableTimeoutMs}ms`)
+    .describe(
+      'With --durable: how long a commit may wait for a replica; one not acknowledged by then fails ' +
+        '(NOT_DURABLE, counted as notDurable) and its partition is taken again',
+    )
+    .meta({ valueName: 'D' }),
   metricsPort: z.coerce
     .number()
     .int()
@@ -100,6 +107,7 @@ export default defineCommand({
           batchEntries: opts.batch,
           leaseTtlMs: opts.leaseTtl,
           durable: opts.durable,
+          durableTimeoutMs: opts.durableTimeout,
           onBatch: metrics.onBatch(def.name),
           metricsPort: server.port,
         });

@@ -1,7 +1,8 @@
 import { encodeBatch, type StreamEvent } from './codec.js';
 import { appendArgs, type AppendArgs } from './scripts/append.js';
 import { partitionOf } from './keys.js';
-import { pipelineByNode, type Routed } from '../redis/pipeline-by-node.js';
+import { DURABLE_DEFAULTS, pipelineByNode, type Routed } from '../redis/pipeline-by-node.js';
+import { NotDurableError } from '../errors.js';
 import type { ScriptClient } from './scripts/scripts.js';
 import { INGEST, type Topology } from './topology.js';
 import { sleep } from '../wait.js';
@@ -21,6 +22,11 @@ export interface ProducerOptions {
   lingerMs?: number;
   /** WAIT for one replica after each append. */
   durable?: boolean;
+  /**
+   * With `durable`: how long an append may wait for a replica (ms). An append that no replica
+   * acknowledged by then ends the run: see `notDurable`.
+   */
+  durableTimeoutMs?: number;
   /** Attempts per batch before it is given up and counted as failed. */
   maxAttempts?: number;
   /** Events buffered or in flight above which `send` callers should wait for `drain()`. */
@@ -34,6 +40,11 @@ export interface ProducerStats {
   deduplicated: number;
   errors: number;
   failed: number;
+  /**
+   * Events appended to a primary that no replica acknowledged in time (durable mode): not acked,
+   * also counted in `failed` (they are lost if that primary fails before they replicate).
+   */
+  notDurable: number;
   /** seq ranges that were given up (their fate is unknown). */
   failedRanges: [number, number][];
 }
@@ -43,6 +54,7 @@ export const PRODUCER_DEFAULTS = {
   batch: 100,
   lingerMs: 5,
   durable: false,
+  durableTimeoutMs: DURABLE_DEFAULTS.timeoutMs,
   maxAttempts: 30,
   highWater: 200_000,
 } as const;
@@ -62,7 +74,22 @@ interface PartitionBuffer {
  * and a batch is never overtaken by a later one of the same partition.
  */
 export class Producer {
-  readonly stats: ProducerStats = { sent: 0, acked: 0, deduplicated: 0, errors: 0, failed: 0, failedRanges: [] };
+  readonly stats: ProducerStats = {
+    sent: 0,
+    acked: 0,
+    deduplicated: 0,
+    errors: 0,
+    failed: 0,
+    notDurable: 0,
+    failedRanges: [],
+  };
+  /**
+   * Set by the first append that no replica acknowledged in time (durable mode): the run should
+   * stop, since every later append to that primary would wait the whole bound too.
+   */
+  notDurableError: NotDurableError | undefined;
+  /** Called once, with `notDurableError`, when it is set. */
+  onNotDurable: ((err: NotDurableError) => void) | undefined;
   private nextSeq = 1;
   private firstSeq = 1;
   private readonly buffers: PartitionBuffer[];
@@ -139,6 +166,8 @@ export class Producer {
 
   private flush(k: number): void {
     const b = this.buffers[k]!;
+    // The run is ending: what was not sent yet is given up rather than each batch waiting the bound.
+    if (this.notDurableError && b.events.length > 0 && !b.inFlight) this.giveUp(b.events.splice(0));
     // One batch in flight per partition keeps appends in seq order (the mark only moves forward).
     if (b.inFlight || b.events.length === 0) return;
     const full = b.events.length >= this.batch;
@@ -193,6 +222,20 @@ export class Producer {
     };
   }
 
+  /** A batch on its primary, unacknowledged by any replica within the bound: given up, not retried. */
+  private notDurable(events: StreamEvent[], err: NotDurableError): void {
+    this.stats.notDurable += events.length;
+    this.giveUp(events);
+    if (this.notDurableError) return;
+    this.notDurableError = err;
+    this.onNotDurable?.(err);
+  }
+
+  private giveUp(events: StreamEvent[]): void {
+    this.stats.failed += events.length;
+    this.stats.failedRanges.push([events[0]!.seq, events[events.length - 1]!.seq]);
+  }
+
   private landed(events: StreamEvent[], id: unknown): void {
     if (id === null) this.stats.deduplicated++;
     this.stats.acked += events.length;
@@ -214,15 +257,17 @@ export class Producer {
     const batch = this.queued.splice(0);
     if (batch.length === 0) return;
     const args = batch.map((q) => this.argsOf(q.k, q.events));
+    const { durable, durableTimeoutMs } = this.o;
     const replies = await pipelineByNode(
       this.o.client,
       args.map((a) => this.appendCommand(a)),
-      { durable: this.o.durable },
+      { durable, durableTimeoutMs },
     );
     await Promise.all(
       batch.map(async (q, i) => {
         const [err, id] = replies[i]!;
-        if (err) {
+        if (err instanceof NotDurableError) this.notDurable(q.events, err);
+        else if (err) {
           this.stats.errors++;
           await this.append(q.events, args[i]!, 2);
         } else this.landed(q.events, id);
@@ -235,22 +280,27 @@ export class Producer {
     return this.append(events, this.argsOf(k, events), 1);
   }
 
-  /** Appends one batch alone, retrying; a retry of a batch that did land is dropped by the script. */
+  /**
+   * Appends one batch alone, retrying; a retry of a batch that did land is dropped by the script.
+   * In durable mode the wait for a replica is retried within the bound by `pipelineByNode` (the
+   * batch is on the primary already), so a batch that was not durable in time is not appended again.
+   */
   private async append(events: StreamEvent[], args: AppendArgs, firstAttempt: number): Promise<void> {
     const attempts = this.o.maxAttempts;
     for (let attempt = firstAttempt; ; attempt++) {
-      if (attempt > attempts) {
-        this.stats.failed += events.length;
-        this.stats.failedRanges.push([events[0]!.seq, events[events.length - 1]!.seq]);
+      if (attempt > attempts || this.notDurableError) {
+        this.giveUp(events);
         return;
       }
       if (attempt > 1) await sleep(Math.min(1000, 20 * 2 ** (attempt - 1)));
       try {
         let id: unknown;
         if (this.o.durable) {
-          const [[err, res]] = (await pipelineByNode(this.o.client, [this.appendCommand(args)], { durable: true })) as [
-            [Error | null, unknown],
-          ];
+          const [[err, res]] = (await pipelineByNode(this.o.client, [this.appendCommand(args)], {
+            durable: true,
+            durableTimeoutMs: this.o.durableTimeoutMs,
+          })) as [[Error | null, unknown]];
+          if (err instanceof NotDurableError) return this.notDurable(events, err);
           if (err) throw err;
           id = res;
         } else {

@@ -53,6 +53,7 @@ export class RunRecorder {
           acked: producer.stats.acked,
           errors: producer.stats.errors,
           failed: producer.stats.failed,
+          notDurable: producer.stats.notDurable,
           failedRanges: [...producer.stats.failedRanges],
         });
         if (status !== 'running') run.endedAt = Date.now();

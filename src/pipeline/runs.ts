@@ -20,6 +20,8 @@ export interface RunRecord {
   acked: number;
   errors: number;
   failed: number;
+  /** Durable mode: events on a primary that no replica acknowledged in time (within `failed`). */
+  notDurable?: number;
   failedRanges: [number, number][];
 }
 

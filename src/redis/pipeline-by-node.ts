@@ -1,6 +1,27 @@
 import type { ChainableCommander, Cluster, Redis } from 'ioredis';
+import { NotDurableError } from '../errors.js';
 import { sendCorked } from './corked.js';
 import { slotOf } from './slots.js';
+
+/** The defaults of durable writes; the producer's and the worker's settings take theirs from here. */
+export const DURABLE_DEFAULTS = {
+  /** How long in all a durable write may wait for a replica's acknowledgement before it fails. */
+  timeoutMs: 10_000,
+} as const;
+
+/**
+ * The longest one WAIT blocks its connection: WAIT is issued again until the bound, so that the
+ * other commands queued on that connection (other partitions' appends and commits) are not held
+ * for the whole bound.
+ */
+const WAIT_SLICE_MS = 200;
+
+/** How durable writes are made: wait for one replica, up to `timeoutMs` in all. */
+export interface DurableOptions {
+  durable?: boolean;
+  /** Default: DURABLE_DEFAULTS.timeoutMs. */
+  durableTimeoutMs?: number;
+}
 
 /** One command of a batch: the key that routes it, and how to add it to a pipeline (with a callback for its own reply). */
 export interface Routed {
@@ -15,20 +36,24 @@ export type Reply = [Error | null, unknown];
  * Sends commands issued together in as few socket writes as possible: one corked write per node
  * (`sendCorked`). On this project's hot paths each write costs about as much as processing a small
  * batch, so partitions that are ready at the same moment share one.
- * With `durable`, the commands of each node are followed by WAIT for one replica (up to 1 s), which
+ * With `durable`, the commands of each node are followed by WAIT for one replica, which
  * covers every write before it on that connection: on a single Redis in the same corked write; in a
  * cluster as one pipeline per group of slots served by the same nodes (an ioredis cluster pipeline
- * may not span nodes), so that each WAIT goes where its commands went.
- * @returns each command's [error, reply], in the order given.
+ * may not span nodes), so that each WAIT goes where its commands went. A WAIT that returns no
+ * replica is not an acknowledgement: WAIT is issued again on that connection (the writes are on the
+ * primary already; only their replication is awaited) until `durableTimeoutMs`.
+ * @returns each command's [error, reply], in the order given; a command that succeeded but that no
+ * replica acknowledged in time has a NotDurableError (naming the primary) with its reply.
  */
 export async function pipelineByNode(
   client: Redis | Cluster,
   commands: Routed[],
-  opts: { durable?: boolean } = {},
+  opts: DurableOptions = {},
 ): Promise<Reply[]> {
   if (commands.length === 0) return [];
   // WAIT must follow the commands on each node's own connection: with durable in a cluster, pipelines.
-  if (!(client as Cluster).isCluster || !opts.durable) return sendTogether(client, commands, opts.durable ?? false);
+  if (!(client as Cluster).isCluster || !opts.durable) return sendTogether(client, commands, opts);
+  const timeoutMs = opts.durableTimeoutMs ?? DURABLE_DEFAULTS.timeoutMs;
   const groups = new Map<string, number[]>();
   const { slots } = client as Cluster;
   commands.forEach((c, i) => {
@@ -40,10 +65,11 @@ export async function pipelineByNode(
   });
   const out: Reply[] = new Array(commands.length);
   await Promise.all(
-    [...groups.values()].map(async (idx) => {
+    [...groups.entries()].map(async ([group, idx]) => {
+      const deadline = performance.now() + timeoutMs;
       const p = client.pipeline();
       for (const i of idx) commands[i]!.add(p);
-      p.call('WAIT', 1, 1000);
+      p.call('WAIT', 1, Math.min(WAIT_SLICE_MS, timeoutMs));
       let replies: Reply[] | null;
       try {
         replies = (await p.exec()) as Reply[] | null;
@@ -52,6 +78,16 @@ export async function pipelineByNode(
         return;
       }
       idx.forEach((i, j) => (out[i] = replies?.[j] ?? [new Error('no reply in the pipeline'), null]));
+      const wait = replies?.[idx.length];
+      if (!wait || wait[0] || Number(wait[1]) >= 1) {
+        if (wait?.[0]) for (const i of idx) if (!out[i]![0]) out[i] = [wait[0], out[i]![1]];
+        return;
+      }
+      // The pipeline went to the group's primary: the WAIT again goes on that node's own connection.
+      const address = group.split(',')[0]!;
+      const node = (client as Cluster).nodes('master').find((n) => `${n.options.host}:${n.options.port}` === address);
+      const failure = await confirmReplica(node, address, deadline, timeoutMs);
+      if (failure) for (const i of idx) if (!out[i]![0]) out[i] = [failure, out[i]![1]];
     }),
   );
   return out;
@@ -61,19 +97,23 @@ export async function pipelineByNode(
  * Every command in one corked write per node, each reply to its own callback; `durable` (a single
  * Redis only) ends them with WAIT.
  */
-function sendTogether(client: Redis | Cluster, commands: Routed[], durable: boolean): Promise<Reply[]> {
-  return sendCorked(client, (c) => issueAll(c as Redis, commands, durable));
+function sendTogether(client: Redis | Cluster, commands: Routed[], opts: DurableOptions): Promise<Reply[]> {
+  return sendCorked(client, (c) => issueAll(c as Redis, commands, opts));
 }
 
 /**
- * Issues `commands` on `c` (whose socket the caller corks), then WAIT for one replica if `durable`.
- * @returns each command's [error, reply], in order, once all are in (WAIT's too: with `durable` the
- * caller goes on only after the replica, or WAIT's 1 s timeout).
+ * Issues `commands` on `c` (whose socket the caller corks), then WAIT for one replica if `durable`,
+ * issued again on `c` until a replica acknowledges or `durableTimeoutMs` has passed.
+ * @returns each command's [error, reply], in order, once all are in (with `durable`, once a replica
+ * acknowledged them, or with a NotDurableError naming `c`'s node on each that succeeded).
  */
-export function issueAll(c: Redis, commands: Routed[], durable: boolean): Promise<Reply[]> {
+export function issueAll(c: Redis, commands: Routed[], opts: DurableOptions): Promise<Reply[]> {
   const out: Reply[] = new Array(commands.length);
-  const wait = durable && commands.length > 0;
-  return new Promise((resolve) => {
+  const wait = opts.durable === true && commands.length > 0;
+  const timeoutMs = opts.durableTimeoutMs ?? DURABLE_DEFAULTS.timeoutMs;
+  const deadline = performance.now() + timeoutMs;
+  let replicas: Reply = [null, 0];
+  const all = new Promise<Reply[]>((resolve) => {
     let left = commands.length + (wait ? 1 : 0);
     if (left === 0) return resolve(out);
     const settle = () => {
@@ -85,6 +125,45 @@ export function issueAll(c: Redis, commands: Routed[], durable: boolean): Promis
         settle();
       }),
     );
-    if (wait) c.call('WAIT', 1, 1000, settle);
+    if (wait)
+      c.call('WAIT', 1, Math.min(WAIT_SLICE_MS, timeoutMs), (err, n) => {
+        replicas = [err ?? null, n];
+        settle();
+      });
   });
+  if (!wait) return all;
+  return all.then(async () => {
+    if (replicas[0]) {
+      for (const [i, r] of out.entries()) if (!r[0]) out[i] = [replicas[0], r[1]];
+    } else if (Number(replicas[1]) < 1) {
+      const failure = await confirmReplica(c, `${c.options.host}:${c.options.port}`, deadline, timeoutMs);
+      if (failure) for (const [i, r] of out.entries()) if (!r[0]) out[i] = [failure, r[1]];
+    }
+    return out;
+  });
+}
+
+/**
+ * After a WAIT that no replica answered: WAIT again on `node` (the connection that sent the writes,
+ * so that WAIT covers them) until one replica acknowledges or `deadline`.
+ * @returns null once a replica acknowledged; else the error for each write that succeeded: a
+ * NotDurableError naming `address`, or the connection's error.
+ */
+async function confirmReplica(
+  node: Redis | undefined,
+  address: string,
+  deadline: number,
+  timeoutMs: number,
+): Promise<Error | null> {
+  let lastError: Error | null = null;
+  for (let left = deadline - performance.now(); node && left > 0; left = deadline - performance.now()) {
+    try {
+      if (Number(await node.call('WAIT', 1, Math.max(1, Math.min(WAIT_SLICE_MS, Math.ceil(left))))) >= 1) return null;
+    } catch (err) {
+      // The connection broke: the writes' fate is unknown, which the caller's retry handles.
+      lastError = err as Error;
+      break;
+    }
+  }
+  return lastError ?? new NotDurableError(address, timeoutMs);
 }

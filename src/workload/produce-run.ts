@@ -1,3 +1,4 @@
+import type { NotDurableError } from '../errors.js';
 import { Producer, type ProducerStats } from '../pipeline/producer.js';
 import { RunRecorder } from '../pipeline/run-recorder.js';
 import type { RunRecord } from '../pipeline/runs.js';
@@ -17,6 +18,8 @@ export interface ProduceRunOptions {
   batch: number;
   lingerMs: number;
   durable: boolean;
+  /** With `durable`: how long an append may wait for a replica (ms). */
+  durableTimeoutMs?: number;
   source: EventSource;
   /** Events per second, open loop; 0: as fast as the producer takes them. */
   rate: number;
@@ -31,11 +34,14 @@ export interface ProduceRun {
   readonly stats: ProducerStats;
   /** Resolves with the final run record once every event is acked or given up (or the run aborted). */
   readonly done: Promise<RunRecord>;
+  /** Set when an append was not durable in time (durable mode): the run stopped early because of it. */
+  notDurable(): NotDurableError | undefined;
 }
 
 /**
  * Sends `source` through an idempotent producer at `rate`, recording the run (saved every second
- * and at the end, `aborted` when `signal` stopped it) so that `verify` can audit it.
+ * and at the end, `aborted` when `signal` stopped it) so that `verify` can audit it. In durable
+ * mode, an append that no replica acknowledged in time stops the run too (`aborted`, see `notDurable`).
  */
 export async function startProduceRun(o: ProduceRunOptions): Promise<ProduceRun> {
   const producer = new Producer({
@@ -45,7 +51,12 @@ export async function startProduceRun(o: ProduceRunOptions): Promise<ProduceRun>
     batch: o.batch,
     lingerMs: o.lingerMs,
     durable: o.durable,
+    ...(o.durableTimeoutMs !== undefined ? { durableTimeoutMs: o.durableTimeoutMs } : {}),
   });
+  const stop = new AbortController();
+  const abort = () => stop.abort();
+  o.signal.addEventListener('abort', abort, { once: true });
+  producer.onNotDurable = abort;
   await producer.init();
   const recorder = new RunRecorder(o.client, o.topology, producer, {
     runId: o.runId,
@@ -62,7 +73,7 @@ export async function startProduceRun(o: ProduceRunOptions): Promise<ProduceRun>
         rate: o.rate,
         total: o.total,
         durationMs: o.durationMs,
-        signal: o.signal,
+        signal: stop.signal,
         onTick: async (now) => {
           if (now - lastSave > SAVE_EVERY_MS) {
             lastSave = now;
@@ -72,9 +83,10 @@ export async function startProduceRun(o: ProduceRunOptions): Promise<ProduceRun>
       });
       await producer.close();
     } finally {
-      await recorder.save(o.signal.aborted ? 'aborted' : 'done');
+      o.signal.removeEventListener('abort', abort);
+      await recorder.save(stop.signal.aborted ? 'aborted' : 'done');
     }
     return recorder.snapshot();
   })();
-  return { stats: producer.stats, done };
+  return { stats: producer.stats, done, notDurable: () => producer.notDurableError };
 }

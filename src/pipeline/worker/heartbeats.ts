@@ -16,6 +16,8 @@ export interface WorkerCounters {
   failed: number;
   deadLettered: number;
   batches: number;
+  /** Events of commits that landed on the primary but that no replica acknowledged in time (durable mode). */
+  notDurable?: number;
 }
 
 /** What a worker publishes in the namespace's heartbeat hash (`namespaceKeys.workers`) every balance round. */

@@ -1,6 +1,6 @@
 import type { Redis } from 'ioredis';
 import { sendCorked } from '../../redis/corked.js';
-import { issueAll, type Reply, type Routed } from '../../redis/pipeline-by-node.js';
+import { issueAll, type DurableOptions, type Reply, type Routed } from '../../redis/pipeline-by-node.js';
 
 type Entry = [id: Buffer, fields: Buffer[]];
 
@@ -44,14 +44,15 @@ export class MultiReader {
    * the commands elsewhere); and if a target that it does not cover wants reading (a partition just
    * taken or recovered), the outstanding read is ended early with CLIENT UNBLOCK so that the next
    * one covers it.
-   * @param durable WAIT for a replica after the commands (it covers every write before it on the connection).
+   * @param durable whether to WAIT for a replica after the commands (it covers every write before it
+   * on the connection), and for how long.
    * @returns the commands' [error, reply], in order, once all have come.
    */
   read(
     targets: Iterable<ReadTarget>,
     count: number,
     commands: Routed[] = [],
-    durable = false,
+    durable: DurableOptions = {},
   ): Promise<Reply[]> | undefined {
     if (this.busy) {
       if (!this.unblocking && this.clientId !== undefined) this.unblockFor(targets);

@@ -1,5 +1,6 @@
 import type { Cluster, Redis } from 'ioredis';
 import type { Reply, Routed } from '../../redis/pipeline-by-node.js';
+import { NotDurableError } from '../../errors.js';
 import { consumerGroup } from '../backlog.js';
 import { CODEC_VERSION, encodeBatch, type StreamEvent } from '../codec.js';
 import { commitArgs, type CommitArgs, type DeadLetter } from '../scripts/commit.js';
@@ -366,6 +367,8 @@ export class OwnedPartition implements ReadTarget {
       await this.runner.rollback();
       return;
     }
+    if (err instanceof NotDurableError)
+      this.host.counters.notDurable = (this.host.counters.notDurable ?? 0) + plan.events;
     if (err) {
       if (this.leaseLost(err, 'at commit; the new owner redoes the batch')) throw new LeaseLost();
       await this.runner.load().catch(() => this.runner.rollback().catch(() => undefined));

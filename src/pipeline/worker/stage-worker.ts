@@ -36,7 +36,15 @@ const MAX_IDLE_MS = 1000;
 export class StageWorker implements PartitionHost {
   readonly id: string;
   readonly options: ResolvedWorkerOptions;
-  readonly counters: WorkerCounters = { received: 0, sent: 0, emitted: 0, failed: 0, deadLettered: 0, batches: 0 };
+  readonly counters: WorkerCounters = {
+    received: 0,
+    sent: 0,
+    emitted: 0,
+    failed: 0,
+    deadLettered: 0,
+    batches: 0,
+    notDurable: 0,
+  };
   readonly client: ScriptClient;
   /** Shared by the partitions of this worker. */
   readonly services: StageServices;
@@ -249,7 +257,7 @@ export class StageWorker implements PartitionHost {
    */
   private async serve(): Promise<void> {
     const signal = this.abort.signal;
-    const { batchEntries, durable } = this.options;
+    const { batchEntries, durable, durableTimeoutMs } = this.options;
     for (;;) {
       // Opening, recovery, positioning and giving up follow from what was committed.
       if ([...this.runners.values()].some((r) => r.stopping || !r.opened || r.recovering || r.needsPosition))
@@ -316,7 +324,9 @@ export class StageWorker implements PartitionHost {
       // from a state that did not land, and is dropped.
       const valid = commits.filter(({ r, plan }) => this.runners.get(r.partition) === r && r.current(plan));
       const commands = valid.map(({ r, plan }) => r.commitCommand(plan));
-      const sent = this.reader?.read(this.runners.values(), count, commands, durable) ?? this.sendCommits(commands);
+      const sent =
+        this.reader?.read(this.runners.values(), count, commands, { durable, durableTimeoutMs }) ??
+        this.sendCommits(commands);
       this.committing = this.settleAll(valid, sent);
     }
   }
@@ -337,7 +347,8 @@ export class StageWorker implements PartitionHost {
 
   /** Commits in one pipeline per node (with WAIT for a replica when durable). */
   sendCommits(commands: Routed[]): Promise<Reply[]> {
-    return pipelineByNode(this.client, commands, { durable: this.options.durable });
+    const { durable, durableTimeoutMs } = this.options;
+    return pipelineByNode(this.client, commands, { durable, durableTimeoutMs });
   }
 
   /**

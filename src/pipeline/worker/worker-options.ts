@@ -3,6 +3,7 @@ import type { LookupOptions } from '../services/lookup.js';
 import type { StageFactory } from '../stage.js';
 import type { StageStreams, Topology } from '../topology.js';
 import { withDefaults } from '../../defaults.js';
+import { DURABLE_DEFAULTS } from '../../redis/pipeline-by-node.js';
 
 /** The stage a worker runs: its streams and its settings from the pipeline file. */
 export interface WorkerStage extends StageStreams {
@@ -36,6 +37,8 @@ export interface WorkerOptions {
   balanceMs?: number;
   /** WAIT for one replica after every commit. */
   durable?: boolean;
+  /** With `durable`: how long a commit may wait for a replica before it fails as not durable (ms). */
+  durableTimeoutMs?: number;
   /** Published in the heartbeat, so that `health` shows where to scrape. */
   metricsPort?: number;
   /** Cache and breaker settings of `ctx.services.lookup`. */
@@ -52,6 +55,7 @@ export const WORKER_DEFAULTS = {
   leaseTtlMs: 3000,
   balanceMs: 500,
   durable: false,
+  durableTimeoutMs: DURABLE_DEFAULTS.timeoutMs,
   /** How long a stop gives in-flight batches to commit (the blocking reads are cut at 3/4 of it). */
   shutdownTimeoutMs: 10_000,
 } as const;
