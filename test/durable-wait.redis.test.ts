@@ -3,6 +3,7 @@ import { NotDurableError } from '../src/errors.js';
 import { Producer } from '../src/pipeline/producer.js';
 import { withScripts } from '../src/pipeline/scripts/scripts.js';
 import { ensureTopology } from '../src/pipeline/topology.js';
+import { StageWorker } from '../src/pipeline/worker/stage-worker.js';
 import type { RedisConnection } from '../src/redis/connection.js';
 import { pipelineByNode, type Routed } from '../src/redis/pipeline-by-node.js';
 import { runCli } from './helpers/cli.js';
@@ -47,7 +48,7 @@ describe('durable writes with no replica', () => {
     expect(reply).toBe('OK');
     expect(await conn.client().get('d:1')).toBe('x');
     expect(ms).toBeGreaterThanOrEqual(1400);
-    expect(ms).toBeLessThan(3000);
+    expect(ms).toBeLessThan(5000);
   });
 
   it('the producer: a durable append no replica acknowledged is counted as not durable, not acked, and ends the run', async () => {
@@ -64,7 +65,7 @@ describe('durable writes with no replica', () => {
     expect(producer.stats.failed).toBe(2000);
     expect(producer.notDurableError?.node).toBe(`127.0.0.1:${primary.port}`);
     // About one bound, not one per batch (2000 events are 20 or more batches).
-    expect(ms).toBeLessThan(3000);
+    expect(ms).toBeLessThan(5000);
   });
 
   it('produce --durable: exit 1 with NOT_DURABLE naming the node, notDurable in the result and the run record', async () => {
@@ -97,14 +98,52 @@ describe('durable writes with no replica', () => {
     expect(result.error.hint).toContain('--durable-timeout');
     expect(result.acked).toBe(0);
     expect(result.notDurable).toBeGreaterThan(0);
-    // The run stopped at the first not-durable append: well before its planned 4 s plus a bound per batch.
-    expect(ms).toBeLessThan(8000);
+    // The run stopped at the first not-durable append, not a bound per batch (200 batches of 100):
+    // the margin is for a loaded machine's process start.
+    expect(ms).toBeLessThan(20_000);
     const record = JSON.parse((await conn.client().get(`clidurable:runs:${result.run}`)) ?? 'null') as {
       status: string;
       notDurable: number;
     } | null;
     expect(record).toMatchObject({ status: 'aborted', notDurable: result.notDurable });
   });
+});
+
+describe('durable commits with no replica', () => {
+  it('the worker: a commit no replica acknowledged counts as notDurable, not as a batch, and its error names the node', async () => {
+    const client = withScripts(conn.client());
+    const topology = await ensureTopology(client, 'workerdurable', [{ name: 'pass' }], { partitions: 2 });
+    const producer = new Producer({ client, topology, producerId: 'p1' });
+    await producer.init();
+    for (let i = 0; i < 200; i++) producer.send(`k${i % 10}`, Buffer.from('{}'), i);
+    await producer.close();
+    expect(producer.stats.acked).toBe(200);
+    const logs: string[] = [];
+    const worker = new StageWorker({
+      conn,
+      topology,
+      factory: () => ({ name: 'pass', process: (batch) => batch }),
+      stage: { ...topology.stages.find((s) => s.name === 'pass')!, maxDeliveries: 3, params: {} },
+      durable: true,
+      durableTimeoutMs: 500,
+      log: (m) => logs.push(m),
+    });
+    worker.start();
+    try {
+      await waitFor(
+        async () =>
+          (worker.counters.notDurable ?? 0) > 0 &&
+          logs.some((l) => l.includes(`no replica of 127.0.0.1:${primary.port}`))
+            ? true
+            : undefined,
+        { timeoutMs: 15_000, onTimeout: () => new Error(`no not-durable commit seen; logs: ${logs.join(' | ')}`) },
+      );
+    } finally {
+      await worker.stop(4000);
+    }
+    expect(worker.counters.batches).toBe(0);
+    expect(worker.counters.sent).toBe(0);
+  }, 30_000);
 });
 
 describe('durable writes once a replica attaches', () => {
