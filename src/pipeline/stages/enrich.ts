@@ -1,5 +1,6 @@
 import { DEGRADED, type Stage } from '../stage.js';
 import { decodeMetricRecord, encodeMetricRecord, isMetricRecord } from './metric-record.js';
+import { KeyTimeHeap, type KeyTimeNode } from './key-time-heap.js';
 import { ByteReader, ByteWriter, isJsonEntry } from './state-bytes.js';
 
 const NO_REF = Buffer.alloc(0);
@@ -40,6 +41,14 @@ export interface EnrichParams {
   shiftSpread: number;
   /** Events after a shift during which a return to the old level undoes it. */
   probation: number;
+  /**
+   * Event time (ms) after which the statistics of a key with no newer event are dropped: the key
+   * starts over (warm-up included) if it comes back. Idle is measured against the partition's
+   * watermark, the largest event time it has seen, never the wall clock.
+   */
+  keyIdle: number;
+  /** Keys with statistics per partition at most: over it, the keys seen least recently (event time) go first. */
+  maxKeys: number;
 }
 
 export const ENRICH_DEFAULTS: EnrichParams = {
@@ -50,21 +59,49 @@ export const ENRICH_DEFAULTS: EnrichParams = {
   shiftAfter: 3,
   shiftSpread: 1.5,
   probation: 50,
+  // An hour: statistics of a key silent that long describe a level that has likely moved on, and
+  // the warm-up to rebuild them takes `warmup` events.
+  keyIdle: 3_600_000,
+  // About 25 MB of statistics per partition (a key costs some 500 bytes in a worker, less in
+  // Redis): far above the keys of one partition of a typical fleet, and a bound when keys churn.
+  maxKeys: 50_000,
 };
 
-/** The format byte of a key's statistics entry. */
-const STATS_FORMAT = 1;
+/**
+ * The enrich params with the defaults filled in.
+ * @throws Error when keyIdle is not a positive number of ms or maxKeys not a positive integer.
+ */
+export function enrichParams(params: Record<string, unknown>): EnrichParams {
+  const p: EnrichParams = { ...ENRICH_DEFAULTS, ...(params as Partial<EnrichParams>) };
+  if (typeof p.keyIdle !== 'number' || !(p.keyIdle > 0))
+    throw new Error(`enrich: params.keyIdle must be a positive number of ms of event time, not ${String(p.keyIdle)}`);
+  if (!Number.isInteger(p.maxKeys) || p.maxKeys < 1)
+    throw new Error(`enrich: params.maxKeys must be a positive integer, not ${String(p.maxKeys)}`);
+  return p;
+}
+
+/** The format byte of a key's statistics entry: 2 adds the key's last event time to 1. */
+const STATS_FORMAT = 2;
+const STATS_FORMAT_UNTIMED = 1;
 const HAS_PREV = 1;
 const HAS_PROBATION = 2;
 
+/** A key's statistics entry read back; `time` is undefined for an entry of an earlier version. */
+interface StoredStats {
+  stats: KeyStats;
+  time: number | undefined;
+}
+
 /**
- * A key's statistics as a state entry: u8 format | u8 flags | u16 recent count | f64 n, mean, v,
- * last, out | f64 prev, f64 probation (when flagged) | f64 recent values.
+ * A key's statistics as a state entry: u8 format | u8 flags | u16 recent count | f64 last event
+ * time | f64 n, mean, v, last, out | f64 prev, f64 probation (when flagged) | f64 recent values.
+ * Format 1 (and the JSON before it) lacks the event time.
  */
-function encodeKeyStats(s: KeyStats, w = new ByteWriter(64)): Buffer {
+function encodeKeyStats(s: KeyStats, time: number, w = new ByteWriter(64)): Buffer {
   w.u8(STATS_FORMAT)
     .u8((s.prev !== undefined ? HAS_PREV : 0) | (s.probation !== undefined ? HAS_PROBATION : 0))
     .u16(s.recent.length)
+    .f64(time)
     .f64(s.n)
     .f64(s.mean)
     .f64(s.v)
@@ -80,19 +117,21 @@ function encodeKeyStats(s: KeyStats, w = new ByteWriter(64)): Buffer {
  * Reads a key's statistics entry, binary or the JSON of earlier versions.
  * @throws Error when the entry is neither.
  */
-function decodeKeyStats(entry: Buffer): KeyStats {
-  if (isJsonEntry(entry)) return JSON.parse(entry.toString()) as KeyStats;
+function decodeKeyStats(entry: Buffer): StoredStats {
+  if (isJsonEntry(entry)) return { stats: JSON.parse(entry.toString()) as KeyStats, time: undefined };
   const r = new ByteReader(entry);
   const format = r.u8();
-  if (format !== STATS_FORMAT) throw new Error(`enrich: a key statistics entry of unknown format ${format}`);
+  if (format !== STATS_FORMAT && format !== STATS_FORMAT_UNTIMED)
+    throw new Error(`enrich: a key statistics entry of unknown format ${format}`);
   const flags = r.u8();
   const recent = r.u16();
+  const time = format === STATS_FORMAT ? r.f64() : undefined;
   const s: KeyStats = { n: r.f64(), mean: r.f64(), v: r.f64(), last: r.f64(), out: r.f64(), recent: [] };
   if (flags & HAS_PREV) s.prev = r.f64();
   if (flags & HAS_PROBATION) s.probation = r.f64();
   for (let i = 0; i < recent; i++) s.recent.push(r.f64());
   r.end();
-  return s;
+  return { stats: s, time };
 }
 
 /**
@@ -162,19 +201,70 @@ export function observe(
   return { z, delta, std, mean, ready };
 }
 
+/** An event's time as enrich reads it: its `time`, else the time it was sent. */
+function eventTime(time: unknown, ts: number): number {
+  const t = Number(time ?? ts);
+  return Number.isFinite(t) ? t : ts;
+}
+
 /**
  * Built-in `enrich`: adds reference data (through the worker's cached, breaker-guarded lookup;
  * events flow marked `degraded` when Redis cannot answer) and per-key rolling statistics
  * (EWMA mean/std, z-score, delta), which are partition state and so survive a crash exactly once.
  * Input: JSON metric events `{key, type, value, time, ...}`. Output: metric records (see
  * metric-record.ts) carrying the original JSON.
+ *
+ * The statistics are bounded by event time: a key with no event for `keyIdle` behind the
+ * partition's watermark (its largest event time) is dropped, and over `maxKeys` the keys seen least
+ * recently go first, ties by key. Both are decided event by event from the events alone, and the
+ * drops are committed as deleted entries with the batch, so the state in Redis shrinks too and a
+ * restart from committed state decides as the run before it would have. The watermark needs no
+ * entry of its own: the key with the largest time is never the one dropped, so it is the largest
+ * time of the entries.
+ *
+ * Entries of earlier versions have no time: they count as seen at the watermark of the entries
+ * that have one, or, when none has, at the time of the first event after the load; they are
+ * rewritten with that time at the next commit.
  */
 export function enrich(params: Record<string, unknown>): Stage {
-  const p: EnrichParams = { ...ENRICH_DEFAULTS, ...(params as Partial<EnrichParams>) };
-  let stats = new Map<string, KeyStats>();
+  const p = enrichParams(params);
+  let heap = new KeyTimeHeap<KeyStats>();
   // Keys whose statistics changed since the last commit: one state entry per key.
   const dirty = new Set<string>();
+  // Keys dropped since the last commit: their entries are deleted.
+  const gone = new Set<string>();
+  // Statistics of entries without a time while there is no watermark to give them.
+  let untimed: [string, KeyStats][] = [];
+  let watermark: number | undefined;
   const writer = new ByteWriter();
+
+  const drop = (node: KeyTimeNode<KeyStats>): void => {
+    dirty.delete(node.key);
+    gone.add(node.key);
+  };
+  const evictIdle = (): void => {
+    if (watermark === undefined) return;
+    const floor = watermark - p.keyIdle;
+    for (let top = heap.peek(); top && top.time < floor; top = heap.peek()) drop(heap.pop()!);
+  };
+  const evictOverCap = (): void => {
+    while (heap.size > p.maxKeys) drop(heap.pop()!);
+  };
+  const add = (key: string, time: number, s: KeyStats): KeyTimeNode<KeyStats> => {
+    gone.delete(key);
+    dirty.add(key);
+    return heap.add(key, time, s);
+  };
+  const advance = (time: number): void => {
+    if (watermark !== undefined && time <= watermark) return;
+    watermark = time;
+    if (untimed.length > 0) {
+      for (const [key, s] of untimed) add(key, time, s);
+      untimed = [];
+    }
+    evictIdle();
+  };
+
   return {
     name: 'enrich',
     async process(batch, ctx) {
@@ -188,12 +278,23 @@ export function enrich(params: Record<string, unknown>): Stage {
         const original = isMetricRecord(e.data) ? decodeMetricRecord(e.data).original : e.data;
         const d = JSON.parse(original.toString()) as { value?: unknown; type?: unknown; time?: unknown };
         const value = Number(d.value);
-        let s = stats.get(e.key);
-        if (!s) stats.set(e.key, (s = freshStats()));
-        dirty.add(e.key);
+        const time = eventTime(d.time, e.ts);
+        // Before the key's own statistics are used: a key back after keyIdle starts over.
+        advance(time);
+        let node = heap.get(e.key);
+        if (!node) node = add(e.key, time, freshStats());
+        else {
+          if (time > node.time) heap.move(node, time);
+          dirty.add(e.key);
+        }
+        const s = node.value;
         const o = Number.isFinite(value)
           ? observe(s, value, p)
           : { z: 0, delta: 0, std: 0, mean: s.mean, ready: false };
+        // After every event the state is as a load of it would make it: a late event of a new key
+        // can be idle already, or the one seen least recently, and go at once.
+        evictIdle();
+        evictOverCap();
         const ref = refs.get(e.key);
         let refBuf: Buffer = NO_REF;
         if (typeof ref === 'string') {
@@ -222,14 +323,36 @@ export function enrich(params: Record<string, unknown>): Stage {
     state: {
       changes() {
         const set: [string, Buffer][] = [];
-        for (const key of dirty) set.push([key, encodeKeyStats(stats.get(key)!, writer)]);
+        for (const key of dirty) {
+          const node = heap.get(key)!;
+          set.push([key, encodeKeyStats(node.value, node.time, writer)]);
+        }
+        const del = [...gone];
         dirty.clear();
-        return { set, del: [] };
+        gone.clear();
+        return { set, del };
       },
       load(entries) {
         dirty.clear();
-        stats = new Map();
-        for (const [key, value] of entries ?? []) stats.set(key, decodeKeyStats(value));
+        gone.clear();
+        heap = new KeyTimeHeap();
+        untimed = [];
+        watermark = undefined;
+        for (const [key, value] of entries ?? []) {
+          const { stats, time } = decodeKeyStats(value);
+          if (time === undefined) untimed.push([key, stats]);
+          else {
+            heap.add(key, time, stats);
+            if (watermark === undefined || time > watermark) watermark = time;
+          }
+        }
+        if (watermark !== undefined && untimed.length > 0) {
+          for (const [key, s] of untimed) add(key, watermark, s);
+          untimed = [];
+        }
+        // Params may have changed since the commit (a lower maxKeys or keyIdle): the state follows them.
+        evictIdle();
+        evictOverCap();
       },
     },
   };
