@@ -24,13 +24,30 @@ function parseRules(params: Record<string, unknown>): readonly CepRule[] {
   );
 }
 
+/** Defaults of the cep stage's params other than the rules. */
+export const CEP_DEFAULTS = {
+  // As enrich's: a bound when keys churn, far above the keys of one partition of a typical fleet.
+  maxKeys: 50_000,
+};
+
+function parseMaxKeys(params: Record<string, unknown>): number {
+  const maxKeys = params.maxKeys ?? CEP_DEFAULTS.maxKeys;
+  if (typeof maxKeys === 'number' && Number.isInteger(maxKeys) && maxKeys >= 1) return maxKeys;
+  throw new UsageError(
+    'PIPELINE_INVALID',
+    `cep stage: params.maxKeys: must be a positive integer, not ${String(maxKeys)}`,
+    'fix the params of the cep stage in the pipeline file',
+  );
+}
+
 /**
  * Built-in `cep`: complex event processing on event time (rules from `params.rules`, or the
  * defaults). Events pass through unchanged; alerts go to the partition's `alerts` stream in the same
- * commit, and the rule state is partition state, committed with each batch.
+ * commit, and the rule state is partition state, committed with each batch. A key's state expires
+ * with its rules' windows in event time; `params.maxKeys` caps the keys holding state per partition.
  */
 export function cep(params: Record<string, unknown>): Stage {
-  const engine = new CepEngine(parseRules(params));
+  const engine = new CepEngine(parseRules(params), { maxKeys: parseMaxKeys(params) });
   return {
     name: 'cep',
     process(batch, ctx) {

@@ -1,6 +1,6 @@
 import type { CepRule } from './rules.js';
 import { ByteWriter } from '../state-bytes.js';
-import { checkEvents, type CepAlert, type CepEvent } from './event.js';
+import { checkEvents, cmpStr, type CepAlert, type CepEvent } from './event.js';
 import { compileRules, lateNames, type CompiledRule, type KeyState, type Mark } from './compiled-rule.js';
 import { TimerHeap } from './timer-heap.js';
 import { LatenessBuffer, NO_SKIP } from './lateness-buffer.js';
@@ -38,6 +38,14 @@ import {
  * window; sequence: the latest one or two first-events; trend: the current run, under `length`;
  * absence: the last-seen event), and is dropped as soon as the watermark makes it irrelevant; so a key
  * idle for longer than a rule's window, gap or cooldown holds nothing for it.
+ *
+ * Keys are also capped (`maxKeys`): when an event about to be evaluated crosses a new SWEEP_MS grid
+ * line, expired state is swept at that line and, while more than `maxKeys` keys hold state, the key
+ * seen least recently (the largest time in its states, ties by key) loses its state in every rule.
+ * Not at the end of a batch: there the state holds the events up to the watermark, which depends on
+ * the cut, while before an event it holds exactly the events and deadlines before it, in any cut.
+ * The grid line of the last cap is kept in the counters entry, so a restart caps where the run before
+ * it would have; counters of earlier versions lack it and count as capped at the watermark's line.
  */
 
 /** The engine's clocks and counters. */
@@ -75,6 +83,8 @@ export class CepEngine {
   private readonly buffer = new LatenessBuffer();
   /** The grid line of the last sweep (see `process`). */
   private swept: number | undefined;
+  /** The grid line of the last cap of the keys (see the module comment). */
+  private capped: number | undefined;
   private timers = new TimerHeap();
   private duplicates = 0;
   /** Whether changes are tracked for entry state: from the first `load` or `changes` on. */
@@ -90,8 +100,13 @@ export class CepEngine {
   /** The rules' fingerprints by name, for the counters entry written with every batch: they never change. */
   private readonly fps: Record<string, string>;
 
-  constructor(rules: readonly CepRule[]) {
+  /** Keys holding state at most, checked at each sweep. */
+  private readonly maxKeys: number;
+
+  /** @param options.maxKeys keys holding state at most (default: no cap), see the module comment */
+  constructor(rules: readonly CepRule[], options: { maxKeys?: number } = {}) {
     this.rules = compileRules(rules);
+    this.maxKeys = options.maxKeys ?? Infinity;
     this.maxLateness = rules.reduce((m, r) => Math.max(m, r.lateness), 0);
     this.fps = Object.fromEntries(this.rules.map((r) => [r.rule.name, r.fingerprint]));
   }
@@ -162,6 +177,7 @@ export class CepEngine {
       lateDropped: Object.fromEntries(this.rules.map((r) => [r.rule.name, r.lateDropped])),
       fps: this.fps,
       nextChunk: this.pendingChunks.next,
+      capped: this.capped ?? null,
     };
   }
 
@@ -180,6 +196,7 @@ export class CepEngine {
     this.maxTime = meta.maxTime ?? undefined;
     this.watermark = meta.watermark ?? undefined;
     this.swept = this.watermark === undefined ? undefined : sweepLine(this.watermark);
+    this.capped = meta.capped === undefined ? this.swept : (meta.capped ?? undefined);
     this.duplicates = meta.duplicates;
     this.pendingChunks.next = meta.nextChunk;
     const byName = new Map(this.rules.map((r) => [r.rule.name, r]));
@@ -260,6 +277,14 @@ export class CepEngine {
   private release(watermark: number, alerts: CepAlert[]): void {
     for (let p = this.buffer.takeBefore(watermark); p; p = this.buffer.takeBefore(watermark)) {
       this.fireTimers(p.e.time, alerts);
+      if (this.maxKeys < Infinity) {
+        const line = sweepLine(p.e.time);
+        if (this.capped === undefined || line > this.capped) {
+          this.sweep(line);
+          this.cap();
+          this.capped = line;
+        }
+      }
       for (const r of this.rules) {
         if (p.skip.length > 0 && p.skip.includes(r.index)) continue;
         this.evaluate(r, p.e, alerts);
@@ -427,6 +452,31 @@ export class CepEngine {
     }
   }
 
+  /** Drops the state of the keys seen least recently while more than `maxKeys` keys hold some (see the module comment). */
+  private cap(): void {
+    const latest = new Map<string, number>();
+    for (const r of this.rules) for (const key of r.keys.keys()) latest.set(key, -Infinity);
+    if (latest.size <= this.maxKeys) return;
+    for (const r of this.rules) {
+      for (const [key, st] of r.keys) {
+        let t = latest.get(key)!;
+        for (const m of st.marks) if (m[0] > t) t = m[0];
+        for (const x of st.run) if (x[0] > t) t = x[0];
+        if (st.last && st.last[0] > t) t = st.last[0];
+        latest.set(key, t);
+      }
+    }
+    const order = [...latest].sort((a, b) => a[1] - b[1] || cmpStr(a[0], b[0]));
+    for (const [key] of order.slice(0, order.length - this.maxKeys)) {
+      for (const r of this.rules) {
+        if (!r.keys.delete(key)) continue;
+        this.touch(r, key);
+        // A deadline left in the heap would hold memory for each dropped key until it came due.
+        if (r.rule.kind === 'absence') this.timers.remove(r.index, key);
+      }
+    }
+  }
+
   stats(): CepStats {
     return {
       maxTime: this.maxTime,
@@ -461,6 +511,8 @@ export class CepEngine {
     this.maxTime = snap.maxTime ?? undefined;
     this.watermark = snap.watermark ?? undefined;
     this.swept = this.watermark === undefined ? undefined : sweepLine(this.watermark);
+    // Snapshots do not hold the cap's line: as for counters of earlier versions.
+    this.capped = this.swept;
     this.duplicates = snap.duplicates;
     const byName = new Map(this.rules.map((r) => [r.rule.name, r]));
     for (const [name, saved] of Object.entries(snap.rules)) {
@@ -483,6 +535,7 @@ export class CepEngine {
     this.watermark = undefined;
     this.buffer.clear();
     this.swept = undefined;
+    this.capped = undefined;
     this.timers.clear();
     this.duplicates = 0;
     this.tracking = false;

@@ -69,6 +69,8 @@ const metaSchema = z.object({
   lateDropped: z.record(z.string(), z.number().int().min(0)),
   fps: z.record(z.string(), z.string()),
   nextChunk: z.number().int().min(0),
+  /** The grid line of the last cap of the keys; absent in the counters of earlier versions. */
+  capped: z.number().nullable().optional(),
 });
 /** The counters entry of entry state: the engine's clocks and counters and the rules' fingerprints. */
 export type Meta = z.infer<typeof metaSchema>;

@@ -57,6 +57,19 @@ export class TimerHeap {
     return top;
   }
 
+  /** Removes the deadline of rule+key, if any. */
+  remove(rule: number, key: string): void {
+    const keys = this.byRule.get(rule);
+    const t = keys?.get(key);
+    if (!keys || !t) return;
+    keys.delete(key);
+    const last = this.items.pop()!;
+    if (last === t) return;
+    this.items[t.at] = last;
+    last.at = t.at;
+    this.down(this.up(last.at));
+  }
+
   clear(): void {
     this.items = [];
     this.byRule.clear();
