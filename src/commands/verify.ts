@@ -135,7 +135,7 @@ function render(r: VerifyReport): string {
 
 /** The deployment events beside the lost seqs, or why there are none to show. */
 function renderEvents(near: EventsNearLoss | undefined): string[] {
-  if (!near) return ['(not the embedded deployment: no event log to set the loss against)'];
+  if (!near) return ['(the target is not a running embedded deployment: no event log to set the loss against)'];
   const span = `${time(near.from)} to ${time(near.to)}`;
   const head =
     near.basis === 'sent'
