@@ -62,7 +62,7 @@ describe('lag after an AOF rewrite and a restart', () => {
     const url = `redis://127.0.0.1:${nodes[0]!.port}`;
 
     await cli(['produce', '--count', '20000', '--home', dir]);
-    await cli(['verify', '--wait', '30s', '--home', dir]);
+    await cli(['verify', '--wait', '120s', '--home', dir]);
     const conn = await connectTo(url);
     try {
       await conn.client().bgrewriteaof();
@@ -72,13 +72,13 @@ describe('lag after an AOF rewrite and a restart', () => {
           parseInfo(await conn.client().info('persistence')).aof_rewrite_scheduled === '0'
             ? true
             : undefined,
-        { timeoutMs: 30_000, onTimeout: () => new Error('the AOF rewrite did not finish in 30 s') },
+        { timeoutMs: 60_000, onTimeout: () => new Error('the AOF rewrite did not finish in 60 s') },
       );
     } finally {
       await conn.close();
     }
     await cli(['produce', '--count', '20000', '--home', dir]);
-    await cli(['verify', '--wait', '30s', '--home', dir]);
+    await cli(['verify', '--wait', '120s', '--home', dir]);
     await cli(['down', '--keep-data', '--home', dir]);
     await cli(['up', '--detach', '--standalone', '--home', dir]);
 
@@ -96,11 +96,12 @@ describe('lag after an AOF rewrite and a restart', () => {
     expect(health.stages.map((s) => s.lag)).toEqual(health.stages.map(() => 0));
     expect(health.groups.every((g) => g.lag === 0)).toBe(true);
 
+    // Without waiting: the stale lag kept verify for its whole --wait, and more for the audit.
     const t0 = Date.now();
     const verify = await runCli(['verify', '--wait', '30s', '--home', dir]);
     const elapsed = Date.now() - t0;
-    expect(verify.stderr).not.toMatch(/not drained/);
-    expect(elapsed).toBeLessThan(15_000);
+    expect(verify.stderr).not.toMatch(/not drained|waiting for the drain/);
+    expect(elapsed).toBeLessThan(20_000);
 
     const serve = await startServe([
       'serve',
@@ -119,5 +120,5 @@ describe('lag after an AOF rewrite and a restart', () => {
     });
     expect(res.status).toBe(202);
     serve.child.kill('SIGINT');
-  }, 180_000);
+  }, 400_000);
 });
