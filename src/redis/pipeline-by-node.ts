@@ -5,8 +5,11 @@ import { slotOf } from './slots.js';
 
 /** The defaults of durable writes; the producer's and the worker's settings take theirs from here. */
 export const DURABLE_DEFAULTS = {
-  /** How long in all a durable write may wait for a replica's acknowledgement before it fails. */
-  timeoutMs: 10_000,
+  /**
+   * How long a durable write, once on its primary, may wait for a replica's acknowledgement before
+   * it fails (docs/ARCHITECTURE.md says what it must cover).
+   */
+  timeoutMs: 20_000,
 } as const;
 
 /**
@@ -65,8 +68,7 @@ export async function pipelineByNode(
   });
   const out: Reply[] = new Array(commands.length);
   await Promise.all(
-    [...groups.entries()].map(async ([group, idx]) => {
-      const deadline = performance.now() + timeoutMs;
+    [...groups.values()].map(async (idx) => {
       const p = client.pipeline();
       for (const i of idx) commands[i]!.add(p);
       p.call('WAIT', 1, Math.min(WAIT_SLICE_MS, timeoutMs));
@@ -83,9 +85,19 @@ export async function pipelineByNode(
         if (wait?.[0]) for (const i of idx) if (!out[i]![0]) out[i] = [wait[0], out[i]![1]];
         return;
       }
-      // The pipeline went to the group's primary: the WAIT again goes on that node's own connection.
-      const address = group.split(',')[0]!;
+      // The bound runs from the writes' landing: a failover before it is the cluster client's to ride out.
+      const deadline = performance.now() + timeoutMs;
+      // The writes went to the slot's primary as of now (a redirection during a failover moves them):
+      // the WAIT again goes on that node's own connection.
+      const key = commands[idx[0]!]!.key;
+      const address = slots[slotOf(key)]?.[0];
       const node = (client as Cluster).nodes('master').find((n) => `${n.options.host}:${n.options.port}` === address);
+      // No primary known yet: the writes' fate is the caller's retry to settle, as for a lost reply.
+      if (!node || !address) {
+        const unknown = new Error(`no primary known for the slot of ${key} to WAIT on`);
+        for (const i of idx) if (!out[i]![0]) out[i] = [unknown, out[i]![1]];
+        return;
+      }
       const failure = await confirmReplica(node, address, deadline, timeoutMs);
       if (failure) for (const i of idx) if (!out[i]![0]) out[i] = [failure, out[i]![1]];
     }),
@@ -111,7 +123,6 @@ export function issueAll(c: Redis, commands: Routed[], opts: DurableOptions): Pr
   const out: Reply[] = new Array(commands.length);
   const wait = opts.durable === true && commands.length > 0;
   const timeoutMs = opts.durableTimeoutMs ?? DURABLE_DEFAULTS.timeoutMs;
-  const deadline = performance.now() + timeoutMs;
   let replicas: Reply = [null, 0];
   const all = new Promise<Reply[]>((resolve) => {
     let left = commands.length + (wait ? 1 : 0);
@@ -133,6 +144,8 @@ export function issueAll(c: Redis, commands: Routed[], opts: DurableOptions): Pr
   });
   if (!wait) return all;
   return all.then(async () => {
+    // The bound runs from the writes' landing, as in a cluster.
+    const deadline = performance.now() + timeoutMs;
     if (replicas[0]) {
       for (const [i, r] of out.entries()) if (!r[0]) out[i] = [replicas[0], r[1]];
     } else if (Number(replicas[1]) < 1) {
