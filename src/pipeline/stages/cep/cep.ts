@@ -26,8 +26,8 @@ function parseRules(params: Record<string, unknown>): readonly CepRule[] {
 
 /** Defaults of the cep stage's params other than the rules. */
 export const CEP_DEFAULTS = {
-  // As enrich's: a bound when keys churn, far above the keys of one partition of a typical fleet.
-  maxKeys: 50_000,
+  // As enrich's (see ENRICH_DEFAULTS): a key's rule state costs about 450 bytes of a worker's heap.
+  maxKeys: 10_000,
 };
 
 function parseMaxKeys(params: Record<string, unknown>): number {
