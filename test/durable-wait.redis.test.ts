@@ -35,10 +35,11 @@ const set = (key: string, value: string): Routed => ({
 describe('durable writes with no replica', () => {
   it('pipelineByNode: the write lands on the primary, but its reply is a NotDurableError naming the node, within the bound', async () => {
     const t0 = performance.now();
-    const [[err, reply]] = await pipelineByNode(conn.client(), [set('d:1', 'x')], {
+    const replies = await pipelineByNode(conn.client(), [set('d:1', 'x')], {
       durable: true,
       durableTimeoutMs: 1500,
     });
+    const [err, reply] = replies[0]!;
     const ms = performance.now() - t0;
     expect(err).toBeInstanceOf(NotDurableError);
     expect((err as NotDurableError).node).toBe(`127.0.0.1:${primary.port}`);
@@ -167,7 +168,7 @@ describe('durable writes once a replica attaches', () => {
     const replicaConn = await connectTo(replica.url);
     try {
       await replicaConn.client().call('REPLICAOF', '127.0.0.1', String(primary.port));
-      const [[err, reply]] = await write;
+      const [err, reply] = (await write)[0]!;
       console.log(
         `durable write acknowledged by a replica attached after its first WAIT: ${Math.round(performance.now() - t0)} ms`,
       );

@@ -51,17 +51,19 @@ describe('verify after a primary kill that loses acknowledged events', () => {
       await waitFor(async () => ((await offset(node)) > start + 20_000 ? true : undefined), {
         timeoutMs: 20_000,
         intervalMs: 20,
+        onTimeout: () => new Error('produce did not write 20 KB to the primary'),
       });
       process.kill(replica.pid, 'SIGSTOP');
       let paused = true;
       try {
         // Cutting the link drops what the kernel still had to send; what follows is written and
         // acknowledged to the producer (no WAIT without --durable) on the primary alone.
-        expect(await node.client('KILL', 'TYPE', 'replica')).toBeGreaterThan(0);
+        expect(await node.call('CLIENT', 'KILL', 'TYPE', 'replica')).toBeGreaterThan(0);
         const before = await offset(node);
         await waitFor(async () => ((await offset(node)) > before + 50_000 ? true : undefined), {
           timeoutMs: 5_000,
           intervalMs: 10,
+          onTimeout: () => new Error('produce did not write 50 KB more to the primary'),
         });
         process.kill(primary.pid, 'SIGKILL');
         process.kill(replica.pid, 'SIGCONT');
