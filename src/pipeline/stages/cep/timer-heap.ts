@@ -1,3 +1,5 @@
+import { IndexedHeap } from '../indexed-heap.js';
+
 /** An absence deadline: rule `rule` fires for `key` at `due` unless an event of the key moves it. */
 export interface Timer {
   due: number;
@@ -16,16 +18,16 @@ function timerBefore(a: Timer, b: Timer): boolean {
 
 /** A min-heap of absence deadlines, at most one per rule+key, ordered by (due, rule, key). */
 export class TimerHeap {
-  private items: Timer[] = [];
+  private readonly heap = new IndexedHeap<Timer>(timerBefore);
   /** Each rule's timers by key: a deadline moves on every event of its key, so finding it is on the hot path. */
   private byRule = new Map<number, Map<string, Timer>>();
 
   get size(): number {
-    return this.items.length;
+    return this.heap.size;
   }
 
   peek(): Timer | undefined {
-    return this.items[0];
+    return this.heap.peek();
   }
 
   /** Adds or moves the deadline of rule+key. */
@@ -34,26 +36,18 @@ export class TimerHeap {
     if (!keys) this.byRule.set(rule, (keys = new Map()));
     const t = keys.get(key);
     if (t === undefined) {
-      const added: Timer = { due, rule, key, at: this.items.length };
+      const added: Timer = { due, rule, key, at: 0 };
       keys.set(key, added);
-      this.items.push(added);
-      this.up(added.at);
+      this.heap.push(added);
       return;
     }
     t.due = due;
-    this.down(this.up(t.at));
+    this.heap.moved(t);
   }
 
   pop(): Timer | undefined {
-    const top = this.items[0];
-    if (!top) return undefined;
-    this.byRule.get(top.rule)!.delete(top.key);
-    const last = this.items.pop()!;
-    if (this.items.length > 0) {
-      this.items[0] = last;
-      last.at = 0;
-      this.down(0);
-    }
+    const top = this.heap.pop();
+    if (top) this.byRule.get(top.rule)!.delete(top.key);
     return top;
   }
 
@@ -63,47 +57,11 @@ export class TimerHeap {
     const t = keys?.get(key);
     if (!keys || !t) return;
     keys.delete(key);
-    const last = this.items.pop()!;
-    if (last === t) return;
-    this.items[t.at] = last;
-    last.at = t.at;
-    this.down(this.up(last.at));
+    this.heap.remove(t);
   }
 
   clear(): void {
-    this.items = [];
+    this.heap.clear();
     this.byRule.clear();
-  }
-
-  private swap(i: number, j: number): void {
-    const a = this.items[i]!;
-    const b = this.items[j]!;
-    this.items[i] = b;
-    this.items[j] = a;
-    b.at = i;
-    a.at = j;
-  }
-
-  private up(i: number): number {
-    while (i > 0) {
-      const parent = (i - 1) >> 1;
-      if (!timerBefore(this.items[i]!, this.items[parent]!)) break;
-      this.swap(i, parent);
-      i = parent;
-    }
-    return i;
-  }
-
-  private down(i: number): void {
-    for (;;) {
-      const l = 2 * i + 1;
-      const r = l + 1;
-      let min = i;
-      if (l < this.items.length && timerBefore(this.items[l]!, this.items[min]!)) min = l;
-      if (r < this.items.length && timerBefore(this.items[r]!, this.items[min]!)) min = r;
-      if (min === i) return;
-      this.swap(i, min);
-      i = min;
-    }
   }
 }
