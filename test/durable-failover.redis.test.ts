@@ -1,12 +1,8 @@
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Deployment } from '../src/embedded/deployment.js';
+import { describe, expect, it } from 'vitest';
 import { isNodeAlive } from '../src/embedded/redis-server.js';
-import type { Snapshot } from '../src/observe/snapshot.js';
 import { waitFor } from '../src/wait.js';
 import { finished, runCli, spawnCli } from './helpers/cli.js';
-import { processesIn, randomBasePort, tempDir } from './helpers/redis.js';
+import { detachedDeployment } from './helpers/detached-deployment.js';
 
 /**
  * `produce --durable` on the embedded 3+3 cluster (one per file, detached, default pipeline)
@@ -14,30 +10,7 @@ import { processesIn, randomBasePort, tempDir } from './helpers/redis.js';
  * supervisor brings the failed node back as one, and meanwhile no append may count as acked. The run
  * must still end near its planned time (not a second per append), and lose nothing it acked.
  */
-const tmp = tempDir('streamctl-durable-');
-const dir = tmp.dir;
-let first: Deployment;
-
-const record = () => JSON.parse(readFileSync(join(dir, 'deployment.json'), 'utf8')) as Deployment;
-
-async function health(): Promise<Snapshot> {
-  const h = await runCli(['health', '--json', '--home', dir]);
-  return JSON.parse(h.stdout) as Snapshot;
-}
-
-beforeAll(async () => {
-  const up = await runCli(['up', '--detach', '--json', '--home', dir, '--port', String(randomBasePort())]);
-  expect(up.code, up.stderr).toBe(0);
-  first = JSON.parse(up.stdout) as Deployment;
-}, 60_000);
-
-afterAll(async () => {
-  const down = await runCli(['down', '--home', dir]);
-  expect(down.code, down.stderr).toBe(0);
-  expect(processesIn(dir)).toEqual([]);
-  expect(first.nodes.filter((n) => isNodeAlive(n.pid, n.port))).toEqual([]);
-  tmp.remove();
-}, 60_000);
+const { dir, record, health } = detachedDeployment('streamctl-durable-');
 
 describe('durable produce through a primary failover', () => {
   it('SIGKILL of a primary under produce --durable: the run ends near its planned time, verify: lost 0', async () => {
@@ -48,18 +21,21 @@ describe('durable produce through a primary failover', () => {
       spawnCli(['produce', '--home', dir, '--durable', '--rate', String(rate), '--duration', `${seconds}s`, '--json']),
     );
     const victim = record().nodes.find((n) => n.role === 'primary' && isNodeAlive(n.pid, n.port))!;
-    await waitFor(async () => ((await health()).workers.some((w) => w.live && w.received > 0) ? true : undefined), {
-      timeoutMs: 20_000,
-      intervalMs: 250,
-      onTimeout: () => new Error('no load on the cluster in 20 s'),
-    });
+    await waitFor(
+      async () => ((await health()).report.workers.some((w) => w.live && w.received > 0) ? true : undefined),
+      {
+        timeoutMs: 20_000,
+        intervalMs: 250,
+        onTimeout: () => new Error('no load on the cluster in 20 s'),
+      },
+    );
     const killedAt = performance.now() - t0;
     process.kill(victim.pid, 'SIGKILL');
     // The failover and the node's return as a replica happen while the run goes on.
     const address = `127.0.0.1:${victim.port}`;
     await waitFor(
       async () => {
-        const n = (await health()).nodes.find((x) => x.address === address);
+        const n = (await health()).report.nodes.find((x) => x.address === address);
         return n?.up === true && n.role === 'replica' ? true : undefined;
       },
       { timeoutMs: 60_000, intervalMs: 250, onTimeout: () => new Error(`${address} not back as a replica in 60 s`) },

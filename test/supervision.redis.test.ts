@@ -1,34 +1,26 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { ControlEndpoint } from '../src/embedded/control-protocol.js';
-import type { Deployment } from '../src/embedded/deployment.js';
 import { isPidAlive } from '../src/embedded/pid.js';
 import { isNodeAlive } from '../src/embedded/redis-server.js';
-import type { DeploymentEvent, Snapshot } from '../src/observe/snapshot.js';
+import type { DeploymentEvent } from '../src/observe/snapshot.js';
 import { waitFor } from '../src/wait.js';
 import { finished, runCli, spawnCli, type CliResult } from './helpers/cli.js';
-import { processesIn, randomBasePort, tempDir } from './helpers/redis.js';
+import { detachedDeployment } from './helpers/detached-deployment.js';
 
 /**
  * The supervisor of the embedded 3+3 cluster (one per file, detached, default pipeline), faulted
  * under load by real signals: it must bring back what died, say so in `health`, and lose nothing.
  */
-const tmp = tempDir('streamctl-supervision-');
-const dir = tmp.dir;
-let first: Deployment;
+const deployment = detachedDeployment('streamctl-supervision-');
+const { dir, record, health, healthUntil } = deployment;
 
-const record = () => JSON.parse(readFileSync(join(dir, 'deployment.json'), 'utf8')) as Deployment;
 const events = () =>
   readFileSync(join(dir, 'events.log'), 'utf8')
     .trim()
     .split('\n')
     .map((l) => JSON.parse(l) as DeploymentEvent);
-
-async function health(): Promise<{ code: number | null; report: Snapshot }> {
-  const h = await runCli(['health', '--json', '--home', dir]);
-  return { code: h.code, report: JSON.parse(h.stdout) as Snapshot };
-}
 
 /** Starts `produce` for `seconds` at a steady rate, in the background. */
 function load(seconds: number): Promise<CliResult> {
@@ -40,38 +32,6 @@ async function verifyLatest() {
   expect(v.code, v.stderr).toBe(0);
   return JSON.parse(v.stdout) as { lost: number; duplicates: number; produced: number; delivered: number };
 }
-
-/** Waits until `health` says `check(report)` (and returns that report), or fails with the last one seen. */
-async function healthUntil(what: string, timeoutMs: number, check: (r: Snapshot, code: number | null) => boolean) {
-  let last: Snapshot | undefined;
-  return waitFor(
-    async () => {
-      const { report, code } = await health();
-      last = report;
-      return check(report, code) ? report : undefined;
-    },
-    {
-      timeoutMs,
-      intervalMs: 250,
-      onTimeout: () => new Error(`${what} not seen in ${timeoutMs} ms; last health: ${JSON.stringify(last)}`),
-    },
-  );
-}
-
-beforeAll(async () => {
-  const up = await runCli(['up', '--detach', '--json', '--home', dir, '--port', String(randomBasePort())]);
-  expect(up.code, up.stderr).toBe(0);
-  first = JSON.parse(up.stdout) as Deployment;
-}, 60_000);
-
-afterAll(async () => {
-  const down = await runCli(['down', '--home', dir]);
-  expect(down.code, down.stderr).toBe(0);
-  // Nothing of the deployment runs any more: not a node, not a worker, not the supervisor.
-  expect(processesIn(dir)).toEqual([]);
-  expect(first.nodes.filter((n) => isNodeAlive(n.pid, n.port))).toEqual([]);
-  tmp.remove();
-}, 60_000);
 
 describe('a supervised 3+3 deployment under load', () => {
   it('SIGKILL of a worker: a new worker process is live, health reports the restart, verify: lost 0, duplicates 0', async () => {

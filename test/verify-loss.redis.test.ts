@@ -1,12 +1,10 @@
 import { Redis } from 'ioredis';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Deployment } from '../src/embedded/deployment.js';
+import { describe, expect, it } from 'vitest';
 import type { EventsNearLoss } from '../src/embedded/events-near-loss.js';
-import { isNodeAlive } from '../src/embedded/redis-server.js';
 import type { AuditReport } from '../src/pipeline/audit.js';
 import { waitFor } from '../src/wait.js';
 import { finished, runCli, spawnCli } from './helpers/cli.js';
-import { processesIn, randomBasePort, tempDir } from './helpers/redis.js';
+import { detachedDeployment } from './helpers/detached-deployment.js';
 
 /**
  * A real loss of acknowledged events on the embedded 3+3 cluster: the replica of one primary is
@@ -14,23 +12,7 @@ import { processesIn, randomBasePort, tempDir } from './helpers/redis.js';
  * primary is killed and the replica, resumed, is promoted without those appends. `verify` must report them lost and set
  * the failover beside them.
  */
-const tmp = tempDir('streamctl-verify-loss-');
-const dir = tmp.dir;
-let deployment: Deployment;
-
-beforeAll(async () => {
-  const up = await runCli(['up', '--detach', '--json', '--home', dir, '--port', String(randomBasePort())]);
-  expect(up.code, up.stderr).toBe(0);
-  deployment = JSON.parse(up.stdout) as Deployment;
-}, 60_000);
-
-afterAll(async () => {
-  const down = await runCli(['down', '--home', dir]);
-  expect(down.code, down.stderr).toBe(0);
-  expect(processesIn(dir)).toEqual([]);
-  expect(deployment.nodes.filter((n) => isNodeAlive(n.pid, n.port))).toEqual([]);
-  tmp.remove();
-}, 60_000);
+const { dir, first } = detachedDeployment('streamctl-verify-loss-');
 
 /** The primary's replication offset: how many bytes of writes it has taken. */
 async function offset(node: Redis): Promise<number> {
@@ -40,8 +22,8 @@ async function offset(node: Redis): Promise<number> {
 
 describe('verify after a primary kill that loses acknowledged events', () => {
   it('reports the lost seqs with the failover beside them', async () => {
-    const primary = deployment.nodes.find((n) => n.role === 'primary')!;
-    const replica = deployment.nodes.find((n) => n.replicaOf === primary.port)!;
+    const primary = first().nodes.find((n) => n.role === 'primary')!;
+    const replica = first().nodes.find((n) => n.replicaOf === primary.port)!;
     const address = `127.0.0.1:${primary.port}`;
     const node = new Redis({ port: primary.port, host: '127.0.0.1', maxRetriesPerRequest: 0, lazyConnect: true });
     await node.connect();
