@@ -7,7 +7,8 @@ import { collectSnapshot } from '../src/observe/collect-snapshot.js';
 import { audit, type AuditReport } from '../src/pipeline/audit.js';
 import { loadPipeline, resolveStage } from '../src/pipeline/definition.js';
 import { Producer } from '../src/pipeline/producer.js';
-import { saveRun, type RunRecord } from '../src/pipeline/runs.js';
+import { RunRecorder } from '../src/pipeline/run-recorder.js';
+import type { RunRecord } from '../src/pipeline/runs.js';
 import { withScripts } from '../src/pipeline/scripts/scripts.js';
 import { ensureTopology, type Topology } from '../src/pipeline/topology.js';
 import { StageWorker } from '../src/pipeline/worker/stage-worker.js';
@@ -85,29 +86,12 @@ async function produce(p: Pipeline, count: number): Promise<RunRecord> {
     lingerMs: 2,
   });
   await producer.init();
-  const startedAt = Date.now();
+  const recorder = new RunRecorder(p.client, p.topology, producer, { runId: `run-${p.ns}`, producerId });
   for (let i = 0; i < count; i++) producer.send(`k${i % 8}`, Buffer.from(JSON.stringify({ i })), Date.now());
   await producer.close();
   expect(producer.stats.failed).toBe(0);
-  const run: RunRecord = {
-    id: `run-${p.ns}`,
-    kind: 'produce',
-    producer: producerId,
-    status: 'done',
-    startedAt,
-    endedAt: Date.now(),
-    partitions: p.topology.partitions,
-    rate: 0,
-    firstSeq: producer.first,
-    lastSeq: producer.last,
-    sent: producer.stats.sent,
-    acked: producer.stats.acked,
-    errors: producer.stats.errors,
-    failed: 0,
-    failedRanges: [],
-  };
-  await saveRun(p.client, p.topology.keys, run);
-  return run;
+  await recorder.save('done');
+  return recorder.snapshot();
 }
 
 function auditUntil(p: Pipeline, run: RunRecord, done: (r: AuditReport) => boolean): Promise<AuditReport> {
