@@ -1,5 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { NotDurableError } from '../src/errors.js';
+import { renderHealth } from '../src/health/render.js';
+import { collectSnapshot } from '../src/observe/collect-snapshot.js';
 import { Producer } from '../src/pipeline/producer.js';
 import { withScripts } from '../src/pipeline/scripts/scripts.js';
 import { ensureTopology } from '../src/pipeline/topology.js';
@@ -139,6 +141,19 @@ describe('durable commits with no replica', () => {
             : undefined,
         { timeoutMs: 15_000, onTimeout: () => new Error(`no not-durable commit seen; logs: ${logs.join(' | ')}`) },
       );
+      // health shows it: the worker's count in its heartbeat, summed per stage, and a warning.
+      const report = await waitFor(
+        async () => {
+          const r = await collectSnapshot(conn, 'workerdurable');
+          return r.stages.find((s) => s.stage === 'pass')?.notDurable ? r : undefined;
+        },
+        { timeoutMs: 10_000, onTimeout: () => new Error('no notDurable in a health snapshot') },
+      );
+      expect(report.workers[0]!.notDurable).toBeGreaterThan(0);
+      expect(report.warnings).toContainEqual(
+        expect.objectContaining({ code: 'NOT_DURABLE', stage: 'pass', message: expect.stringContaining('no replica') }),
+      );
+      expect(renderHealth(report, false)).toMatch(/NOT DURABLE/);
     } finally {
       await worker.stop(4000);
     }

@@ -121,9 +121,10 @@ export function renderHealth(r: Snapshot, color: boolean): string {
   }
   if (r.workers.length > 0) {
     out.push('', 'WORKERS');
+    const notDurable = r.workers.some((w) => w.notDurable);
     out.push(
       renderTable(
-        ['ID', 'STAGE', 'STATE', 'PID', 'OWNED', 'RECEIVED', 'RATE', 'METRICS'],
+        ['ID', 'STAGE', 'STATE', 'PID', 'OWNED', 'RECEIVED', 'RATE', ...(notDurable ? ['NOT DURABLE'] : []), 'METRICS'],
         r.workers.map((w) => [
           w.id,
           w.stage,
@@ -133,6 +134,7 @@ export function renderHealth(r: Snapshot, color: boolean): string {
           w.live ? String(w.owned) : '-',
           w.received.toLocaleString('en'),
           w.live ? `${w.rate.toLocaleString('en')}/s` : '-',
+          ...(notDurable ? [w.notDurable ? c.yellow(w.notDurable.toLocaleString('en')) : '0'] : []),
           w.metricsPort ? `http://127.0.0.1:${w.metricsPort}/metrics` : '-',
         ]),
       ),

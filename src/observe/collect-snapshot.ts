@@ -24,6 +24,7 @@ function workerRows(heartbeats: Heartbeat[], now: number): WorkerHealth[] {
         received: h.received,
         rate: live ? h.rate : 0,
         ...(h.metricsPort ? { metricsPort: h.metricsPort } : {}),
+        ...(h.notDurable ? { notDurable: h.notDurable } : {}),
       };
     })
     .sort((a, b) => a.stage.localeCompare(b.stage) || a.id.localeCompare(b.id));
@@ -46,7 +47,12 @@ function stageRows(
     s.lag += g.lag ?? 0;
     s.pending += g.pending;
   }
-  for (const w of workers) stageOf(w.stage).liveWorkers += w.live ? 1 : 0;
+  for (const w of workers) {
+    if (!w.live) continue;
+    const s = stageOf(w.stage);
+    s.liveWorkers += 1;
+    if (w.notDurable) s.notDurable = (s.notDurable ?? 0) + w.notDurable;
+  }
   for (const [name, d] of deadLetters) {
     const s = stageOf(name);
     s.deadLetters = d.count;

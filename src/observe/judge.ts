@@ -98,6 +98,16 @@ export function judgePipeline(report: Snapshot): void {
           `see \`streamctl dlq list --stage ${s.stage}\``,
       });
   }
+  for (const s of report.stages) {
+    if (s.notDurable)
+      report.warnings.push({
+        code: 'NOT_DURABLE',
+        stage: s.stage,
+        message:
+          `stage ${s.stage}: commits of ${s.notDurable} events landed on a primary that no replica ` +
+          `acknowledged (durable mode): a primary has no replica (see NODES)`,
+      });
+  }
   for (const w of report.workers)
     if (!w.live)
       report.warnings.push({

@@ -92,6 +92,11 @@ export interface WorkerHealth {
   /** 0 for a worker that is not live: a dead worker's figures are not shown as current. */
   rate: number;
   metricsPort?: number;
+  /**
+   * Durable mode: events of commits that landed on a primary but that no replica acknowledged in
+   * time (the worker retries them); present once there is one.
+   */
+  notDurable?: number;
   /** Embedded deployment: restarts of the supervised worker slot this process fills. */
   restarts?: number;
 }
@@ -113,6 +118,8 @@ export interface StageHealth {
   deadLettersEstimated?: boolean;
   /** Embedded deployment: restarts of the stage's worker processes. */
   restarts?: number;
+  /** Durable mode: the stage's live workers' `notDurable`, summed; present once there is one. */
+  notDurable?: number;
 }
 
 export interface Finding {
