@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -74,7 +74,8 @@ describe('readNdjsonWorkload', () => {
       expect(reason(12)).toMatch(/null/);
       expect(reason(15)).toMatch(/UTF-8/);
       expect(w.malformed[0]!.text).toBe('not json');
-      expect(w.stats).toEqual({ lines: 15, events: 5, malformed: 8, blank: 2 });
+      expect(w.stats).toEqual({ lines: 15, events: 5, malformed: 8, blank: 2, bytes: statSync(file).size });
+      expect(w.size).toBe(statSync(file).size);
     },
   );
 

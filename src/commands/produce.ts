@@ -183,7 +183,13 @@ export default defineCommand({
       const figures = () => {
         const s = (performance.now() - t0) / 1000;
         const rate = stats.acked / Math.max(s, 0.001);
-        const frac = Number.isFinite(total) ? stats.sent / total : opts.duration ? (s * 1000) / opts.duration : 0;
+        const frac = Number.isFinite(total)
+          ? stats.sent / total
+          : opts.duration
+            ? (s * 1000) / opts.duration
+            : file && file.size > 0
+              ? Math.min(1, file.stats.bytes / file.size)
+              : 0;
         const eta = frac > 0 ? formatDuration(((1 - frac) * s * 1000) / frac) : '?';
         const text = `sent ${stats.sent.toLocaleString('en')}  acked ${stats.acked.toLocaleString('en')}  ${Math.round(rate).toLocaleString('en')} ev/s  ETA ${eta}`;
         return { frac, text };

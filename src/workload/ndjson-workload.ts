@@ -27,6 +27,8 @@ export interface NdjsonStats {
   malformed: number;
   /** Empty or whitespace-only lines, skipped. */
   blank: number;
+  /** Bytes of the file read into lines so far: against `size`, how far the replay is. */
+  bytes: number;
 }
 
 export interface NdjsonWorkload extends AsyncIterable<NdjsonEvent> {
@@ -35,6 +37,8 @@ export interface NdjsonWorkload extends AsyncIterable<NdjsonEvent> {
   /** Malformed lines met so far, in order (the first `maxMalformed`; `stats.malformed` counts all). */
   readonly malformed: MalformedLine[];
   readonly stats: NdjsonStats;
+  /** The file's size when it was opened, in bytes. */
+  readonly size: number;
   /** Stop reading and close the file (also done at the end of the file, or when a for-await loop exits). */
   close(): Promise<void>;
 }
@@ -62,7 +66,8 @@ export async function readNdjsonWorkload(path: string, opts: NdjsonOptions = {})
   const chunkBytes = opts.chunkBytes ?? 1 << 20;
   const file = await open(path, 'r');
   const malformed: MalformedLine[] = [];
-  const stats: NdjsonStats = { lines: 0, events: 0, malformed: 0, blank: 0 };
+  const size = (await file.stat()).size;
+  const stats: NdjsonStats = { lines: 0, events: 0, malformed: 0, blank: 0, bytes: 0 };
 
   const bad = (line: number, reason: string, bytes: Buffer) => {
     stats.malformed++;
@@ -137,6 +142,7 @@ export async function readNdjsonWorkload(path: string, opts: NdjsonOptions = {})
           const raw = carry ? Buffer.concat([carry, piece]) : piece;
           carry = undefined;
           start = nl + 1;
+          stats.bytes += raw.length + 1;
           const e = parseLine(raw, ++line);
           if (e) yield e;
         }
@@ -145,6 +151,7 @@ export async function readNdjsonWorkload(path: string, opts: NdjsonOptions = {})
           carry = carry ? Buffer.concat([carry, chunk.subarray(start)]) : Buffer.from(chunk.subarray(start));
       }
       if (carry && carry.length > 0) {
+        stats.bytes += carry.length;
         const e = parseLine(carry, ++line);
         if (e) yield e;
       }
@@ -167,6 +174,7 @@ export async function readNdjsonWorkload(path: string, opts: NdjsonOptions = {})
     },
     malformed,
     stats,
+    size,
     async close() {
       if (closed) return;
       closed = true;
