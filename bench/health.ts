@@ -12,15 +12,13 @@
  *   npm run bench -- health [--rate N] [--calls 20] [--rounds 2] [--port 21000] [--cli PATH ...]
  */
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import type { BenchResult } from '../src/bench/result.js';
 import { cliEntry } from '../src/embedded/cli-entry.js';
-import { deploymentUrls, type Deployment } from '../src/embedded/deployment.js';
 import type { Snapshot } from '../src/observe/snapshot.js';
 import { sleep } from '../src/wait.js';
 import { cliJson, maxRateSearch } from './cli-json.js';
+import { withDeployment } from './deployment.js';
 
 /** Before the first call: the workers take their leases and the producer reaches its rate. */
 const WARMUP_MS = 5000;
@@ -62,18 +60,6 @@ function run(entry: string, args: string[]): Promise<{ ms: number; code: number 
     child.once('error', fail);
     child.once('close', (code) => done({ ms: performance.now() - t0, code, stdout }));
   });
-}
-
-/** Runs `work` against a fresh embedded 3+3 cluster (with the default pipeline's workers), then stops it. */
-async function withDeployment<T>(port: number, work: (urls: string) => Promise<T>): Promise<T> {
-  const home = mkdtempSync(join(tmpdir(), 'streamctl-bench-health-'));
-  try {
-    const d = cliJson<Deployment>(['up', '--detach', '--json', '--home', home, '--port', String(port)]);
-    return await work(deploymentUrls(d).join(','));
-  } finally {
-    cliJson<unknown>(['down', '--home', home, '--json']);
-    rmSync(home, { recursive: true, force: true });
-  }
 }
 
 /**

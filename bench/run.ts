@@ -9,6 +9,7 @@
  *   npm run bench -- ml                   Isolation Forest scoring cost per event
  *   npm run bench -- peers --events 200000   the naive per-event pipeline and a BullMQ 3-queue chain
  *   npm run bench -- http [--pipeline passthrough]   HTTP ingest (serve) driven by autocannon
+ *   npm run bench -- memory [--keys 1000,100000,1000000] [--events 1000000]   worker and Redis memory against distinct keys (bench/memory.ts)
  *   npm run bench -- health [--rate N] [--calls 20] [--rounds 2] [--cli PATH ...]   health --json under load (bench/health.ts)
  */
 import { execFileSync } from 'node:child_process';
@@ -28,6 +29,7 @@ import { cliEntry } from '../src/embedded/cli-entry.js';
 import { sleep } from '../src/wait.js';
 import { benchHealth } from './health.js';
 import { benchHttp } from './http.js';
+import { benchMemory } from './memory.js';
 import { benchMl } from './ml.js';
 import { benchPeers } from './peers.js';
 import { benchSummary } from './summary.js';
@@ -161,6 +163,7 @@ async function main(): Promise<void> {
       rounds: { type: 'string' },
       port: { type: 'string' },
       cli: { type: 'string', multiple: true },
+      keys: { type: 'string' },
     },
   });
   const what = positionals[0] ?? 'summary';
@@ -175,12 +178,20 @@ async function main(): Promise<void> {
       port: Number(values.port ?? 21_000),
       clis: values.cli ?? [],
     });
+  if (what === 'memory')
+    return benchMemory({
+      keys: (values.keys ?? '1000,100000,1000000').split(',').map(Number),
+      events: Number(values.events ?? 1_000_000),
+      port: Number(values.port ?? 21_000),
+    });
   if (what === 'http') {
     await benchHttp({ pipeline: values.pipeline });
     return;
   }
   if (what !== 'throughput' && what !== 'pipeline')
-    throw new Error(`unknown benchmark "${what}" (known: summary, throughput, pipeline, ml, peers, http, health)`);
+    throw new Error(
+      `unknown benchmark "${what}" (known: summary, throughput, pipeline, ml, peers, http, health, memory)`,
+    );
   const pipeline = values.pipeline ?? (what === 'pipeline' ? 'default' : 'passthrough');
   const metric = pipeline !== 'passthrough';
   const events = Number(values.events ?? (metric ? 500_000 : 1_000_000));

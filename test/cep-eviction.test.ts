@@ -163,7 +163,7 @@ describe('cep: bounded per-key state', () => {
   });
 
   it('refuses a maxKeys that bounds nothing', () => {
-    expect(CEP_DEFAULTS.maxKeys).toBe(10_000);
+    expect(CEP_DEFAULTS.maxKeys).toBe(2_500);
     expect(() => cep({ maxKeys: 0 })).toThrow(/params\.maxKeys: must be a positive integer/);
     expect(() => cep({ maxKeys: '10' })).toThrow(/params\.maxKeys: must be a positive integer/);
   });

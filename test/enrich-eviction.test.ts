@@ -220,7 +220,7 @@ describe('enrich: bounded per-key statistics', () => {
   });
 
   it('refuses a keyIdle or maxKeys that bounds nothing', () => {
-    expect(ENRICH_DEFAULTS).toMatchObject({ keyIdle: 3_600_000, maxKeys: 10_000 });
+    expect(ENRICH_DEFAULTS).toMatchObject({ keyIdle: 3_600_000, maxKeys: 2_500 });
     expect(() => enrich({ keyIdle: 0 })).toThrow(/keyIdle must be a positive number/);
     expect(() => enrich({ keyIdle: '1h' })).toThrow(/keyIdle must be a positive number/);
     expect(() => enrich({ maxKeys: 0 })).toThrow(/maxKeys must be a positive integer/);

@@ -6,15 +6,19 @@ import type { RedisConnection } from '../redis/connection.js';
 import { infoNumber, parseInfo } from '../redis/info.js';
 import type { ProcessRow } from './result.js';
 
-/** CPU seconds (user + system) and resident memory of a local process, from /proc; undefined elsewhere. */
-function processStats(pid: number): { cpuSeconds: number; rssBytes: number } | undefined {
+/**
+ * CPU seconds (user + system), resident memory and its peak (VmHWM) of a local process, from
+ * /proc; undefined elsewhere or when the process is gone.
+ */
+export function processStats(pid: number): { cpuSeconds: number; rssBytes: number; peakRssBytes: number } | undefined {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     // Fields after the command name (which may contain spaces) start after the last ')'.
     const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
     const ticks = Number(f[11]) + Number(f[12]);
-    const rss = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-    return { cpuSeconds: ticks / 100, rssBytes: rss ? Number(rss[1]) * 1024 : 0 };
+    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+    const kB = (field: string) => Number(new RegExp(`${field}:\\s+(\\d+) kB`).exec(status)?.[1] ?? 0) * 1024;
+    return { cpuSeconds: ticks / 100, rssBytes: kB('VmRSS'), peakRssBytes: kB('VmHWM') };
   } catch {
     return undefined;
   }

@@ -62,10 +62,9 @@ export const ENRICH_DEFAULTS: EnrichParams = {
   // An hour: statistics of a key silent that long describe a level that has likely moved on, and
   // the warm-up to rebuild them takes `warmup` events.
   keyIdle: 3_600_000,
-  // A key's statistics cost about 300 bytes of a worker's heap (cep's state of it some 450 more),
-  // and a worker of a 16-partition cluster namespace holds 8 partitions: 10,000 keys each keeps a
-  // worker fed by a million distinct keys within about 1.5x of its memory with 1,000 keys.
-  maxKeys: 10_000,
+  // Chosen so that a worker fed by a million distinct keys stays within 1.5x of its memory with a
+  // thousand (`npm run bench -- memory`; the cost per key held is in docs/PERFORMANCE.md).
+  maxKeys: 2_500,
 };
 
 /**

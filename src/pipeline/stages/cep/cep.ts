@@ -26,8 +26,8 @@ function parseRules(params: Record<string, unknown>): readonly CepRule[] {
 
 /** Defaults of the cep stage's params other than the rules. */
 export const CEP_DEFAULTS = {
-  // As enrich's (see ENRICH_DEFAULTS): a key's rule state costs about 450 bytes of a worker's heap.
-  maxKeys: 10_000,
+  // As enrich's, for the same reason (see ENRICH_DEFAULTS).
+  maxKeys: 2_500,
 };
 
 function parseMaxKeys(params: Record<string, unknown>): number {
