@@ -23,8 +23,9 @@ const ALLOWED: Record<string, string[]> = {
   health: ['observe', 'pipeline', 'redis'],
   ingest: ['pipeline', 'redis'],
   bench: ['pipeline', 'redis', 'ml', 'workload', 'health', 'ingest', 'embedded', 'observe'],
+  chaos: ['embedded', 'observe', 'redis', 'ml'],
   cli: ['embedded', 'pipeline', 'redis'],
-  commands: ['cli', 'bench', 'embedded', 'health', 'ingest', 'observe', 'pipeline', 'redis', 'ml', 'workload'],
+  commands: ['cli', 'bench', 'chaos', 'embedded', 'health', 'ingest', 'observe', 'pipeline', 'redis', 'ml', 'workload'],
 };
 
 function* sources(dir: string): Generator<string> {

@@ -10,7 +10,7 @@ import { parseRedisUrls } from '../redis/endpoint.js';
  * recorded in the state folder.
  * @throws RuntimeError NO_REDIS when none of them is there.
  */
-function resolveTarget(opts: ConnectionOptions, io: Pick<Io, 'env' | 'cwd'>): ConnectionSpec {
+export function resolveTarget(opts: ConnectionOptions, io: Pick<Io, 'env' | 'cwd'>): ConnectionSpec {
   const tls = { tlsCa: opts.tlsCa, tlsInsecure: opts.tlsInsecure };
   if (opts.redis) return { endpoints: parseRedisUrls(opts.redis), source: '--redis', ...tls };
   const fromEnv = io.env.STREAMCTL_REDIS_URL;

@@ -20,6 +20,7 @@ const registry: Record<string, () => Promise<{ default: unknown }>> = {
   train: () => import('./train.js'),
   serve: () => import('./serve.js'),
   bench: () => import('./bench.js'),
+  chaos: () => import('./chaos.js'),
 };
 
 /** Every registered command, loaded, in the order `--help` lists them. */

@@ -14,6 +14,7 @@ const version = z.literal(CONTROL_VERSION);
 export const controlRequest = z.discriminatedUnion('kind', [
   z.strictObject({ v: version, kind: z.literal('status') }),
   z.strictObject({ v: version, kind: z.literal('restart'), process: z.string().min(1) }),
+  z.strictObject({ v: version, kind: z.literal('ensure'), process: z.string().min(1) }),
   z.strictObject({ v: version, kind: z.literal('scale'), stage: z.string().min(1), workers: z.int().min(0).max(64) }),
   z.strictObject({ v: version, kind: z.literal('repair') }),
   z.strictObject({ v: version, kind: z.literal('stop'), keepData: z.boolean() }),
@@ -27,10 +28,18 @@ export interface ControlAction {
   stopped: string[];
 }
 
+/** What an `ensure` found: the process runs (`started` when nothing else would have started it). */
+export interface ControlEnsured {
+  process: string;
+  pid: number;
+  started: boolean;
+}
+
 /** The answer of each kind of request. */
 export interface ControlResults {
   status: DeploymentStatus;
   restart: ControlAction;
+  ensure: ControlEnsured;
   scale: ControlAction;
   repair: ControlAction;
   /** The ports of the redis-server processes that were running. */

@@ -69,6 +69,11 @@ export function resolveHome(home: string, cwd: string): string {
   return resolve(cwd, home);
 }
 
+/** The stage workers' log of the deployment in `home`: each line names the worker slot and its pid. */
+export function workersLog(home: string): string {
+  return join(home, 'workers.log');
+}
+
 /** The logs of a deployment's processes, removed with it unless its data is kept. */
 const LOG_FILES = ['events.log', 'workers.log', 'supervisor.log'];
 

@@ -1,5 +1,7 @@
 import type { ChildProcess } from 'node:child_process';
+import { RuntimeError } from '../errors.js';
 import type { ProcessExit, RestartPolicy, SupervisedProcess } from '../observe/snapshot.js';
+import { waitFor } from '../wait.js';
 import { RESTART_DEFAULTS, RestartBudget, type RestartLimits } from './restart-policy.js';
 
 /** A process just started, and (when this process spawned it) its handle. */
@@ -157,6 +159,45 @@ export class ManagedProcess {
     this.budget.reset();
     this.restarts++;
     await this.start();
+  }
+
+  /**
+   * Makes sure the process runs without ever starting a second copy: a process that runs, or that
+   * the supervisor is about to start again, is waited for; one the supervisor gave up on (its
+   * budget, or `--restart never`) is started now, after the kind's own wait (a killed primary's
+   * failover). A process stopped on purpose (scaled down, or the deployment stopping) is refused.
+   * @returns whether this call started it.
+   * @throws RuntimeError PROCESS_STOPPED, or NOT_RUNNING when it did not run within `timeoutMs`.
+   */
+  async ensureRunning(timeoutMs: number): Promise<boolean> {
+    this.check();
+    if (this.state === 'stopped')
+      throw new RuntimeError(
+        'PROCESS_STOPPED',
+        `${this.name} was stopped on purpose (scaled down or stopping), not by a fault`,
+        'start it with `streamctl scale` or `streamctl up`',
+      );
+    let started = false;
+    if (this.state === 'gave-up') {
+      this.state = 'starting';
+      await this.ops.beforeRestart?.(AbortSignal.timeout(timeoutMs));
+      this.budget.reset();
+      this.restarts++;
+      await this.start();
+      this.events.event('restart', this, `pid ${this.pid}, to heal a fault`);
+      started = true;
+    }
+    await waitFor(async () => (this.state === 'running' && this.pid !== null ? true : undefined), {
+      timeoutMs,
+      intervalMs: 50,
+      onTimeout: () =>
+        new RuntimeError(
+          'NOT_RUNNING',
+          `${this.name} is not running ${timeoutMs / 1000}s later (state ${this.state})`,
+          'see `streamctl health` and the events in it',
+        ),
+    });
+    return started;
   }
 
   /** The process as `health` and the control channel show it. */

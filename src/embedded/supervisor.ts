@@ -1,5 +1,4 @@
 import { createWriteStream, type WriteStream } from 'node:fs';
-import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { RuntimeError, UsageError } from '../errors.js';
 import type { DeploymentStatus, RestartPolicy } from '../observe/snapshot.js';
@@ -8,7 +7,7 @@ import { ensureTopology, type Topology } from '../pipeline/topology.js';
 import { liveHeartbeats } from '../pipeline/worker/heartbeats.js';
 import type { RedisConnection, RedisFactory } from '../redis/connection.js';
 import { parseRedisUrls } from '../redis/endpoint.js';
-import type { ControlAction, ControlRequest } from './control-protocol.js';
+import type { ControlAction, ControlEnsured, ControlRequest } from './control-protocol.js';
 import { startControlServer, type ControlServer } from './control-server.js';
 import {
   deploymentUrls,
@@ -19,6 +18,7 @@ import {
   startRecordedNode,
   stopDeployment,
   writeDeployment,
+  workersLog,
   type Deployment,
   type StartOptions,
   type Started,
@@ -35,6 +35,8 @@ import { spawnWorker, stopWorkerProcesses, WORKER_STOP_MS } from './worker-proce
 const CHECK_EVERY_MS = 250;
 /** How long a worker process gets to say it is ready. */
 const WORKER_READY_MS = 30_000;
+/** How long an `ensure` waits for a process to run again: a killed primary's failover and restart. */
+const ENSURE_MS = 45_000;
 /** How long a handover of a primary to its replica may take before an operator's restart. */
 const HANDOVER_MS = 15_000;
 
@@ -212,7 +214,7 @@ export class Supervisor {
 
   /** Starts one worker process and resolves once it says it is ready; rejects with its last words if it exits first. */
   private spawnWorker(stage: string, name: string): Promise<Spawned> {
-    this.workerLog ??= createWriteStream(join(this.home, 'workers.log'), { flags: 'a' });
+    this.workerLog ??= createWriteStream(workersLog(this.home), { flags: 'a' });
     const child = spawnWorker({
       stage,
       redisUrls: deploymentUrls(this.deployment),
@@ -270,7 +272,7 @@ export class Supervisor {
       );
     }
     this.o.progress(
-      `started ${procs.length} stage worker process(es): ${this.stages.join(' -> ')} in namespace "${this.o.namespace}" (log: ${join(this.home, 'workers.log')})`,
+      `started ${procs.length} stage worker process(es): ${this.stages.join(' -> ')} in namespace "${this.o.namespace}" (log: ${workersLog(this.home)})`,
     );
   }
 
@@ -367,6 +369,11 @@ export class Supervisor {
         await p.restartNow(this.stopper(p));
         this.event('restart', p.name, `pid ${p.pid}, on request`);
         return { started: [p.name], stopped: [p.name] } satisfies ControlAction;
+      }
+      case 'ensure': {
+        const p = this.find(r.process);
+        const started = await p.ensureRunning(ENSURE_MS);
+        return { process: p.name, pid: p.pid!, started } satisfies ControlEnsured;
       }
       case 'scale':
         return this.scale(r.stage, r.workers);

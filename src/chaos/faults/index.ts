@@ -1,0 +1,20 @@
+import type { FaultKind } from '../fault.js';
+import type { FaultAction } from '../fault-action.js';
+import { clientPause } from './client-pause.js';
+import { failover } from './failover.js';
+import { killNode } from './kill-node.js';
+import { killWorker } from './kill-worker.js';
+import { pauseNode } from './pause-node.js';
+import { pauseWorker } from './pause-worker.js';
+import { restartNode } from './restart-node.js';
+
+/** What each kind of fault does. */
+export const FAULT_ACTIONS: Record<FaultKind, FaultAction> = {
+  'kill-node': killNode,
+  'pause-node': pauseNode,
+  'restart-node': restartNode,
+  failover,
+  'client-pause': clientPause,
+  'kill-worker': killWorker,
+  'pause-worker': pauseWorker,
+};

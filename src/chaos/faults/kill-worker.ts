@@ -1,0 +1,31 @@
+import { formatDuration } from '../../duration.js';
+import type { FaultAction } from '../fault-action.js';
+import { isGone, signalProcess } from '../process-signals.js';
+import { ensureRunning, pidOf } from '../supervised.js';
+
+/**
+ * SIGKILL a stage worker of the embedded deployment: a crash mid-batch. Its leases expire and the
+ * other workers take its partitions over; the supervisor starts it again with its restart policy,
+ * and the revert waits for that (or starts it when the supervisor gave up).
+ */
+export const killWorker: FaultAction = {
+  kind: 'kill-worker',
+  summary: 'SIGKILL a stage worker of the embedded deployment (a crash)',
+  target: 'worker',
+  external: false,
+  lasting: false,
+  async apply(_env, f) {
+    const pid = pidOf(f.target);
+    signalProcess(pid, 'SIGKILL');
+    return `sent SIGKILL to pid ${pid}`;
+  },
+  async check(_env, f) {
+    const pid = pidOf(f.target);
+    return isGone(pid) ? `pid ${pid} is gone` : undefined;
+  },
+  async revert(env, f) {
+    const t0 = performance.now();
+    const back = await ensureRunning(env, f.target);
+    return `back as pid ${back.pid} (${back.started ? 'started by the heal' : 'restarted by the supervisor'}) after ${formatDuration(performance.now() - t0)}`;
+  },
+};

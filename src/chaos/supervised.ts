@@ -1,0 +1,44 @@
+import { sendControl } from '../embedded/control-client.js';
+import { CONTROL_VERSION } from '../embedded/control-protocol.js';
+import { UsageError } from '../errors.js';
+import type { ChaosEnv } from './chaos-env.js';
+import type { FaultTarget } from './fault.js';
+
+/** The supervisor's name of a target: `host:port` for a node, `stage#n` for a worker slot. */
+function processName(t: FaultTarget): string {
+  return t.type === 'node' ? t.address : t.name;
+}
+
+/**
+ * Makes sure the target's process runs again, through the deployment's supervisor: it waits for the
+ * supervisor's own restart, or starts the process when the supervisor gave up on it (`--restart
+ * never`), never a second copy.
+ * @returns its pid now, and whether the heal (not the supervisor's policy) started it.
+ */
+export async function ensureRunning(env: ChaosEnv, t: FaultTarget): Promise<{ pid: number; started: boolean }> {
+  return sendControl(env.home, { v: CONTROL_VERSION, kind: 'ensure', process: processName(t) });
+}
+
+/** Restarts the target's process through the supervisor (a primary hands its slots over first). */
+export async function restartProcess(env: ChaosEnv, t: FaultTarget): Promise<void> {
+  await sendControl(env.home, { v: CONTROL_VERSION, kind: 'restart', process: processName(t) });
+}
+
+/** The target's pid as the supervisor has it recorded now. */
+export async function currentPid(env: ChaosEnv, t: FaultTarget): Promise<number | null> {
+  const status = await sendControl(env.home, { v: CONTROL_VERSION, kind: 'status' });
+  return status.processes.find((p) => p.name === processName(t))?.pid ?? null;
+}
+
+/**
+ * The target's pid, for a fault that signals a process.
+ * @throws UsageError NOT_OURS when streamctl does not run the process (a Redis it did not start).
+ */
+export function pidOf(t: FaultTarget): number {
+  if (t.pid) return t.pid;
+  throw new UsageError(
+    'NOT_OURS',
+    `${t.type === 'node' ? t.address : t.name}: streamctl does not run this process, so it cannot signal it`,
+    'on a Redis streamctl did not start, use `chaos failover` or `chaos client-pause`',
+  );
+}
