@@ -116,6 +116,18 @@ describe('chaos faults on the 3+3 cluster under load', () => {
   );
 });
 
+describe('a fault that cannot be applied', () => {
+  it('kill-node of a node that does not exist: exit 2 with a hint naming the nodes, nothing recorded or touched', async () => {
+    const pids = deployment.record().nodes.map((n) => n.pid);
+    const r = await runCli(['chaos', 'kill-node', '--node', '127.0.0.1:1', '--home', dir]);
+    expect(r.code, r.stderr).toBe(2);
+    expect(r.stderr).toMatch(/--node 127\.0\.0\.1:1: no such node .*\(nodes: 127\.0\.0\.1:\d+ (primary|replica)/);
+    expect(r.stderr).toMatch(/hint: name a node as host:port or its port/);
+    expect(await chaosList()).toEqual([]);
+    expect(deployment.record().nodes.map((n) => n.pid)).toEqual(pids);
+  });
+});
+
 describe('a lasting fault whose chaos process dies or is interrupted', () => {
   /** Starts `chaos pause-node --for 60s` on a replica and waits until its node is seen stopped. */
   async function pausedReplica() {
