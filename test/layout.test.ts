@@ -23,7 +23,7 @@ const ALLOWED: Record<string, string[]> = {
   health: ['observe', 'pipeline', 'redis'],
   ingest: ['pipeline', 'redis'],
   bench: ['pipeline', 'redis', 'ml', 'workload', 'health', 'ingest', 'embedded', 'observe'],
-  chaos: ['embedded', 'observe', 'redis', 'ml'],
+  chaos: ['embedded', 'observe', 'pipeline', 'redis', 'ml', 'workload', 'bench'],
   cli: ['embedded', 'pipeline', 'redis'],
   commands: ['cli', 'bench', 'chaos', 'embedded', 'health', 'ingest', 'observe', 'pipeline', 'redis', 'ml', 'workload'],
 };

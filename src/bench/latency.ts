@@ -17,6 +17,8 @@ export interface LatencySummary {
   overTime: LatencyWindow[];
   /** Events committed into this hop's stream per second of the Redis clock: the hop's throughput over time. */
   commitsOverTime: CommitWindow[];
+  /** The longest time between two commits of the run's events into this hop's stream (ms): how long it stood still. */
+  longestGapMs?: number;
 }
 
 /**
@@ -59,7 +61,7 @@ const ms = (us: number) => Math.round(us) / 1000;
 // A percentile is reported as the top of its HDR bucket, which can lie above the exact maximum.
 const at = (h: Histogram, p: number) => ms(Math.min(h.getValueAtPercentile(p), h.maxValue));
 
-function summary(stream: string, h: Histogram): Omit<LatencySummary, 'overTime' | 'commitsOverTime'> {
+function summary(stream: string, h: Histogram): Omit<LatencySummary, 'overTime' | 'commitsOverTime' | 'longestGapMs'> {
   return {
     stream,
     events: h.totalCount,
@@ -94,14 +96,17 @@ export async function hopLatencies(
   const streams = ['ingest', ...topology.stages.map((s) => s.output)];
   // Windows are kept by absolute index until every hop is read: the origin is the earliest one of all.
   const hops: {
-    summary: Omit<LatencySummary, 'overTime' | 'commitsOverTime'>;
+    summary: Omit<LatencySummary, 'overTime' | 'commitsOverTime' | 'longestGapMs'>;
     windows: Map<number, Omit<LatencyWindow, 't'>>;
     commits: Map<number, number>;
+    longestGapMs: number;
   }[] = [];
   for (const stream of streams) {
     const h = histogram();
     const perSecond = new Map<number, Histogram>();
     const commits = new Map<number, number>();
+    // Commit times (us) of the entries that carry the run's events, for the longest gap between two.
+    const committedAt: number[] = [];
     for (let k = 0; k < topology.partitions; k++) {
       let start = '-';
       for (;;) {
@@ -121,8 +126,10 @@ export async function hopLatencies(
             continue;
           }
           const commitWindow = Math.floor((t / 1000 - base) / windowMs);
+          let ours = false;
           for (const e of events) {
             if (e.producer !== producer || e.seq < firstSeq || e.seq > lastSeq) continue;
+            ours = true;
             const us = Math.max(1, Math.round(t - e.ts * 1000));
             h.recordValue(us);
             const w = Math.floor((e.ts - base) / windowMs);
@@ -131,6 +138,7 @@ export async function hopLatencies(
             wh.recordValue(us);
             commits.set(commitWindow, (commits.get(commitWindow) ?? 0) + 1);
           }
+          if (ours) committedAt.push(t);
         }
         if (entries.length < 500) break;
         start = `(${entries[entries.length - 1]![0].toString()}`;
@@ -141,7 +149,10 @@ export async function hopLatencies(
       perWindow.set(w, { events: wh.totalCount, p50: at(wh, 50), p99: at(wh, 99), max: ms(wh.maxValue) });
       wh.destroy();
     }
-    hops.push({ summary: summary(stream, h), windows: perWindow, commits });
+    committedAt.sort((a, b) => a - b);
+    let gap = 0;
+    for (let i = 1; i < committedAt.length; i++) gap = Math.max(gap, committedAt[i]! - committedAt[i - 1]!);
+    hops.push({ summary: summary(stream, h), windows: perWindow, commits, longestGapMs: ms(gap) });
     h.destroy();
   }
   let origin = Infinity;
@@ -151,5 +162,6 @@ export async function hopLatencies(
     ...hop.summary,
     overTime: [...hop.windows].sort((a, b) => a[0] - b[0]).map(([w, x]) => ({ t: sec(w), ...x })),
     commitsOverTime: [...hop.commits].sort((a, b) => a[0] - b[0]).map(([w, events]) => ({ t: sec(w), events })),
+    longestGapMs: hop.longestGapMs,
   }));
 }

@@ -90,6 +90,15 @@ export async function chooseNode(env: ChaosEnv, c: NodeChoice): Promise<NodeTarg
   };
 }
 
+/** Every node that is up (of `role`, when given), by address: the targets of a rolling fault. */
+export async function everyNode(env: ChaosEnv, role?: 'primary' | 'replica'): Promise<NodeTarget[]> {
+  const view = await probeNodes(await env.connection(), env.namespace);
+  const up = view.nodes
+    .filter((n) => n.up && (role === undefined || n.role === role))
+    .sort((a, b) => a.address.localeCompare(b.address));
+  return Promise.all(up.map((n) => chooseNode(env, { node: n.address, seed: 0 })));
+}
+
 /** The replica that would take over from `primary` (the first up replica of it, by address). */
 export async function replicaOf(env: ChaosEnv, primary: string): Promise<NodeTarget | undefined> {
   const view = await probeNodes(await env.connection(), env.namespace);

@@ -17,6 +17,8 @@ export interface Command<S extends z.ZodObject = z.ZodObject> {
   options: S;
   /** An option (an enum) that may also be given as the first argument: `streamctl dlq list`. */
   positional?: keyof z.output<S> & string;
+  /** A second option that may be given as the next argument: `streamctl chaos run FILE`. */
+  operand?: keyof z.output<S> & string;
   run(opts: z.output<S>, io: Io): Promise<number>;
 }
 

@@ -45,6 +45,15 @@ export const jsonOption = {
   json: z.boolean().default(false).describe('Print machine-readable JSON instead of text'),
 };
 
+/** `--json` for a command whose results may also go to a file: `--json` alone is stdout. */
+export const jsonFileOption = {
+  json: z
+    .string()
+    .optional()
+    .describe('Write the results as JSON to FILE (or stdout with no FILE)')
+    .meta({ valueName: 'FILE', preset: '-' }),
+};
+
 export type ConnectionOptions = {
   redis?: string | undefined;
   tlsCa?: string | undefined;

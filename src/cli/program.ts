@@ -90,21 +90,22 @@ function buildProgram(commands: readonly Command[], io: Io, onResult: (code: num
     sub.configureOutput({ writeOut: (s) => io.stdout.write(s), writeErr: (s) => io.stderr.write(s) });
     const properties = propertiesOf(command.options);
     for (const [key, p] of Object.entries(properties)) sub.addOption(optionFor(key, p));
-    const positional = command.positional ? properties[command.positional] : undefined;
-    if (command.positional && positional) {
-      const arg = new Argument(
-        `[${command.positional}]`,
-        `${positional.description ?? ''} (or --${kebab(command.positional)})`,
-      );
-      if (positional.enum) arg.choices(positional.enum.map(String));
+    const positionals = [command.positional, command.operand].filter((x): x is string => x !== undefined);
+    for (const name of positionals) {
+      const p = properties[name];
+      if (!p) continue;
+      const arg = new Argument(`[${name}]`, `${p.description ?? ''} (or --${kebab(name)})`);
+      if (p.enum) arg.choices(p.enum.map(String));
       sub.addArgument(arg);
     }
     if (command.examples?.length)
       sub.addHelpText('after', `\nExamples:\n${command.examples.map((e) => `  $ ${e}`).join('\n')}\n`);
     sub.action(async (...args: unknown[]) => {
-      // commander passes the positional argument (if declared) before the options.
-      const raw = (command.positional ? args[1] : args[0]) as Record<string, unknown>;
-      if (command.positional && args[0] !== undefined) raw[command.positional] ??= args[0];
+      // commander passes the positional arguments (those declared) before the options.
+      const raw = args[positionals.length] as Record<string, unknown>;
+      positionals.forEach((name, i) => {
+        if (args[i] !== undefined) raw[name] ??= args[i];
+      });
       for (const [key, p] of Object.entries(properties)) {
         if (p.env && raw[key] === undefined && io.env[p.env]) raw[key] = io.env[p.env];
       }

@@ -9,7 +9,7 @@ import { serveWritingHere } from '../bench/http-load.js';
 import { renderBenchReport } from '../bench/report-text.js';
 import { readBenchBaseline } from '../bench/baseline.js';
 import { defineCommand } from '../cli/command.js';
-import { batchOption, connectionOptions, namespaceOption, pipelineOption } from '../cli/options.js';
+import { batchOption, connectionOptions, jsonFileOption, namespaceOption, pipelineOption } from '../cli/options.js';
 import { connect } from '../cli/target.js';
 import { durationSchema } from '../duration.js';
 import { UsageError } from '../errors.js';
@@ -62,11 +62,7 @@ const options = z.object({
     .describe(
       "Measure the raw XADD rate (ours and redis-benchmark's) and the round trip first; --no-calibrate skips it",
     ),
-  json: z
-    .string()
-    .optional()
-    .describe('Write the results as JSON to FILE (or stdout with no FILE)')
-    .meta({ valueName: 'FILE', preset: '-' }),
+  ...jsonFileOption,
   html: z
     .string()
     .optional()

@@ -1,14 +1,27 @@
 import { z } from 'zod';
 import { defineCommand } from '../cli/command.js';
 import type { Io } from '../cli/io.js';
-import { connectionOptions, jsonOption, namespaceOption } from '../cli/options.js';
+import { connectionOptions, jsonFileOption, namespaceOption, pipelineOption } from '../cli/options.js';
 import { embeddedTarget, resolveTarget } from '../cli/target.js';
 import { chaosEnv } from '../chaos/chaos-env.js';
-import { describeTarget, FAULT_KINDS, type Fault, type FaultKind, type FaultTarget } from '../chaos/fault.js';
+import { describeTarget, FAULT_KINDS, type FaultKind } from '../chaos/fault.js';
 import { FAULT_ACTIONS } from '../chaos/faults/index.js';
 import { activeFaults } from '../chaos/fault-store.js';
 import { healAll, injectFaults, notSeenError } from '../chaos/inject.js';
-import { chooseNode, chooseWorkers, replicaOf } from '../chaos/targets.js';
+import { aimFault, DEFAULT_FOR_MS } from '../chaos/aim.js';
+import { builtinScenarioFile, builtinScenarios } from '../chaos/scenario/builtin.js';
+import { checkScenarioTarget } from '../chaos/scenario/live-run.js';
+import { renderScenarioHtml } from '../chaos/scenario/report-html.js';
+import { renderResilienceTable, renderScenarioReport } from '../chaos/scenario/report-text.js';
+import { runScenarios } from '../chaos/scenario/run-scenarios.js';
+import { VERDICT_EXIT } from '../chaos/scenario/runner.js';
+import { loadScenario } from '../chaos/scenario/scenario.js';
+import { awaitWorkers } from '../bench/await-workers.js';
+import { loadPipeline } from '../pipeline/definition.js';
+import { withScripts } from '../pipeline/scripts/scripts.js';
+import { ensureTopology } from '../pipeline/topology.js';
+import { existsSync, writeFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import { durationSchema, formatDuration } from '../duration.js';
 import { isPidAlive } from '../embedded/pid.js';
 import { resolveHome } from '../embedded/deployment.js';
@@ -16,12 +29,35 @@ import { RuntimeError, UsageError } from '../errors.js';
 import { redactUrl } from '../redact.js';
 import { renderTable } from '../table.js';
 
-const ACTIONS = [...FAULT_KINDS, 'list', 'heal'] as const;
+const ACTIONS = [...FAULT_KINDS, 'run', 'list', 'heal'] as const;
 
 const options = z.object({
   action: z
     .enum(ACTIONS)
-    .describe('The fault to inject (see above), or list the active faults, or heal (revert) every one of them'),
+    .describe(
+      'The fault to inject (see above); run a scenario (a fault under load, with gates and a report); list the ' +
+        'active faults; or heal (revert) every one of them',
+    ),
+  file: z
+    .string()
+    .min(1)
+    .optional()
+    .describe('chaos run: the scenario file (YAML; see the README for its format)')
+    .meta({ valueName: 'FILE' }),
+  scenario: z
+    .string()
+    .min(1)
+    .optional()
+    .describe(
+      'chaos run: a built-in scenario by name (worker-crash, worker-stall, replica-crash, client-pause, ' +
+        'manual-failover, primary-pause, primary-crash, rolling-restart), or all of them for a resilience table',
+    )
+    .meta({ valueName: 'NAME' }),
+  html: z
+    .string()
+    .optional()
+    .describe('chaos run: also write the report as a self-contained HTML page (one file per scenario with all)')
+    .meta({ valueName: 'FILE' }),
   node: z
     .string()
     .min(1)
@@ -47,19 +83,19 @@ const options = z.object({
     .meta({ valueName: 'N' }),
   for: durationSchema()
     .optional()
-    .describe('Lasting faults (pause-node, client-pause, pause-worker): how long, e.g. 8s (default 10s)')
+    .describe(
+      `Lasting faults (pause-node, client-pause, pause-worker): how long, e.g. 8s (default ${DEFAULT_FOR_MS / 1000}s)`,
+    )
     .meta({ valueName: 'D' }),
   mode: z.enum(['all', 'write']).default('all').describe('client-pause: pause every command, or only writes'),
   yes: z.boolean().default(false).describe('Confirm a fault against a Redis that streamctl did not start'),
   ...connectionOptions,
   ...namespaceOption,
-  ...jsonOption,
+  ...pipelineOption,
+  ...jsonFileOption,
 });
 
 type Options = z.output<typeof options>;
-
-/** Lasting faults' duration when --for is not given. */
-const DEFAULT_FOR_MS = 10_000;
 
 /** The flags each action takes besides the connection, --namespace and --json. */
 const FLAGS: Record<(typeof ACTIONS)[number], (keyof Options)[]> = {
@@ -70,10 +106,22 @@ const FLAGS: Record<(typeof ACTIONS)[number], (keyof Options)[]> = {
   'client-pause': ['node', 'role', 'random', 'seed', 'for', 'mode', 'yes'],
   'kill-worker': ['stage', 'count', 'random', 'seed'],
   'pause-worker': ['stage', 'count', 'random', 'seed', 'for'],
+  run: ['file', 'scenario', 'html', 'yes'],
   list: [],
   heal: [],
 };
-const FAULT_FLAGS: (keyof Options)[] = ['node', 'role', 'random', 'stage', 'count', 'for', 'yes'];
+const FAULT_FLAGS: (keyof Options)[] = [
+  'node',
+  'role',
+  'random',
+  'stage',
+  'count',
+  'for',
+  'yes',
+  'file',
+  'scenario',
+  'html',
+];
 const DEFAULTS: Partial<Options> = { random: false, count: 1, yes: false };
 
 /** Refuses a flag that the action does not take: it would be silently ignored. */
@@ -113,57 +161,76 @@ function environment(opts: Options, io: Io) {
   });
 }
 
-type Env = ReturnType<typeof environment>;
-
-/** The faults the options ask for, aimed; nothing is touched yet. */
-async function aim(opts: Options, env: Env): Promise<Fault[]> {
-  const kind = opts.action as FaultKind;
-  const action = FAULT_ACTIONS[kind];
-  if (!env.deployment && !action.external)
+/** Writes a JSON document to stdout (`--json` alone) or to the file `--json FILE` names. */
+function writeJson(to: string, doc: unknown, io: Io): void {
+  const text = `${JSON.stringify(doc, null, 2)}\n`;
+  if (to === '-') return io.stdout.write(text);
+  const file = resolve(io.cwd, to);
+  try {
+    writeFileSync(file, text);
+  } catch (err) {
     throw new UsageError(
-      'NOT_HERE',
-      `chaos ${kind} acts on the processes of the embedded deployment; ${env.urls.join(',')} (${env.source}) is a Redis streamctl did not start`,
-      "drop --redis (and STREAMCTL_REDIS_URL) to aim at `streamctl up`'s deployment, or use `chaos failover` or `chaos client-pause`, which Redis itself offers",
+      'BAD_JSON_FILE',
+      `--json: cannot write ${file}: ${(err as Error).message}`,
+      'give --json a writable file',
     );
-  const id = (i: number) => `${kind}-${Date.now().toString(36)}-${process.pid}-${i}`;
-  const durationMs = action.lasting ? (opts.for ?? DEFAULT_FOR_MS) : undefined;
-  const fault = (target: FaultTarget, i: number, params: Record<string, unknown> = {}): Fault => ({
-    id: id(i),
-    kind,
-    target,
-    params,
-    ...(durationMs !== undefined ? { durationMs } : {}),
-  });
-  if (action.target === 'worker')
-    return chooseWorkers(env, { stage: opts.stage, count: opts.count, random: opts.random, seed: opts.seed }).map(
-      (t, i) => fault(t, i),
-    );
-  if (kind === 'failover') {
-    const conn = await env.connection();
-    if (conn.mode !== 'cluster')
-      throw new UsageError(
-        'NOT_CLUSTER',
-        `chaos failover needs a Redis Cluster; ${env.urls.join(',')} is a single Redis`,
-        'run it against a cluster (`streamctl up` starts one by default)',
-      );
-    const picked = await chooseNode(env, {
-      node: opts.node,
-      role: opts.node ? undefined : 'replica',
-      random: opts.random,
-      seed: opts.seed,
-    });
-    if (picked.role === 'replica') return [fault(picked, 0)];
-    const replica = await replicaOf(env, picked.address);
-    if (!replica)
-      throw new UsageError(
-        'NO_REPLICA',
-        `${picked.address} is a primary with no replica up: nothing can take over`,
-        'pick a replica with --node, or wait until `streamctl health` shows the replica up',
-      );
-    return [fault(replica, 0, { primary: picked.address })];
   }
-  const target = await chooseNode(env, { node: opts.node, role: opts.role, random: opts.random, seed: opts.seed });
-  return [fault(target, 0, kind === 'client-pause' ? { mode: opts.mode } : {})];
+}
+
+/** `chaos run`: scenarios on the running deployment; the exit code is the worst verdict's. */
+async function runCommand(opts: Options, io: Io): Promise<number> {
+  if ((opts.file === undefined) === (opts.scenario === undefined))
+    throw new UsageError(
+      'NO_SCENARIO',
+      opts.file ? 'give a scenario file or --scenario, not both' : 'chaos run needs a scenario',
+      'give a file (`streamctl chaos run FILE`) or a built-in one (`--scenario primary-crash`, or `--scenario all`)',
+    );
+  const files = opts.file
+    ? [{ name: opts.file, file: resolve(io.cwd, opts.file) }]
+    : (opts.scenario === 'all' ? builtinScenarios() : [opts.scenario!]).map((name) => ({
+        name,
+        file: builtinScenarioFile(name),
+      }));
+  // Every file is checked before anything starts: a bad one is exit 2, not a run of minutes first.
+  const scenarios = files.map((f) => ({ name: f.name, scenario: loadScenario(f.file) }));
+  const html = opts.html ? resolve(io.cwd, opts.html) : undefined;
+  if (html && !existsSync(dirname(html)))
+    throw new UsageError(
+      'BAD_HTML_FILE',
+      `--html: the folder ${dirname(html)} does not exist`,
+      'give --html a file in an existing folder',
+    );
+  const { definition } = loadPipeline(opts.pipeline, io.cwd);
+  const env = environment(opts, io);
+  try {
+    for (const { scenario } of scenarios) checkScenarioTarget(env, scenario, opts.yes);
+    const conn = await env.connection();
+    const client = withScripts(conn.client());
+    const topology = await ensureTopology(client, env.namespace, definition.stages, {
+      partitions: definition.partitions,
+    });
+    await awaitWorkers(
+      client,
+      env.namespace,
+      topology.stages.map((st) => st.name),
+      env.say,
+      io.signal,
+    );
+    const reports = await runScenarios({ env, conn, client, topology, yes: opts.yes, scenarios });
+    for (const r of reports) {
+      if (html) {
+        const file = reports.length > 1 ? html.replace(/(\.html?)?$/, (ext) => `-${r.name}${ext || '.html'}`) : html;
+        writeFileSync(file, renderScenarioHtml(r, { generatedAt: new Date().toISOString() }));
+        env.say(`report: ${file}`);
+      }
+      if (opts.json !== '-') io.stdout.write(renderScenarioReport(r));
+    }
+    if (reports.length > 1 && opts.json !== '-') io.stdout.write(`\nRESILIENCE\n${renderResilienceTable(reports)}`);
+    if (opts.json) writeJson(opts.json, reports.length === 1 && opts.file ? reports[0] : { scenarios: reports }, io);
+    return Math.max(0, ...reports.map((r) => VERDICT_EXIT[r.verdict]));
+  } finally {
+    await env.close();
+  }
 }
 
 export default defineCommand({
@@ -184,17 +251,22 @@ export default defineCommand({
     'streamctl chaos client-pause --node 7001 --for 3s --mode write',
     'streamctl chaos kill-worker --stage analyze --count 1',
     'streamctl chaos pause-worker --for 8s',
+    'streamctl chaos run --scenario primary-crash --html primary-crash.html',
+    'streamctl chaos run my-experiment.yaml --json report.json',
+    'streamctl chaos run --scenario all',
     'streamctl chaos list',
     'streamctl chaos heal',
   ],
   options,
   positional: 'action',
+  operand: 'file',
   async run(opts, io) {
     checkFlags(opts);
+    if (opts.action === 'run') return runCommand(opts, io);
     const home = resolveHome(opts.home, io.cwd);
     if (opts.action === 'list') {
       const faults = activeFaults(home).map((f) => ({ ...f, holderAlive: f.by !== process.pid && isPidAlive(f.by) }));
-      if (opts.json) io.stdout.write(`${JSON.stringify({ faults }, null, 2)}\n`);
+      if (opts.json) writeJson(opts.json, { faults }, io);
       else if (faults.length === 0) io.stdout.write(`no active fault in ${home}\n`);
       else
         io.stdout.write(
@@ -217,7 +289,7 @@ export default defineCommand({
       if (opts.action === 'heal') {
         const healed = await healAll(env);
         const failed = healed.filter((h) => h.revertError !== undefined);
-        if (opts.json) io.stdout.write(`${JSON.stringify({ healed }, null, 2)}\n`);
+        if (opts.json) writeJson(opts.json, { healed }, io);
         else if (healed.length === 0) io.stdout.write(`no active fault in ${home}\n`);
         else
           for (const h of healed)
@@ -232,8 +304,9 @@ export default defineCommand({
           );
         return 0;
       }
-      const faults = await aim(opts, env);
-      const action = FAULT_ACTIONS[opts.action];
+      const kind = opts.action as FaultKind;
+      const faults = await aimFault(env, { ...opts, kind });
+      const action = FAULT_ACTIONS[kind];
       if (!env.deployment && !opts.yes)
         throw new UsageError(
           'CONFIRM_FAULT',
@@ -241,7 +314,7 @@ export default defineCommand({
           'add --yes to go ahead',
         );
       const outcomes = await injectFaults(env, faults);
-      if (opts.json) io.stdout.write(`${JSON.stringify({ faults: outcomes }, null, 2)}\n`);
+      if (opts.json) writeJson(opts.json, { faults: outcomes }, io);
       else
         for (const o of outcomes)
           io.stdout.write(
