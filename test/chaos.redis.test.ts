@@ -3,7 +3,7 @@ import type { ActiveFault } from '../src/chaos/fault.js';
 import type { FaultOutcome, HealOutcome } from '../src/chaos/inject.js';
 import { isStopped } from '../src/chaos/process-signals.js';
 import { waitFor } from '../src/wait.js';
-import { finished, runCli, spawnCli, type CliResult } from './helpers/cli.js';
+import { finished, runCli, spawnCli } from './helpers/cli.js';
 import { detachedDeployment } from './helpers/detached-deployment.js';
 
 /**
@@ -13,16 +13,8 @@ import { detachedDeployment } from './helpers/detached-deployment.js';
 const deployment = detachedDeployment('streamctl-chaos-');
 const { dir, healthUntil } = deployment;
 
-/** Starts `produce` at a light rate in the background. */
-function load(seconds: number): Promise<CliResult> {
-  return finished(spawnCli(['produce', '--home', dir, '--rate', '1000', '--duration', `${seconds}s`, '--json']));
-}
-
-async function verifyLatest() {
-  const v = await runCli(['verify', '--home', dir, '--wait', '60s', '--json']);
-  expect(v.code, v.stderr).toBe(0);
-  return JSON.parse(v.stdout) as { lost: number; duplicates: number; produced: number; delivered: number };
-}
+const load = (seconds: number) => deployment.load(seconds, 1000);
+const { verifyLatest } = deployment;
 
 async function chaosList(): Promise<(ActiveFault & { holderAlive: boolean })[]> {
   const l = await runCli(['chaos', 'list', '--home', dir, '--json']);

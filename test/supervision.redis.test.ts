@@ -6,7 +6,7 @@ import { isPidAlive } from '../src/embedded/pid.js';
 import { isNodeAlive } from '../src/embedded/redis-server.js';
 import type { DeploymentEvent } from '../src/observe/snapshot.js';
 import { waitFor } from '../src/wait.js';
-import { finished, runCli, spawnCli, type CliResult } from './helpers/cli.js';
+import { runCli } from './helpers/cli.js';
 import { detachedDeployment } from './helpers/detached-deployment.js';
 
 /**
@@ -22,16 +22,8 @@ const events = () =>
     .split('\n')
     .map((l) => JSON.parse(l) as DeploymentEvent);
 
-/** Starts `produce` for `seconds` at a steady rate, in the background. */
-function load(seconds: number): Promise<CliResult> {
-  return finished(spawnCli(['produce', '--home', dir, '--rate', '4000', '--duration', `${seconds}s`, '--json']));
-}
-
-async function verifyLatest() {
-  const v = await runCli(['verify', '--home', dir, '--wait', '60s', '--json']);
-  expect(v.code, v.stderr).toBe(0);
-  return JSON.parse(v.stdout) as { lost: number; duplicates: number; produced: number; delivered: number };
-}
+const load = (seconds: number) => deployment.load(seconds, 4000);
+const { verifyLatest } = deployment;
 
 describe('a supervised 3+3 deployment under load', () => {
   it('SIGKILL of a worker: a new worker process is live, health reports the restart, verify: lost 0, duplicates 0', async () => {

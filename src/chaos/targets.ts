@@ -64,6 +64,14 @@ export async function chooseNode(env: ChaosEnv, c: NodeChoice): Promise<NodeTarg
     candidates = [named];
   }
   if (c.role) candidates = candidates.filter((n) => n.role === c.role);
+  // A primary with no replica cannot fail over: a fault aimed at "a primary" means one that can,
+  // when there is one (after failovers, a shard may be left without a replica).
+  if (c.role === 'primary' && c.node === undefined) {
+    const covered = candidates.filter((p) =>
+      nodes.some((r) => r.up && r.role === 'replica' && r.primaryAddress === p.address),
+    );
+    if (covered.length) candidates = covered;
+  }
   if (candidates.length === 0)
     throw new UsageError(
       'NO_SUCH_NODE',

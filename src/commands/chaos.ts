@@ -216,15 +216,23 @@ async function runCommand(opts: Options, io: Io): Promise<number> {
       env.say,
       io.signal,
     );
-    const reports = await runScenarios({ env, conn, client, topology, yes: opts.yes, scenarios });
-    for (const r of reports) {
-      if (html) {
-        const file = reports.length > 1 ? html.replace(/(\.html?)?$/, (ext) => `-${r.name}${ext || '.html'}`) : html;
-        writeFileSync(file, renderScenarioHtml(r, { generatedAt: new Date().toISOString() }));
-        env.say(`report: ${file}`);
-      }
-      if (opts.json !== '-') io.stdout.write(renderScenarioReport(r));
-    }
+    const reports = await runScenarios({
+      env,
+      conn,
+      client,
+      topology,
+      yes: opts.yes,
+      scenarios,
+      onReport(r) {
+        if (html) {
+          const file =
+            scenarios.length > 1 ? html.replace(/(\.html?)?$/, (ext) => `-${r.name}${ext || '.html'}`) : html;
+          writeFileSync(file, renderScenarioHtml(r, { generatedAt: new Date().toISOString() }));
+          env.say(`report: ${file}`);
+        }
+        if (opts.json !== '-') io.stdout.write(renderScenarioReport(r));
+      },
+    });
     if (reports.length > 1 && opts.json !== '-') io.stdout.write(`\nRESILIENCE\n${renderResilienceTable(reports)}`);
     if (opts.json) writeJson(opts.json, reports.length === 1 && opts.file ? reports[0] : { scenarios: reports }, io);
     return Math.max(0, ...reports.map((r) => VERDICT_EXIT[r.verdict]));

@@ -5,7 +5,7 @@ import type { Deployment } from '../../src/embedded/deployment.js';
 import { isNodeAlive } from '../../src/embedded/redis-server.js';
 import type { Snapshot } from '../../src/observe/snapshot.js';
 import { waitFor } from '../../src/wait.js';
-import { runCli } from './cli.js';
+import { finished, runCli, spawnCli, type CliResult } from './cli.js';
 import { processesIn, randomBasePort, tempDir } from './redis.js';
 
 /**
@@ -38,8 +38,24 @@ export function detachedDeployment(prefix: string) {
     return { code: h.code, report: JSON.parse(h.stdout) as Snapshot };
   }
 
+  /** Starts `produce` for `seconds` at a steady `rate`, in the background. */
+  function load(seconds: number, rate: number): Promise<CliResult> {
+    return finished(
+      spawnCli(['produce', '--home', dir, '--rate', String(rate), '--duration', `${seconds}s`, '--json']),
+    );
+  }
+
+  /** `verify --json` of the latest run, which must exit 0. */
+  async function verifyLatest() {
+    const v = await runCli(['verify', '--home', dir, '--wait', '60s', '--json']);
+    expect(v.code, v.stderr).toBe(0);
+    return JSON.parse(v.stdout) as { lost: number; duplicates: number; produced: number; delivered: number };
+  }
+
   return {
     dir,
+    load,
+    verifyLatest,
     /** The deployment as `up` printed it. */
     first: () => first!,
     /** The record as the supervisor keeps it now. */

@@ -1,8 +1,8 @@
 import { formatDuration } from '../../duration.js';
 import type { FaultAction } from '../fault-action.js';
-import { isGone, signalProcess } from '../process-signals.js';
+import { processGone, sendSignal } from './process-steps.js';
 import { settled } from '../settled.js';
-import { ensureRunning, pidOf } from '../supervised.js';
+import { ensureRunning } from '../supervised.js';
 
 /**
  * SIGKILL a redis-server of the embedded deployment: a crash. The supervisor answers it with its
@@ -15,15 +15,8 @@ export const killNode: FaultAction = {
   target: 'node',
   external: false,
   lasting: false,
-  async apply(_env, f) {
-    const pid = pidOf(f.target);
-    signalProcess(pid, 'SIGKILL');
-    return `sent SIGKILL to pid ${pid}`;
-  },
-  async check(_env, f) {
-    const pid = pidOf(f.target);
-    return isGone(pid) ? `pid ${pid} is gone` : undefined;
-  },
+  apply: sendSignal('SIGKILL'),
+  check: processGone,
   async revert(env, f) {
     const t0 = performance.now();
     const back = await ensureRunning(env, f.target);

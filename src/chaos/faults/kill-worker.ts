@@ -1,7 +1,7 @@
 import { formatDuration } from '../../duration.js';
 import type { FaultAction } from '../fault-action.js';
-import { isGone, signalProcess } from '../process-signals.js';
-import { ensureRunning, pidOf } from '../supervised.js';
+import { processGone, sendSignal } from './process-steps.js';
+import { ensureRunning } from '../supervised.js';
 
 /**
  * SIGKILL a stage worker of the embedded deployment: a crash mid-batch. Its leases expire and the
@@ -14,15 +14,8 @@ export const killWorker: FaultAction = {
   target: 'worker',
   external: false,
   lasting: false,
-  async apply(_env, f) {
-    const pid = pidOf(f.target);
-    signalProcess(pid, 'SIGKILL');
-    return `sent SIGKILL to pid ${pid}`;
-  },
-  async check(_env, f) {
-    const pid = pidOf(f.target);
-    return isGone(pid) ? `pid ${pid} is gone` : undefined;
-  },
+  apply: sendSignal('SIGKILL'),
+  check: processGone,
   async revert(env, f) {
     const t0 = performance.now();
     const back = await ensureRunning(env, f.target);

@@ -1,5 +1,5 @@
 import type { FaultAction } from '../fault-action.js';
-import { isGone, isStopped, signalProcess } from '../process-signals.js';
+import { processStopped, resume, sendSignal } from './process-steps.js';
 import { settled } from '../settled.js';
 import { pidOf } from '../supervised.js';
 
@@ -14,19 +14,9 @@ export const pauseNode: FaultAction = {
   target: 'node',
   external: false,
   lasting: true,
-  async apply(_env, f) {
-    const pid = pidOf(f.target);
-    signalProcess(pid, 'SIGSTOP');
-    return `sent SIGSTOP to pid ${pid}`;
-  },
-  async check(_env, f) {
-    const pid = pidOf(f.target);
-    return isStopped(pid) ? `pid ${pid} is stopped (state T)` : undefined;
-  },
+  apply: sendSignal('SIGSTOP'),
+  check: processStopped,
   async revert(env, f) {
-    const pid = pidOf(f.target);
-    if (isGone(pid)) return `pid ${pid} is gone: nothing to resume; ${await settled(env)}`;
-    signalProcess(pid, 'SIGCONT');
-    return `sent SIGCONT to pid ${pid}${isStopped(pid) ? ' (still stopped!)' : ''}; ${await settled(env)}`;
+    return `${resume(pidOf(f.target))}; ${await settled(env)}`;
   },
 };

@@ -2,7 +2,8 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import { workersLog } from '../../embedded/deployment.js';
 import { waitFor } from '../../wait.js';
 import type { FaultAction } from '../fault-action.js';
-import { isGone, isStopped, signalProcess } from '../process-signals.js';
+import { isGone } from '../process-signals.js';
+import { processStopped, resume, sendSignal } from './process-steps.js';
 import { pidOf } from '../supervised.js';
 
 /** How long a resumed worker gets to report the leases it lost. */
@@ -30,22 +31,14 @@ export const pauseWorker: FaultAction = {
   target: 'worker',
   external: false,
   lasting: true,
-  async apply(_env, f) {
-    const pid = pidOf(f.target);
-    signalProcess(pid, 'SIGSTOP');
-    return `sent SIGSTOP to pid ${pid}`;
-  },
-  async check(_env, f) {
-    const pid = pidOf(f.target);
-    return isStopped(pid) ? `pid ${pid} is stopped (state T)` : undefined;
-  },
+  apply: sendSignal('SIGSTOP'),
+  check: processStopped,
   async revert(env, f) {
     const pid = pidOf(f.target);
     if (isGone(pid)) return `pid ${pid} is gone: nothing to resume`;
     const log = workersLog(env.home);
     const from = existsSync(log) ? statSync(log).size : 0;
-    signalProcess(pid, 'SIGCONT');
-    const resumed = `sent SIGCONT to pid ${pid}${isStopped(pid) ? ' (still stopped!)' : ''}`;
+    const resumed = resume(pid);
     // What the worker says once awake: partitions whose lease ran out while it slept are given up.
     const fenced = await waitFor(async () => leaseLines(log, from, pid), {
       timeoutMs: FENCE_WAIT_MS,

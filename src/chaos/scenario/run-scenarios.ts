@@ -15,7 +15,11 @@ const BETWEEN_MS = 90_000;
  * @throws RuntimeError NOT_HEALTHY when the deployment does not recover between two scenarios.
  */
 export async function runScenarios(
-  o: Omit<LiveRunOptions, 'scenario' | 'name'> & { scenarios: { name: string; scenario: Scenario }[] },
+  o: Omit<LiveRunOptions, 'scenario' | 'name'> & {
+    scenarios: { name: string; scenario: Scenario }[];
+    /** Called with each report as soon as its scenario ends. */
+    onReport?: (r: ScenarioReport) => void;
+  },
 ): Promise<ScenarioReport[]> {
   const reports: ScenarioReport[] = [];
   for (const [i, { name, scenario }] of o.scenarios.entries()) {
@@ -40,7 +44,9 @@ export async function runScenarios(
       );
     }
     o.env.say(`scenario ${name}: ${scenario.title}`);
-    reports.push(await runScenarioLive({ ...o, scenario, name }));
+    const report = await runScenarioLive({ ...o, scenario, name });
+    reports.push(report);
+    o.onReport?.(report);
   }
   return reports;
 }

@@ -95,6 +95,8 @@ export interface ScenarioOutcome {
 
 /** How often live metrics are read and `during` gates checked. */
 export const TICK_MS = 1000;
+/** A plain progress line every this many ticks (a run is silent between its events otherwise). */
+const PROGRESS_EVERY = 5;
 
 function liveValue(g: Gate, s: LiveSample): number | string {
   switch (g.metric) {
@@ -145,6 +147,10 @@ export async function runScenario(s: Scenario, d: RunnerDeps): Promise<ScenarioO
     for (;;) {
       const sample = await d.probe();
       samples.push({ t: at(), sample });
+      if (samples.length % PROGRESS_EVERY === 0)
+        d.say(
+          `${(at() / 1000).toFixed(1)}s progress: backlog ${sample.lag}, health ${sample.health}, last commit at the sink ${sample.stallMs} ms ago`,
+        );
       while (next < method.length && method[next]!.at <= at() && !notSteady && !aborted) {
         if (next === 0) {
           for (const g of s.steady_state) {

@@ -1,0 +1,31 @@
+import type { FaultAction } from '../fault-action.js';
+import { isGone, isStopped, signalProcess } from '../process-signals.js';
+import { pidOf } from '../supervised.js';
+
+/** The `apply` of a fault that sends its target's process a signal. */
+export function sendSignal(signal: 'SIGKILL' | 'SIGSTOP'): FaultAction['apply'] {
+  return async (_env, f) => {
+    const pid = pidOf(f.target);
+    signalProcess(pid, signal);
+    return `sent ${signal} to pid ${pid}`;
+  };
+}
+
+/** The `check` of a kill: the process is gone. */
+export const processGone: FaultAction['check'] = async (_env, f) => {
+  const pid = pidOf(f.target);
+  return isGone(pid) ? `pid ${pid} is gone` : undefined;
+};
+
+/** The `check` of a pause: the process is stopped. */
+export const processStopped: FaultAction['check'] = async (_env, f) => {
+  const pid = pidOf(f.target);
+  return isStopped(pid) ? `pid ${pid} is stopped (state T)` : undefined;
+};
+
+/** Resumes a paused process (SIGCONT); says so, or that it is gone. */
+export function resume(pid: number): string {
+  if (isGone(pid)) return `pid ${pid} is gone: nothing to resume`;
+  signalProcess(pid, 'SIGCONT');
+  return `sent SIGCONT to pid ${pid}${isStopped(pid) ? ' (still stopped!)' : ''}`;
+}
