@@ -78,6 +78,30 @@ describe('chaos run on the 3+3 cluster', () => {
     await healthOk();
   }, 150_000);
 
+  it('two kills of the same worker slot in one run: the second is aimed at the process that runs then, not the first one', async () => {
+    const file = join(dir, 'twice.yaml');
+    writeFileSync(
+      file,
+      [
+        'title: the same worker killed twice',
+        'load: { rate: 1000, duration: 16s, warmup: 2s }',
+        'method:',
+        '  - { fault: kill-worker, at: 4s, stage: analyze }',
+        '  - { fault: kill-worker, at: 9s, stage: analyze }',
+        'gates:',
+        '  after: [{ metric: duplicates, max: 0 }, { metric: lost, max: 0 }]',
+      ].join('\n'),
+    );
+    const { code, report, stdout } = await run(file);
+    expect(code, stdout).toBe(0);
+    const exits = report.timeline.filter(
+      (e) => e.kind === 'deployment' && /^exit analyze#1: pid \d+: signal SIGKILL/.test(e.text),
+    );
+    expect(exits.map((e) => e.text.match(/pid (\d+)/)![1])).toHaveLength(2);
+    expect(new Set(exits.map((e) => e.text.match(/pid (\d+)/)![1])).size).toBe(2);
+    await healthOk();
+  }, 120_000);
+
   it('an abort: an impossible gate with abort: true stops the run within a tick, the paused node runs again, exit 3, report written', async () => {
     const file = join(dir, 'abort.yaml');
     writeFileSync(

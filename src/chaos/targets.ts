@@ -2,6 +2,7 @@ import { UsageError } from '../errors.js';
 import { prng } from '../ml/random.js';
 import { probeNodes } from '../observe/probe-nodes.js';
 import type { NodeHealth } from '../observe/snapshot.js';
+import { readDeployment, type Deployment } from '../embedded/deployment.js';
 import { isPidAlive } from '../embedded/pid.js';
 import type { ChaosEnv } from './chaos-env.js';
 import type { NodeTarget, WorkerTarget } from './fault.js';
@@ -22,6 +23,14 @@ export interface WorkerChoice {
   count: number;
   random?: boolean | undefined;
   seed: number;
+}
+
+/**
+ * The embedded deployment's record as its supervisor keeps it now: pids change with every restart,
+ * and a fault aimed at a pid of an earlier process would hit nothing and look done.
+ */
+function current(env: ChaosEnv): Deployment | undefined {
+  return env.deployment ? (readDeployment(env.home) ?? env.deployment) : undefined;
 }
 
 /** `count` items of `items` (in their order), drawn at random with `seed` when `random`. */
@@ -87,7 +96,7 @@ export async function chooseNode(env: ChaosEnv, c: NodeChoice): Promise<NodeTarg
   const n = draw(candidates, 1, c.random, c.seed)[0]!;
   const at = n.address.lastIndexOf(':');
   const port = Number(n.address.slice(at + 1));
-  const pid = env.deployment?.nodes.find((x) => x.port === port)?.pid;
+  const pid = current(env)?.nodes.find((x) => x.port === port)?.pid;
   return {
     type: 'node',
     address: n.address,
@@ -121,7 +130,7 @@ export async function replicaOf(env: ChaosEnv, primary: string): Promise<NodeTar
  * @throws UsageError UNKNOWN_STAGE or NO_WORKER when there is none to choose.
  */
 export function chooseWorkers(env: ChaosEnv, c: WorkerChoice): WorkerTarget[] {
-  const all = (env.deployment?.workers ?? [])
+  const all = (current(env)?.workers ?? [])
     .filter((w) => w.state !== 'stopped')
     .map((w) => ({ type: 'worker' as const, name: w.name ?? `${w.stage}#?`, stage: w.stage, pid: w.pid }))
     .sort((a, b) => a.name.localeCompare(b.name));

@@ -249,7 +249,9 @@ export default defineCommand({
     'state folder until it is reverted, is checked to take effect (exit 1 when it was not seen), and is ' +
     'always reverted: at its end, on failure, on Ctrl-C, and by `chaos heal` after a crash. Exit 2: the ' +
     'fault cannot be applied here (a hint says why). On a Redis streamctl did not start only failover and ' +
-    'client-pause are allowed, with --yes. Faults: ' +
+    'client-pause are allowed, with --yes. `chaos run FILE` (or --scenario NAME, or all) runs a scenario: ' +
+    'a load, faults at their times, gates while it runs and after, a verdict (exit 0 passed, 1 deviated, ' +
+    '2 invalid, 3 aborted) and a report on the data. Faults: ' +
     FAULT_KINDS.map((k) => `${k}: ${FAULT_ACTIONS[k].summary}`).join('; ') +
     '.',
   examples: [

@@ -1,3 +1,5 @@
+import { isNodeAlive } from '../../embedded/redis-server.js';
+import { RuntimeError } from '../../errors.js';
 import type { FaultAction } from '../fault-action.js';
 import { isGone, isStopped, signalProcess } from '../process-signals.js';
 import { pidOf } from '../supervised.js';
@@ -6,7 +8,14 @@ import { pidOf } from '../supervised.js';
 export function sendSignal(signal: 'SIGKILL' | 'SIGSTOP'): FaultAction['apply'] {
   return async (_env, f) => {
     const pid = pidOf(f.target);
-    signalProcess(pid, signal);
+    // A pid that runs nothing would make the fault look done (the process is "gone") without any effect.
+    const running = f.target.type === 'node' ? isNodeAlive(pid, f.target.port) : !isGone(pid);
+    if (!running || !signalProcess(pid, signal))
+      throw new RuntimeError(
+        'NOT_RUNNING',
+        `pid ${pid} (${f.target.type === 'node' ? f.target.address : f.target.name}) is not running: nothing to ${signal === 'SIGKILL' ? 'kill' : 'pause'}`,
+        'see `streamctl health`; aim again once the process runs',
+      );
     return `sent ${signal} to pid ${pid}`;
   };
 }
