@@ -411,4 +411,44 @@ describe('backpressure', () => {
     expect(c.text().length).toBe(expectedLength);
     expect(proxy.stats().bytes.downstream).toEqual({ received: expectedLength, forwarded: expectedLength });
   });
+  it('a latency toxic holds at most about 1 MB: past it the proxy stops reading the client', async () => {
+    const { proxy, port } = await startProxy();
+    proxy.addToxic({ name: 'hold', type: 'latency', direction: 'upstream', ms: 60_000 });
+    const c = await rawClient(port);
+    const size = 8_000_000;
+    c.socket.write(resp('SET', 'fp:queued', 'q'.repeat(size)));
+    let last = -1;
+    const held = await waitFor(
+      async () => {
+        const received = proxy.stats().bytes.upstream.received;
+        const settled = received > 0 && received === last && c.socket.writableLength > 0;
+        last = received;
+        return settled ? received : undefined;
+      },
+      { timeoutMs: 20_000, intervalMs: 250, onTimeout: () => new Error('the proxy never stopped reading the client') },
+    );
+    expect(held).toBeLessThan(2_000_000);
+    expect(proxy.stats().bytes.upstream.forwarded).toBe(0);
+
+    proxy.removeToxic('hold');
+    await c.until((t) => t === '+OK\r\n', 20_000);
+    expect(proxy.stats().bytes.upstream.forwarded).toBeGreaterThan(size);
+  });
+});
+
+describe('closing', () => {
+  it('a client that half-closes still gets what a toxic holds for it, then the connection ends cleanly', async () => {
+    const { proxy, port } = await startProxy();
+    proxy.addToxic({ name: 'slow', type: 'latency', direction: 'downstream', ms: 300 });
+    const c = await rawClient(port);
+    const t0 = performance.now();
+    c.socket.write(PING);
+    await statsUntil(proxy, (s) => s.toxics.slow!.bytes === PONG.length, 'the PONG held');
+    // The FIN reaches Redis, which closes; the PONG queued behind the latency must still arrive.
+    c.socket.end();
+    expect(await c.closed).toBeUndefined();
+    expect(c.text()).toBe(PONG);
+    expect(performance.now() - t0).toBeGreaterThanOrEqual(300);
+    await statsUntil(proxy, (s) => s.connections.open === 0, 'no open connection');
+  });
 });

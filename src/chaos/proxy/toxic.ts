@@ -1,7 +1,8 @@
 /**
  * Toxics: the faults a `FaultProxy` puts on the bytes it forwards, shaped like toxiproxy's so that a
  * scenario written for one reads naturally for the other. A toxic is plain data (it can come from
- * JSON or YAML through `parseToxic`); what each one does lives in `toxic-chain.ts`.
+ * JSON or YAML through `parseToxic`); what each one does to bytes lives in `toxic-chain.ts`, and
+ * `reset_peer`, which acts on connections, in `fault-proxy.ts`.
  */
 import { z } from 'zod';
 import { UsageError } from '../../errors.js';
@@ -39,7 +40,10 @@ const bandwidth = z.strictObject({ ...base, type: z.literal('bandwidth'), kbps: 
 /** Accepts the bytes and drops them: the peer never hears of them, and the connection stays open. */
 const blackhole = z.strictObject({ ...base, type: z.literal('blackhole') });
 
-/** Resets the open connections and every new one (the client sees ECONNRESET). */
+/**
+ * Resets the open connections and every new one (the client sees ECONNRESET). A reset ends both
+ * directions, so its `direction` changes nothing.
+ */
 const resetPeer = z.strictObject({ ...base, type: z.literal('reset_peer') });
 
 /** Cuts each chunk into pieces of about `averageSize` bytes, `delayUs` microseconds apart. */
@@ -56,7 +60,10 @@ const slicer = z
     path: ['sizeVariation'],
   });
 
-/** Closes the connection once `bytes` bytes went through in the toxic's direction. */
+/**
+ * Closes the connection once `bytes` bytes went through in the toxic's direction, counted per
+ * connection from when the toxic was added.
+ */
 const limitData = z.strictObject({ ...base, type: z.literal('limit_data'), bytes: z.number().int().nonnegative() });
 
 /** A toxic as data; `type` tells which one. */
