@@ -3,6 +3,7 @@
  * with an IPC channel): it runs the deployment until `down` asks it to stop on its control channel,
  * or until SIGTERM/SIGINT/SIGHUP, then drains the workers, stops Redis and exits.
  */
+import { startFaultProxy } from '../src/chaos/proxy/fault-proxy.js';
 import { serveInBackground } from '../src/embedded/background-supervisor.js';
 import { createRedisFactory } from '../src/redis/connection.js';
 
@@ -15,7 +16,7 @@ const signalled = new Promise<void>((resolve) => {
 });
 let sup;
 try {
-  sup = await serveInBackground(createRedisFactory());
+  sup = await serveInBackground(createRedisFactory(), startFaultProxy);
 } catch {
   process.exit(1);
 }

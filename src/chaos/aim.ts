@@ -19,6 +19,11 @@ export interface FaultRequest {
   /** Lasting faults: ms. */
   for?: number | undefined;
   mode?: 'all' | 'write' | undefined;
+  /** Network faults: latency and jitter (ms), bandwidth (kilobytes/s), the direction of the traffic. */
+  ms?: number | undefined;
+  jitter?: number | undefined;
+  kbps?: number | undefined;
+  direction?: 'upstream' | 'downstream' | 'both' | undefined;
   /** Node faults: every node that is up (of `role`), one after another (a rolling restart). */
   all?: boolean | undefined;
 }
@@ -73,10 +78,15 @@ export async function aimFault(env: ChaosEnv, r: FaultRequest): Promise<Fault[]>
       );
     return [fault(replica, { primary: picked.address })];
   }
-  if (r.all)
-    return (await everyNode(env, r.role)).map((t) =>
-      fault(t, r.kind === 'client-pause' ? { mode: r.mode ?? 'all' } : {}),
-    );
+  const params: Record<string, unknown> =
+    r.kind === 'client-pause'
+      ? { mode: r.mode ?? 'all' }
+      : Object.fromEntries(
+          Object.entries({ ms: r.ms, jitter: r.jitter, kbps: r.kbps, direction: r.direction }).filter(
+            ([, v]) => v !== undefined,
+          ),
+        );
+  if (r.all) return (await everyNode(env, r.role)).map((t) => fault(t, params));
   const target = await chooseNode(env, { node: r.node, role: r.role, random: r.random, seed: r.seed });
-  return [fault(target, r.kind === 'client-pause' ? { mode: r.mode ?? 'all' } : {})];
+  return [fault(target, params)];
 }

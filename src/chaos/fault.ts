@@ -13,6 +13,10 @@ export const FAULT_KINDS = [
   'client-pause',
   'kill-worker',
   'pause-worker',
+  'latency',
+  'bandwidth',
+  'blackhole',
+  'reset',
 ] as const;
 
 export type FaultKind = (typeof FAULT_KINDS)[number];

@@ -28,6 +28,14 @@ export const connectionOptions = {
     .describe('CA certificate (PEM) that signed the rediss:// server certificate')
     .meta({ valueName: 'FILE' }),
   tlsInsecure: z.boolean().default(false).describe('Accept any TLS server certificate (tests only)'),
+  redisMap: z
+    .string()
+    .optional()
+    .describe(
+      'Connect to other addresses than the cluster nodes announce: ANNOUNCED_HOST:PORT=HOST:PORT,... ' +
+        '(a proxy per node, a NAT); redirections follow the map',
+    )
+    .meta({ valueName: 'MAP' }),
   ...homeOption,
 };
 
@@ -58,6 +66,7 @@ export type ConnectionOptions = {
   redis?: string | undefined;
   tlsCa?: string | undefined;
   tlsInsecure: boolean;
+  redisMap?: string | undefined;
   home: string;
 };
 

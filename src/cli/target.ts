@@ -2,8 +2,8 @@ import { RuntimeError } from '../errors.js';
 import type { Io } from './io.js';
 import type { ConnectionOptions } from './options.js';
 import type { ConnectionSpec, RedisConnection } from '../redis/connection.js';
-import { deploymentUrls, readDeployment, resolveHome, type Deployment } from '../embedded/deployment.js';
-import { parseRedisUrls } from '../redis/endpoint.js';
+import { clientUrls, proxyMap, readDeployment, resolveHome, type Deployment } from '../embedded/deployment.js';
+import { parseAddressMap, parseRedisUrls } from '../redis/endpoint.js';
 
 /**
  * Decides where to connect: --redis, else STREAMCTL_REDIS_URL, else the embedded deployment
@@ -11,7 +11,11 @@ import { parseRedisUrls } from '../redis/endpoint.js';
  * @throws RuntimeError NO_REDIS when none of them is there.
  */
 export function resolveTarget(opts: ConnectionOptions, io: Pick<Io, 'env' | 'cwd'>): ConnectionSpec {
-  const tls = { tlsCa: opts.tlsCa, tlsInsecure: opts.tlsInsecure };
+  const tls = {
+    tlsCa: opts.tlsCa,
+    tlsInsecure: opts.tlsInsecure,
+    ...(opts.redisMap ? { addressMap: parseAddressMap(opts.redisMap) } : {}),
+  };
   if (opts.redis) return { endpoints: parseRedisUrls(opts.redis), source: '--redis', ...tls };
   const fromEnv = io.env.STREAMCTL_REDIS_URL;
   if (fromEnv) return { endpoints: parseRedisUrls(fromEnv), source: 'STREAMCTL_REDIS_URL', ...tls };
@@ -24,7 +28,14 @@ export function resolveTarget(opts: ConnectionOptions, io: Pick<Io, 'env' | 'cwd
       'start one with `streamctl up --detach`, or pass --redis URL',
     );
   }
-  return { endpoints: parseRedisUrls(deploymentUrls(d).join(',')), source: 'embedded deployment', ...tls };
+  // Through the fault proxies when the deployment runs them: every client's way to the nodes.
+  const map = proxyMap(d);
+  return {
+    endpoints: parseRedisUrls(clientUrls(d).join(',')),
+    source: 'embedded deployment',
+    ...tls,
+    ...(map ? { addressMap: map } : {}),
+  };
 }
 
 /**

@@ -88,6 +88,28 @@ const options = z.object({
     )
     .meta({ valueName: 'D' }),
   mode: z.enum(['all', 'write']).default('all').describe('client-pause: pause every command, or only writes'),
+  ms: z.coerce
+    .number()
+    .min(0)
+    .optional()
+    .describe('latency: milliseconds added each way (default 50)')
+    .meta({ valueName: 'MS' }),
+  jitter: z.coerce
+    .number()
+    .min(0)
+    .optional()
+    .describe('latency: up to this many ms more or less, at random (bytes are never reordered)')
+    .meta({ valueName: 'MS' }),
+  kbps: z.coerce
+    .number()
+    .positive()
+    .optional()
+    .describe('bandwidth: kilobytes per second (default 100)')
+    .meta({ valueName: 'KB/S' }),
+  direction: z
+    .enum(['upstream', 'downstream', 'both'])
+    .optional()
+    .describe('Network faults: client -> Redis (upstream), Redis -> client (downstream), or both (default)'),
   yes: z.boolean().default(false).describe('Confirm a fault against a Redis that streamctl did not start'),
   ...connectionOptions,
   ...namespaceOption,
@@ -106,11 +128,19 @@ const FLAGS: Record<(typeof ACTIONS)[number], (keyof Options)[]> = {
   'client-pause': ['node', 'role', 'random', 'seed', 'for', 'mode', 'yes'],
   'kill-worker': ['stage', 'count', 'random', 'seed'],
   'pause-worker': ['stage', 'count', 'random', 'seed', 'for'],
+  latency: ['node', 'role', 'random', 'seed', 'for', 'ms', 'jitter', 'direction'],
+  bandwidth: ['node', 'role', 'random', 'seed', 'for', 'kbps', 'direction'],
+  blackhole: ['node', 'role', 'random', 'seed', 'for', 'direction'],
+  reset: ['node', 'role', 'random', 'seed', 'for'],
   run: ['file', 'scenario', 'html', 'yes'],
   list: [],
   heal: [],
 };
 const FAULT_FLAGS: (keyof Options)[] = [
+  'ms',
+  'jitter',
+  'kbps',
+  'direction',
   'node',
   'role',
   'random',
@@ -261,6 +291,8 @@ export default defineCommand({
     'streamctl chaos client-pause --node 7001 --for 3s --mode write',
     'streamctl chaos kill-worker --stage analyze --count 1',
     'streamctl chaos pause-worker --for 8s',
+    'streamctl chaos latency --node 7001 --ms 50 --jitter 10 --for 30s   # needs up --fault-proxy',
+    'streamctl chaos blackhole --role primary --random --for 10s',
     'streamctl chaos run --scenario primary-crash --html primary-crash.html',
     'streamctl chaos run my-experiment.yaml --json report.json',
     'streamctl chaos run --scenario all',

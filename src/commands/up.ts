@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { startFaultProxy } from '../chaos/proxy/fault-proxy.js';
 import { defineCommand } from '../cli/command.js';
 import type { Io } from '../cli/io.js';
 import { homeOption, jsonOption, namespaceOption, pipelineOption } from '../cli/options.js';
@@ -91,6 +92,13 @@ const options = z.object({
         'primary once its replica took over), or never',
     )
     .meta({ valueName: 'POLICY' }),
+  faultProxy: z
+    .boolean()
+    .default(false)
+    .describe(
+      'Run a fault proxy in front of every node, through which every streamctl client connects (cluster ' +
+        'redirections included), for `chaos latency`, `bandwidth`, `blackhole` and `reset`',
+    ),
   quiet: z.boolean().default(false).describe('No status line every second'),
   http: z.coerce
     .number()
@@ -180,6 +188,7 @@ export default defineCommand({
       workers: opts.workers,
       connect: opts.http !== undefined,
       restart: opts.restart,
+      faultProxy: opts.faultProxy,
       env: io.env,
     };
     if (opts.detach) {
@@ -196,6 +205,7 @@ export default defineCommand({
     }
     const up = await Supervisor.start({
       ...spec,
+      proxyFactory: startFaultProxy,
       redis: io.redis,
       progress,
       ...(opts.json ? {} : { workerOutput: progress }),

@@ -2,13 +2,14 @@ import { spawn } from 'node:child_process';
 import { mkdirSync, openSync } from 'node:fs';
 import { join } from 'node:path';
 import { RuntimeError, StreamctlError, toStreamctlError } from '../errors.js';
+import type { NodeProxyFactory } from './node-proxy.js';
 import type { RedisFactory } from '../redis/connection.js';
 import { cliEntry } from './cli-entry.js';
 import type { Deployment } from './deployment.js';
 import { Supervisor, type SupervisorOptions } from './supervisor.js';
 
 /** What `up --detach` hands its background supervisor: the supervisor's options that are data. */
-export type BackgroundSpec = Omit<SupervisorOptions, 'redis' | 'progress' | 'workerOutput'>;
+export type BackgroundSpec = Omit<SupervisorOptions, 'redis' | 'progress' | 'workerOutput' | 'proxyFactory'>;
 
 /** The messages between `up --detach` and its background supervisor, on their IPC channel. */
 type ToSupervisor = { type: 'start'; spec: BackgroundSpec };
@@ -84,7 +85,7 @@ export function startInBackground(
  * supervisor, reports ready or the error, and resolves with the supervisor once it is up.
  * @throws after reporting the error to `up`.
  */
-export function serveInBackground(redis: RedisFactory): Promise<Supervisor> {
+export function serveInBackground(redis: RedisFactory, proxyFactory?: NodeProxyFactory): Promise<Supervisor> {
   const send = (m: FromSupervisor) => process.send?.(m);
   return new Promise((resolve, reject) => {
     process.once('message', (m: ToSupervisor) => {
@@ -92,6 +93,7 @@ export function serveInBackground(redis: RedisFactory): Promise<Supervisor> {
       Supervisor.start({
         ...m.spec,
         redis,
+        ...(proxyFactory ? { proxyFactory } : {}),
         progress: (line) => {
           if (relay && process.connected) send({ type: 'progress', line });
           process.stderr.write(`${new Date().toISOString()} ${line}\n`);

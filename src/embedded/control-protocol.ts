@@ -17,6 +17,14 @@ export const controlRequest = z.discriminatedUnion('kind', [
   z.strictObject({ v: version, kind: z.literal('ensure'), process: z.string().min(1) }),
   z.strictObject({ v: version, kind: z.literal('scale'), stage: z.string().min(1), workers: z.int().min(0).max(64) }),
   z.strictObject({ v: version, kind: z.literal('repair') }),
+  z.strictObject({
+    v: version,
+    kind: z.literal('toxic'),
+    node: z.string().min(1),
+    add: z.unknown().optional(),
+    remove: z.string().min(1).optional(),
+  }),
+  z.strictObject({ v: version, kind: z.literal('proxies') }),
   z.strictObject({ v: version, kind: z.literal('stop'), keepData: z.boolean() }),
 ]);
 
@@ -35,6 +43,14 @@ export interface ControlEnsured {
   started: boolean;
 }
 
+/** A fault proxy as the supervisor runs it: the node behind it, its port, its toxics and counters. */
+export interface ControlProxy {
+  node: string;
+  port: number;
+  toxics: unknown[];
+  stats: unknown;
+}
+
 /** The answer of each kind of request. */
 export interface ControlResults {
   status: DeploymentStatus;
@@ -42,6 +58,8 @@ export interface ControlResults {
   ensure: ControlEnsured;
   scale: ControlAction;
   repair: ControlAction;
+  toxic: ControlProxy;
+  proxies: ControlProxy[];
   /** The ports of the redis-server processes that were running. */
   stop: { stopped: number[] };
 }

@@ -20,6 +20,8 @@ export interface DeploymentNode {
   slots?: [number, number];
   /** For a cluster replica: the port of the primary it was formed to follow. */
   replicaOf?: number;
+  /** With `up --fault-proxy`: the port of the node's fault proxy, through which every client connects. */
+  proxyPort?: number;
   /** Kept by the supervisor: restarts, the last exit, the state. */
   restarts?: number;
   lastExit?: ProcessExit;
@@ -107,6 +109,22 @@ export function writeDeployment(home: string, d: Deployment): void {
 /** redis:// URLs of every node; any of them is a valid cluster seed. */
 export function deploymentUrls(d: Deployment): string[] {
   return d.nodes.map((n) => `redis://${d.host}:${n.port}`);
+}
+
+/**
+ * The URLs a client connects to: the fault proxies' when the deployment runs them (`up
+ * --fault-proxy`), else the nodes'.
+ */
+export function clientUrls(d: Deployment): string[] {
+  return d.nodes.map((n) => `redis://${d.host}:${n.proxyPort ?? n.port}`);
+}
+
+/** Each node's address mapped to its fault proxy's, when the deployment runs them; else undefined. */
+export function proxyMap(d: Deployment): Record<string, { host: string; port: number }> | undefined {
+  if (!d.nodes.some((n) => n.proxyPort)) return undefined;
+  return Object.fromEntries(
+    d.nodes.filter((n) => n.proxyPort).map((n) => [`${d.host}:${n.port}`, { host: d.host, port: n.proxyPort! }]),
+  );
 }
 
 /** The nodes whose process is alive. */

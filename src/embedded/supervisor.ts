@@ -7,11 +7,14 @@ import { ensureTopology, type Topology } from '../pipeline/topology.js';
 import { liveHeartbeats } from '../pipeline/worker/heartbeats.js';
 import type { RedisConnection, RedisFactory } from '../redis/connection.js';
 import { parseRedisUrls } from '../redis/endpoint.js';
-import type { ControlAction, ControlEnsured, ControlRequest } from './control-protocol.js';
+import type { ControlAction, ControlEnsured, ControlProxy, ControlRequest } from './control-protocol.js';
+import type { NodeProxy, NodeProxyFactory } from './node-proxy.js';
+import { formatAddressMap } from '../redis/endpoint.js';
 import { startControlServer, type ControlServer } from './control-server.js';
 import {
-  deploymentUrls,
+  clientUrls,
   liveNodes,
+  proxyMap,
   readDeployment,
   repairDeployment,
   startDeployment,
@@ -55,6 +58,10 @@ export interface SupervisorOptions extends Omit<StartOptions, 'onProgress'> {
   redis: RedisFactory;
   /** Lines for the person who ran `up`. */
   progress: (line: string) => void;
+  /** Run a fault proxy in front of every node, through which every client connects (`up --fault-proxy`). */
+  faultProxy?: boolean;
+  /** Starts a fault proxy: given by the process that runs the supervisor (the proxy is the fault layer's). */
+  proxyFactory?: NodeProxyFactory;
   /** Where the workers' own lines go besides `<home>/workers.log` (a foreground `up` shows them). */
   workerOutput?: (line: string) => void;
 }
@@ -82,14 +89,17 @@ export class Supervisor {
   private stopping: Promise<number> | undefined;
   private controlClosed: Promise<void> | undefined;
   private workerLog: WriteStream | undefined;
+  /** The fault proxies by node port (`up --fault-proxy`). */
+  private readonly proxies: Map<number, NodeProxy>;
   private markStopped!: () => void;
   private readonly events: ProcessEvents;
 
   private constructor(
     private readonly o: SupervisorOptions,
     started: Started,
-    running: { stages: string[]; conn?: RedisConnection; topology?: Topology },
+    running: { stages: string[]; conn?: RedisConnection; topology?: Topology; proxies: Map<number, NodeProxy> },
   ) {
+    this.proxies = running.proxies;
     this.home = o.home;
     this.deployment = started.deployment;
     this.resumed = started.resumed;
@@ -121,21 +131,35 @@ export class Supervisor {
       : await startDeployment({ ...o, detached: false, onProgress: o.progress });
     let conn: RedisConnection | undefined;
     let sup: Supervisor | undefined;
+    const proxies = new Map<number, NodeProxy>();
     try {
+      if (o.faultProxy) {
+        if (!o.proxyFactory) throw new Error('--fault-proxy: this process was not given a fault proxy to run');
+        for (const n of started.deployment.nodes) {
+          const proxy = await o.proxyFactory({ host: started.deployment.host, port: n.port });
+          proxies.set(n.port, proxy);
+          n.proxyPort = proxy.port;
+        }
+        o.progress(
+          `fault proxies: ${started.deployment.nodes.map((n) => `${n.port} -> ${n.proxyPort}`).join(', ')} (every client connects through them)`,
+        );
+      }
       let topology: Topology | undefined;
       let stages: { name: string; workers: number }[] = [];
       if (o.workers || o.connect) {
         const { definition } = loadPipeline(o.pipeline, o.cwd);
         stages = definition.stages.map((s) => ({ name: s.name, workers: s.workers }));
+        const map = proxyMap(started.deployment);
         conn = await o.redis.open({
-          endpoints: parseRedisUrls(deploymentUrls(started.deployment).join(',')),
+          endpoints: parseRedisUrls(clientUrls(started.deployment).join(',')),
           source: 'embedded deployment',
+          ...(map ? { addressMap: map } : {}),
         });
         topology = await ensureTopology(conn.client(), o.namespace, definition.stages, {
           partitions: definition.partitions,
         });
       }
-      sup = new Supervisor(o, started, { stages: stages.map((s) => s.name), conn, topology });
+      sup = new Supervisor(o, started, { stages: stages.map((s) => s.name), conn, topology, proxies });
       sup.adoptNodes(started, repair ? existing : undefined);
       sup.event('start', 'supervisor', `pid ${process.pid}, restart ${o.restart}`);
       if (started.restarted)
@@ -154,6 +178,7 @@ export class Supervisor {
     } catch (err) {
       if (sup) await sup.stop({ keepData: started.resumed });
       else {
+        await Promise.all([...proxies.values()].map((p) => p.close()));
         await conn?.close();
         await stopDeployment(o.home, started.deployment, { keepData: started.resumed });
       }
@@ -217,7 +242,8 @@ export class Supervisor {
     this.workerLog ??= createWriteStream(workersLog(this.home), { flags: 'a' });
     const child = spawnWorker({
       stage,
-      redisUrls: deploymentUrls(this.deployment),
+      redisUrls: clientUrls(this.deployment),
+      redisMap: this.proxies.size ? formatAddressMap(proxyMap(this.deployment)!) : undefined,
       namespace: this.o.namespace,
       pipeline: this.o.pipeline,
       home: this.home,
@@ -347,6 +373,21 @@ export class Supervisor {
     return p;
   }
 
+  /** The fault proxy in front of a node named as `host:port` or its port. */
+  private proxyOf(node: string): NodeProxy {
+    const port = Number(node.split(':').pop());
+    const p = this.proxies.get(port);
+    if (!p)
+      throw new UsageError(
+        this.proxies.size ? 'UNKNOWN_NODE' : 'NO_FAULT_PROXY',
+        this.proxies.size
+          ? `no fault proxy in front of ${node} (nodes: ${[...this.proxies.keys()].join(', ')})`
+          : 'this deployment runs no fault proxy',
+        this.proxies.size ? 'name a node of the deployment' : 'start it with `streamctl up --fault-proxy`',
+      );
+    return p;
+  }
+
   private stopper(p: ManagedProcess): (pid: number) => Promise<void> {
     if (p.id.kind === 'worker') return (pid) => stopWorkerProcesses([{ pid }], WORKER_STOP_MS);
     const port = Number(p.name.split(':').pop());
@@ -375,6 +416,19 @@ export class Supervisor {
         const started = await p.ensureRunning(ENSURE_MS);
         return { process: p.name, pid: p.pid!, started } satisfies ControlEnsured;
       }
+      case 'toxic': {
+        const proxy = this.proxyOf(r.node);
+        if (r.add !== undefined) proxy.addToxic(r.add);
+        if (r.remove !== undefined) proxy.removeToxic(r.remove);
+        return { node: r.node, port: proxy.port!, toxics: proxy.toxics(), stats: proxy.stats() } satisfies ControlProxy;
+      }
+      case 'proxies':
+        return [...this.proxies].map(([port, p]) => ({
+          node: `${this.deployment.host}:${port}`,
+          port: p.port!,
+          toxics: p.toxics(),
+          stats: p.stats(),
+        })) satisfies ControlProxy[];
       case 'scale':
         return this.scale(r.stage, r.workers);
       case 'repair': {
@@ -449,6 +503,7 @@ export class Supervisor {
         await Promise.all(this.workers.map((p) => p.stop(this.stopper(p))));
       }
       await this.conn?.close();
+      await Promise.all([...this.proxies.values()].map((p) => p.close()));
       this.o.progress('stopping Redis...');
       for (const p of this.nodes) await p.stop(async () => undefined);
       const d = this.deployment;

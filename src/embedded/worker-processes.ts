@@ -38,6 +38,8 @@ export interface WorkerProcessInfo {
 export interface WorkerSpawn {
   stage: string;
   redisUrls: string[];
+  /** `--redis-map` of the workers: the node addresses mapped to their fault proxies. */
+  redisMap?: string | undefined;
   namespace: string;
   /** A pipeline file or a built-in pipeline name. */
   pipeline: string | undefined;
@@ -54,6 +56,7 @@ export interface WorkerSpawn {
 /** Starts one `streamctl worker --stage S` process. */
 export function spawnWorker(o: WorkerSpawn): ChildProcess {
   const args = [cliEntry(), 'worker', '--stage', o.stage, '--redis', o.redisUrls.join(','), '--namespace', o.namespace];
+  if (o.redisMap) args.push('--redis-map', o.redisMap);
   args.push('--quiet');
   if (o.pipeline) args.push('--pipeline', o.pipeline);
   const child = spawn(process.execPath, [...workerNodeFlags(o.env.NODE_OPTIONS), ...args], {

@@ -12,6 +12,11 @@ export interface ConnectionSpec {
   tlsInsecure?: boolean | undefined;
   /** Where the endpoints came from, for messages: `--redis`, `STREAMCTL_REDIS_URL`, `embedded deployment`. */
   source: string;
+  /**
+   * Addresses to connect to instead of those the nodes announce (`host:port` -> address): a proxy
+   * per node, or a NAT. A cluster's redirections then stay on the mapped addresses.
+   */
+  addressMap?: Record<string, { host: string; port: number }> | undefined;
 }
 
 export type RedisClient = Redis | Cluster;
@@ -104,6 +109,7 @@ function clusterOptions(spec: ConnectionSpec, e: Endpoint): ClusterOptions {
     slotsRefreshTimeout: 2000,
     enableReadyCheck: true,
     scaleReads: 'master',
+    ...(spec.addressMap ? { natMap: spec.addressMap } : {}),
   };
 }
 
@@ -245,6 +251,8 @@ class Connection implements RedisConnection {
 
   node(host: string, port: number): Redis {
     const key = `${host}:${port}`;
+    const mapped = this.spec.addressMap?.[key];
+    if (mapped) ({ host, port } = mapped);
     const cached = this.nodes.get(key);
     if (cached && cached.status !== 'end') return cached;
     // lazyConnect lets the caller await connect() and see why a node is unreachable.

@@ -91,3 +91,36 @@ export function displayUrl(e: Endpoint): string {
   const auth = e.username || e.password ? `${e.username ?? ''}${e.password ? ':***' : ''}@` : '';
   return `${e.tls ? 'rediss' : 'redis'}://${auth}${address(e)}${e.db ? `/${e.db}` : ''}`;
 }
+
+/**
+ * Parses `--redis-map`: `HOST:PORT=HOST:PORT,...`, the address a node announces (cluster redirections,
+ * CLUSTER SLOTS) mapped to the address to connect to instead.
+ * @throws UsageError BAD_REDIS_MAP naming the part that does not parse.
+ */
+export function parseAddressMap(text: string): Record<string, { host: string; port: number }> {
+  const map: Record<string, { host: string; port: number }> = {};
+  const addr = /^(.+):(\d{1,5})$/;
+  for (const part of text
+    .split(',')
+    .map((x) => x.trim())
+    .filter(Boolean)) {
+    const [from, to] = part.split('=');
+    const a = from ? addr.exec(from) : null;
+    const b = to ? addr.exec(to) : null;
+    if (!a || !b)
+      throw new UsageError(
+        'BAD_REDIS_MAP',
+        `--redis-map: "${part}" is not ANNOUNCED_HOST:PORT=HOST:PORT`,
+        'e.g. --redis-map 10.0.0.5:7000=127.0.0.1:17000,10.0.0.6:7000=127.0.0.1:17001',
+      );
+    map[`${a[1]}:${Number(a[2])}`] = { host: b[1]!, port: Number(b[2]) };
+  }
+  return map;
+}
+
+/** The `--redis-map` text of an address map (`parseAddressMap`'s inverse). */
+export function formatAddressMap(map: Record<string, { host: string; port: number }>): string {
+  return Object.entries(map)
+    .map(([from, to]) => `${from}=${to.host}:${to.port}`)
+    .join(',');
+}

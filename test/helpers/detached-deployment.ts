@@ -13,13 +13,13 @@ import { processesIn, randomBasePort, tempDir } from './redis.js';
  * tests and stopped after them with `down`, which must leave nothing running: no node, no worker,
  * no supervisor.
  */
-export function detachedDeployment(prefix: string) {
+export function detachedDeployment(prefix: string, upArgs: string[] = []) {
   const tmp = tempDir(prefix);
   const dir = tmp.dir;
   let first: Deployment | undefined;
 
   beforeAll(async () => {
-    const up = await runCli(['up', '--detach', '--json', '--home', dir, '--port', String(randomBasePort())]);
+    const up = await runCli(['up', '--detach', '--json', '--home', dir, '--port', String(randomBasePort()), ...upArgs]);
     expect(up.code, up.stderr).toBe(0);
     first = JSON.parse(up.stdout) as Deployment;
   }, 60_000);

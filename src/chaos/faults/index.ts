@@ -6,6 +6,7 @@ import { killNode } from './kill-node.js';
 import { killWorker } from './kill-worker.js';
 import { pauseNode } from './pause-node.js';
 import { pauseWorker } from './pause-worker.js';
+import { bandwidth, blackhole, latency, reset } from './proxy-fault.js';
 import { restartNode } from './restart-node.js';
 
 /** What each kind of fault does. */
@@ -17,4 +18,8 @@ export const FAULT_ACTIONS: Record<FaultKind, FaultAction> = {
   'client-pause': clientPause,
   'kill-worker': killWorker,
   'pause-worker': pauseWorker,
+  latency,
+  bandwidth,
+  blackhole,
+  reset,
 };

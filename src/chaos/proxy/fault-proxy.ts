@@ -37,6 +37,11 @@ export interface FaultProxyStats {
     open: number;
     /** Accepted, but the upstream could not be reached. */
     upstreamFailed: number;
+    /**
+     * The local ports of the open connections to the node: the node sees its proxied clients at
+     * these, so any other client it lists came around the proxy.
+     */
+    upstreamPorts: number[];
   };
   bytes: Record<Direction, DirectionBytes>;
   /** The toxics active now, by name. */
@@ -173,6 +178,9 @@ export class FaultProxy {
         accepted: this.counters.accepted,
         open: this.connections.size,
         upstreamFailed: this.counters.upstreamFailed,
+        upstreamPorts: [...this.connections]
+          .map((c) => c.upstream.localPort)
+          .filter((p): p is number => p !== undefined),
       },
       bytes: { upstream: { ...b.upstream }, downstream: { ...b.downstream } },
       toxics,
@@ -222,4 +230,11 @@ export class FaultProxy {
       downstream: all.filter((a) => appliesTo(a.toxic, 'downstream')),
     };
   }
+}
+
+/** Starts a fault proxy to `upstream` on a free port of 127.0.0.1: what `up --fault-proxy` runs per node. */
+export async function startFaultProxy(upstream: ProxyTarget): Promise<FaultProxy> {
+  const proxy = new FaultProxy(upstream);
+  await proxy.listen(0);
+  return proxy;
 }

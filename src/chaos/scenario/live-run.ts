@@ -181,6 +181,10 @@ export async function runScenarioLive(o: LiveRunOptions): Promise<ScenarioReport
         for: f.for,
         mode: f.mode,
         all: f.all,
+        ms: f.ms,
+        jitter: f.jitter,
+        kbps: f.kbps,
+        direction: f.direction,
       });
       return merged(await injectFaults(faultEnv, faults));
     },

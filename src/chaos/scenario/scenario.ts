@@ -62,6 +62,11 @@ const faultSchema = z.strictObject({
   mode: z.enum(['all', 'write']).optional(),
   /** Node faults: every node that is up (of `role`), one after another. */
   all: z.boolean().optional(),
+  /** Network faults (`up --fault-proxy`). */
+  ms: z.number().min(0).optional(),
+  jitter: z.number().min(0).optional(),
+  kbps: z.number().positive().optional(),
+  direction: z.enum(['upstream', 'downstream', 'both']).optional(),
 });
 
 export type ScenarioFault = z.output<typeof faultSchema>;

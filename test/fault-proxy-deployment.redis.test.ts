@@ -1,0 +1,115 @@
+import { connect } from 'node:net';
+import { describe, expect, it } from 'vitest';
+import { Redis } from 'ioredis';
+import type { ActiveFault } from '../src/chaos/fault.js';
+import { sendControl } from '../src/embedded/control-client.js';
+import { CONTROL_VERSION } from '../src/embedded/control-protocol.js';
+import { waitFor } from '../src/wait.js';
+import { finished, runCli, spawnCli } from './helpers/cli.js';
+import { detachedDeployment } from './helpers/detached-deployment.js';
+
+/**
+ * The embedded 3+3 cluster with a fault proxy in front of every node (`up --fault-proxy`): every
+ * streamctl client goes through the proxies, and a network fault on one proxy slows that node only.
+ */
+const deployment = detachedDeployment('streamctl-fault-proxy-', ['--fault-proxy']);
+const { dir, record } = deployment;
+
+/** The round trip of one PING through `port` (a raw socket: no client library in the way), ms. */
+function pingMs(port: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const t0 = performance.now();
+    const s = connect(port, '127.0.0.1', () => s.write('PING\r\n'));
+    s.once('data', (d) => {
+      s.destroy();
+      if (d.toString() !== '+PONG\r\n') reject(new Error(`unexpected answer ${JSON.stringify(d.toString())}`));
+      else resolve(performance.now() - t0);
+    });
+    s.once('error', reject);
+  });
+}
+
+describe('up --fault-proxy', () => {
+  it('records a proxy per node, and commands connect through them', async () => {
+    const d = record();
+    expect(d.nodes.every((n) => typeof n.proxyPort === 'number' && n.proxyPort !== n.port)).toBe(true);
+    for (const n of d.nodes) expect(await pingMs(n.proxyPort!)).toBeLessThan(1000);
+    const p = await runCli(['produce', '--home', dir, '--count', '5000', '--rate', '0']);
+    expect(p.code, p.stderr).toBe(0);
+    const v = await deployment.verifyLatest();
+    expect([v.produced, v.lost, v.duplicates]).toEqual([5000, 0, 0]);
+  }, 60_000);
+
+  it('no bypass: every client each node lists (but replication and the checker) comes from its proxy', async () => {
+    const produced = deployment.load(6, 2000);
+    await deployment.healthUntil('load on the cluster', 20_000, (r) => r.workers.some((w) => w.live && w.rate > 0));
+    const proxies = await sendControl(dir, { v: CONTROL_VERSION, kind: 'proxies' });
+    const d = record();
+    let clients = 0;
+    for (const n of d.nodes) {
+      // The checker connects straight to the node, and leaves itself out by its id.
+      const checker = new Redis({ port: n.port, lazyConnect: true, maxRetriesPerRequest: 0 });
+      await checker.connect();
+      try {
+        const me = Number(await checker.call('CLIENT', 'ID'));
+        const list = String(await checker.call('CLIENT', 'LIST'))
+          .trim()
+          .split('\n')
+          .map((l) => Object.fromEntries(l.split(' ').map((kv) => kv.split('=') as [string, string])));
+        const proxied = new Set(
+          (proxies.find((p) => p.node.endsWith(`:${n.port}`))!.stats as { connections: { upstreamPorts: number[] } })
+            .connections.upstreamPorts,
+        );
+        const others = list.filter((c) => Number(c.id) !== me && !/[SM]/.test(c.flags ?? ''));
+        const around = others.filter((c) => !proxied.has(Number(c.addr!.split(':').pop())));
+        expect(around, `clients of ${n.port} not from its proxy`).toEqual([]);
+        clients += others.length;
+      } finally {
+        checker.disconnect();
+      }
+    }
+    // The workers, the supervisor and the producer are clients of every primary at least.
+    expect(clients).toBeGreaterThanOrEqual(3 * 3);
+    const p = await produced;
+    expect(p.code, p.stderr).toBe(0);
+  }, 60_000);
+
+  it('latency 50 ms each way on one primary: a PING through its proxy takes >= 100 ms, through another it does not; the fault reverts', async () => {
+    const d = record();
+    const primary = d.nodes.find((n) => n.role === 'primary')!;
+    const other = d.nodes.find((n) => n !== primary)!;
+    const child = spawnCli([
+      'chaos',
+      'latency',
+      '--node',
+      String(primary.port),
+      '--ms',
+      '50',
+      '--for',
+      '60s',
+      '--home',
+      dir,
+    ]);
+    const done = finished(child);
+    const fault = await waitFor(
+      async () => {
+        const l = await runCli(['chaos', 'list', '--home', dir, '--json']);
+        return (JSON.parse(l.stdout) as { faults: ActiveFault[] }).faults[0];
+      },
+      { timeoutMs: 20_000, onTimeout: () => new Error('the latency fault was not recorded') },
+    );
+    expect(fault).toMatchObject({ kind: 'latency', params: { ms: 50 } });
+    await waitFor(async () => ((await pingMs(primary.proxyPort!)) >= 100 ? true : undefined), {
+      timeoutMs: 10_000,
+      onTimeout: () => new Error('no latency seen through the proxy'),
+    });
+    for (let i = 0; i < 3; i++) expect(await pingMs(primary.proxyPort!)).toBeGreaterThanOrEqual(100);
+    expect(await pingMs(other.proxyPort!)).toBeLessThan(100);
+    child.kill('SIGINT');
+    const r = await done;
+    expect(r.code, r.stderr).toBe(130);
+    expect(r.stderr).toMatch(/latency .*: seen after \d+ms: it acted on \d+ bytes/);
+    expect(r.stderr).toMatch(/reverted: removed from the proxy/);
+    expect(await pingMs(primary.proxyPort!)).toBeLessThan(100);
+  }, 90_000);
+});
