@@ -1,11 +1,13 @@
+import { spawn } from 'node:child_process';
 import { connect } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
+import type { DoctorReport } from '../src/chaos/doctor.js';
 import type { ActiveFault } from '../src/chaos/fault.js';
 import { sendControl } from '../src/embedded/control-client.js';
 import { CONTROL_VERSION } from '../src/embedded/control-protocol.js';
 import { waitFor } from '../src/wait.js';
-import { finished, runCli, spawnCli } from './helpers/cli.js';
+import { CLI, finished, runCli, spawnCli } from './helpers/cli.js';
 import { detachedDeployment } from './helpers/detached-deployment.js';
 
 /**
@@ -112,4 +114,63 @@ describe('up --fault-proxy', () => {
     expect(r.stderr).toMatch(/reverted: removed from the proxy/);
     expect(await pingMs(primary.proxyPort!)).toBeLessThan(100);
   }, 90_000);
+
+  it('chaos doctor --json: as root every fault works here; as nobody, the process and network faults do not, each with why', async () => {
+    const asRoot = await runCli(['chaos', 'doctor', '--home', dir, '--json']);
+    expect(asRoot.code, asRoot.stderr).toBe(0);
+    const root = JSON.parse(asRoot.stdout) as DoctorReport;
+    expect(root.root).toBe(true);
+    const works = (r: DoctorReport) => Object.fromEntries(r.rows.map((x) => [x.kind, x.works]));
+    expect(works(root)).toMatchObject({
+      'kill-node': true,
+      'pause-worker': true,
+      'restart-node': true,
+      failover: true,
+      'client-pause': true,
+      latency: true,
+      blackhole: true,
+      'kernel (nftables)': false,
+    });
+    // The same command as an unprivileged user: setpriv drops to nobody.
+    const nobody = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve, reject) => {
+      const child = spawn(
+        'setpriv',
+        [
+          '--reuid',
+          'nobody',
+          '--regid',
+          'nogroup',
+          '--clear-groups',
+          process.execPath,
+          CLI,
+          'chaos',
+          'doctor',
+          '--home',
+          dir,
+          '--json',
+        ],
+        { stdio: ['ignore', 'pipe', 'pipe'], env: { PATH: process.env.PATH } },
+      );
+      let stdout = '';
+      let stderr = '';
+      child.stdout.on('data', (d) => (stdout += d));
+      child.stderr.on('data', (d) => (stderr += d));
+      child.once('error', reject);
+      child.once('close', (code) => resolve({ code, stdout, stderr }));
+    });
+    expect(nobody.code, nobody.stderr).toBe(0);
+    const unprivileged = JSON.parse(nobody.stdout) as DoctorReport;
+    expect(unprivileged.root).toBe(false);
+    expect(works(unprivileged)).toMatchObject({
+      'kill-node': false,
+      'pause-worker': false,
+      latency: false,
+      'client-pause': true,
+      'kernel (nftables)': false,
+    });
+    for (const row of unprivileged.rows.filter((r) => !r.works)) expect(row.why.length).toBeGreaterThan(10);
+    expect(unprivileged.rows.find((r) => r.kind === 'kill-node')!.why).not.toBe(
+      root.rows.find((r) => r.kind === 'kill-node')!.why,
+    );
+  }, 60_000);
 });

@@ -9,6 +9,7 @@ import { FAULT_ACTIONS } from '../chaos/faults/index.js';
 import { activeFaults } from '../chaos/fault-store.js';
 import { healAll, injectFaults, notSeenError } from '../chaos/inject.js';
 import { aimFault, DEFAULT_FOR_MS } from '../chaos/aim.js';
+import { chaosDoctor } from '../chaos/doctor.js';
 import { builtinScenarioFile, builtinScenarios } from '../chaos/scenario/builtin.js';
 import { checkScenarioTarget } from '../chaos/scenario/live-run.js';
 import { renderScenarioHtml } from '../chaos/scenario/report-html.js';
@@ -29,14 +30,14 @@ import { RuntimeError, UsageError } from '../errors.js';
 import { redactUrl } from '../redact.js';
 import { renderTable } from '../table.js';
 
-const ACTIONS = [...FAULT_KINDS, 'run', 'list', 'heal'] as const;
+const ACTIONS = [...FAULT_KINDS, 'run', 'list', 'heal', 'doctor'] as const;
 
 const options = z.object({
   action: z
     .enum(ACTIONS)
     .describe(
       'The fault to inject (see above); run a scenario (a fault under load, with gates and a report); list the ' +
-        'active faults; or heal (revert) every one of them',
+        'active faults; heal (revert) every one of them; or doctor: which faults work here, and why not',
     ),
   file: z
     .string()
@@ -135,6 +136,7 @@ const FLAGS: Record<(typeof ACTIONS)[number], (keyof Options)[]> = {
   run: ['file', 'scenario', 'html', 'yes'],
   list: [],
   heal: [],
+  doctor: [],
 };
 const FAULT_FLAGS: (keyof Options)[] = [
   'ms',
@@ -298,6 +300,7 @@ export default defineCommand({
     'streamctl chaos run --scenario all',
     'streamctl chaos list',
     'streamctl chaos heal',
+    'streamctl chaos doctor',
   ],
   options,
   positional: 'action',
@@ -305,6 +308,18 @@ export default defineCommand({
   async run(opts, io) {
     checkFlags(opts);
     if (opts.action === 'run') return runCommand(opts, io);
+    if (opts.action === 'doctor') {
+      const report = chaosDoctor(resolveHome(opts.home, io.cwd), io.env);
+      if (opts.json) writeJson(opts.json, report, io);
+      else
+        io.stdout.write(
+          `uid ${report.uid ?? '?'}${report.root ? ' (root)' : ''}, state folder ${report.home}\n${renderTable(
+            ['FAULT', 'WORKS HERE', 'WHY'],
+            report.rows.map((r) => [r.kind, r.works ? 'yes' : 'no', r.why]),
+          )}\n`,
+        );
+      return 0;
+    }
     const home = resolveHome(opts.home, io.cwd);
     if (opts.action === 'list') {
       const faults = activeFaults(home).map((f) => ({ ...f, holderAlive: f.by !== process.pid && isPidAlive(f.by) }));

@@ -1,5 +1,5 @@
 import { isNodeAlive } from '../../embedded/redis-server.js';
-import { RuntimeError } from '../../errors.js';
+import { RuntimeError, UsageError } from '../../errors.js';
 import type { FaultAction } from '../fault-action.js';
 import { isGone, isStopped, signalProcess } from '../process-signals.js';
 import { pidOf } from '../supervised.js';
@@ -10,6 +10,16 @@ export function sendSignal(signal: 'SIGKILL' | 'SIGSTOP'): FaultAction['apply'] 
     const pid = pidOf(f.target);
     // A pid that runs nothing would make the fault look done (the process is "gone") without any effect.
     const running = f.target.type === 'node' ? isNodeAlive(pid, f.target.port) : !isGone(pid);
+    try {
+      if (running) process.kill(pid, 0);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'EPERM')
+        throw new UsageError(
+          'NOT_PERMITTED',
+          `pid ${pid} runs as another user: this user may not signal it`,
+          'run chaos as the user that runs the deployment, or as root (see `streamctl chaos doctor`)',
+        );
+    }
     if (!running || !signalProcess(pid, signal))
       throw new RuntimeError(
         'NOT_RUNNING',
