@@ -6,12 +6,17 @@ import { cliJson } from './cli-json.js';
 
 /**
  * Runs `work` against a fresh embedded 3+3 cluster (`up --detach`, with the default pipeline's
- * workers) in a temporary state folder, then stops it with `down` and removes the folder.
+ * workers; `upArgs` adds to `up`'s flags) in a temporary state folder, then stops it with `down` and
+ * removes the folder.
  */
-export async function withDeployment<T>(port: number, work: (urls: string, home: string) => Promise<T>): Promise<T> {
+export async function withDeployment<T>(
+  port: number,
+  work: (urls: string, home: string) => Promise<T>,
+  upArgs: string[] = [],
+): Promise<T> {
   const home = mkdtempSync(join(tmpdir(), 'streamctl-bench-'));
   try {
-    const d = cliJson<Deployment>(['up', '--detach', '--json', '--home', home, '--port', String(port)]);
+    const d = cliJson<Deployment>(['up', '--detach', '--json', '--home', home, '--port', String(port), ...upArgs]);
     return await work(deploymentUrls(d).join(','), home);
   } finally {
     cliJson<unknown>(['down', '--home', home, '--json']);

@@ -325,6 +325,8 @@ describe('the built-in scenarios', () => {
       'primary-pause',
       'primary-crash',
       'rolling-restart',
+      'slow-primary',
+      'client-blackhole',
     ]);
     for (const name of names) {
       const s = loadScenario(builtinScenarioFile(name));

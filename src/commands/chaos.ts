@@ -11,7 +11,7 @@ import { healAll, injectFaults, notSeenError } from '../chaos/inject.js';
 import { aimFault, DEFAULT_FOR_MS } from '../chaos/aim.js';
 import { chaosDoctor } from '../chaos/doctor.js';
 import { builtinScenarioFile, builtinScenarios } from '../chaos/scenario/builtin.js';
-import { checkScenarioTarget } from '../chaos/scenario/live-run.js';
+import { checkScenarioTarget, needsFaultProxy } from '../chaos/scenario/live-run.js';
 import { renderScenarioHtml } from '../chaos/scenario/report-html.js';
 import { renderResilienceTable, renderScenarioReport } from '../chaos/scenario/report-text.js';
 import { runScenarios } from '../chaos/scenario/run-scenarios.js';
@@ -25,7 +25,7 @@ import { existsSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { durationSchema, formatDuration } from '../duration.js';
 import { isPidAlive } from '../embedded/pid.js';
-import { resolveHome } from '../embedded/deployment.js';
+import { proxyMap, readDeployment, resolveHome } from '../embedded/deployment.js';
 import { RuntimeError, UsageError } from '../errors.js';
 import { redactUrl } from '../redact.js';
 import { renderTable } from '../table.js';
@@ -224,7 +224,7 @@ async function runCommand(opts: Options, io: Io): Promise<number> {
         file: builtinScenarioFile(name),
       }));
   // Every file is checked before anything starts: a bad one is exit 2, not a run of minutes first.
-  const scenarios = files.map((f) => ({ name: f.name, scenario: loadScenario(f.file) }));
+  let scenarios = files.map((f) => ({ name: f.name, scenario: loadScenario(f.file) }));
   const html = opts.html ? resolve(io.cwd, opts.html) : undefined;
   if (html && !existsSync(dirname(html)))
     throw new UsageError(
@@ -235,6 +235,13 @@ async function runCommand(opts: Options, io: Io): Promise<number> {
   const { definition } = loadPipeline(opts.pipeline, io.cwd);
   const env = environment(opts, io);
   try {
+    const recorded = env.deployment ? readDeployment(env.home) : undefined;
+    if (opts.scenario === 'all' && !(recorded && proxyMap(recorded))) {
+      const skipped = scenarios.filter((x) => needsFaultProxy(x.scenario));
+      scenarios = scenarios.filter((x) => !needsFaultProxy(x.scenario));
+      if (skipped.length)
+        env.say(`skipping ${skipped.map((x) => x.name).join(', ')}: they need \`streamctl up --fault-proxy\``);
+    }
     for (const { scenario } of scenarios) checkScenarioTarget(env, scenario, opts.yes);
     const conn = await env.connection();
     const client = withScripts(conn.client());

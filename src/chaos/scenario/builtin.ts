@@ -33,6 +33,8 @@ const ORDER = [
   'primary-pause',
   'primary-crash',
   'rolling-restart',
+  'slow-primary',
+  'client-blackhole',
 ];
 
 /**

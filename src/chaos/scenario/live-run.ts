@@ -1,6 +1,7 @@
 import { hopLatencies } from '../../bench/latency.js';
 import { sendControl } from '../../embedded/control-client.js';
 import { CONTROL_VERSION } from '../../embedded/control-protocol.js';
+import { readDeployment } from '../../embedded/deployment.js';
 import { readEvents } from '../../embedded/events-log.js';
 import { eventsNearLoss, type EventsNearLoss } from '../../embedded/events-near-loss.js';
 import { UsageError } from '../../errors.js';
@@ -60,7 +61,16 @@ export interface LiveRunOptions {
  * @throws UsageError NOT_HERE or CONFIRM_FAULT (exit 2: the verdict would be invalid).
  */
 export function checkScenarioTarget(env: ChaosEnv, s: Scenario, yes: boolean): void {
-  if (env.deployment) return;
+  if (env.deployment) {
+    const network = s.method.filter((m) => NETWORK_FAULTS.includes(m.fault)).map((m) => m.fault);
+    if (network.length && !hasFaultProxy(env))
+      throw new UsageError(
+        'NO_FAULT_PROXY',
+        `${network.join(', ')} act through the deployment's fault proxies, and it runs none`,
+        'start it with `streamctl up --fault-proxy` (see `streamctl chaos doctor`)',
+      );
+    return;
+  }
   const local = s.method.filter((m) => !FAULT_ACTIONS[m.fault].external).map((m) => m.fault);
   if (local.length)
     throw new UsageError(
@@ -74,6 +84,19 @@ export function checkScenarioTarget(env: ChaosEnv, s: Scenario, yes: boolean): v
       `this scenario would ${s.method.map((m) => FAULT_ACTIONS[m.fault].summary.replace(/ \(.*\)$/, '')).join(', then ')} on ${env.urls.join(',')}, a Redis that streamctl did not start`,
       'add --yes to go ahead',
     );
+}
+
+/** The faults that act through the deployment's fault proxies. */
+export const NETWORK_FAULTS: readonly string[] = ['latency', 'bandwidth', 'blackhole', 'reset'];
+
+/** Whether the embedded deployment runs fault proxies (as its record says now). */
+function hasFaultProxy(env: ChaosEnv): boolean {
+  return Boolean(readDeployment(env.home)?.nodes.some((n) => n.proxyPort));
+}
+
+/** Whether a scenario's faults need the fault proxies. */
+export function needsFaultProxy(s: Scenario): boolean {
+  return s.method.some((m) => NETWORK_FAULTS.includes(m.fault));
 }
 
 /** One outcome for a method entry that hit several targets (`count: 2`): seen when every one was. */
