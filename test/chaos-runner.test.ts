@@ -73,6 +73,8 @@ function world(
     injectError?: string;
     p99?: (t: number) => number;
     lost?: number;
+    /** The load never finishes (its writes never get an answer), stopped or not. */
+    stuckLoad?: boolean;
   } = {},
 ): World {
   const clock = fakeClock();
@@ -90,7 +92,7 @@ function world(
         stop.abort();
       };
       return {
-        done: clock.sleep(loadEndMs, stop.signal),
+        done: o.stuckLoad ? new Promise<void>(() => undefined) : clock.sleep(loadEndMs, stop.signal),
         stop: () => stopLoad(),
       };
     },
@@ -246,6 +248,16 @@ gates:
     expect(VERDICT_EXIT[r.verdict]).toBe(2);
     expect(r.reason).toMatch(/pause-worker: not applied or not seen/);
     expect(w.rollbacks).toEqual(['heal']);
+  });
+
+  it('a load that never finishes (writes with no answer) does not hold the run: deviated, rollbacks run', async () => {
+    const w = world({ stuckLoad: true });
+    const r = await run(`${BASE}\ngates:\n  after: [{ metric: lost, max: 0 }]\n`, w);
+    expect(r.verdict).toBe('deviated');
+    expect(r.reason).toMatch(/the load did not finish/);
+    expect(w.rollbacks).toEqual(['heal']);
+    expect(w.loadStoppedAt[0]).toBeGreaterThan(50_000);
+    expect(r.durationMs).toBeLessThan(20_000 + 2 * 30_000 + 2000);
   });
 
   it('a lost event fails a lost gate with its count', async () => {

@@ -95,6 +95,8 @@ export interface ScenarioOutcome {
 
 /** How often live metrics are read and `during` gates checked. */
 export const TICK_MS = 1000;
+/** How long after its planned end the load may still be sending (writes waiting for answers) before the run stops waiting. */
+export const LOAD_GRACE_MS = 30_000;
 /** A plain progress line every this many ticks (a run is silent between its events otherwise). */
 const PROGRESS_EVERY = 5;
 
@@ -138,6 +140,7 @@ export async function runScenario(s: Scenario, d: RunnerDeps): Promise<ScenarioO
   let final: FinalData | undefined;
   let faultsDone = false;
   let loadDone = false;
+  let stuck = false;
 
   note('load', `${s.load.rate}/s for ${s.load.duration / 1000}s over ${s.load.keys} keys`);
   const load = d.startLoad();
@@ -201,11 +204,18 @@ export async function runScenario(s: Scenario, d: RunnerDeps): Promise<ScenarioO
         holds.abort();
         load.stop();
       }
-      if (aborted || notSteady || (loadDone && (faultsDone || next === 0))) break;
+      if (!loadDone && at() > s.load.duration + LOAD_GRACE_MS) {
+        note('load', `not done ${LOAD_GRACE_MS / 1000}s after its end (writes that never got an answer): stopped`);
+        load.stop();
+        stuck = true;
+      }
+      if (aborted || notSteady || stuck || (loadDone && (faultsDone || next === 0))) break;
       const untilFault = next < method.length ? method[next]!.at - at() : Infinity;
       await d.sleep(Math.max(0, Math.min(TICK_MS - (at() % TICK_MS), untilFault)), d.signal);
     }
-    await load.done;
+    // A load stuck on writes that never get an answer must not hold the run (and its rollbacks) forever.
+    if (!(await Promise.race([load.done.then(() => true), d.sleep(LOAD_GRACE_MS).then(() => false)])))
+      note('load', `not done ${LOAD_GRACE_MS / 1000}s after it was stopped: measured as it stands`);
   } finally {
     load.stop();
   }
@@ -302,6 +312,9 @@ export async function runScenario(s: Scenario, d: RunnerDeps): Promise<ScenarioO
   } else if (aborted) {
     verdict = 'aborted';
     reason = aborted;
+  } else if (stuck) {
+    verdict = 'deviated';
+    reason = `the load did not finish: writes got no answer ${LOAD_GRACE_MS / 1000}s after its end`;
   } else if (notSteady) {
     verdict = 'deviated';
     reason = `not steady before the method: ${notSteady}`;
