@@ -134,7 +134,7 @@ describe('FaultProxy without toxics', () => {
     c.socket.write(PING);
     await c.until((t) => t === PONG);
     const s = await statsUntil(proxy, (s) => s.bytes.downstream.forwarded === PONG.length, 'the PONG');
-    expect(s.connections).toEqual({ accepted: 1, open: 1, upstreamFailed: 0 });
+    expect(s.connections).toEqual({ accepted: 1, open: 1, upstreamFailed: 0, upstreamPorts: [expect.any(Number)] });
     expect(s.bytes).toEqual({
       upstream: { received: PING.length, forwarded: PING.length },
       downstream: { received: PONG.length, forwarded: PONG.length },
@@ -166,6 +166,7 @@ describe('FaultProxy without toxics', () => {
       accepted: 1,
       open: 0,
       upstreamFailed: 1,
+      upstreamPorts: [],
     });
   });
 

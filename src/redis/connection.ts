@@ -169,7 +169,29 @@ function explainConnectError(spec: ConnectionSpec, e: Endpoint, err: unknown): C
 function quiet<T extends RedisClient>(client: T): T {
   // Errors surface through the failing command; an 'error' event with no listener would crash.
   client.on('error', () => {});
+  if (client instanceof Cluster) client.on('+node', (node: Redis) => dropOnTimeout(node));
+  else dropOnTimeout(client as Redis);
   return client;
+}
+
+/**
+ * A command that timed out leaves its connection out of step: the client keeps waiting for the
+ * answer, and a request that was lost on the way (a network that dropped it) is never answered, so
+ * every later answer would be taken for an earlier command's. The connection is dropped and made
+ * again instead; the commands still on it fail and are retried by their callers.
+ */
+function dropOnTimeout(client: Redis): void {
+  const send = client.sendCommand.bind(client);
+  client.sendCommand = ((
+    command: Parameters<Redis['sendCommand']>[0],
+    stream?: Parameters<Redis['sendCommand']>[1],
+  ) => {
+    const reply = send(command, stream);
+    command.promise.catch((err: Error) => {
+      if (err?.message === 'Command timed out' && client.status === 'ready') client.disconnect(true);
+    });
+    return reply;
+  }) as Redis['sendCommand'];
 }
 
 /**
