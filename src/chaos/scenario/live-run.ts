@@ -11,6 +11,7 @@ import { audit, type AuditReport } from '../../pipeline/audit.js';
 import { waitDrained } from '../../pipeline/backlog.js';
 import { decodeEntry } from '../../pipeline/codec.js';
 import { Producer } from '../../pipeline/producer.js';
+import { liveHeartbeats } from '../../pipeline/worker/heartbeats.js';
 import { RunRecorder } from '../../pipeline/run-recorder.js';
 import type { ScriptClient } from '../../pipeline/scripts/scripts.js';
 import { ALERTS } from '../../pipeline/stages/cep/cep.js';
@@ -42,6 +43,13 @@ export interface ScenarioReport extends ScenarioOutcome {
   /** Embedded deployment: its events (failovers, restarts) beside the lost seqs, when events were lost. */
   nearLoss: EventsNearLoss | undefined;
   alerts: { count: number; byRule: Record<string, number>; first: Record<string, unknown>[] };
+  /** The load's producer: appends retried (errors), retries that had landed (deduplicated), given up (failed). */
+  producer: { sent: number; acked: number; errors: number; deduplicated: number; failed: number };
+  /**
+   * The workers' reference lookups during the run (from their heartbeats): how often the breaker
+   * opened, lookups that failed, and fields answered degraded (without Redis).
+   */
+  lookups: { breakerOpened: number; failures: number; degraded: number };
 }
 
 export interface LiveRunOptions {
@@ -168,6 +176,7 @@ export async function runScenarioLive(o: LiveRunOptions): Promise<ScenarioReport
   const recorder = new RunRecorder(client, topology, producer, { runId, producerId, rate: s.load.rate });
   let loadStart = Date.now();
   let report: AuditReport | undefined;
+  const lookupsBefore = await lookupTotals(client, topology.keys.ns);
 
   const outcome = await runScenario(s, {
     now: () => performance.now(),
@@ -297,5 +306,40 @@ export async function runScenarioLive(o: LiveRunOptions): Promise<ScenarioReport
         ? eventsNearLoss(report!.lostWindows, { startedAt: startMs, endedAt: startMs + outcome.durationMs }, events)
         : undefined,
     alerts: await alertsSince(o, startMs),
+    producer: {
+      sent: producer.stats.sent,
+      acked: producer.stats.acked,
+      errors: producer.stats.errors,
+      deduplicated: producer.stats.deduplicated,
+      failed: producer.stats.failed,
+    },
+    lookups: lookupDelta(lookupsBefore, await lookupTotals(client, topology.keys.ns)),
   };
+}
+
+type LookupTotals = Map<string, ScenarioReport['lookups']>;
+
+/** The live workers' lookup counters, by worker id. */
+async function lookupTotals(client: ScriptClient, ns: string): Promise<LookupTotals> {
+  const out: LookupTotals = new Map();
+  for (const h of await liveHeartbeats(client, ns).catch(() => []))
+    if (h.lookup)
+      out.set(h.id, {
+        breakerOpened: h.lookup.breakerOpened,
+        failures: h.lookup.failures,
+        degraded: h.lookup.degraded,
+      });
+  return out;
+}
+
+/** What the workers counted between two readings (a worker that started meanwhile counts from 0). */
+function lookupDelta(before: LookupTotals, after: LookupTotals): ScenarioReport['lookups'] {
+  const sum = { breakerOpened: 0, failures: 0, degraded: 0 };
+  for (const [id, a] of after) {
+    const b = before.get(id) ?? { breakerOpened: 0, failures: 0, degraded: 0 };
+    sum.breakerOpened += a.breakerOpened - b.breakerOpened;
+    sum.failures += a.failures - b.failures;
+    sum.degraded += a.degraded - b.degraded;
+  }
+  return sum;
 }

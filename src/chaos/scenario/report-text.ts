@@ -46,6 +46,13 @@ export function renderScenarioReport(r: ScenarioReport): string {
     out.push(
       `  unavailability ${time(r.unavailabilityMs)} (the longest time with no commit at the sink)   recovery ${time(r.recoveryMs)} (from the first fault until the sink is back at 90% of its steady rate with a steady backlog)`,
     );
+    const pr = r.producer;
+    out.push(
+      `  producer: sent ${n(pr.sent, 0)}, acked ${n(pr.acked, 0)}, appends retried ${n(pr.errors, 0)}, retries that had landed ${n(pr.deduplicated, 0)}, given up ${n(pr.failed, 0)}`,
+    );
+    out.push(
+      `  workers' reference lookups: breaker opened ${n(r.lookups.breakerOpened, 0)} time(s), ${n(r.lookups.failures, 0)} failed, ${n(r.lookups.degraded, 0)} fields answered degraded`,
+    );
     if (f.lost > 0 && r.audit) {
       out.push(
         `  lost seqs: ${r.audit.lostRanges

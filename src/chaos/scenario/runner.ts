@@ -235,11 +235,14 @@ export async function runScenario(s: Scenario, d: RunnerDeps): Promise<ScenarioO
   const outcomes = faults.filter((f): f is FaultOutcome => 'seen' in f);
   // `faults` are in the order of `method` (each launched in turn).
   const lastRevert = Math.max(firstAt, ...faults.map((f, i) => method[i]!.at + ('seen' in f ? f.totalMs : 0)));
-  const seconds: ScenarioOutcome['seconds'] = (final?.throughput ?? []).map((w) => ({
-    t: w.t,
-    throughput: w.events,
-    lag: samples.find((x) => Math.floor(x.t / 1000) === w.t)?.sample.lag,
-    p99: final?.p99.find((p) => p.t === w.t)?.p99,
+  // Every second of the run, those in which the sink committed nothing included: a stall shows as zeros.
+  const committed = new Map((final?.throughput ?? []).map((w) => [w.t, w.events]));
+  const lastT = Math.max(-1, ...committed.keys());
+  const seconds: ScenarioOutcome['seconds'] = Array.from({ length: lastT + 1 }, (_, t) => ({
+    t,
+    throughput: committed.get(t) ?? 0,
+    lag: samples.find((x) => Math.floor(x.t / 1000) === t)?.sample.lag,
+    p99: final?.p99.find((p) => p.t === t)?.p99,
   }));
   const phase = (fromMs: number, toMs: number): PhaseFigures => {
     const inside = seconds.filter((x) => x.t * 1000 >= fromMs && x.t * 1000 < toMs);
