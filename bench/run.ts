@@ -10,6 +10,7 @@
  *   npm run bench -- peers --events 200000   the naive per-event pipeline and a BullMQ 3-queue chain
  *   npm run bench -- http [--pipeline passthrough]   HTTP ingest (serve) driven by autocannon
  *   npm run bench -- memory [--keys 1000,100000,1000000] [--events 1000000]   worker and Redis memory against distinct keys (bench/memory.ts)
+ *   npm run bench -- proxy [--rounds 2]   the fault proxies' own cost: p99 at 10,000 ev/s and the max rate, alternated (bench/proxy-cost.ts)
  *   npm run bench -- health [--rate N] [--calls 20] [--rounds 2] [--cli PATH ...]   health --json under load (bench/health.ts)
  */
 import { execFileSync } from 'node:child_process';
@@ -32,6 +33,7 @@ import { benchHttp } from './http.js';
 import { benchMemory } from './memory.js';
 import { benchMl } from './ml.js';
 import { benchPeers } from './peers.js';
+import { benchProxyCost } from './proxy-cost.js';
 import { benchSummary } from './summary.js';
 
 interface Row {
@@ -178,6 +180,8 @@ async function main(): Promise<void> {
       port: Number(values.port ?? 21_000),
       clis: values.cli ?? [],
     });
+  if (what === 'proxy')
+    return benchProxyCost({ rounds: Number(values.rounds ?? 2), port: Number(values.port ?? 21_000) });
   if (what === 'memory')
     return benchMemory({
       keys: (values.keys ?? '1000,100000,1000000').split(',').map(Number),
@@ -190,7 +194,7 @@ async function main(): Promise<void> {
   }
   if (what !== 'throughput' && what !== 'pipeline')
     throw new Error(
-      `unknown benchmark "${what}" (known: summary, throughput, pipeline, ml, peers, http, health, memory)`,
+      `unknown benchmark "${what}" (known: summary, throughput, pipeline, ml, peers, http, health, memory, proxy)`,
     );
   const pipeline = values.pipeline ?? (what === 'pipeline' ? 'default' : 'passthrough');
   const metric = pipeline !== 'passthrough';
