@@ -1,3 +1,5 @@
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FaultOutcome } from '../src/chaos/inject.js';
 import type { Deployment } from '../src/embedded/deployment.js';
@@ -129,4 +131,38 @@ describe('chaos on an embedded deployment under --restart never', () => {
     },
     60_000,
   );
+});
+
+describe('chaos with no deployment in the state folder', () => {
+  const home = tempDir('streamctl-chaos-none-');
+  afterAll(() => home.remove());
+
+  it('a fault exits 2 saying there is nothing to act on; heal drops a recorded fault of a deployment that is gone', async () => {
+    const r = await runCli(['chaos', 'latency', '--ms', '10', '--home', home.dir]);
+    expect(r.code, r.stderr).toBe(2);
+    expect(r.stderr).toMatch(/no Redis to talk to/);
+    expect(r.stderr).toMatch(/chaos doctor/);
+
+    // A fault recorded by a process that died with the deployment it acted on.
+    mkdirSync(join(home.dir, 'faults'));
+    writeFileSync(
+      join(home.dir, 'faults', 'pause-node-x.json'),
+      JSON.stringify({
+        id: 'pause-node-x',
+        kind: 'pause-node',
+        target: { type: 'node', address: '127.0.0.1:1', host: '127.0.0.1', port: 1, role: 'replica', pid: 1 },
+        params: {},
+        durationMs: 60_000,
+        appliedAt: new Date().toISOString(),
+        by: 1,
+        source: 'embedded deployment',
+        urls: [],
+      }),
+    );
+    const heal = await runCli(['chaos', 'heal', '--home', home.dir]);
+    expect(heal.code, heal.stderr).toBe(0);
+    expect(heal.stdout).toMatch(/pause-node 127\.0\.0\.1:1 .*reverted: the embedded deployment is not running/);
+    const list = await runCli(['chaos', 'list', '--home', home.dir, '--json']);
+    expect(JSON.parse(list.stdout)).toEqual({ faults: [] });
+  });
 });

@@ -26,7 +26,7 @@ import { dirname, resolve } from 'node:path';
 import { durationSchema, formatDuration } from '../duration.js';
 import { isPidAlive } from '../embedded/pid.js';
 import { proxyMap, readDeployment, resolveHome } from '../embedded/deployment.js';
-import { RuntimeError, UsageError } from '../errors.js';
+import { RuntimeError, StreamctlError, UsageError } from '../errors.js';
 import { redactUrl } from '../redact.js';
 import { renderTable } from '../table.js';
 
@@ -175,11 +175,23 @@ function checkFlags(opts: Options): void {
 function environment(opts: Options, io: Io) {
   const home = resolveHome(opts.home, io.cwd);
   const embedded = embeddedTarget(opts, io);
-  const spec = resolveTarget(opts, io);
+  let spec: ReturnType<typeof resolveTarget> | Error;
+  try {
+    spec = resolveTarget(opts, io);
+  } catch (err) {
+    // Healing needs no Redis for a deployment that is down: its faults went with it.
+    if (opts.action === 'heal') spec = err as Error;
+    // A fault with nothing to act on cannot be applied here: exit 2, as every such fault.
+    else if (err instanceof StreamctlError && err.code === 'NO_REDIS')
+      throw new UsageError(err.code, err.message, `${err.hint}; \`streamctl chaos doctor\` lists what works here`);
+    else throw err;
+  }
   const raw = opts.redis ?? io.env.STREAMCTL_REDIS_URL;
   const urls = raw
     ? raw.split(',').map((u) => redactUrl(u.trim()))
-    : spec.endpoints.map((e) => `redis://${e.host}:${e.port}`);
+    : spec instanceof Error
+      ? []
+      : spec.endpoints.map((e) => `redis://${e.host}:${e.port}`);
   return chaosEnv({
     home,
     deployment: embedded?.deployment,
