@@ -19,14 +19,14 @@ export function cliJson<T>(args: string[]): T {
 }
 
 /**
- * `streamctl bench --max` on the deployment at `redis`: the highest sustainable rate of the default
+ * `streamctl bench --max` on the deployment at `redis` (a URL list, or `{ home }` for the embedded
+ * deployment there, reached as its clients reach it): the highest sustainable rate of the default
  * pipeline, searched from 20,000 events/s for at most a minute, without the calibration.
  */
-export function maxRateSearch<T>(redis: string, extra: string[] = []): T {
+export function maxRateSearch<T>(redis: string | { home: string }, extra: string[] = []): T {
   return cliJson<T>([
     'bench',
-    '--redis',
-    redis,
+    ...(typeof redis === 'string' ? ['--redis', redis] : ['--home', redis.home]),
     ...extra,
     '--max',
     '--rate',

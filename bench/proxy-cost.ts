@@ -7,7 +7,7 @@
  *
  *   npm run bench -- proxy [--rounds 2] [--port 21000]
  */
-import { cliJson } from './cli-json.js';
+import { cliJson, maxRateSearch } from './cli-json.js';
 import { withDeployment } from './deployment.js';
 
 interface Round {
@@ -42,18 +42,7 @@ async function round(proxy: boolean, port: number): Promise<Round> {
         '--no-calibrate',
         '--json',
       ]);
-      const max = cliJson<BenchJson>([
-        'bench',
-        '--home',
-        home,
-        '--max',
-        '--rate',
-        '20000',
-        '--max-time',
-        '60s',
-        '--no-calibrate',
-        '--json',
-      ]);
+      const max = maxRateSearch<BenchJson>({ home });
       const sink = at.latency[at.latency.length - 1]!;
       return {
         proxy,
