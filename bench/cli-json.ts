@@ -18,15 +18,41 @@ export function cliJson<T>(args: string[]): T {
   }
 }
 
+/** A deployment for `streamctl bench`: its URL list, or `{ home }` for the embedded one there, reached as its clients reach it. */
+type BenchTarget = string | { home: string };
+
+function targetArgs(t: BenchTarget): string[] {
+  return typeof t === 'string' ? ['--redis', t] : ['--home', t.home];
+}
+
 /**
- * `streamctl bench --max` on the deployment at `redis` (a URL list, or `{ home }` for the embedded
- * deployment there, reached as its clients reach it): the highest sustainable rate of the default
- * pipeline, searched from 20,000 events/s for at most a minute, without the calibration.
+ * `streamctl bench` at 10,000 events/s on the deployment at `target`: 5 s of warm-up, then 10 s
+ * measured (the latency goal's run).
  */
-export function maxRateSearch<T>(redis: string | { home: string }, extra: string[] = []): T {
+export function rateRun<T>(target: BenchTarget, extra: string[] = []): T {
   return cliJson<T>([
     'bench',
-    ...(typeof redis === 'string' ? ['--redis', redis] : ['--home', redis.home]),
+    ...targetArgs(target),
+    ...extra,
+    '--rate',
+    '10000',
+    '--warmup',
+    '5s',
+    '--duration',
+    '10s',
+    '--json',
+    '-',
+  ]);
+}
+
+/**
+ * `streamctl bench --max` on the deployment at `target`: the highest sustainable rate of the default
+ * pipeline, searched from 20,000 events/s for at most a minute, without the calibration.
+ */
+export function maxRateSearch<T>(target: BenchTarget, extra: string[] = []): T {
+  return cliJson<T>([
+    'bench',
+    ...targetArgs(target),
     ...extra,
     '--max',
     '--rate',

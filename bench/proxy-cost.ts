@@ -7,7 +7,7 @@
  *
  *   npm run bench -- proxy [--rounds 2] [--port 21000]
  */
-import { cliJson, maxRateSearch } from './cli-json.js';
+import { maxRateSearch, rateRun } from './cli-json.js';
 import { withDeployment } from './deployment.js';
 
 interface Round {
@@ -29,19 +29,7 @@ async function round(proxy: boolean, port: number): Promise<Round> {
   return withDeployment(
     port,
     async (_urls, home) => {
-      const at = cliJson<BenchJson>([
-        'bench',
-        '--home',
-        home,
-        '--rate',
-        '10000',
-        '--warmup',
-        '5s',
-        '--duration',
-        '10s',
-        '--no-calibrate',
-        '--json',
-      ]);
+      const at = rateRun<BenchJson>({ home }, ['--no-calibrate']);
       const max = maxRateSearch<BenchJson>({ home });
       const sink = at.latency[at.latency.length - 1]!;
       return {

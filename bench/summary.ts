@@ -26,7 +26,7 @@ import { deploymentUrls, startDeployment, stopDeployment } from '../src/embedded
 import { parseRedisUrls } from '../src/redis/endpoint.js';
 import { findRedisServer } from '../src/embedded/redis-server.js';
 import { waitFor } from '../src/wait.js';
-import { cliJson, maxRateSearch } from './cli-json.js';
+import { cliJson, maxRateSearch, rateRun } from './cli-json.js';
 import { benchHttp } from './http.js';
 import { runPeers } from '../src/bench/peers/run-peers.js';
 import { namespaceKeys } from '../src/pipeline/keys.js';
@@ -88,21 +88,7 @@ export async function benchSummary(opts: { peerEvents?: number } = {}): Promise<
         '\n1. latency at 10,000 events/s, open loop, 10 s measured after a 5 s warm-up (`streamctl bench ' +
           '--rate 10000 --warmup 5s --duration 10s`)',
       );
-      const lat = cliJson<BenchResult>([
-        'bench',
-        '--redis',
-        url,
-        '-n',
-        ns,
-        '--rate',
-        '10000',
-        '--warmup',
-        '5s',
-        '--duration',
-        '10s',
-        '--json',
-        '-',
-      ]);
+      const lat = rateRun<BenchResult>(url, ['-n', ns]);
       const c = lat.calibration;
       if (c)
         console.log(

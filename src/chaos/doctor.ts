@@ -4,7 +4,9 @@ import { readControlEndpoint } from '../embedded/control-client.js';
 import { controlFile } from '../embedded/control-server.js';
 import { readDeployment } from '../embedded/deployment.js';
 import { FAULT_KINDS, type FaultKind } from './fault.js';
+import { signalProcess } from './process-signals.js';
 import { FAULT_ACTIONS } from './faults/index.js';
+import { NETWORK_FAULTS } from './faults/proxy-fault.js';
 
 /** Whether a kind of fault works here, and why not when it does not. */
 export interface DoctorRow {
@@ -20,16 +22,6 @@ export interface DoctorReport {
   rows: DoctorRow[];
   /** Facts the rows were decided on, for a bug report. */
   facts: Record<string, string | boolean>;
-}
-
-/** Whether this process may signal `pid`: signal 0 checks the permission without signalling. */
-function maySignal(pid: number): 'yes' | 'gone' | 'denied' {
-  try {
-    process.kill(pid, 0);
-    return 'yes';
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM' ? 'denied' : 'gone';
-  }
 }
 
 function onPath(bin: string, path: string | undefined): boolean {
@@ -60,7 +52,7 @@ export function chaosDoctor(home: string, env: Record<string, string | undefined
     controlReadable = false;
   }
   const pid = d?.nodes[0]?.pid;
-  const signal = pid ? maySignal(pid) : 'gone';
+  const signal = pid ? signalProcess(pid, 0) : 'gone';
   const proxies = Boolean(d?.nodes.some((n) => n.proxyPort));
   const nft = onPath('nft', env.PATH) || existsSync('/usr/sbin/nft');
   const noDeployment = recordError
@@ -84,7 +76,7 @@ export function chaosDoctor(home: string, env: Record<string, string | undefined
         works: false,
         why: `cannot reach the supervisor: ${controlFile(home)} is unreadable by uid ${uid} or the supervisor is gone (faults are reverted through it)`,
       };
-    if (['latency', 'bandwidth', 'blackhole', 'reset'].includes(kind) && !proxies)
+    if (NETWORK_FAULTS.includes(kind) && !proxies)
       return {
         kind,
         works: false,
@@ -116,7 +108,7 @@ export function chaosDoctor(home: string, env: Record<string, string | undefined
     facts: {
       deployment: running,
       controlReadable,
-      signal,
+      signal: signal === 'sent' ? 'allowed' : signal,
       faultProxy: proxies,
       nft,
       cgroupV2: existsSync('/sys/fs/cgroup/cgroup.controllers'),

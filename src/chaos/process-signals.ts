@@ -1,13 +1,16 @@
 import { readFileSync } from 'node:fs';
 import { isPidAlive } from '../embedded/pid.js';
 
-/** Sends `signal` to `pid`; false when there is no such process. */
-export function signalProcess(pid: number, signal: NodeJS.Signals): boolean {
+/**
+ * Sends `signal` to `pid` (0: only checks that it may): `denied` when the process belongs to another
+ * user, `gone` when there is no such process.
+ */
+export function signalProcess(pid: number, signal: NodeJS.Signals | 0): 'sent' | 'gone' | 'denied' {
   try {
     process.kill(pid, signal);
-    return true;
-  } catch {
-    return false;
+    return 'sent';
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM' ? 'denied' : 'gone';
   }
 }
 

@@ -93,10 +93,14 @@ export async function chooseNode(env: ChaosEnv, c: NodeChoice): Promise<NodeTarg
       `${candidates.length} nodes match: ${candidates.map((n) => n.address).join(', ')}`,
       'pick one with --node ADDR, or add --random (with --seed N to repeat the choice)',
     );
-  const n = draw(candidates, 1, c.random, c.seed)[0]!;
+  return targetOf(draw(candidates, 1, c.random, c.seed)[0]!, current(env));
+}
+
+/** A node of a view as a fault's target, with its pid from the deployment's record as it is now. */
+function targetOf(n: NodeHealth, deployment: Deployment | undefined): NodeTarget {
   const at = n.address.lastIndexOf(':');
   const port = Number(n.address.slice(at + 1));
-  const pid = current(env)?.nodes.find((x) => x.port === port)?.pid;
+  const pid = deployment?.nodes.find((x) => x.port === port)?.pid;
   return {
     type: 'node',
     address: n.address,
@@ -113,7 +117,8 @@ export async function everyNode(env: ChaosEnv, role?: 'primary' | 'replica'): Pr
   const up = view.nodes
     .filter((n) => n.up && (role === undefined || n.role === role))
     .sort((a, b) => a.address.localeCompare(b.address));
-  return Promise.all(up.map((n) => chooseNode(env, { node: n.address, seed: 0 })));
+  const deployment = current(env);
+  return up.map((n) => targetOf(n, deployment));
 }
 
 /** The replica that would take over from `primary` (the first up replica of it, by address). */
@@ -122,7 +127,7 @@ export async function replicaOf(env: ChaosEnv, primary: string): Promise<NodeTar
   const r = view.nodes
     .filter((n) => n.up && n.role === 'replica' && n.primaryAddress === primary)
     .sort((a, b) => a.address.localeCompare(b.address))[0];
-  return r ? chooseNode(env, { node: r.address, seed: 0 }) : undefined;
+  return r ? targetOf(r, current(env)) : undefined;
 }
 
 /**

@@ -11,7 +11,7 @@ import { healAll, injectFaults, notSeenError } from '../chaos/inject.js';
 import { aimFault, DEFAULT_FOR_MS } from '../chaos/aim.js';
 import { chaosDoctor } from '../chaos/doctor.js';
 import { builtinScenarioFile, builtinScenarios } from '../chaos/scenario/builtin.js';
-import { checkScenarioTarget, needsFaultProxy } from '../chaos/scenario/live-run.js';
+import { checkScenarioTarget, hasFaultProxy, needsFaultProxy } from '../chaos/scenario/live-run.js';
 import { renderScenarioHtml } from '../chaos/scenario/report-html.js';
 import { renderResilienceTable, renderScenarioReport } from '../chaos/scenario/report-text.js';
 import { runScenarios } from '../chaos/scenario/run-scenarios.js';
@@ -25,7 +25,7 @@ import { existsSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { durationSchema, formatDuration } from '../duration.js';
 import { isPidAlive } from '../embedded/pid.js';
-import { proxyMap, readDeployment, resolveHome } from '../embedded/deployment.js';
+import { resolveHome } from '../embedded/deployment.js';
 import { RuntimeError, StreamctlError, UsageError } from '../errors.js';
 import { redactUrl } from '../redact.js';
 import { renderTable } from '../table.js';
@@ -247,8 +247,7 @@ async function runCommand(opts: Options, io: Io): Promise<number> {
   const { definition } = loadPipeline(opts.pipeline, io.cwd);
   const env = environment(opts, io);
   try {
-    const recorded = env.deployment ? readDeployment(env.home) : undefined;
-    if (opts.scenario === 'all' && !(recorded && proxyMap(recorded))) {
+    if (opts.scenario === 'all' && !hasFaultProxy(env)) {
       const skipped = scenarios.filter((x) => needsFaultProxy(x.scenario));
       scenarios = scenarios.filter((x) => !needsFaultProxy(x.scenario));
       if (skipped.length)

@@ -97,8 +97,6 @@ export function judgePipeline(report: Snapshot): void {
           `stage ${s.stage} has ${s.deadLettersEstimated ? 'about ' : ''}${s.deadLetters} dead-letter records: ` +
           `see \`streamctl dlq list --stage ${s.stage}\``,
       });
-  }
-  for (const s of report.stages) {
     if (s.notDurable)
       report.warnings.push({
         code: 'NOT_DURABLE',

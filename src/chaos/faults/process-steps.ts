@@ -10,17 +10,14 @@ export function sendSignal(signal: 'SIGKILL' | 'SIGSTOP'): FaultAction['apply'] 
     const pid = pidOf(f.target);
     // A pid that runs nothing would make the fault look done (the process is "gone") without any effect.
     const running = f.target.type === 'node' ? isNodeAlive(pid, f.target.port) : !isGone(pid);
-    try {
-      if (running) process.kill(pid, 0);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'EPERM')
-        throw new UsageError(
-          'NOT_PERMITTED',
-          `pid ${pid} runs as another user: this user may not signal it`,
-          'run chaos as the user that runs the deployment, or as root (see `streamctl chaos doctor`)',
-        );
-    }
-    if (!running || !signalProcess(pid, signal))
+    const sent = running ? signalProcess(pid, signal) : 'gone';
+    if (sent === 'denied')
+      throw new UsageError(
+        'NOT_PERMITTED',
+        `pid ${pid} runs as another user: this user may not signal it`,
+        'run chaos as the user that runs the deployment, or as root (see `streamctl chaos doctor`)',
+      );
+    if (sent === 'gone')
       throw new RuntimeError(
         'NOT_RUNNING',
         `pid ${pid} (${f.target.type === 'node' ? f.target.address : f.target.name}) is not running: nothing to ${signal === 'SIGKILL' ? 'kill' : 'pause'}`,

@@ -112,3 +112,6 @@ export const reset = proxyFault({
   summary: 'reset every client connection to a node, open or new, through its fault proxy',
   toxic: () => ({ type: 'reset_peer' }),
 });
+
+/** The faults that act through the deployment's fault proxies. */
+export const NETWORK_FAULTS: readonly FaultKind[] = [latency, bandwidth, blackhole, reset].map((a) => a.kind);

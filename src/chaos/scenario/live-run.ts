@@ -23,6 +23,7 @@ import { sendOpenLoop } from '../../workload/pacer.js';
 import { aimFault } from '../aim.js';
 import type { ChaosEnv } from '../chaos-env.js';
 import { FAULT_ACTIONS } from '../faults/index.js';
+import { NETWORK_FAULTS } from '../faults/proxy-fault.js';
 import { healAll, injectFaults, type FaultOutcome } from '../inject.js';
 import { runScenario, type FinalData, type ScenarioOutcome, type TimelineEntry } from './runner.js';
 import type { Scenario, ScenarioFault } from './scenario.js';
@@ -94,12 +95,9 @@ export function checkScenarioTarget(env: ChaosEnv, s: Scenario, yes: boolean): v
     );
 }
 
-/** The faults that act through the deployment's fault proxies. */
-export const NETWORK_FAULTS: readonly string[] = ['latency', 'bandwidth', 'blackhole', 'reset'];
-
-/** Whether the embedded deployment runs fault proxies (as its record says now). */
-function hasFaultProxy(env: ChaosEnv): boolean {
-  return Boolean(readDeployment(env.home)?.nodes.some((n) => n.proxyPort));
+/** Whether the target is an embedded deployment that runs fault proxies (as its record says now). */
+export function hasFaultProxy(env: ChaosEnv): boolean {
+  return Boolean(env.deployment && readDeployment(env.home)?.nodes.some((n) => n.proxyPort));
 }
 
 /** Whether a scenario's faults need the fault proxies. */
