@@ -1,7 +1,7 @@
 import { UsageError } from '../errors.js';
 import type { ChaosEnv } from './chaos-env.js';
 import type { Fault, FaultKind, FaultTarget } from './fault.js';
-import { FAULT_ACTIONS } from './faults/index.js';
+import { FAULT_ACTIONS, KERNEL_FAULTS } from './faults/index.js';
 import { chooseNode, chooseWorkers, everyNode, replicaOf } from './targets.js';
 
 /** Lasting faults' duration when none is given. */
@@ -24,6 +24,8 @@ export interface FaultRequest {
   jitter?: number | undefined;
   kbps?: number | undefined;
   direction?: 'upstream' | 'downstream' | 'both' | undefined;
+  /** loss: the share of packets dropped, in percent. */
+  percent?: number | undefined;
   /** Node faults: every node that is up (of `role`), one after another (a rolling restart). */
   all?: boolean | undefined;
 }
@@ -82,10 +84,19 @@ export async function aimFault(env: ChaosEnv, r: FaultRequest): Promise<Fault[]>
     r.kind === 'client-pause'
       ? { mode: r.mode ?? 'all' }
       : Object.fromEntries(
-          Object.entries({ ms: r.ms, jitter: r.jitter, kbps: r.kbps, direction: r.direction }).filter(
-            ([, v]) => v !== undefined,
-          ),
+          Object.entries({
+            ms: r.ms,
+            jitter: r.jitter,
+            kbps: r.kbps,
+            direction: r.direction,
+            percent: r.percent,
+          }).filter(([, v]) => v !== undefined),
         );
+  // A kernel fault on a node's clients, scoped to workers of one stage: their sockets' cgroups.
+  if (r.stage !== undefined && KERNEL_FAULTS.includes(r.kind))
+    params.workers = chooseWorkers(env, { stage: r.stage, count: r.count, random: r.random, seed: r.seed }).map(
+      (w) => w.name,
+    );
   if (r.all) return (await everyNode(env, r.role)).map((t) => fault(t, params));
   const target = await chooseNode(env, { node: r.node, role: r.role, random: r.random, seed: r.seed });
   return [fault(target, params)];

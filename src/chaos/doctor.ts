@@ -1,5 +1,4 @@
-import { accessSync, constants, existsSync } from 'node:fs';
-import { delimiter, join } from 'node:path';
+import { accessSync, constants } from 'node:fs';
 import { readControlEndpoint } from '../embedded/control-client.js';
 import { controlFile } from '../embedded/control-server.js';
 import { readDeployment } from '../embedded/deployment.js';
@@ -7,10 +6,13 @@ import { FAULT_KINDS, type FaultKind } from './fault.js';
 import { signalProcess } from './process-signals.js';
 import { FAULT_ACTIONS } from './faults/index.js';
 import { NETWORK_FAULTS } from './faults/proxy-fault.js';
+import { KERNEL_FAULTS } from './faults/index.js';
+import { nftSupport } from './kernel/nft.js';
+import { cgroupSupport } from '../embedded/cgroups.js';
 
 /** Whether a kind of fault works here, and why not when it does not. */
 export interface DoctorRow {
-  kind: FaultKind | 'kernel (nftables)';
+  kind: FaultKind;
   works: boolean;
   why: string;
 }
@@ -24,16 +26,12 @@ export interface DoctorReport {
   facts: Record<string, string | boolean>;
 }
 
-function onPath(bin: string, path: string | undefined): boolean {
-  return (path ?? '').split(delimiter).some((d) => d && existsSync(join(d, bin)));
-}
-
 /**
  * Which fault kinds can be injected from here, into the embedded deployment in `home` (or, without
  * one, into a Redis given with --redis), and for each that cannot, why: no deployment, its processes
  * belong to another user, its supervisor's control file cannot be read, no fault proxy, no root.
  */
-export function chaosDoctor(home: string, env: Record<string, string | undefined>): DoctorReport {
+export async function chaosDoctor(home: string): Promise<DoctorReport> {
   const uid = process.getuid?.();
   const root = uid === 0;
   let d;
@@ -54,7 +52,8 @@ export function chaosDoctor(home: string, env: Record<string, string | undefined
   const pid = d?.nodes[0]?.pid;
   const signal = pid ? signalProcess(pid, 0) : 'gone';
   const proxies = Boolean(d?.nodes.some((n) => n.proxyPort));
-  const nft = onPath('nft', env.PATH) || existsSync('/usr/sbin/nft');
+  const nft = await nftSupport();
+  const cgroups = cgroupSupport();
   const noDeployment = recordError
     ? `cannot read the embedded deployment's record in ${home}: ${recordError}`
     : `no running embedded deployment in ${home} (start one with \`streamctl up\`)`;
@@ -76,6 +75,20 @@ export function chaosDoctor(home: string, env: Record<string, string | undefined
         works: false,
         why: `cannot reach the supervisor: ${controlFile(home)} is unreadable by uid ${uid} or the supervisor is gone (faults are reverted through it)`,
       };
+    if (KERNEL_FAULTS.includes(kind)) {
+      if (!nft.ok) return { kind, works: false, why: `needs nftables as root: ${nft.reason}` };
+      if (!d!.cgroups && kind === 'partition')
+        return {
+          kind,
+          works: false,
+          why: `the nodes do not run in cgroups of their own (${cgroups.ok ? 'restart the deployment: `streamctl down`, `streamctl up`' : cgroups.reason})`,
+        };
+      return {
+        kind,
+        works: true,
+        why: `${a.summary}${d!.cgroups ? '' : ' (every client only: the processes run in no cgroups of their own)'}`,
+      };
+    }
     if (NETWORK_FAULTS.includes(kind) && !proxies)
       return {
         kind,
@@ -95,11 +108,6 @@ export function chaosDoctor(home: string, env: Record<string, string | undefined
       };
     return { kind, works: true, why: a.summary };
   });
-  rows.push({
-    kind: 'kernel (nftables)',
-    works: false,
-    why: `not in this version of streamctl (nft ${nft ? 'found' : 'not found'}; they would need root: ${root ? 'yes' : 'no'})`,
-  });
   return {
     uid,
     root,
@@ -110,8 +118,12 @@ export function chaosDoctor(home: string, env: Record<string, string | undefined
       controlReadable,
       signal: signal === 'sent' ? 'allowed' : signal,
       faultProxy: proxies,
-      nft,
-      cgroupV2: existsSync('/sys/fs/cgroup/cgroup.controllers'),
+      nft: nft.ok ? nft.version : nft.reason,
+      cgroups: d?.cgroups
+        ? `${d.cgroups.mount}/${d.cgroups.path}`
+        : cgroups.ok
+          ? `none yet (${cgroups.mount})`
+          : cgroups.reason,
     },
   };
 }

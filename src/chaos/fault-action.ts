@@ -16,6 +16,8 @@ export interface FaultAction {
   external: boolean;
   /** Whether it lasts `--for` a while (a pause); other faults are reverted once they are seen. */
   lasting: boolean;
+  /** How long the fault may take to be seen, when longer than the default (a partition waits for failure detection). */
+  checkMs?(env: ChaosEnv): number;
   /** Injects the fault; returns what it did, in words. */
   apply(env: ChaosEnv, f: Fault): Promise<string>;
   /** Evidence that the fault took effect, in words; undefined while it is not seen. */

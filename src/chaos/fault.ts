@@ -17,6 +17,10 @@ export const FAULT_KINDS = [
   'bandwidth',
   'blackhole',
   'reset',
+  'drop',
+  'reject',
+  'loss',
+  'partition',
 ] as const;
 
 export type FaultKind = (typeof FAULT_KINDS)[number];

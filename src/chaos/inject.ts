@@ -3,7 +3,7 @@ import { RuntimeError } from '../errors.js';
 import type { ChaosEnv } from './chaos-env.js';
 import type { FaultAction } from './fault-action.js';
 import { describeTarget, type ActiveFault, type Fault } from './fault.js';
-import { FAULT_ACTIONS } from './faults/index.js';
+import { FAULT_ACTIONS, KERNEL_FAULTS } from './faults/index.js';
 import { activeFaults, forgetFault, recordFault } from './fault-store.js';
 
 /** How long a fault may take to be seen: a failover's handshake takes a few seconds at most. */
@@ -100,13 +100,15 @@ export async function injectFaults(env: ChaosEnv, faults: Fault[]): Promise<Faul
     }
     await Promise.all(
       active.map(async (f, i) => {
-        const seen = await seenWithin(env, FAULT_ACTIONS[f.kind], f, CHECK_MS);
+        const action = FAULT_ACTIONS[f.kind];
+        const within = action.checkMs?.(env) ?? CHECK_MS;
+        const seen = await seenWithin(env, action, f, within);
         const o = outcomes[i]!;
         if (seen) Object.assign(o, { seen: true, evidence: seen.evidence, seenAfterMs: Math.round(seen.afterMs) });
         env.say(
           seen
             ? `${f.kind} ${describeTarget(f.target)}: seen after ${formatDuration(seen.afterMs)}: ${seen.evidence}`
-            : `${f.kind} ${describeTarget(f.target)}: NOT seen to take effect within ${CHECK_MS / 1000}s`,
+            : `${f.kind} ${describeTarget(f.target)}: NOT seen to take effect within ${within / 1000}s`,
         );
       }),
     );
@@ -151,7 +153,7 @@ export interface HealOutcome {
 export async function healAll(env: ChaosEnv): Promise<HealOutcome[]> {
   const out: HealOutcome[] = [];
   for (const f of activeFaults(env.home)) {
-    if (!env.deployment && f.source === EMBEDDED) {
+    if (!env.deployment && f.source === EMBEDDED && !KERNEL_FAULTS.includes(f.kind)) {
       // `down` stopped every process of it: no process is left stopped, killed or paused.
       forgetFault(env.home, f.id);
       out.push({ fault: f, reverted: 'the embedded deployment is not running: nothing of it is left to revert' });
@@ -168,7 +170,7 @@ export function notSeenError(outcomes: FaultOutcome[]): RuntimeError | undefined
   if (missed.length === 0) return undefined;
   return new RuntimeError(
     'FAULT_NOT_SEEN',
-    `${missed.map((o) => `${o.kind} ${describeTarget(o.target)}`).join(', ')}: applied but not seen to take effect within ${CHECK_MS / 1000}s`,
+    `${missed.map((o) => `${o.kind} ${describeTarget(o.target)}`).join(', ')}: applied but not seen to take effect`,
     'a result under this fault does not count; see `streamctl health`',
   );
 }

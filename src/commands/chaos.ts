@@ -11,12 +11,18 @@ import { healAll, injectFaults, notSeenError } from '../chaos/inject.js';
 import { aimFault, DEFAULT_FOR_MS } from '../chaos/aim.js';
 import { chaosDoctor } from '../chaos/doctor.js';
 import { builtinScenarioFile, builtinScenarios } from '../chaos/scenario/builtin.js';
-import { checkScenarioTarget, hasFaultProxy, needsFaultProxy } from '../chaos/scenario/live-run.js';
+import {
+  checkScenarioTarget,
+  hasFaultProxy,
+  kernelUnavailable,
+  needsFaultProxy,
+  needsKernel,
+} from '../chaos/scenario/live-run.js';
 import { renderScenarioHtml } from '../chaos/scenario/report-html.js';
 import { renderResilienceTable, renderScenarioReport } from '../chaos/scenario/report-text.js';
 import { runScenarios } from '../chaos/scenario/run-scenarios.js';
 import { VERDICT_EXIT } from '../chaos/scenario/runner.js';
-import { loadScenario } from '../chaos/scenario/scenario.js';
+import { loadScenario, type Scenario } from '../chaos/scenario/scenario.js';
 import { awaitWorkers } from '../bench/await-workers.js';
 import { loadPipeline } from '../pipeline/definition.js';
 import { withScripts } from '../pipeline/scripts/scripts.js';
@@ -51,7 +57,8 @@ const options = z.object({
     .optional()
     .describe(
       'chaos run: a built-in scenario by name (worker-crash, worker-stall, replica-crash, client-pause, ' +
-        'manual-failover, primary-pause, primary-crash, rolling-restart), or all of them for a resilience table',
+        'manual-failover, primary-pause, primary-crash, rolling-restart, slow-primary, client-blackhole, ' +
+        'lossy-network, isolated-primary), or all of them for a resilience table (those a deployment cannot run skipped)',
     )
     .meta({ valueName: 'NAME' }),
   html: z
@@ -107,6 +114,23 @@ const options = z.object({
     .optional()
     .describe('bandwidth: kilobytes per second (default 100)')
     .meta({ valueName: 'KB/S' }),
+  percent: z.coerce
+    .number()
+    .positive()
+    .max(100)
+    .optional()
+    .describe('loss: the share of packets dropped at random, in percent (default 5)')
+    .meta({ valueName: 'P' }),
+  isolate: z
+    .string()
+    .min(1)
+    .optional()
+    .describe('partition: the node cut off from the others, as host:port or its port (same as --node)')
+    .meta({ valueName: 'ADDR' }),
+  durable: z
+    .boolean()
+    .default(false)
+    .describe("chaos run: the load's appends WAIT for a replica (`produce --durable`), whatever the scenario says"),
   direction: z
     .enum(['upstream', 'downstream', 'both'])
     .optional()
@@ -133,7 +157,11 @@ const FLAGS: Record<(typeof ACTIONS)[number], (keyof Options)[]> = {
   bandwidth: ['node', 'role', 'random', 'seed', 'for', 'kbps', 'direction'],
   blackhole: ['node', 'role', 'random', 'seed', 'for', 'direction'],
   reset: ['node', 'role', 'random', 'seed', 'for'],
-  run: ['file', 'scenario', 'html', 'yes'],
+  drop: ['node', 'role', 'random', 'seed', 'for', 'stage', 'count'],
+  reject: ['node', 'role', 'random', 'seed', 'for', 'stage', 'count'],
+  loss: ['node', 'role', 'random', 'seed', 'for', 'stage', 'count', 'percent'],
+  partition: ['node', 'isolate', 'role', 'random', 'seed', 'for'],
+  run: ['file', 'scenario', 'html', 'yes', 'durable'],
   list: [],
   heal: [],
   doctor: [],
@@ -143,6 +171,9 @@ const FAULT_FLAGS: (keyof Options)[] = [
   'jitter',
   'kbps',
   'direction',
+  'percent',
+  'isolate',
+  'durable',
   'node',
   'role',
   'random',
@@ -154,7 +185,7 @@ const FAULT_FLAGS: (keyof Options)[] = [
   'scenario',
   'html',
 ];
-const DEFAULTS: Partial<Options> = { random: false, count: 1, yes: false };
+const DEFAULTS: Partial<Options> = { random: false, count: 1, yes: false, durable: false };
 
 /** Refuses a flag that the action does not take: it would be silently ignored. */
 function checkFlags(opts: Options): void {
@@ -247,12 +278,18 @@ async function runCommand(opts: Options, io: Io): Promise<number> {
   const { definition } = loadPipeline(opts.pipeline, io.cwd);
   const env = environment(opts, io);
   try {
-    if (opts.scenario === 'all' && !hasFaultProxy(env)) {
-      const skipped = scenarios.filter((x) => needsFaultProxy(x.scenario));
-      scenarios = scenarios.filter((x) => !needsFaultProxy(x.scenario));
-      if (skipped.length)
-        env.say(`skipping ${skipped.map((x) => x.name).join(', ')}: they need \`streamctl up --fault-proxy\``);
+    if (opts.scenario === 'all') {
+      const kernel = await kernelUnavailable(env);
+      const skip = (why: string | undefined, needs: (s: Scenario) => boolean) => {
+        if (!why) return;
+        const skipped = scenarios.filter((x) => needs(x.scenario));
+        scenarios = scenarios.filter((x) => !needs(x.scenario));
+        if (skipped.length) env.say(`skipping ${skipped.map((x) => x.name).join(', ')}: ${why}`);
+      };
+      skip(hasFaultProxy(env) ? undefined : 'they need `streamctl up --fault-proxy`', needsFaultProxy);
+      skip(kernel, needsKernel);
     }
+    if (opts.durable) for (const x of scenarios) x.scenario.load.durable = true;
     for (const { scenario } of scenarios) checkScenarioTarget(env, scenario, opts.yes);
     const conn = await env.connection();
     const client = withScripts(conn.client());
@@ -313,7 +350,11 @@ export default defineCommand({
     'streamctl chaos pause-worker --for 8s',
     'streamctl chaos latency --node 7001 --ms 50 --jitter 10 --for 30s   # needs up --fault-proxy',
     'streamctl chaos blackhole --role primary --random --for 10s',
+    'streamctl chaos loss --role primary --percent 5 --for 30s   # kernel faults: root and nftables',
+    'streamctl chaos drop --node 7001 --stage analyze --for 10s',
+    'streamctl chaos partition --isolate 127.0.0.1:7001 --for 20s',
     'streamctl chaos run --scenario primary-crash --html primary-crash.html',
+    'streamctl chaos run --scenario isolated-primary --durable',
     'streamctl chaos run my-experiment.yaml --json report.json',
     'streamctl chaos run --scenario all',
     'streamctl chaos list',
@@ -327,7 +368,7 @@ export default defineCommand({
     checkFlags(opts);
     if (opts.action === 'run') return runCommand(opts, io);
     if (opts.action === 'doctor') {
-      const report = chaosDoctor(resolveHome(opts.home, io.cwd), io.env);
+      const report = await chaosDoctor(resolveHome(opts.home, io.cwd));
       if (opts.json) writeJson(opts.json, report, io);
       else
         io.stdout.write(
@@ -380,7 +421,7 @@ export default defineCommand({
         return 0;
       }
       const kind = opts.action as FaultKind;
-      const faults = await aimFault(env, { ...opts, kind });
+      const faults = await aimFault(env, { ...opts, kind, node: opts.isolate ?? opts.node });
       const action = FAULT_ACTIONS[kind];
       if (!env.deployment && !opts.yes)
         throw new UsageError(

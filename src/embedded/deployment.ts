@@ -6,6 +6,7 @@ import type { ProcessExit, RestartPolicy, SupervisedProcess } from '../observe/s
 import { createCluster, primaryOf, slotRange, waitForClusterOk } from './cluster-create.js';
 import { failoverWaitMs, waitForFailover } from './node-failover.js';
 import { findFreePorts, isPortFree } from './ports.js';
+import { ensureCgroup, nodeCgroup, planCgroups, removeCgroups, type DeploymentCgroups } from './cgroups.js';
 import { isNodeAlive, startNode, stopNode, type NodeProcess } from './redis-server.js';
 
 const LOCAL_HOST = '127.0.0.1';
@@ -62,6 +63,8 @@ export interface Deployment {
   /** Worker processes per stage the deployment runs. */
   configured?: Record<string, number>;
   namespace?: string;
+  /** As root: the cgroups each process runs in, so that kernel faults can single one out (`cgroups.ts`). */
+  cgroups?: DeploymentCgroups;
 }
 
 /** The state folder when neither --home nor STREAMCTL_HOME names one, relative to the working folder. */
@@ -241,6 +244,8 @@ export async function startDeployment(o: StartOptions): Promise<Started> {
     detached: o.detached,
     ...(o.detached ? {} : { supervisorPid: process.pid }),
   };
+  const cgroups = planCgroups(o.home);
+  if (cgroups) deployment.cgroups = cgroups;
   const clients: Redis[] = [];
   try {
     const started = await Promise.allSettled(
@@ -253,6 +258,7 @@ export async function startDeployment(o: StartOptions): Promise<Started> {
           persist: o.persist,
           nodeTimeoutMs: o.nodeTimeoutMs,
           detached: o.detached,
+          cgroup: cgroups && ensureCgroup(cgroups, nodeCgroup(port)),
         }),
       ),
     );
@@ -288,6 +294,7 @@ export async function startDeployment(o: StartOptions): Promise<Started> {
     return { deployment, processes, resumed };
   } catch (err) {
     await Promise.all(processes.map((p) => stopNode(p, 1000)));
+    if (cgroups) removeCgroups(cgroups);
     rmSync(stateFile(o.home), { force: true });
     throw err;
   } finally {
@@ -305,6 +312,7 @@ export function startRecordedNode(bin: string, d: Deployment, n: DeploymentNode)
     persist: d.persist,
     nodeTimeoutMs: d.nodeTimeoutMs,
     detached: false,
+    cgroup: d.cgroups && ensureCgroup(d.cgroups, nodeCgroup(n.port)),
   });
 }
 
@@ -371,6 +379,7 @@ export async function stopDeployment(
 ): Promise<DeploymentNode[]> {
   const live = liveNodes(d);
   await Promise.all(live.map((n) => stopNode(n)));
+  if (d.cgroups) removeCgroups(d.cgroups);
   if (opts.keepData) {
     const { supervisorPid: _owner, ...rest } = d;
     writeDeployment(home, { ...rest, running: false, detached: true });

@@ -3,6 +3,7 @@ import { accessSync, constants, existsSync, mkdirSync, readFileSync } from 'node
 import { delimiter, join } from 'node:path';
 import { RuntimeError } from '../errors.js';
 import { waitFor } from '../wait.js';
+import { inCgroup } from './cgroups.js';
 
 /** How to start one redis-server process. */
 export interface NodeConfig {
@@ -16,6 +17,8 @@ export interface NodeConfig {
   extraArgs?: string[];
   /** Let the process outlive this one (used by `up --detach`). */
   detached: boolean;
+  /** A cgroup folder to start the process in (`cgroups.ts`). */
+  cgroup?: string | undefined;
 }
 
 /** A redis-server we started. `child` is set only in the process that spawned it. */
@@ -109,7 +112,8 @@ export async function startNode(c: NodeConfig, timeoutMs = 15_000): Promise<Node
   const log = join(c.dir, 'redis.log');
   // Measured before the spawn: a fast server may log "Ready" before we look.
   const logStart = existsSync(log) ? readFileSync(log, 'utf8').length : 0;
-  const child = spawn(c.bin, nodeArgs(c), { cwd: c.dir, detached: true, stdio: 'ignore' });
+  const cmd = c.cgroup ? inCgroup(c.cgroup, c.bin, nodeArgs(c)) : { cmd: c.bin, args: nodeArgs(c) };
+  const child = spawn(cmd.cmd, cmd.args, { cwd: c.dir, detached: true, stdio: 'ignore' });
   let exited: string | undefined;
   child.once('exit', (code, signal) => {
     exited = signal ? `signal ${signal}` : `exit code ${code}`;

@@ -29,6 +29,7 @@ import {
 import { appendEvent, readEvents } from './events-log.js';
 import { failoverWaitMs, handOver, waitForFailover } from './node-failover.js';
 import { isPidAlive } from './pid.js';
+import { ensureCgroup, workerCgroup } from './cgroups.js';
 import { isNodeAlive, stopNode } from './redis-server.js';
 import type { RestartLimits } from './restart-policy.js';
 import { ManagedProcess, type ProcessEvents, type Spawned } from './supervised-process.js';
@@ -251,6 +252,7 @@ export class Supervisor {
       stderr: 'pipe',
       ipc: true,
       env: this.o.env,
+      cgroup: this.deployment.cgroups && ensureCgroup(this.deployment.cgroups, workerCgroup(name)),
     });
     const said: string[] = [];
     createInterface({ input: child.stderr! }).on('line', (line) => {

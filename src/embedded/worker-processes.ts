@@ -3,6 +3,7 @@ import { cliEntry } from './cli-entry.js';
 import { isPidAlive } from './pid.js';
 import { sleep } from '../wait.js';
 import { workerNodeFlags } from './worker-heap.js';
+import { inCgroup } from './cgroups.js';
 
 /** Set in the environment of the workers a foreground `up` (or `npm run bench`) starts: its pid. */
 export const SUPERVISOR_PID_ENV = 'STREAMCTL_SUPERVISOR_PID';
@@ -51,6 +52,8 @@ export interface WorkerSpawn {
   /** Open an IPC channel on which the worker says when it is ready. */
   ipc?: boolean;
   env: Record<string, string | undefined>;
+  /** A cgroup folder to start the worker in (`cgroups.ts`). */
+  cgroup?: string | undefined;
 }
 
 /** Starts one `streamctl worker --stage S` process. */
@@ -59,7 +62,9 @@ export function spawnWorker(o: WorkerSpawn): ChildProcess {
   if (o.redisMap) args.push('--redis-map', o.redisMap);
   args.push('--quiet');
   if (o.pipeline) args.push('--pipeline', o.pipeline);
-  const child = spawn(process.execPath, [...workerNodeFlags(o.env.NODE_OPTIONS), ...args], {
+  const node = [...workerNodeFlags(o.env.NODE_OPTIONS), ...args];
+  const cmd = o.cgroup ? inCgroup(o.cgroup, process.execPath, node) : { cmd: process.execPath, args: node };
+  const child = spawn(cmd.cmd, cmd.args, {
     detached: true,
     stdio: ['ignore', 'ignore', o.stderr, ...(o.ipc ? (['ipc'] as const) : [])],
     // A watched worker watches this process back: if it dies without stopping the worker (SIGKILL,

@@ -8,6 +8,11 @@ import { pauseNode } from './pause-node.js';
 import { pauseWorker } from './pause-worker.js';
 import { bandwidth, blackhole, latency, reset } from './proxy-fault.js';
 import { restartNode } from './restart-node.js';
+import { drop, loss, reject } from './kernel-fault.js';
+import { partition } from './partition.js';
+
+/** The faults that act through nftables rules in the kernel: they outlive the deployment, so `chaos heal` always reverts them. */
+export const KERNEL_FAULTS: readonly FaultKind[] = [drop, reject, loss, partition].map((a) => a.kind);
 
 /** What each kind of fault does. */
 export const FAULT_ACTIONS: Record<FaultKind, FaultAction> = {
@@ -22,4 +27,8 @@ export const FAULT_ACTIONS: Record<FaultKind, FaultAction> = {
   bandwidth,
   blackhole,
   reset,
+  drop,
+  reject,
+  loss,
+  partition,
 };

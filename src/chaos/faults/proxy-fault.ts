@@ -1,4 +1,3 @@
-import { connect } from 'node:net';
 import { sendControl } from '../../embedded/control-client.js';
 import { CONTROL_VERSION } from '../../embedded/control-protocol.js';
 import { readDeployment } from '../../embedded/deployment.js';
@@ -7,9 +6,7 @@ import type { ChaosEnv } from '../chaos-env.js';
 import type { FaultAction } from '../fault-action.js';
 import type { ActiveFault, FaultKind, NodeTarget } from '../fault.js';
 import { settled } from '../settled.js';
-
-/** How long the probe of a network fault waits for its answer (a blackhole never answers). */
-const PROBE_MS = 500;
+import { pingProbe } from './ping-probe.js';
 
 /** The fault proxy in front of a node, as the deployment records it. */
 function proxyPortOf(env: ChaosEnv, t: NodeTarget): number {
@@ -21,22 +18,6 @@ function proxyPortOf(env: ChaosEnv, t: NodeTarget): number {
       'start the deployment with `streamctl up --fault-proxy` (see `streamctl chaos doctor`)',
     );
   return port;
-}
-
-/** Sends a PING through the proxy and waits for its answer, a reset, or `PROBE_MS`. */
-function probe(port: number): Promise<void> {
-  return new Promise((resolve) => {
-    const s = connect(port, '127.0.0.1', () => s.write('PING\r\n'));
-    const done = () => {
-      clearTimeout(timer);
-      s.destroy();
-      resolve();
-    };
-    const timer = setTimeout(done, PROBE_MS);
-    s.once('data', done);
-    s.once('error', done);
-    s.once('close', done);
-  });
 }
 
 interface ToxicCounters {
@@ -69,7 +50,7 @@ export function proxyFault(o: {
     },
     async check(env, f) {
       const t = f.target as NodeTarget;
-      await probe(proxyPortOf(env, t));
+      await pingProbe('127.0.0.1', proxyPortOf(env, t));
       const r = await sendControl(env.home, { v: CONTROL_VERSION, kind: 'toxic', node: t.address });
       const c = (r.stats as { toxics: Record<string, ToxicCounters> }).toxics[f.id];
       if (!c || c.bytes + c.resets === 0) return undefined;

@@ -22,7 +22,8 @@ import { metricWorkload } from '../../workload/metric-workload.js';
 import { sendOpenLoop } from '../../workload/pacer.js';
 import { aimFault } from '../aim.js';
 import type { ChaosEnv } from '../chaos-env.js';
-import { FAULT_ACTIONS } from '../faults/index.js';
+import { FAULT_ACTIONS, KERNEL_FAULTS } from '../faults/index.js';
+import { nftSupport } from '../kernel/nft.js';
 import { NETWORK_FAULTS } from '../faults/proxy-fault.js';
 import { healAll, injectFaults, type FaultOutcome } from '../inject.js';
 import { runScenario, type FinalData, type ScenarioOutcome, type TimelineEntry } from './runner.js';
@@ -100,6 +101,19 @@ export function hasFaultProxy(env: ChaosEnv): boolean {
   return Boolean(env.deployment && readDeployment(env.home)?.nodes.some((n) => n.proxyPort));
 }
 
+/** Whether a scenario's faults act in the kernel (nftables). */
+export function needsKernel(s: Scenario): boolean {
+  return s.method.some((m) => KERNEL_FAULTS.includes(m.fault));
+}
+
+/** Why kernel faults cannot act on this deployment, or undefined when they can. */
+export async function kernelUnavailable(env: ChaosEnv): Promise<string | undefined> {
+  const nft = await nftSupport();
+  if (!nft.ok) return `they need nftables as root (${nft.reason})`;
+  if (!env.deployment?.cgroups) return "they need the deployment's processes in cgroups (`streamctl up` as root)";
+  return undefined;
+}
+
 /** Whether a scenario's faults need the fault proxies. */
 export function needsFaultProxy(s: Scenario): boolean {
   return s.method.some((m) => NETWORK_FAULTS.includes(m.fault));
@@ -169,7 +183,7 @@ export async function runScenarioLive(o: LiveRunOptions): Promise<ScenarioReport
   checkScenarioTarget(env, s, o.yes);
   const runId = `chaos-${Date.now().toString(36)}`;
   const producerId = `p-${runId}`;
-  const producer = new Producer({ client, topology, producerId });
+  const producer = new Producer({ client, topology, producerId, durable: s.load.durable });
   await producer.init();
   const recorder = new RunRecorder(client, topology, producer, { runId, producerId, rate: s.load.rate });
   let loadStart = Date.now();
@@ -215,6 +229,7 @@ export async function runScenarioLive(o: LiveRunOptions): Promise<ScenarioReport
         jitter: f.jitter,
         kbps: f.kbps,
         direction: f.direction,
+        percent: f.percent,
       });
       return merged(await injectFaults(faultEnv, faults));
     },

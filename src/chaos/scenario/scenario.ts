@@ -67,6 +67,8 @@ const faultSchema = z.strictObject({
   jitter: z.number().min(0).optional(),
   kbps: z.number().positive().optional(),
   direction: z.enum(['upstream', 'downstream', 'both']).optional(),
+  /** loss: the share of packets dropped, in percent. */
+  percent: z.number().positive().max(100).optional(),
 });
 
 export type ScenarioFault = z.output<typeof faultSchema>;
@@ -82,6 +84,8 @@ export const scenarioSchema = z.strictObject({
     anomaly_rate: z.number().min(0).max(1).default(0.01),
     /** The first part of the load, left out of the steady state (workers warming up). */
     warmup: durationSchema().default(3000),
+    /** Appends WAIT for a replica (`produce --durable`): a write no replica holds is not acknowledged. */
+    durable: z.boolean().default(false),
   }),
   /** Checked on the live metrics just before the first fault: the system must be steady to learn anything. */
   steady_state: z.array(gateSchema).default([]),
