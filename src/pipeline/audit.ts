@@ -53,6 +53,8 @@ export interface AuditReport {
   undeliveredByStage: StageUndelivered[];
   /** When the lost seqs were sent (at most 100 ranges, as `lostRanges`). */
   lostWindows: LostWindow[];
+  /** From the first lost seq to the last, however many ranges lie between: when the loss began and ended. */
+  lostSpan: LostWindow | undefined;
   /** Events whose append was given up by the producer: their fate is unknown, they are not counted lost. */
   unknown: number;
   pending: StagePending[];
@@ -223,6 +225,13 @@ export async function audit(
       : [],
   );
   const lostRanges = ranges(missing(), 100);
+  let firstLost: number | undefined;
+  let lastLost: number | undefined;
+  for (let i = 0; i < n; i++)
+    if (isLost(i)) {
+      firstLost ??= i + first;
+      lastLost = i + first;
+    }
   const pending = await stagePending(client, topology);
   const drained = isDrained(pending);
   const produced = n - unknownCount;
@@ -242,6 +251,7 @@ export async function audit(
     undelivered,
     undeliveredByStage,
     lostWindows: lostRanges.map(([a, b]) => lostWindow(sentAt, first, a, b)),
+    lostSpan: firstLost !== undefined ? lostWindow(sentAt, first, firstLost, lastLost!) : undefined,
     unknown: unknownCount,
     pending,
     drained,

@@ -80,6 +80,7 @@ export async function pipelineByNode(
         return;
       }
       idx.forEach((i, j) => (out[i] = replies?.[j] ?? [new Error('no reply in the pipeline'), null]));
+      followMoved(client as Cluster, replies);
       const wait = replies?.[idx.length];
       if (!wait || wait[0] || Number(wait[1]) >= 1) {
         if (wait?.[0]) for (const i of idx) if (!out[i]![0]) out[i] = [wait[0], out[i]![1]];
@@ -154,6 +155,16 @@ export function issueAll(c: Redis, commands: Routed[], opts: DurableOptions): Pr
     }
     return out;
   });
+}
+
+/**
+ * Refreshes the cluster's slot map after a MOVED reply in a pipeline. ioredis follows a redirection
+ * in a cluster pipeline only when every command of it got the same one; here WAIT succeeds beside
+ * a redirected write, so ioredis returns the MOVED as is and keeps its old map, and every retry
+ * would go to the old primary again (after a failover, until something else refreshes the map).
+ */
+function followMoved(cluster: Cluster, replies: Reply[] | null): void {
+  if ((replies ?? []).some(([err]) => err?.message.startsWith('MOVED '))) cluster.refreshSlotsCache();
 }
 
 /**

@@ -1,5 +1,6 @@
 import { nftCgroup, nodeCgroup } from '../../embedded/cgroups.js';
 import { UsageError } from '../../errors.js';
+import { parseInfo } from '../../redis/info.js';
 import type { ChaosEnv } from '../chaos-env.js';
 import type { FaultAction } from '../fault-action.js';
 import type { NodeTarget } from '../fault.js';
@@ -57,6 +58,13 @@ async function flagsSeenBy(env: ChaosEnv, from: NodeTarget['address'], address: 
   return line?.split(' ')[2]?.split(',') ?? [];
 }
 
+/** What the healed node is now: a primary whose replica took over comes back as a replica. */
+async function rejoined(env: ChaosEnv, t: NodeTarget): Promise<string> {
+  const info = parseInfo(await (await env.connection()).node(t.host, t.port).info('replication'));
+  if (info.role === 'master') return `${t.address} rejoined as a primary`;
+  return `${t.address} rejoined as a replica of ${info.master_host}:${info.master_port}`;
+}
+
 /**
  * A network partition: one node cut off from the others (nftables, root, nodes in cgroups). It is
  * seen only once Redis's own failure detection saw it: the other nodes flag the node failed (FAIL,
@@ -93,8 +101,11 @@ export const partition: FaultAction = {
     return undefined;
   },
   async revert(env, f) {
+    const t = f.target as NodeTarget;
     const gone = await deleteTable(tableName(f.id));
     const how = gone ? `table inet ${tableName(f.id)} deleted` : `table inet ${tableName(f.id)} was already gone`;
-    return env.deployment ? `${how}; ${await settled(env)}` : how;
+    if (!env.deployment) return how;
+    const agreed = await settled(env);
+    return `${how}; ${agreed}; ${await rejoined(env, t)}`;
   },
 };

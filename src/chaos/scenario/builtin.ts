@@ -35,6 +35,8 @@ const ORDER = [
   'rolling-restart',
   'slow-primary',
   'client-blackhole',
+  'lossy-network',
+  'isolated-primary',
 ];
 
 /**

@@ -28,6 +28,7 @@ import { NETWORK_FAULTS } from '../faults/proxy-fault.js';
 import { healAll, injectFaults, type FaultOutcome } from '../inject.js';
 import { runScenario, type FinalData, type ScenarioOutcome, type TimelineEntry } from './runner.js';
 import type { Scenario, ScenarioFault } from './scenario.js';
+import { splitBrain, type SplitBrain } from './split-brain.js';
 
 /** How long the pipeline gets to drain after the load; an aborted run gets a moment only. */
 const DRAIN_MS = 60_000;
@@ -52,6 +53,8 @@ export interface ScenarioReport extends ScenarioOutcome {
    * opened, lookups that failed, and fields answered degraded (without Redis).
    */
   lookups: { breakerOpened: number; failures: number; degraded: number };
+  /** A partition's account: the cut, its detection, the heal, the writes lost and when they were sent. */
+  splitBrain: SplitBrain | undefined;
 }
 
 export interface LiveRunOptions {
@@ -327,6 +330,14 @@ export async function runScenarioLive(o: LiveRunOptions): Promise<ScenarioReport
       failed: producer.stats.failed,
     },
     lookups: lookupDelta(lookupsBefore, await lookupTotals(client, topology.keys.ns)),
+    splitBrain: splitBrain({
+      timeline: outcome.timeline,
+      faults: outcome.faults,
+      lost: report?.lost ?? 0,
+      lostSpan: report?.lostSpan,
+      startMs,
+      durable: s.load.durable,
+    }),
   };
 }
 

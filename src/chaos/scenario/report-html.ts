@@ -1,3 +1,4 @@
+import { splitBrainLines } from './report-text.js';
 import { COLORS, escapeHtml, htmlPage, lineChart, num, section, table } from '../../bench/html-page.js';
 import { formatDuration } from '../../duration.js';
 import type { ScenarioReport } from './live-run.js';
@@ -126,6 +127,16 @@ ${section('Timeline', timeline)}
 ${section('Phases', phases)}
 ${section('Gates', gates)}
 ${section('Data', data)}
+${
+  r.splitBrain
+    ? section(
+        'Split brain',
+        `<p>${splitBrainLines(r.splitBrain)
+          .map((l) => escapeHtml(l.trim()))
+          .join('<br>')}</p>`,
+      )
+    : ''
+}
 ${section('Alerts', alerts)}
 `,
   });

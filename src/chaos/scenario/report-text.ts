@@ -1,6 +1,7 @@
 import { formatDuration } from '../../duration.js';
 import { renderTable } from '../../table.js';
 import { VERDICT_EXIT } from './runner.js';
+import type { SplitBrain } from './split-brain.js';
 import type { ScenarioReport } from './live-run.js';
 
 const n = (v: number | undefined, digits = 1) =>
@@ -69,6 +70,7 @@ export function renderScenarioReport(r: ScenarioReport): string {
       }
     }
   }
+  if (r.splitBrain) out.push('', 'SPLIT BRAIN', ...splitBrainLines(r.splitBrain));
   out.push('', 'GATES');
   const shown = r.gates.filter((g) => g.phase !== 'during' || !g.ok);
   const during = r.gates.filter((g) => g.phase === 'during');
@@ -119,4 +121,15 @@ export function renderResilienceTable(reports: ScenarioReport[]): string {
       r.verdict === 'passed' ? '' : r.reason,
     ]),
   )}\n`;
+}
+
+/** The partition's account, in words. */
+export function splitBrainLines(b: SplitBrain): string[] {
+  const sec = (ms: number | undefined) => (ms === undefined ? '?' : at(ms));
+  return [
+    `  ${b.node} cut off from the other nodes at ${sec(b.cutAtMs)}; flagged failed by the majority ${b.seenAfterMs === undefined ? 'never (the result does not count)' : `${sec(b.seenAfterMs)} later`}; healed at ${sec(b.healedAtMs)}${b.rejoined ? `: ${b.rejoined}` : ''}`,
+    b.lost === 0
+      ? `  acknowledged writes lost: none${b.durable ? ' (durable appends: a write no replica held was not acknowledged)' : ''}`
+      : `  acknowledged writes lost: ${n(b.lost, 0)}${b.lostSentMs ? `, sent from ${sec(b.lostSentMs[0])} to ${sec(b.lostSentMs[1])} after the cut: the window in which the cut-off primary still took writes` : ''}${b.durable ? ' (with durable appends: none may be, this is a defect)' : ' (asynchronous replication: `--durable` prevents it)'}`,
+  ];
 }
