@@ -82,6 +82,8 @@ export async function pipelineByNode(
       idx.forEach((i, j) => (out[i] = replies?.[j] ?? [new Error('no reply in the pipeline'), null]));
       followMoved(client as Cluster, replies);
       const wait = replies?.[idx.length];
+      // Nothing landed (every write redirected or refused): there is no write for a replica to hold.
+      if (idx.every((i) => out[i]![0])) return;
       if (!wait || wait[0] || Number(wait[1]) >= 1) {
         if (wait?.[0]) for (const i of idx) if (!out[i]![0]) out[i] = [wait[0], out[i]![1]];
         return;
