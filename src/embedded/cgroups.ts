@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { accessSync, constants, mkdirSync, readdirSync, readFileSync, rmdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import { sleep } from '../wait.js';
 
 /**
  * Each process of the embedded deployment in a cgroup (v2) of its own, when streamctl runs as root:
@@ -93,24 +94,32 @@ export function nftCgroup(c: DeploymentCgroups, sub?: string): { path: string; l
   return { path: rel, level: below.split('/').length };
 }
 
-/** Removes the deployment's cgroups once their processes are gone; a cgroup still in use stays. */
-export function removeCgroups(c: DeploymentCgroups): void {
-  const root = join(c.mount, c.path);
-  const remove = (dir: string): void => {
+/**
+ * Removes the deployment's cgroups once their processes are gone. A process that was just seen to
+ * exit may still be leaving its cgroup (rmdir says EBUSY): each folder is tried again for a moment;
+ * one still in use after that (a process that outlived `down`) stays.
+ */
+export async function removeCgroups(c: DeploymentCgroups, graceMs = 2000): Promise<void> {
+  const deadline = Date.now() + graceMs;
+  const remove = async (dir: string): Promise<void> => {
     let entries: string[] = [];
     try {
       entries = readdirSync(dir).filter((n) => statSync(join(dir, n)).isDirectory());
     } catch {
       return;
     }
-    for (const e of entries) remove(join(dir, e));
-    try {
-      rmdirSync(dir);
-    } catch {
-      // Still has a process (one that outlived `down`) or already gone.
+    for (const e of entries) await remove(join(dir, e));
+    for (;;) {
+      try {
+        rmdirSync(dir);
+        return;
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EBUSY' || Date.now() > deadline) return;
+        await sleep(25);
+      }
     }
   };
-  remove(root);
+  await remove(join(c.mount, c.path));
   try {
     rmdirSync(join(c.mount, 'streamctl'));
   } catch {

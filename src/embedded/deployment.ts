@@ -294,7 +294,7 @@ export async function startDeployment(o: StartOptions): Promise<Started> {
     return { deployment, processes, resumed };
   } catch (err) {
     await Promise.all(processes.map((p) => stopNode(p, 1000)));
-    if (cgroups) removeCgroups(cgroups);
+    if (cgroups) await removeCgroups(cgroups);
     rmSync(stateFile(o.home), { force: true });
     throw err;
   } finally {
@@ -379,7 +379,7 @@ export async function stopDeployment(
 ): Promise<DeploymentNode[]> {
   const live = liveNodes(d);
   await Promise.all(live.map((n) => stopNode(n)));
-  if (d.cgroups) removeCgroups(d.cgroups);
+  if (d.cgroups) await removeCgroups(d.cgroups);
   if (opts.keepData) {
     const { supervisorPid: _owner, ...rest } = d;
     writeDeployment(home, { ...rest, running: false, detached: true });
