@@ -7,7 +7,7 @@ import { signalProcess } from './process-signals.js';
 import { FAULT_ACTIONS } from './faults/index.js';
 import { NETWORK_FAULTS } from './faults/proxy-fault.js';
 import { KERNEL_FAULTS } from './faults/index.js';
-import { nftSupport } from './kernel/nft.js';
+import { nftSupport, ourTables } from './kernel/nft.js';
 import { cgroupSupport } from '../embedded/cgroups.js';
 
 /** Whether a kind of fault works here, and why not when it does not. */
@@ -119,6 +119,8 @@ export async function chaosDoctor(home: string): Promise<DoctorReport> {
       signal: signal === 'sent' ? 'allowed' : signal,
       faultProxy: proxies,
       nft: nft.ok ? nft.version : nft.reason,
+      // A table here with no recorded fault is one `chaos heal` of another state folder owns.
+      nftTables: nft.ok ? (await ourTables()).join(' ') || 'none' : 'unknown',
       cgroups: d?.cgroups
         ? `${d.cgroups.mount}/${d.cgroups.path}`
         : cgroups.ok

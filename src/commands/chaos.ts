@@ -80,14 +80,19 @@ const options = z.object({
     .default(1)
     .describe('Seed of --random: the same seed picks the same')
     .meta({ valueName: 'S' }),
-  stage: z.string().min(1).optional().describe('Worker faults: only workers of this stage').meta({ valueName: 'NAME' }),
+  stage: z
+    .string()
+    .min(1)
+    .optional()
+    .describe("Worker faults: only workers of this stage; drop, reject, loss: only the traffic of this stage's workers")
+    .meta({ valueName: 'NAME' }),
   count: z.coerce
     .number()
     .int()
     .min(1)
     .max(64)
     .default(1)
-    .describe('Worker faults: how many workers')
+    .describe('Worker faults, and drop, reject, loss with --stage: how many workers')
     .meta({ valueName: 'N' }),
   for: durationSchema()
     .optional()
@@ -290,6 +295,14 @@ async function runCommand(opts: Options, io: Io): Promise<number> {
       skip(kernel, needsKernel);
     }
     if (opts.durable) for (const x of scenarios) x.scenario.load.durable = true;
+    const kernel = scenarios.filter((x) => needsKernel(x.scenario));
+    const noKernel = kernel.length ? await kernelUnavailable(env) : undefined;
+    if (noKernel)
+      throw new UsageError(
+        'NO_KERNEL_FAULTS',
+        `${kernel.map((x) => x.name).join(', ')}: ${noKernel}`,
+        'run as root with nftables installed (Debian: `apt-get install nftables`); `streamctl chaos doctor` says what is missing',
+      );
     for (const { scenario } of scenarios) checkScenarioTarget(env, scenario, opts.yes);
     const conn = await env.connection();
     const client = withScripts(conn.client());
@@ -332,7 +345,9 @@ export default defineCommand({
   name: 'chaos',
   description:
     'Inject a fault and heal it: kill, pause or restart a Redis node or a stage worker of the embedded ' +
-    "deployment, fail a cluster primary over, or pause a node's clients. Each fault is recorded in the " +
+    "deployment, fail a cluster primary over, pause a node's clients, slow or cut a node's network through its " +
+    'fault proxy (up --fault-proxy), or, as root with nftables, drop, reset or lose its packets in the kernel and ' +
+    'partition it from the other nodes. Each fault is recorded in the ' +
     'state folder until it is reverted, is checked to take effect (exit 1 when it was not seen), and is ' +
     'always reverted: at its end, on failure, on Ctrl-C, and by `chaos heal` after a crash. Exit 2: the ' +
     'fault cannot be applied here (a hint says why). On a Redis streamctl did not start only failover and ' +

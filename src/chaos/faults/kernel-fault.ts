@@ -3,7 +3,7 @@ import { UsageError } from '../../errors.js';
 import type { ChaosEnv } from '../chaos-env.js';
 import type { FaultAction } from '../fault-action.js';
 import type { ActiveFault, FaultKind, NodeTarget } from '../fault.js';
-import { createTable, deleteTable, requireNft, tableCounters, tableName, type NftChain } from '../kernel/nft.js';
+import { createTable, removeTable, requireNft, tableCounters, tableName, type NftChain } from '../kernel/nft.js';
 import { settled } from '../settled.js';
 import { pingProbe } from './ping-probe.js';
 
@@ -109,8 +109,7 @@ function kernelFault(o: {
       return acted > 0 ? o.evidence(acted, c?.[SEEN]?.packets ?? 0) : undefined;
     },
     async revert(env, f) {
-      const gone = await deleteTable(tableName(f.id));
-      const how = gone ? `table inet ${tableName(f.id)} deleted` : `table inet ${tableName(f.id)} was already gone`;
+      const how = await removeTable(tableName(f.id));
       return env.deployment ? `${how}; ${await settled(env)}` : how;
     },
   };

@@ -4,7 +4,7 @@ import { parseInfo } from '../../redis/info.js';
 import type { ChaosEnv } from '../chaos-env.js';
 import type { FaultAction } from '../fault-action.js';
 import type { NodeTarget } from '../fault.js';
-import { createTable, deleteTable, requireNft, tableCounters, tableName, type NftChain } from '../kernel/nft.js';
+import { createTable, removeTable, requireNft, tableCounters, tableName, type NftChain } from '../kernel/nft.js';
 import { settled } from '../settled.js';
 
 /** Packet marks of the partition's two sides, set on the way out and read on the way in. */
@@ -102,8 +102,7 @@ export const partition: FaultAction = {
   },
   async revert(env, f) {
     const t = f.target as NodeTarget;
-    const gone = await deleteTable(tableName(f.id));
-    const how = gone ? `table inet ${tableName(f.id)} deleted` : `table inet ${tableName(f.id)} was already gone`;
+    const how = await removeTable(tableName(f.id));
     if (!env.deployment) return how;
     const agreed = await settled(env);
     return `${how}; ${agreed}; ${await rejoined(env, t)}`;

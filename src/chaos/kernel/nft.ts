@@ -84,6 +84,11 @@ export async function deleteTable(name: string): Promise<boolean> {
   }
 }
 
+/** Deletes a fault's table, in words: what a kernel fault's revert did. */
+export async function removeTable(name: string): Promise<string> {
+  return (await deleteTable(name)) ? `table inet ${name} deleted` : `table inet ${name} was already gone`;
+}
+
 /** The names of the `inet` tables streamctl created that exist now. */
 export async function ourTables(): Promise<string[]> {
   const out = await nft(['list', 'tables', 'inet']);
