@@ -9,6 +9,15 @@ export const LAG_COUNT_LIMIT = 100_000;
 
 const PAGE = 1000;
 
+/**
+ * A group this close to the end of its stream has its entries counted, not taken from Redis's
+ * `lag`: after restarts from a rewritten AOF (and the failovers that follow), `entries-read` keeps a
+ * constant error, and a group slightly behind would read thousands of phantom entries for good. One
+ * short XRANGE tells: fewer entries than this after `last-delivered-id` is the exact lag; as many
+ * means the group is really behind, and Redis's figure (or a count) is used.
+ */
+export const NEAR_END = 16;
+
 /** What a group's lag is decided on, as `XINFO GROUPS` / `XINFO STREAM` report it. */
 export interface GroupLagFacts {
   /** The group's `lag` field: null (or absent) when Redis cannot tell. */
@@ -58,11 +67,21 @@ export async function countAfter(client: Redis | Cluster, key: string, afterId: 
   return LAG_COUNT_LIMIT;
 }
 
+/** The entries after `afterId` when fewer than `NEAR_END`; undefined when there are more. */
+export async function countNearEnd(client: Redis | Cluster, key: string, afterId: string): Promise<number | undefined> {
+  const page = (await client.xrange(key, `(${afterId}`, '+', 'COUNT', NEAR_END)) as unknown[];
+  return page.length < NEAR_END ? page.length : undefined;
+}
+
 /**
  * A consumer group's lag: the entries of `key` not yet delivered to it. Every reader of a lag
  * (drain checks, health, backpressure, the lag gauge) goes through here, so they agree.
  * @see knownLag for when Redis's own figure is not used.
  */
 export async function groupLag(client: Redis | Cluster, key: string, f: GroupLagFacts): Promise<number> {
-  return knownLag(f) ?? (await countAfter(client, key, f.lastDeliveredId));
+  const known = knownLag(f);
+  if (known === 0) return 0;
+  return (
+    (await countNearEnd(client, key, f.lastDeliveredId)) ?? known ?? (await countAfter(client, key, f.lastDeliveredId))
+  );
 }
