@@ -339,6 +339,8 @@ describe('the built-in scenarios', () => {
       'rolling-restart',
       'slow-primary',
       'client-blackhole',
+      'lossy-network',
+      'isolated-primary',
     ]);
     for (const name of names) {
       const s = loadScenario(builtinScenarioFile(name));

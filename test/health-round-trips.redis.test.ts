@@ -75,8 +75,9 @@ describe('the snapshot of a namespace', () => {
         { stage: 'b', liveWorkers: 0, lag: 0, pending: 0, deadLetters: partitions },
       ]);
     }
-    // Connecting (its handshake), the nodes, the streams with the heartbeats, the dead letters.
-    expect(small.roundTrips).toBeLessThanOrEqual(4);
+    // Connecting (its handshake), the nodes, the streams with the heartbeats, the dead letters, and
+    // (groups a are behind) the entries near their streams' end, counted.
+    expect(small.roundTrips).toBeLessThanOrEqual(5);
     expect(large.roundTrips).toBe(small.roundTrips);
   });
 });
