@@ -365,7 +365,7 @@ export default defineCommand({
     'streamctl chaos pause-worker --for 8s',
     'streamctl chaos latency --node 7001 --ms 50 --jitter 10 --for 30s   # needs up --fault-proxy',
     'streamctl chaos blackhole --role primary --random --for 10s',
-    'streamctl chaos loss --role primary --percent 5 --for 30s   # kernel faults: root and nftables',
+    'streamctl chaos loss --role primary --random --percent 5 --for 30s   # kernel faults: root and nftables',
     'streamctl chaos drop --node 7001 --stage analyze --for 10s',
     'streamctl chaos partition --isolate 127.0.0.1:7001 --for 20s',
     'streamctl chaos run --scenario primary-crash --html primary-crash.html',
