@@ -53,6 +53,20 @@ export const jsonOption = {
   json: z.boolean().default(false).describe('Print machine-readable JSON instead of text'),
 };
 
+/** `--trace-sample`: OpenTelemetry tracing of the record batches (`src/observe/trace-config.ts`). */
+export const traceOption = {
+  traceSample: z.coerce
+    .number()
+    .min(0)
+    .max(1)
+    .optional()
+    .describe(
+      'Trace this share of record batches (0-1) with OpenTelemetry, exported over OTLP as the OTEL_EXPORTER_OTLP_* ' +
+        'variables say (default http://localhost:4318); without it, tracing is on when OTEL_EXPORTER_OTLP_ENDPOINT is set',
+    )
+    .meta({ valueName: 'RATIO' }),
+};
+
 /** `--json` for a command whose results may also go to a file: `--json` alone is stdout. */
 export const jsonFileOption = {
   json: z

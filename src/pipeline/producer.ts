@@ -7,6 +7,7 @@ import type { ScriptClient } from './scripts/scripts.js';
 import { INGEST, type Topology } from './topology.js';
 import { sleep } from '../wait.js';
 import { withDefaults } from '../defaults.js';
+import type { BatchSpan, BatchTracer } from './batch-tracer.js';
 
 export interface ProducerOptions {
   client: ScriptClient;
@@ -31,6 +32,8 @@ export interface ProducerOptions {
   maxAttempts?: number;
   /** Events buffered or in flight above which `send` callers should wait for `drain()`. */
   highWater?: number;
+  /** Spans around each append (tracing on); the batch's traceparent goes in its entry. */
+  tracer?: BatchTracer | undefined;
 }
 
 export interface ProducerStats {
@@ -59,7 +62,7 @@ export const PRODUCER_DEFAULTS = {
   highWater: 200_000,
 } as const;
 
-type ResolvedProducerOptions = Required<ProducerOptions>;
+type ResolvedProducerOptions = Required<Omit<ProducerOptions, 'tracer'>> & Pick<ProducerOptions, 'tracer'>;
 
 interface PartitionBuffer {
   events: StreamEvent[];
@@ -102,6 +105,8 @@ export class Producer {
   private queued: { k: number; events: StreamEvent[]; done: () => void }[] = [];
   /** An end-of-turn task is scheduled (see `endOfTurn`). */
   private turnScheduled = false;
+  /** The open span of each sampled batch in flight (tracing on), by its events. */
+  private readonly spans = new WeakMap<StreamEvent[], BatchSpan>();
 
   constructor(opts: ProducerOptions) {
     const o = (this.o = withDefaults<ResolvedProducerOptions>(PRODUCER_DEFAULTS, opts));
@@ -231,24 +236,36 @@ export class Producer {
     this.onNotDurable?.(err);
   }
 
-  private giveUp(events: StreamEvent[]): void {
+  private giveUp(events: StreamEvent[], error: unknown = 'given up'): void {
+    this.spans.get(events)?.end({ error });
     this.stats.failed += events.length;
     this.stats.failedRanges.push([events[0]!.seq, events[events.length - 1]!.seq]);
   }
 
   private landed(events: StreamEvent[], id: unknown): void {
+    this.spans.get(events)?.end({ entryId: id === null ? null : String(id) });
     if (id === null) this.stats.deduplicated++;
     this.stats.acked += events.length;
   }
 
   private argsOf(k: number, events: StreamEvent[]): AppendArgs {
     const { keys } = this.o.topology;
+    const stream = keys.stream(k, INGEST);
+    const span = this.o.tracer?.append({
+      stream,
+      partition: k,
+      events: events.length,
+      producer: this.o.producerId,
+      firstSeq: events[0]!.seq,
+    });
+    if (span) this.spans.set(events, span);
     return appendArgs(
-      keys.stream(k, INGEST),
+      stream,
       keys.seq(k),
       this.o.producerId,
       events[events.length - 1]!.seq,
       encodeBatch(events),
+      span?.traceparent,
     );
   }
 
@@ -268,6 +285,7 @@ export class Producer {
         const [err, id] = replies[i]!;
         if (err instanceof NotDurableError) this.notDurable(q.events, err);
         else if (err) {
+          this.spans.get(q.events)?.retry(err);
           this.stats.errors++;
           await this.append(q.events, args[i]!, 2);
         } else this.landed(q.events, id);
@@ -308,7 +326,8 @@ export class Producer {
         }
         this.landed(events, id);
         return;
-      } catch {
+      } catch (err) {
+        this.spans.get(events)?.retry(err);
         this.stats.errors++;
       }
     }

@@ -1,4 +1,5 @@
 import type { NotDurableError } from '../errors.js';
+import type { BatchTracer } from '../pipeline/batch-tracer.js';
 import { Producer, type ProducerStats } from '../pipeline/producer.js';
 import { RunRecorder } from '../pipeline/run-recorder.js';
 import type { RunRecord } from '../pipeline/runs.js';
@@ -27,6 +28,8 @@ export interface ProduceRunOptions {
   total: number;
   durationMs: number | undefined;
   signal: AbortSignal;
+  /** Spans around the appends, when tracing is on. */
+  tracer?: BatchTracer | undefined;
 }
 
 export interface ProduceRun {
@@ -52,6 +55,7 @@ export async function startProduceRun(o: ProduceRunOptions): Promise<ProduceRun>
     lingerMs: o.lingerMs,
     durable: o.durable,
     ...(o.durableTimeoutMs !== undefined ? { durableTimeoutMs: o.durableTimeoutMs } : {}),
+    tracer: o.tracer,
   });
   const stop = new AbortController();
   const abort = () => stop.abort();

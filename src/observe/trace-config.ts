@@ -1,0 +1,53 @@
+/**
+ * Whether a process traces, and how: from `--trace-sample` and the standard OpenTelemetry
+ * variables (an OTLP endpoint set turns tracing on; `OTEL_SDK_DISABLED=true` turns it off; the
+ * sampler and its ratio, the service name and the exporter's protocol and endpoint are honoured, the
+ * last two by the SDK itself).
+ */
+export interface TraceConfig {
+  enabled: boolean;
+  /** The share of root batches sampled (a batch that continues a sampled trace is sampled). */
+  ratio: number;
+  serviceName: string;
+  /** Why tracing is on or off, in words (for `--help` and logs). */
+  why: string;
+}
+
+const RATIO_SAMPLERS = new Set(['traceidratio', 'parentbased_traceidratio']);
+
+function envRatio(env: Record<string, string | undefined>): number | undefined {
+  const sampler = env.OTEL_TRACES_SAMPLER?.trim().toLowerCase();
+  if (!sampler) return undefined;
+  if (sampler === 'always_off' || sampler === 'parentbased_always_off') return 0;
+  if (sampler === 'always_on' || sampler === 'parentbased_always_on') return 1;
+  if (RATIO_SAMPLERS.has(sampler)) {
+    const arg = Number(env.OTEL_TRACES_SAMPLER_ARG ?? '1');
+    return Number.isFinite(arg) ? Math.min(1, Math.max(0, arg)) : 1;
+  }
+  return undefined;
+}
+
+/**
+ * The tracing of one process.
+ * @param sample `--trace-sample`, when given: it wins over the sampler variables.
+ * @param defaultService the service name when `OTEL_SERVICE_NAME` does not give one.
+ */
+export function traceConfig(
+  sample: number | undefined,
+  env: Record<string, string | undefined>,
+  defaultService: string,
+): TraceConfig {
+  const serviceName = env.OTEL_SERVICE_NAME?.trim() || defaultService;
+  const off = (why: string): TraceConfig => ({ enabled: false, ratio: 0, serviceName, why });
+  if (env.OTEL_SDK_DISABLED?.trim().toLowerCase() === 'true') return off('OTEL_SDK_DISABLED=true');
+  if (sample !== undefined)
+    return sample > 0
+      ? { enabled: true, ratio: sample, serviceName, why: `--trace-sample ${sample}` }
+      : off('--trace-sample 0');
+  const endpoint = env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT || env.OTEL_EXPORTER_OTLP_ENDPOINT;
+  if (!endpoint) return off('no --trace-sample and no OTEL_EXPORTER_OTLP_ENDPOINT');
+  const ratio = envRatio(env) ?? 1;
+  return ratio > 0
+    ? { enabled: true, ratio, serviceName, why: `OTLP endpoint ${endpoint}` }
+    : off(`OTEL_TRACES_SAMPLER=${env.OTEL_TRACES_SAMPLER}`);
+}

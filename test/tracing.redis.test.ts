@@ -1,0 +1,105 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runCli } from './helpers/cli.js';
+import { connectTo } from './helpers/io.js';
+import { startOtlpReceiver, type ReceivedSpan } from './helpers/otlp-receiver.js';
+import { startRedis, type TestServer } from './helpers/redis.js';
+
+/**
+ * Traces of record batches, exported to an OTLP/HTTP receiver inside the test: the producer's
+ * append spans, whose traceparent travels in each entry (field tc).
+ */
+let server: TestServer;
+let receiver: Awaited<ReturnType<typeof startOtlpReceiver>>;
+
+beforeAll(async () => {
+  server = await startRedis();
+  receiver = await startOtlpReceiver();
+});
+
+afterAll(async () => {
+  await receiver?.close();
+  await server?.stop();
+});
+
+/** Every ingest entry of a namespace: its id and fields. */
+async function ingestEntries(ns: string): Promise<{ stream: string; id: string; fields: Record<string, string> }[]> {
+  const conn = await connectTo(server.url);
+  try {
+    const c = conn.client();
+    const keys = (await c.keys(`${ns}:*:ingest`)).sort();
+    const out = [];
+    for (const key of keys)
+      for (const [id, f] of await c.xrange(key, '-', '+')) {
+        const fields: Record<string, string> = {};
+        for (let i = 0; i + 1 < f.length; i += 2) fields[f[i]!] = f[i + 1]!;
+        out.push({ stream: key, id, fields });
+      }
+    return out;
+  } finally {
+    await conn.close();
+  }
+}
+
+const otlpEnv = () => ({ OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url, OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json' });
+
+describe('tracing of record batches', () => {
+  it('--trace-sample 1: every batch has a producer span, and its entry carries that span as traceparent', async () => {
+    const r = await runCli(
+      ['produce', '--redis', server.url, '--namespace', 'traced', '--count', '3000', '--trace-sample', '1', '--json'],
+      { env: otlpEnv() },
+    );
+    expect(r.code, r.stderr).toBe(0);
+    const entries = await ingestEntries('traced');
+    expect(entries.length).toBeGreaterThan(10);
+    const byId = new Map<string, ReceivedSpan>(receiver.spans.map((s) => [`${s.traceId}-${s.spanId}`, s]));
+    for (const e of entries) {
+      const m = /^00-([0-9a-f]{32})-([0-9a-f]{16})-01$/.exec(e.fields.tc ?? '');
+      expect(m, `entry ${e.id} of ${e.stream}: tc ${e.fields.tc}`).not.toBeNull();
+      const span = byId.get(`${m![1]}-${m![2]}`);
+      expect(span, `no span for the entry ${e.id}`).toBeDefined();
+      expect(span).toMatchObject({
+        service: 'streamctl-producer',
+        name: `send ${e.stream}`,
+        kind: 4, // PRODUCER
+      });
+      // A root span: the producer is where the batch's trace begins.
+      expect(span!.parentSpanId || undefined).toBeUndefined();
+      expect(span!.attributes).toMatchObject({
+        'messaging.system': 'redis',
+        'messaging.destination.name': e.stream,
+        'messaging.message.id': e.id,
+      });
+      expect(Number(span!.attributes['messaging.batch.message_count'])).toBeGreaterThan(0);
+    }
+    // Every event is in exactly one traced batch.
+    const counted = entries.reduce((n, e) => {
+      const [, trace, span] = e.fields.tc!.split('-');
+      return n + Number(byId.get(`${trace}-${span}`)!.attributes['messaging.batch.message_count']);
+    }, 0);
+    expect(counted).toBe(3000);
+  }, 60_000);
+
+  it('OTEL_SERVICE_NAME names the service; OTEL_TRACES_SAMPLER=always_off leaves the entries without a trace context', async () => {
+    const before = receiver.spans.length;
+    const off = await runCli(['produce', '--redis', server.url, '--namespace', 'sampledout', '--count', '500'], {
+      env: { ...otlpEnv(), OTEL_TRACES_SAMPLER: 'always_off' },
+    });
+    expect(off.code, off.stderr).toBe(0);
+    expect((await ingestEntries('sampledout')).filter((e) => e.fields.tc)).toEqual([]);
+    const named = await runCli(['produce', '--redis', server.url, '--namespace', 'named', '--count', '500'], {
+      env: { ...otlpEnv(), OTEL_SERVICE_NAME: 'checkout-events' },
+    });
+    expect(named.code, named.stderr).toBe(0);
+    expect((await ingestEntries('named')).every((e) => e.fields.tc)).toBe(true);
+    expect(receiver.spans.slice(before).every((s) => s.service === 'checkout-events')).toBe(true);
+  }, 60_000);
+
+  it('tracing off (no flag, no endpoint): no entry carries a trace context', async () => {
+    const r = await runCli(['produce', '--redis', server.url, '--namespace', 'untraced', '--count', '2000']);
+    expect(r.code, r.stderr).toBe(0);
+    const entries = await ingestEntries('untraced');
+    expect(entries.length).toBeGreaterThan(0);
+    expect(entries.filter((e) => e.fields.tc)).toEqual([]);
+    expect(entries.every((e) => Object.keys(e.fields).sort().join(',') === 'b,t,v')).toBe(true);
+  }, 60_000);
+});
