@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { traceConfig } from '../src/observe/trace-config.js';
 
 describe('traceConfig', () => {
-  it('is off with no flag and no OTLP endpoint, and the SDK is then not started', () => {
+  it('is off with no flag and no OTLP endpoint', () => {
     expect(traceConfig(undefined, {}, 'streamctl-producer')).toMatchObject({ enabled: false, ratio: 0 });
   });
 

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runCli } from './helpers/cli.js';
+import { finished, runCli, spawnCli } from './helpers/cli.js';
 import { connectTo } from './helpers/io.js';
 import { startOtlpReceiver, type ReceivedSpan } from './helpers/otlp-receiver.js';
 import { startRedis, type TestServer } from './helpers/redis.js';
@@ -21,12 +21,15 @@ afterAll(async () => {
   await server?.stop();
 });
 
-/** Every ingest entry of a namespace: its id and fields. */
-async function ingestEntries(ns: string): Promise<{ stream: string; id: string; fields: Record<string, string> }[]> {
+/** Every entry of a namespace's streams of one kind (ingest, out): its id and fields. */
+async function ingestEntries(
+  ns: string,
+  kind = 'ingest',
+): Promise<{ stream: string; id: string; fields: Record<string, string> }[]> {
   const conn = await connectTo(server.url);
   try {
     const c = conn.client();
-    const keys = (await c.keys(`${ns}:*:ingest`)).sort();
+    const keys = (await c.keys(`${ns}:*:${kind}`)).sort();
     const out = [];
     for (const key of keys)
       for (const [id, f] of await c.xrange(key, '-', '+')) {
@@ -102,4 +105,69 @@ describe('tracing of record batches', () => {
     expect(entries.filter((e) => e.fields.tc)).toEqual([]);
     expect(entries.every((e) => Object.keys(e.fields).sort().join(',') === 'b,t,v')).toBe(true);
   }, 60_000);
+
+  it("through the default pipeline: the worker continues each batch's trace (process and commit spans), its outputs carry it", async () => {
+    const ns = 'e2e';
+    const worker = spawnCli(['worker', '--stage', 'analyze', '--redis', server.url, '--namespace', ns, '--quiet'], {
+      env: otlpEnv(),
+    });
+    const exited = finished(worker);
+    try {
+      const p = await runCli(
+        [
+          'produce',
+          '--redis',
+          server.url,
+          '--namespace',
+          ns,
+          '--count',
+          '2000',
+          '--rate',
+          '1000',
+          '--trace-sample',
+          '1',
+        ],
+        { env: otlpEnv() },
+      );
+      expect(p.code, p.stderr).toBe(0);
+      const v = await runCli(['verify', '--redis', server.url, '--namespace', ns, '--wait', '60s', '--json']);
+      expect(v.code, v.stderr).toBe(0);
+    } finally {
+      worker.kill('SIGTERM');
+      // The worker exports what it buffered as it stops.
+      expect((await exited).code).toBe(0);
+    }
+    const spans = new Map(receiver.spans.map((x) => [`${x.traceId}-${x.spanId}`, x]));
+    const producerSpans = receiver.spans.filter((x) => x.service === 'streamctl-producer');
+    const processSpans = receiver.spans.filter((x) => x.service === 'streamctl-worker' && x.name === 'process analyze');
+    const commitSpans = receiver.spans.filter((x) => x.service === 'streamctl-worker' && x.name === 'commit analyze');
+    expect(processSpans.length).toBeGreaterThan(0);
+    expect(commitSpans.length).toBe(processSpans.length);
+    let children = 0;
+    for (const s of processSpans) {
+      expect(s.kind).toBe(5); // CONSUMER
+      expect(s.attributes).toMatchObject({ 'messaging.consumer.group.name': 'analyze', 'streamctl.stage': 'analyze' });
+      if (s.links.length === 0) {
+        // One input batch: the child of its producer span, in the producer's trace.
+        const parent = spans.get(`${s.traceId}-${s.parentSpanId}`);
+        expect(parent?.service, `process span ${s.spanId}`).toBe('streamctl-producer');
+        children++;
+      } else {
+        expect(s.links.length).toBeGreaterThan(1);
+        for (const l of s.links) expect(spans.get(`${l.traceId}-${l.spanId}`)?.service).toBe('streamctl-producer');
+      }
+    }
+    expect(children).toBeGreaterThan(0);
+    for (const c of commitSpans) expect(spans.get(`${c.traceId}-${c.parentSpanId}`)?.name).toBe('process analyze');
+    // Each output entry carries its stage batch's span: the sink's end of the trace.
+    const out = await ingestEntries(ns, 'out');
+    expect(out.length).toBeGreaterThan(0);
+    for (const e of out) {
+      const [, trace, span] = (e.fields.tc ?? '').split('-');
+      expect(spans.get(`${trace}-${span}`)?.name, `out entry ${e.id}`).toBe('process analyze');
+    }
+    // One trace id from the producer through the worker.
+    const traced = new Set(producerSpans.map((x) => x.traceId));
+    expect(processSpans.filter((s) => traced.has(s.traceId) && s.links.length === 0).length).toBe(children);
+  }, 120_000);
 });

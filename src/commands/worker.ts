@@ -2,7 +2,9 @@ import { z } from 'zod';
 import { defineCommand } from '../cli/command.js';
 import { durationSchema } from '../duration.js';
 import { UsageError } from '../errors.js';
-import { connectionOptions, namespaceOption, partitionsOption, pipelineOption } from '../cli/options.js';
+import { connectionOptions, namespaceOption, partitionsOption, pipelineOption, traceOption } from '../cli/options.js';
+import { startTracing } from '../observe/tracing.js';
+import { traceConfig } from '../observe/trace-config.js';
 import { WORKER_DEFAULTS } from '../pipeline/worker/worker-options.js';
 import { loadPipeline, resolveStage } from '../pipeline/definition.js';
 import { ensureTopology } from '../pipeline/topology.js';
@@ -16,6 +18,7 @@ const options = z.object({
   ...connectionOptions,
   ...namespaceOption,
   ...pipelineOption,
+  ...traceOption,
   stage: z.string().describe('The stage to run (a name from the pipeline)').meta({ valueName: 'NAME' }),
   concurrency: z.coerce
     .number()
@@ -88,6 +91,8 @@ export default defineCommand({
     const conn = await connect(opts, io);
     const workers: StageWorker[] = [];
     let server: MetricsServer | undefined;
+    // A batch is traced when its input entries carry a trace context: sampling is decided at the origin.
+    const tracing = await startTracing(traceConfig(opts.traceSample, io.env, 'streamctl-worker'));
     try {
       const topology = await ensureTopology(conn.client(), opts.namespace, definition.stages, {
         partitions: opts.partitions ?? definition.partitions,
@@ -110,6 +115,7 @@ export default defineCommand({
           durableTimeoutMs: opts.durableTimeout,
           onBatch: metrics.onBatch(def.name),
           metricsPort: server.port,
+          tracer: tracing?.batches,
         });
         metrics.attach(w);
         w.start();
@@ -149,6 +155,7 @@ export default defineCommand({
     } finally {
       await server?.close();
       await conn.close();
+      await tracing?.shutdown();
     }
   },
 });

@@ -1,4 +1,4 @@
-import type { BatchSpan, BatchTracer } from '../pipeline/batch-tracer.js';
+import type { BatchSpan, BatchTracer, StageSpan } from '../pipeline/batch-tracer.js';
 import type { TraceConfig } from './trace-config.js';
 
 /** A process's tracing, once started: the hooks the runtime calls, and the flush at the end. */
@@ -62,7 +62,76 @@ export async function startTracing(cfg: TraceConfig): Promise<Tracing | undefine
           },
         };
       },
+      process(a): StageSpan | undefined {
+        const parents = a.parents.map(parseTraceparent).filter((p) => p !== undefined);
+        if (parents.length === 0) return undefined;
+        // One input batch: its trace continues. Several: a batch of its own, linked to each.
+        const parent =
+          parents.length === 1 ? api.trace.setSpanContext(api.ROOT_CONTEXT, parents[0]!) : api.ROOT_CONTEXT;
+        const span = tracer.startSpan(
+          `process ${a.stage}`,
+          {
+            kind: api.SpanKind.CONSUMER,
+            links: parents.length > 1 ? parents.map((context) => ({ context })) : [],
+            attributes: {
+              'messaging.system': 'redis',
+              'messaging.operation.type': 'process',
+              'messaging.destination.name': a.stream,
+              'messaging.consumer.group.name': a.stage,
+              'messaging.batch.message_count': a.events,
+              'streamctl.stage': a.stage,
+              'streamctl.partition': a.partition,
+              'streamctl.entries': a.entryIds.length,
+              'streamctl.entry_ids': a.entryIds.slice(0, 20),
+              'streamctl.redelivered': a.recovering,
+            },
+          },
+          parent,
+        );
+        if (!span.isRecording()) return undefined;
+        let commit: ReturnType<typeof tracer.startSpan> | undefined;
+        const error = (s: typeof span, err: unknown, message: string) => {
+          s.recordException(err instanceof Error ? err : String(err));
+          s.setStatus({ code: api.SpanStatusCode.ERROR, message });
+        };
+        return {
+          traceparent: traceparent(span.spanContext()),
+          failed(err) {
+            span.addEvent('retry', { 'exception.message': err instanceof Error ? err.message : String(err) });
+            error(span, err, 'the stage failed: redelivered');
+            span.end();
+          },
+          committing(c) {
+            span.setAttribute('streamctl.outputs', c.outputs);
+            if (c.deadLettered > 0) span.addEvent('dead-lettered', { 'streamctl.events': c.deadLettered });
+            commit = tracer.startSpan(
+              `commit ${a.stage}`,
+              {
+                kind: api.SpanKind.CLIENT,
+                attributes: { 'db.system.name': 'redis', 'streamctl.partition': a.partition },
+              },
+              api.trace.setSpan(api.ROOT_CONTEXT, span),
+            );
+          },
+          committed(err) {
+            if (err !== undefined && err !== null) {
+              if (commit) error(commit, err, 'commit failed');
+              error(span, err, 'commit failed');
+            }
+            commit?.end();
+            span.end();
+          },
+        };
+      },
     },
     shutdown: () => sdk.shutdown(),
   };
+}
+
+/** A W3C traceparent as a span context of a remote parent; undefined when malformed. */
+function parseTraceparent(
+  tp: string,
+): { traceId: string; spanId: string; traceFlags: number; isRemote: true } | undefined {
+  const m = /^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$/.exec(tp);
+  return m ? { traceId: m[1]!, spanId: m[2]!, traceFlags: parseInt(m[3]!, 16), isRemote: true } : undefined;
 }

@@ -13,6 +13,31 @@ export interface BatchTracer {
     producer: string;
     firstSeq: number;
   }): BatchSpan | undefined;
+  /**
+   * A span for one stage batch, built from input entries of which `parents` (their traceparents)
+   * were traced: the child of the one, or, from several, linked to each. Undefined when none was.
+   */
+  process(a: {
+    stage: string;
+    partition: number;
+    stream: string;
+    entryIds: string[];
+    events: number;
+    parents: string[];
+    recovering: boolean;
+  }): StageSpan | undefined;
+}
+
+/** An open span of one stage batch: its processing, then its commit. */
+export interface StageSpan {
+  /** The W3C traceparent of the span, carried by the batch's outputs. */
+  readonly traceparent: string;
+  /** The stage failed on the batch: it goes back to be redelivered. Ends the span. */
+  failed(error: unknown): void;
+  /** The commit starts, with `outputs` events out and `deadLettered` events to the dead-letter stream. */
+  committing(c: { outputs: number; deadLettered: number }): void;
+  /** The commit's outcome. Ends the span. */
+  committed(error: unknown): void;
 }
 
 /** An open span of one batch. */

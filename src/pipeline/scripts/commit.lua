@@ -9,7 +9,8 @@
 --   are delivered to the consumer here and acknowledged. If the group's next n entries are not
 --   exactly these, nothing else happens and the error STALE_READ is returned (what was delivered
 --   stays pending, for recovery).
--- then: m, and m pairs (index into KEYS of the output stream, batch bytes)
+-- then: m, the batch's W3C traceparent or '' (when traced, every output entry gets it as field tc),
+--   and m pairs (index into KEYS of the output stream, batch bytes)
 -- then: state op ('-' keep, 'set', 'del') and the state value; or op 'hash' (entry state, KEYS[3] a
 --   hash) followed by s, s pairs (field, value) to set, d, and d fields to delete
 -- then: d, and d dead-letter records of 6 values: origin id, stage, error, deliveries, batch or '', raw or ''
@@ -39,10 +40,15 @@ if mode == 'take' and n > 0 then
   end
 end
 local m = tonumber(ARGV[i]); i = i + 1
+local tc = ARGV[i]; i = i + 1
 local now = redis.call('TIME')
 local t = now[1] .. string.format('%06d', tonumber(now[2]))
 for j = 1, m do
-  redis.call('XADD', KEYS[tonumber(ARGV[i])], '*', 'v', ARGV[3], 'b', ARGV[i + 1], 't', t)
+  if tc == '' then
+    redis.call('XADD', KEYS[tonumber(ARGV[i])], '*', 'v', ARGV[3], 'b', ARGV[i + 1], 't', t)
+  else
+    redis.call('XADD', KEYS[tonumber(ARGV[i])], '*', 'v', ARGV[3], 'b', ARGV[i + 1], 't', t, 'tc', tc)
+  end
   i = i + 2
 end
 local op = ARGV[i]

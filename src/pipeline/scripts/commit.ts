@@ -52,6 +52,8 @@ export interface CommitRequest {
   emitted: [stream: string, batches: Buffer[]][];
   state: StateWrite;
   dead: DeadLetter[];
+  /** The W3C traceparent every output entry carries (field tc), when the batch is traced. */
+  traceparent?: string | undefined;
 }
 
 export type ScriptArg = string | Buffer | number;
@@ -74,7 +76,7 @@ export function commitArgs(k: CommitKeys, c: CommitRequest): CommitArgs {
 
   let batches = c.outputs.length;
   for (const [, list] of c.emitted) batches += list.length;
-  args.push(batches);
+  args.push(batches, c.traceparent ?? '');
   for (const b of c.outputs) args.push(OUTPUT_KEY_INDEX, b);
   for (const [stream, list] of c.emitted) {
     if (list.length === 0) continue;

@@ -1,6 +1,7 @@
 import { isUtf8 } from 'node:buffer';
 import { CodecError, decodeEntry, type StreamEvent } from '../codec.js';
 import type { DeadLetter } from '../scripts/commit.js';
+import { TRACE_FIELD } from '../batch-tracer.js';
 
 /** A stream entry as the Buffer variants of XREAD, XRANGE and XAUTOCLAIM return it. */
 export type Entry = [id: Buffer, fields: Buffer[]];
@@ -41,4 +42,14 @@ export function decodeEntries(
     }
   }
   return { events, bad };
+}
+
+const TRACE = Buffer.from(TRACE_FIELD);
+
+/** The traceparents the entries carry (field tc), in their order; entries without one are left out. */
+export function traceParents(entries: Entry[]): string[] {
+  const out: string[] = [];
+  for (const [, fields] of entries)
+    for (let i = 0; i + 1 < fields.length; i += 2) if (fields[i]!.equals(TRACE)) out.push(fields[i + 1]!.toString());
+  return out;
 }

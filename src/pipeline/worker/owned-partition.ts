@@ -7,7 +7,8 @@ import { commitArgs, type CommitArgs, type DeadLetter } from '../scripts/commit.
 import { scriptErrorCode, SCRIPT_ERRORS } from '../scripts/script-errors.js';
 import type { ScriptClient } from '../scripts/scripts.js';
 import type { StageServices } from '../stage.js';
-import { decodeEntries, errorText, type Entry } from './entries.js';
+import { decodeEntries, errorText, traceParents, type Entry } from './entries.js';
+import type { StageSpan } from '../batch-tracer.js';
 import type { WorkerCounters } from './heartbeats.js';
 import type { ReadTarget } from './multi-reader.js';
 import { StageRunner } from './stage-runner.js';
@@ -51,6 +52,8 @@ export interface CommitPlan extends CommitArgs {
   t0: number;
   /** The partition's read generation when the batch was processed. */
   generation: number;
+  /** The batch's span, when its input was traced. */
+  span: StageSpan | undefined;
 }
 
 function chunks<T>(items: T[], size: number): T[][] {
@@ -264,10 +267,12 @@ export class OwnedPartition implements ReadTarget {
     const t0 = performance.now();
     const { events, bad } = decodeEntries(entries, () => 1);
     this.host.counters.received += events.length;
+    const span = this.traced(entries, events.length, recovering);
     let outputs: StreamEvent[];
     try {
       outputs = await this.runner.process(events);
     } catch (err) {
+      span?.failed(err);
       this.host.counters.failed += events.length;
       // The previous batch's commit may be in flight: the state to go back to is the one after it.
       await this.host.commitsInFlight();
@@ -287,7 +292,25 @@ export class OwnedPartition implements ReadTarget {
       events.length,
       t0,
       !recovering,
+      span,
     );
+  }
+
+  /** The span of a batch whose input entries carry a trace context, when tracing is on. */
+  private traced(entries: Entry[], events: number, recovering: boolean): StageSpan | undefined {
+    const tracer = this.host.options.tracer;
+    if (!tracer) return undefined;
+    const parents = traceParents(entries);
+    if (parents.length === 0) return undefined;
+    return tracer.process({
+      stage: this.group,
+      partition: this.partition,
+      stream: this.input,
+      entryIds: entries.map(([id]) => id.toString()),
+      events,
+      parents,
+      recovering,
+    });
   }
 
   /** Builds the commit of a processed batch: outputs, emitted events, acks, state changes, dead letters. */
@@ -298,6 +321,7 @@ export class OwnedPartition implements ReadTarget {
     events: number,
     t0: number,
     take: boolean,
+    span: StageSpan | undefined,
   ): CommitPlan {
     const { keys } = this.host.options.topology;
     const done = this.runner.finishBatch();
@@ -315,8 +339,10 @@ export class OwnedPartition implements ReadTarget {
         emitted,
         state: done.state,
         dead,
+        traceparent: span?.traceparent,
       },
     );
+    span?.committing({ outputs: outputs.length, deadLettered: dead.reduce((n, d) => n + d.events, 0) });
     return {
       ...args,
       snapshot: done.snapshot,
@@ -326,6 +352,7 @@ export class OwnedPartition implements ReadTarget {
       events,
       t0,
       generation: this.generation,
+      span,
     };
   }
 
@@ -358,6 +385,7 @@ export class OwnedPartition implements ReadTarget {
    * from Redis (the truth) and what is still pending is redone by recovery.
    */
   async settle(plan: CommitPlan, err: Error | null): Promise<void> {
+    plan.span?.committed(err ?? undefined);
     if (err && scriptErrorCode(err) === SCRIPT_ERRORS.staleRead) {
       // Not the group's next entries (trimmed, or delivered by someone): back to the committed
       // state, and recovery takes over whatever is pending.
@@ -465,6 +493,7 @@ export class OwnedPartition implements ReadTarget {
     const t0 = performance.now();
     const id = entry[0].toString();
     const { events, bad } = decodeEntries([entry], () => deliveries);
+    const span = this.traced([entry], events.length, true);
     const { outputs, failed } = await this.runner.isolate(events);
     if (failed.length) {
       bad.push({
@@ -476,6 +505,6 @@ export class OwnedPartition implements ReadTarget {
         raw: '',
       });
     }
-    await this.send(this.plan([id], outputs, bad, events.length, t0, false));
+    await this.send(this.plan([id], outputs, bad, events.length, t0, false, span));
   }
 }

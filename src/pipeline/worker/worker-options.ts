@@ -1,6 +1,7 @@
 import type { RedisConnection } from '../../redis/connection.js';
 import type { LookupOptions } from '../services/lookup.js';
 import type { StageFactory } from '../stage.js';
+import type { BatchTracer } from '../batch-tracer.js';
 import type { StageStreams, Topology } from '../topology.js';
 import { withDefaults } from '../../defaults.js';
 import { DURABLE_DEFAULTS } from '../../redis/pipeline-by-node.js';
@@ -46,6 +47,8 @@ export interface WorkerOptions {
   log?: (message: string) => void;
   /** Called after each committed batch; the metrics layer hooks in here. */
   onBatch?: (info: BatchInfo) => void;
+  /** Spans around the batches whose input entries carry a trace context (tracing on). */
+  tracer?: BatchTracer | undefined;
 }
 
 /** The defaults of a worker's settings; the CLI's flags take theirs from here. */
@@ -61,8 +64,8 @@ export const WORKER_DEFAULTS = {
 } as const;
 
 /** The options with every default applied, as the worker and its partitions read them. */
-export type ResolvedWorkerOptions = Required<Omit<WorkerOptions, 'workerId' | 'metricsPort' | 'lookup'>> &
-  Pick<WorkerOptions, 'metricsPort' | 'lookup'>;
+export type ResolvedWorkerOptions = Required<Omit<WorkerOptions, 'workerId' | 'metricsPort' | 'lookup' | 'tracer'>> &
+  Pick<WorkerOptions, 'metricsPort' | 'lookup' | 'tracer'>;
 
 const ignore = (): void => undefined;
 
