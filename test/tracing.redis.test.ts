@@ -1,3 +1,4 @@
+import { createInterface } from 'node:readline';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { finished, runCli, spawnCli } from './helpers/cli.js';
 import { connectTo } from './helpers/io.js';
@@ -170,4 +171,41 @@ describe('tracing of record batches', () => {
     const traced = new Set(producerSpans.map((x) => x.traceId));
     expect(processSpans.filter((s) => traced.has(s.traceId) && s.links.length === 0).length).toBe(children);
   }, 120_000);
+
+  it("serve continues the caller's traceparent: the append of its events is a child of the caller's span", async () => {
+    const ns = 'served';
+    const serve = spawnCli(['serve', '--redis', server.url, '--namespace', ns, '--port', '0', '--json'], {
+      env: otlpEnv(),
+    });
+    const exited = finished(serve);
+    const first = await new Promise<string>((resolve) =>
+      createInterface({ input: serve.stdout! }).once('line', resolve),
+    );
+    const { events } = JSON.parse(first) as { events: string };
+    const trace = 'a1b2c3d4e5f60718293a4b5c6d7e8f90';
+    const caller = '0102030405060708';
+    try {
+      const body = Array.from({ length: 50 }, (_, i) => JSON.stringify({ key: `k${i % 5}`, value: i })).join('\n');
+      const res = await fetch(events, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-ndjson', traceparent: `00-${trace}-${caller}-01` },
+        body,
+      });
+      expect(res.status).toBe(202);
+      // A request without one starts no trace of the caller's.
+      const plain = await fetch(events, { method: 'POST', headers: { 'content-type': 'application/x-ndjson' }, body });
+      expect(plain.status).toBe(202);
+    } finally {
+      serve.kill('SIGINT');
+      expect((await exited).code).toBe(0);
+    }
+    const appends = receiver.spans.filter((x) => x.service === 'streamctl-serve');
+    const continued = appends.filter((x) => x.traceId === trace);
+    expect(continued.length).toBeGreaterThan(0);
+    for (const x of continued) expect(x.parentSpanId).toBe(caller);
+    expect(continued.reduce((n, x) => n + Number(x.attributes['messaging.batch.message_count']), 0)).toBe(50);
+    // Each entry of the caller's events carries a span of the caller's trace.
+    const entries = await ingestEntries(ns);
+    expect(entries.filter((e) => e.fields.tc?.split('-')[1] === trace).length).toBe(continued.length);
+  }, 60_000);
 });

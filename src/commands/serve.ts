@@ -3,7 +3,9 @@ import { defineCommand } from '../cli/command.js';
 import { durationSchema } from '../duration.js';
 import { startHttpIngest } from '../ingest/http-ingest.js';
 import { INGEST_DEFAULTS } from '../ingest/ingest-options.js';
-import { connectionOptions, jsonOption, namespaceOption, pipelineOption } from '../cli/options.js';
+import { connectionOptions, jsonOption, namespaceOption, pipelineOption, traceOption } from '../cli/options.js';
+import { startTracing } from '../observe/tracing.js';
+import { traceConfig } from '../observe/trace-config.js';
 import { loadPipeline } from '../pipeline/definition.js';
 import { withScripts } from '../pipeline/scripts/scripts.js';
 import { ensureTopology } from '../pipeline/topology.js';
@@ -13,6 +15,7 @@ const options = z.object({
   ...connectionOptions,
   ...namespaceOption,
   ...pipelineOption,
+  ...traceOption,
   port: z.coerce
     .number()
     .int()
@@ -72,6 +75,7 @@ export default defineCommand({
   async run(opts, io) {
     const { definition } = loadPipeline(opts.pipeline, io.cwd);
     const conn = await connect(opts, io);
+    const tracing = await startTracing(traceConfig(opts.traceSample, io.env, 'streamctl-serve'));
     try {
       const client = withScripts(conn.client());
       const topology = await ensureTopology(client, opts.namespace, definition.stages, {
@@ -88,6 +92,7 @@ export default defineCommand({
         batch: opts.batch,
         lingerMs: opts.linger,
         log: (m) => io.stderr.write(`serve: ${m}\n`),
+        tracer: tracing?.batches,
       });
       if (opts.json)
         io.stdout.write(
@@ -124,6 +129,7 @@ export default defineCommand({
       return run.failed > 0 ? 1 : 0;
     } finally {
       await conn.close();
+      await tracing?.shutdown();
     }
   },
 });

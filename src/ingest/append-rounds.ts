@@ -10,6 +10,8 @@ export interface Appended {
 
 interface Pending {
   events: ParsedEvent[];
+  /** The caller's W3C traceparent, when it sent one and tracing is on. */
+  traceparent: string | undefined;
   resolve: (r: Appended) => void;
 }
 
@@ -27,9 +29,9 @@ export class RoundAppender {
   constructor(private readonly producer: Producer) {}
 
   /** Queues the events for the next round; resolves when that round is appended. */
-  append(events: ParsedEvent[]): Promise<Appended> {
+  append(events: ParsedEvent[], traceparent?: string): Promise<Appended> {
     return new Promise<Appended>((resolve) => {
-      this.queue.push({ events, resolve });
+      this.queue.push({ events, traceparent, resolve });
       this.pumping ??= this.pump().finally(() => (this.pumping = undefined));
     });
   }
@@ -41,7 +43,7 @@ export class RoundAppender {
       const ranges = round.map((p) => {
         const first = producer.last + 1;
         const ts = Date.now();
-        for (const e of p.events) producer.send(e.key, e.data, ts);
+        for (const e of p.events) producer.send(e.key, e.data, ts, p.traceparent);
         return { first, last: producer.last };
       });
       await producer.flushAll();

@@ -59,6 +59,7 @@ export async function startHttpIngest(options: HttpIngestOptions): Promise<HttpI
     batch: o.batch,
     lingerMs: o.lingerMs,
     durable: o.durable,
+    tracer: o.tracer,
   });
   await producer.init();
   const recorder = new RunRecorder(client, topology, producer, o);

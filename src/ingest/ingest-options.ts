@@ -3,6 +3,7 @@ import type { Topology } from '../pipeline/topology.js';
 import { PRODUCER_DEFAULTS } from '../pipeline/producer.js';
 import { newRunId } from '../pipeline/runs.js';
 import { withDefaults } from '../defaults.js';
+import type { BatchTracer } from '../pipeline/batch-tracer.js';
 
 /** Options of `startHttpIngest`. An omitted one takes its value from {@link INGEST_DEFAULTS}. */
 export interface HttpIngestOptions {
@@ -36,6 +37,8 @@ export interface HttpIngestOptions {
   recordEveryMs?: number;
   /** Background problems (a failed run-record save, a slow close); default: ignored. */
   log?: (message: string) => void;
+  /** Spans around the appends (tracing on); a request's `traceparent` header is continued. */
+  tracer?: BatchTracer | undefined;
 }
 
 type DefaultedOption =
@@ -70,7 +73,9 @@ export const INGEST_DEFAULTS: Readonly<Required<Pick<HttpIngestOptions, Defaulte
 };
 
 /** The options with every default applied: what the parts of the ingest are built from. */
-export type ResolvedIngestOptions = Readonly<Required<Omit<HttpIngestOptions, 'log'>> & Pick<HttpIngestOptions, 'log'>>;
+export type ResolvedIngestOptions = Readonly<
+  Required<Omit<HttpIngestOptions, 'log' | 'tracer'>> & Pick<HttpIngestOptions, 'log' | 'tracer'>
+>;
 
 /** Applies {@link INGEST_DEFAULTS} and derives the run and producer ids. */
 export function resolveIngestOptions(o: HttpIngestOptions): ResolvedIngestOptions {

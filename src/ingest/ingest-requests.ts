@@ -128,7 +128,8 @@ export class IngestRequests {
     }
     const parsed = parseEvents(body, req.headers['content-type']);
     if ('problem' in parsed) return sendJson(res, 400, parsed.problem);
-    const { failed } = await this.parts.appender.append(parsed.events);
+    const tp = req.headers.traceparent;
+    const { failed } = await this.parts.appender.append(parsed.events, typeof tp === 'string' ? tp : undefined);
     if (failed > 0)
       return sendJson(res, 500, {
         error: 'append failed',

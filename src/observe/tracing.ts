@@ -34,18 +34,27 @@ export async function startTracing(cfg: TraceConfig): Promise<Tracing | undefine
   return {
     batches: {
       append(a): BatchSpan | undefined {
-        const span = tracer.startSpan(`send ${a.stream}`, {
-          kind: api.SpanKind.PRODUCER,
-          attributes: {
-            'messaging.system': 'redis',
-            'messaging.operation.type': 'send',
-            'messaging.destination.name': a.stream,
-            'messaging.batch.message_count': a.events,
-            'streamctl.partition': a.partition,
-            'streamctl.producer': a.producer,
-            'streamctl.first_seq': a.firstSeq,
+        const parents = (a.parents ?? []).map(parseTraceparent).filter((p) => p !== undefined);
+        // The batch of one caller continues its trace; a batch of several callers links to each.
+        const parent =
+          parents.length === 1 ? api.trace.setSpanContext(api.ROOT_CONTEXT, parents[0]!) : api.ROOT_CONTEXT;
+        const span = tracer.startSpan(
+          `send ${a.stream}`,
+          {
+            kind: api.SpanKind.PRODUCER,
+            links: parents.length > 1 ? parents.map((context) => ({ context })) : [],
+            attributes: {
+              'messaging.system': 'redis',
+              'messaging.operation.type': 'send',
+              'messaging.destination.name': a.stream,
+              'messaging.batch.message_count': a.events,
+              'streamctl.partition': a.partition,
+              'streamctl.producer': a.producer,
+              'streamctl.first_seq': a.firstSeq,
+            },
           },
-        });
+          parent,
+        );
         if (!span.isRecording()) return undefined;
         return {
           traceparent: traceparent(span.spanContext()),

@@ -12,6 +12,8 @@ export interface BatchTracer {
     events: number;
     producer: string;
     firstSeq: number;
+    /** The traceparents of the callers whose events the batch holds (`serve`): continued, or linked. */
+    parents?: string[] | undefined;
   }): BatchSpan | undefined;
   /**
    * A span for one stage batch, built from input entries of which `parents` (their traceparents)

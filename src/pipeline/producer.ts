@@ -68,6 +68,8 @@ interface PartitionBuffer {
   events: StreamEvent[];
   since: number;
   inFlight: Promise<void> | undefined;
+  /** The callers' traceparents of buffered events, by seq (only when `send` was given one). */
+  parents?: [seq: number, traceparent: string][];
 }
 
 /**
@@ -107,6 +109,8 @@ export class Producer {
   private turnScheduled = false;
   /** The open span of each sampled batch in flight (tracing on), by its events. */
   private readonly spans = new WeakMap<StreamEvent[], BatchSpan>();
+  /** The callers' traceparents of each batch that has any, by its events. */
+  private readonly parentsOf = new WeakMap<StreamEvent[], string[]>();
 
   constructor(opts: ProducerOptions) {
     const o = (this.o = withDefaults<ResolvedProducerOptions>(PRODUCER_DEFAULTS, opts));
@@ -140,10 +144,11 @@ export class Producer {
   }
 
   /** Queues one event; returns its seq. Call `drain()` when `backlog` exceeds the high-water mark. */
-  send(key: string, data: Buffer, ts: number): number {
+  send(key: string, data: Buffer, ts: number, parent?: string): number {
     const seq = this.nextSeq++;
     const k = partitionOf(key, this.o.topology.partitions);
     const b = this.buffers[k]!;
+    if (parent !== undefined && this.o.tracer) (b.parents ??= []).push([seq, parent]);
     if (b.events.length === 0) b.since = performance.now();
     b.events.push({ key, producer: this.o.producerId, seq, ts, data });
     this.stats.sent++;
@@ -177,6 +182,7 @@ export class Producer {
     if (b.inFlight || b.events.length === 0) return;
     const full = b.events.length >= this.batch;
     const events = b.events.splice(0, this.batch);
+    if (b.parents?.length) this.takeParents(b, events);
     b.since = performance.now();
     // A full batch goes at once on its own: at high rates every partition keeps one append in
     // flight, each sent again as soon as it returns. With no linger, partial batches wait for the
@@ -195,6 +201,14 @@ export class Producer {
       if (b.events.length >= this.batch || (this.linger === 0 && b.events.length > 0)) this.flush(k);
       if (this.waiters.length && this.backlog < this.highWater / 2) for (const w of this.waiters.splice(0)) w();
     });
+  }
+
+  /** Moves the callers' traceparents of the events of a batch from its buffer to the batch. */
+  private takeParents(b: PartitionBuffer, events: StreamEvent[]): void {
+    const last = events[events.length - 1]!.seq;
+    const mine = new Set<string>();
+    while (b.parents!.length && b.parents![0]![0] <= last) mine.add(b.parents!.shift()![1]);
+    if (mine.size) this.parentsOf.set(events, [...mine]);
   }
 
   private scheduleTurn(): void {
@@ -257,6 +271,7 @@ export class Producer {
       events: events.length,
       producer: this.o.producerId,
       firstSeq: events[0]!.seq,
+      parents: this.parentsOf.get(events),
     });
     if (span) this.spans.set(events, span);
     return appendArgs(
