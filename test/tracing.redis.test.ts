@@ -109,6 +109,7 @@ describe('tracing of record batches', () => {
 
   it("through the default pipeline: the worker continues each batch's trace (process and commit spans), its outputs carry it", async () => {
     const ns = 'e2e';
+    let listed: string[] = [];
     const worker = spawnCli(['worker', '--stage', 'analyze', '--redis', server.url, '--namespace', ns, '--quiet'], {
       env: otlpEnv(),
     });
@@ -131,8 +132,22 @@ describe('tracing of record batches', () => {
         { env: otlpEnv() },
       );
       expect(p.code, p.stderr).toBe(0);
-      const v = await runCli(['verify', '--redis', server.url, '--namespace', ns, '--wait', '60s', '--json']);
+      const v = await runCli([
+        'verify',
+        '--redis',
+        server.url,
+        '--namespace',
+        ns,
+        '--wait',
+        '60s',
+        '--json',
+        '--trace',
+      ]);
       expect(v.code, v.stderr).toBe(0);
+      const traces = (JSON.parse(v.stdout) as { traces: { batches: number; listed: { traceId: string }[] } }).traces;
+      expect(traces.batches).toBeGreaterThan(0);
+      expect(traces.listed.length).toBe(Math.min(5, traces.batches));
+      listed = traces.listed.map((t) => t.traceId);
     } finally {
       worker.kill('SIGTERM');
       // The worker exports what it buffered as it stops.
@@ -166,6 +181,10 @@ describe('tracing of record batches', () => {
     for (const e of out) {
       const [, trace, span] = (e.fields.tc ?? '').split('-');
       expect(spans.get(`${trace}-${span}`)?.name, `out entry ${e.id}`).toBe('process analyze');
+    }
+    // verify --trace names traces that hold the producer's and the worker's spans.
+    for (const id of listed) {
+      expect(producerSpans.some((x) => x.traceId === id) || processSpans.some((x) => x.traceId === id)).toBe(true);
     }
     // One trace id from the producer through the worker.
     const traced = new Set(producerSpans.map((x) => x.traceId));

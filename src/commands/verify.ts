@@ -34,8 +34,23 @@ const options = z.object({
       'Fail (exit 1) when more events than this were dead-lettered: a count (0) or a share of the produced (1%)',
     )
     .meta({ valueName: 'N|P%' }),
+  trace: z
+    .boolean()
+    .default(false)
+    .describe('Also list the trace ids of a few traced batches of the run at the sink, to look up in Jaeger'),
   ...jsonOption,
 });
+
+/** Traced batches listed by `--trace` (all are counted). */
+const TRACES_LISTED = 5;
+
+/** A batch at the sink that carries a trace context: where it is, and the trace to look up. */
+interface TracedBatch {
+  stream: string;
+  id: string;
+  traceId: string;
+  events: number;
+}
 
 /** Deployment events read from the log when a loss is explained: the log is short, a few per incident. */
 const EVENTS_READ = 10_000;
@@ -51,6 +66,8 @@ type VerifyReport = AuditReport & {
   deadLetterLimitExceeded?: boolean;
   deploymentEvents?: EventsNearLoss;
   warnings: string[];
+  /** `--trace`: how many of the run's batches at the sink carry a trace context, and a few of them. */
+  traces?: { batches: number; listed: TracedBatch[] };
 };
 
 const percent = (share: number) => `${Number((100 * share).toPrecision(3))}%`;
@@ -122,6 +139,21 @@ function render(r: VerifyReport): string {
     lines.push(`lost seqs: ${r.lostRanges.map(([a, b]) => (a === b ? `${a}` : `${a}-${b}`)).join(', ')}`);
     lines.push(...renderEvents(r.deploymentEvents));
   }
+  if (r.traces) {
+    lines.push(
+      '',
+      r.traces.batches
+        ? `traced: ${r.traces.batches.toLocaleString('en')} batch(es) at the sink carry a trace; look these up in Jaeger:`
+        : 'traced: no batch of this run at the sink carries a trace (run produce with --trace-sample, or OTEL_EXPORTER_OTLP_ENDPOINT set)',
+    );
+    if (r.traces.listed.length)
+      lines.push(
+        renderTable(
+          ['TRACE ID', 'EVENTS', 'SINK ENTRY'],
+          r.traces.listed.map((t) => [t.traceId, String(t.events), `${t.stream} ${t.id}`]),
+        ),
+      );
+  }
   if (r.warnings.length) lines.push('', ...r.warnings.map((w) => `warning: ${w}`));
   lines.push(
     '',
@@ -178,7 +210,25 @@ export default defineCommand({
         progress: io.stderr,
       });
       const quality = new DetectionQualityTracker();
-      const audited = await audit(client, topology, run, { onDelivered: (e) => quality.add(e.data) });
+      const traced: TracedBatch[] = [];
+      let tracedCount = 0;
+      const audited = await audit(client, topology, run, {
+        onDelivered: (e) => quality.add(e.data),
+        ...(opts.trace
+          ? {
+              onTraced: (t: { stream: string; id: string; traceparent: string; events: number }) => {
+                tracedCount++;
+                if (traced.length < TRACES_LISTED)
+                  traced.push({
+                    stream: t.stream,
+                    id: t.id,
+                    traceId: t.traceparent.split('-')[1] ?? '',
+                    events: t.events,
+                  });
+              },
+            }
+          : {}),
+      });
       const q = quality.result();
       const limit = opts.maxDeadLetters;
       const exceeded = limit ? overDeadLetterLimit(limit, audited.deadLettered, audited.produced) : false;
@@ -192,6 +242,7 @@ export default defineCommand({
           ? { deploymentEvents: eventsNearLoss(audited.lostWindows, run, readEvents(embedded.home, EVENTS_READ)) }
           : {}),
         warnings: findings(audited, limit, exceeded),
+        ...(opts.trace ? { traces: { batches: tracedCount, listed: traced } } : {}),
       };
       io.stdout.write(opts.json ? `${JSON.stringify(report, null, 2)}\n` : render(report));
       return report.ok ? 0 : 1;

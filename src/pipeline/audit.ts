@@ -5,6 +5,7 @@ import { isDrained, stagePending, type StagePending } from './backlog.js';
 import type { RunRecord } from './runs.js';
 import { OUT, type Topology } from './topology.js';
 import { liveHeartbeats } from './worker/heartbeats.js';
+import { traceParentOf } from './worker/entries.js';
 
 /** The events of a run that are still in a stage's input stream, not yet past it. */
 export interface StageUndelivered {
@@ -97,7 +98,11 @@ export async function audit(
   client: Redis | Cluster,
   topology: Topology,
   run: RunRecord,
-  o: { onDelivered?: (e: StreamEvent) => void } = {},
+  o: {
+    onDelivered?: (e: StreamEvent) => void;
+    /** Each sink entry with events of the run that carries a trace context (field tc). */
+    onTraced?: (t: { stream: string; id: string; traceparent: string; events: number }) => void;
+  } = {},
 ): Promise<AuditReport> {
   const { keys, partitions } = topology;
   const first = run.firstSeq;
@@ -136,7 +141,8 @@ export async function audit(
 
   for (let k = 0; k < partitions; k++) {
     const lastByKey = new Map<string, number>();
-    await scanStream(client, keys.stream(k, OUT), (_id, fields) => {
+    const out = keys.stream(k, OUT);
+    await scanStream(client, out, (id, fields) => {
       let events: StreamEvent[];
       try {
         events = decodeEntry(fields);
@@ -146,6 +152,11 @@ export async function audit(
       for (const e of events) {
         account(e, lastByKey);
         stamp(e);
+      }
+      if (o.onTraced) {
+        const mine = events.filter((e) => e.producer === run.producer).length;
+        const tp = mine ? traceParentOf(fields) : undefined;
+        if (tp) o.onTraced({ stream: out, id: id.toString(), traceparent: tp, events: mine });
       }
     });
     await scanStream(client, keys.dlq(k), (_id, fields) => {

@@ -46,10 +46,18 @@ export function decodeEntries(
 
 const TRACE = Buffer.from(TRACE_FIELD);
 
-/** The traceparents the entries carry (field tc), in their order; entries without one are left out. */
+/** The traceparent an entry carries (field tc), if any. */
+export function traceParentOf(fields: Buffer[]): string | undefined {
+  for (let i = 0; i + 1 < fields.length; i += 2) if (fields[i]!.equals(TRACE)) return fields[i + 1]!.toString();
+  return undefined;
+}
+
+/** The traceparents the entries carry, in their order; entries without one are left out. */
 export function traceParents(entries: Entry[]): string[] {
   const out: string[] = [];
-  for (const [, fields] of entries)
-    for (let i = 0; i + 1 < fields.length; i += 2) if (fields[i]!.equals(TRACE)) out.push(fields[i + 1]!.toString());
+  for (const [, fields] of entries) {
+    const tp = traceParentOf(fields);
+    if (tp !== undefined) out.push(tp);
+  }
   return out;
 }
