@@ -11,6 +11,7 @@
  *   npm run bench -- http [--pipeline passthrough]   HTTP ingest (serve) driven by autocannon
  *   npm run bench -- memory [--keys 1000,100000,1000000] [--events 1000000]   worker and Redis memory against distinct keys (bench/memory.ts)
  *   npm run bench -- proxy [--rounds 2]   the fault proxies' own cost: p99 at 10,000 ev/s and the max rate, alternated (bench/proxy-cost.ts)
+ *   npm run bench -- tracing [--rounds 3]   the max rate with tracing off, at 1% and at 100%, alternated, and one batch's span tree (bench/trace-cost.ts)
  *   npm run bench -- health [--rate N] [--calls 20] [--rounds 2] [--cli PATH ...]   health --json under load (bench/health.ts)
  */
 import { execFileSync } from 'node:child_process';
@@ -35,6 +36,7 @@ import { benchMl } from './ml.js';
 import { benchPeers } from './peers.js';
 import { benchProxyCost } from './proxy-cost.js';
 import { benchSummary } from './summary.js';
+import { benchTraceCost } from './trace-cost.js';
 
 interface Row {
   pipeline: string;
@@ -182,6 +184,8 @@ async function main(): Promise<void> {
     });
   if (what === 'proxy')
     return benchProxyCost({ rounds: Number(values.rounds ?? 2), port: Number(values.port ?? 21_000) });
+  if (what === 'tracing')
+    return benchTraceCost({ rounds: Number(values.rounds ?? 3), port: Number(values.port ?? 21_000) });
   if (what === 'memory')
     return benchMemory({
       keys: (values.keys ?? '1000,100000,1000000').split(',').map(Number),
@@ -194,7 +198,7 @@ async function main(): Promise<void> {
   }
   if (what !== 'throughput' && what !== 'pipeline')
     throw new Error(
-      `unknown benchmark "${what}" (known: summary, throughput, pipeline, ml, peers, http, health, memory, proxy)`,
+      `unknown benchmark "${what}" (known: summary, throughput, pipeline, ml, peers, http, health, memory, proxy, tracing)`,
     );
   const pipeline = values.pipeline ?? (what === 'pipeline' ? 'default' : 'passthrough');
   const metric = pipeline !== 'passthrough';

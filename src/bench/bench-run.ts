@@ -1,4 +1,5 @@
 import type { RedisConnection } from '../redis/connection.js';
+import type { BatchTracer } from '../pipeline/batch-tracer.js';
 import { audit } from '../pipeline/audit.js';
 import { stagePending, waitDrained } from '../pipeline/backlog.js';
 import { startProgress, type ProgressOutput } from '../progress.js';
@@ -39,6 +40,8 @@ export interface BenchOptions {
   http?: { url: string | undefined; connections: number; eventsPerSecond: number | undefined } | undefined;
   /** Run the peer baselines after the measurement. */
   peers?: { events: number } | undefined;
+  /** Spans around the producer's appends (`--trace-sample`). */
+  tracer?: BatchTracer | undefined;
 }
 
 export interface BenchHooks {
@@ -86,7 +89,14 @@ export async function runBench(
   const sampler = await sampleProcesses(conn, o.namespace);
 
   const runId = `bench-${Date.now().toString(36)}`;
-  const producer = new Producer({ client, topology, producerId: `p-${runId}`, batch: o.batch, lingerMs: o.lingerMs });
+  const producer = new Producer({
+    client,
+    topology,
+    producerId: `p-${runId}`,
+    batch: o.batch,
+    lingerMs: o.lingerMs,
+    tracer: o.tracer,
+  });
   await producer.init();
   const recorder = new RunRecorder(client, topology, producer, { runId, producerId: `p-${runId}`, rate: o.rate });
   const lagOverTime: BenchResult['lagOverTime'] = [];

@@ -9,7 +9,16 @@ import { serveWritingHere } from '../bench/http-load.js';
 import { renderBenchReport } from '../bench/report-text.js';
 import { readBenchBaseline } from '../bench/baseline.js';
 import { defineCommand } from '../cli/command.js';
-import { batchOption, connectionOptions, jsonFileOption, namespaceOption, pipelineOption } from '../cli/options.js';
+import {
+  batchOption,
+  connectionOptions,
+  jsonFileOption,
+  namespaceOption,
+  pipelineOption,
+  traceOption,
+} from '../cli/options.js';
+import { startTracing } from '../observe/tracing.js';
+import { traceConfig } from '../observe/trace-config.js';
 import { connect } from '../cli/target.js';
 import { durationSchema } from '../duration.js';
 import { UsageError } from '../errors.js';
@@ -21,6 +30,7 @@ const options = z.object({
   ...connectionOptions,
   ...namespaceOption,
   ...pipelineOption,
+  ...traceOption,
   rate: z.coerce
     .number()
     .positive()
@@ -215,6 +225,7 @@ export default defineCommand({
     const say = (m: string) => {
       if (opts.json !== '-') io.stderr.write(`${m}\n`);
     };
+    const tracing = await startTracing(traceConfig(opts.traceSample, io.env, 'streamctl-bench'));
     try {
       const client = withScripts(conn.client());
       const topology = await ensureTopology(client, opts.namespace, definition.stages, {
@@ -249,6 +260,7 @@ export default defineCommand({
             ? { url: opts.httpUrl, connections: opts.connections, eventsPerSecond: opts.httpRate }
             : undefined,
           peers: opts.peers ? { events: opts.peerEvents } : undefined,
+          tracer: tracing?.batches,
         },
         // --max's steps go to stderr even with --json on stdout: a silent search of a minute looks hung.
         { say, step: (line) => io.stderr.write(`${line}\n`), progress: io.stderr, signal: io.signal },
@@ -276,6 +288,7 @@ export default defineCommand({
       return outcome.ok ? 0 : 1;
     } finally {
       await conn.close();
+      await tracing?.shutdown();
     }
   },
 });

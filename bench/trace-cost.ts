@@ -1,0 +1,186 @@
+/**
+ * `npm run bench -- tracing`: what tracing costs. Rounds alternate (the machine's speed drifts)
+ * between tracing off, 1% and 100% of the batches sampled, each on a fresh embedded 3+3 cluster
+ * with the default pipeline: the highest sustainable rate (`bench --max`, from 20,000 events/s
+ * for at most 60 s). With tracing on, the workers and the load's producer export over OTLP/HTTP to
+ * a receiver in a process of its own; with it off, no process has an endpoint and none loads the
+ * SDK. Then one short traced run, exported as JSON, gives the span tree of one batch.
+ *
+ *   npm run bench -- tracing [--rounds 3] [--port 21000]
+ */
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { waitFor } from '../src/wait.js';
+import { cliJson, maxRateSearch } from './cli-json.js';
+import { withDeployment } from './deployment.js';
+
+type Mode = 'off' | '1%' | '100%';
+const RATIO: Record<Mode, string | undefined> = { off: undefined, '1%': '0.01', '100%': '1' };
+
+interface BenchJson {
+  audit: { lost: number; duplicates: number };
+  max: { rate: number | null } | null;
+}
+
+interface Span {
+  traceId: string;
+  spanId: string;
+  parentSpanId?: string;
+  name: string;
+  startTimeUnixNano: string;
+  endTimeUnixNano: string;
+  links?: { spanId: string }[];
+  service: string;
+}
+
+/** Starts the receiver process; resolves with its URL and a stop. */
+async function startSink(dir: string, dump: string | undefined) {
+  const portFile = join(dir, `sink-${Date.now()}.port`);
+  const child = spawn(
+    process.execPath,
+    [fileURLToPath(new URL('./otlp-sink.js', import.meta.url)), portFile, ...(dump ? [dump] : [])],
+    {
+      stdio: ['ignore', 'ignore', 'inherit'],
+    },
+  );
+  const port = await waitFor(async () => (existsSync(portFile) ? readFileSync(portFile, 'utf8') : undefined), {
+    timeoutMs: 10_000,
+    intervalMs: 50,
+    onTimeout: () => new Error('the OTLP receiver did not start'),
+  });
+  return {
+    url: `http://127.0.0.1:${port}`,
+    stop: () =>
+      new Promise<void>((resolve) => {
+        child.once('exit', () => resolve());
+        child.kill('SIGTERM');
+      }),
+  };
+}
+
+/** Runs `work` with the OTLP variables set for every process it starts (the deployment's workers too). */
+async function withOtlp<T>(env: Record<string, string> | undefined, work: () => Promise<T>): Promise<T> {
+  const keys = Object.keys(env ?? {});
+  for (const k of keys) process.env[k] = env![k];
+  try {
+    return await work();
+  } finally {
+    for (const k of keys) delete process.env[k];
+  }
+}
+
+/** The span tree of one trace, as text: one line per span, children indented, with durations. */
+function renderTree(spans: Span[]): string {
+  const byParent = new Map<string, Span[]>();
+  for (const s of spans) byParent.set(s.parentSpanId ?? '', [...(byParent.get(s.parentSpanId ?? '') ?? []), s]);
+  const ms = (s: Span) => (Number(BigInt(s.endTimeUnixNano) - BigInt(s.startTimeUnixNano)) / 1e6).toFixed(2);
+  const t0 = BigInt(
+    spans.reduce(
+      (a, s) => (BigInt(s.startTimeUnixNano) < BigInt(a) ? s.startTimeUnixNano : a),
+      spans[0]!.startTimeUnixNano,
+    ),
+  );
+  const lines: string[] = [];
+  const walk = (s: Span, depth: number) => {
+    const at = (Number(BigInt(s.startTimeUnixNano) - t0) / 1e6).toFixed(2);
+    lines.push(
+      `${'  '.repeat(depth)}${s.name}  [${s.service}]  +${at} ms, ${ms(s)} ms${s.links?.length ? `, ${s.links.length} link(s)` : ''}`,
+    );
+    for (const c of byParent.get(s.spanId) ?? []) walk(c, depth + 1);
+  };
+  for (const root of spans.filter((s) => !s.parentSpanId || !spans.some((p) => p.spanId === s.parentSpanId)))
+    walk(root, 0);
+  return lines.join('\n');
+}
+
+/** The spans of a JSON dump, with their service names. */
+function readDump(file: string): Span[] {
+  const out: Span[] = [];
+  for (const line of readFileSync(file, 'utf8').split('\n').filter(Boolean)) {
+    const doc = JSON.parse(line) as {
+      resourceSpans: {
+        resource: { attributes: { key: string; value: { stringValue?: string } }[] };
+        scopeSpans: { spans: Span[] }[];
+      }[];
+    };
+    for (const rs of doc.resourceSpans) {
+      const service = rs.resource.attributes.find((a) => a.key === 'service.name')?.value.stringValue ?? '?';
+      for (const ss of rs.scopeSpans) for (const s of ss.spans) out.push({ ...s, service });
+    }
+  }
+  return out;
+}
+
+export async function benchTraceCost(o: { rounds: number; port: number }): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'streamctl-trace-bench-'));
+  const sink = await startSink(dir, undefined);
+  const rows: { mode: Mode; rate: number; lost: number; duplicates: number }[] = [];
+  try {
+    for (let i = 0; i < o.rounds; i++) {
+      // Each round in another order, so that no mode always runs first on a fresh machine.
+      const order: Mode[] = (['off', '1%', '100%'] as Mode[]).map((_, j, a) => a[(j + i) % a.length]!);
+      for (const mode of order) {
+        const env = mode === 'off' ? undefined : { OTEL_EXPORTER_OTLP_ENDPOINT: sink.url };
+        const r = await withOtlp(env, () =>
+          withDeployment(o.port, async (_urls, home) =>
+            maxRateSearch<BenchJson>({ home }, RATIO[mode] ? ['--trace-sample', RATIO[mode]!] : []),
+          ),
+        );
+        const row = { mode, rate: r.max?.rate ?? 0, lost: r.audit.lost, duplicates: r.audit.duplicates };
+        rows.push(row);
+        console.log(
+          `round ${i + 1}  tracing ${mode.padEnd(4)}  max ${row.rate} ev/s  lost ${row.lost}  duplicates ${row.duplicates}`,
+        );
+      }
+    }
+  } finally {
+    await sink.stop();
+  }
+  const ratios = (mode: Mode) =>
+    Array.from({ length: o.rounds }, (_, i) => {
+      const off = rows.find((r, j) => r.mode === 'off' && Math.floor(j / 3) === i)!.rate;
+      const on = rows.find((r, j) => r.mode === mode && Math.floor(j / 3) === i)!.rate;
+      return on / Math.max(off, 1);
+    }).sort((a, b) => a - b);
+  const median = (xs: number[]) => xs[Math.floor(xs.length / 2)]!;
+  for (const mode of ['1%', '100%'] as Mode[])
+    console.log(
+      `tracing ${mode} against off: ratios ${ratios(mode)
+        .map((x) => x.toFixed(3))
+        .join(', ')}; median ${median(ratios(mode)).toFixed(3)}`,
+    );
+
+  // One short traced run, exported as JSON, for the span tree of one batch.
+  const dump = join(dir, 'spans.ndjson');
+  const json = await startSink(dir, dump);
+  try {
+    await withOtlp({ OTEL_EXPORTER_OTLP_ENDPOINT: json.url, OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json' }, () =>
+      withDeployment(o.port, async (_urls, home) =>
+        cliJson([
+          'bench',
+          '--home',
+          home,
+          '--rate',
+          '1000',
+          '--duration',
+          '3s',
+          '--no-calibrate',
+          '--trace-sample',
+          '1',
+          '--json',
+          '-',
+        ]),
+      ),
+    );
+  } finally {
+    await json.stop();
+  }
+  const spans = readDump(dump);
+  const trace = spans.find((s) => s.name.startsWith('commit'))?.traceId;
+  const one = spans.filter((s) => s.traceId === trace);
+  console.log(`\nthe span tree of one batch (trace ${trace}):\n${renderTree(one)}`);
+  rmSync(dir, { recursive: true, force: true });
+}
