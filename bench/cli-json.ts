@@ -47,18 +47,23 @@ export function rateRun<T>(target: BenchTarget, extra: string[] = []): T {
 
 /**
  * `streamctl bench --max` on the deployment at `target`: the highest sustainable rate of the default
- * pipeline, searched from 20,000 events/s for at most a minute, without the calibration.
+ * pipeline, searched from `from` events/s (20,000) for at most `budget` (a minute), without the
+ * calibration. A longer budget bisects further: each step halves the interval.
  */
-export function maxRateSearch<T>(target: BenchTarget, extra: string[] = []): T {
+export function maxRateSearch<T>(
+  target: BenchTarget,
+  extra: string[] = [],
+  o: { from?: number; budget?: string } = {},
+): T {
   return cliJson<T>([
     'bench',
     ...targetArgs(target),
     ...extra,
     '--max',
     '--rate',
-    '20000',
+    String(o.from ?? 20_000),
     '--max-time',
-    '60s',
+    o.budget ?? '60s',
     '--no-calibrate',
     '--json',
     '-',
