@@ -110,12 +110,8 @@ describe('tracing of record batches', () => {
   it("through the default pipeline: the worker continues each batch's trace (process and commit spans), its outputs carry it", async () => {
     const ns = 'e2e';
     let listed: string[] = [];
-    const worker = spawnCli(['worker', '--stage', 'analyze', '--redis', server.url, '--namespace', ns, '--quiet'], {
-      env: otlpEnv(),
-    });
-    const exited = finished(worker);
-    try {
-      const p = await runCli(
+    const produce = (count: number, rate: number) =>
+      runCli(
         [
           'produce',
           '--redis',
@@ -123,14 +119,25 @@ describe('tracing of record batches', () => {
           '--namespace',
           ns,
           '--count',
-          '2000',
+          String(count),
           '--rate',
-          '1000',
+          String(rate),
           '--trace-sample',
           '1',
         ],
         { env: otlpEnv() },
       );
+    // Before any worker runs: the entries wait, and the worker's first reads take many at once
+    // (stage batches of several traced input batches, linked to each).
+    const early = await produce(2000, 0);
+    expect(early.code, early.stderr).toBe(0);
+    const worker = spawnCli(['worker', '--stage', 'analyze', '--redis', server.url, '--namespace', ns, '--quiet'], {
+      env: otlpEnv(),
+    });
+    const exited = finished(worker);
+    try {
+      // With the worker keeping up: mostly one input batch per stage batch (its child).
+      const p = await produce(1000, 200);
       expect(p.code, p.stderr).toBe(0);
       const v = await runCli([
         'verify',
@@ -174,6 +181,7 @@ describe('tracing of record batches', () => {
       }
     }
     expect(children).toBeGreaterThan(0);
+    expect(processSpans.length - children).toBeGreaterThan(0);
     for (const c of commitSpans) expect(spans.get(`${c.traceId}-${c.parentSpanId}`)?.name).toBe('process analyze');
     // Each output entry carries its stage batch's span: the sink's end of the trace.
     const out = await ingestEntries(ns, 'out');

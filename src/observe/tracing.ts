@@ -93,6 +93,7 @@ export async function startTracing(cfg: TraceConfig): Promise<Tracing | undefine
               'streamctl.entries': a.entryIds.length,
               'streamctl.entry_ids': a.entryIds.slice(0, 20),
               'streamctl.redelivered': a.recovering,
+              ...(a.deliveries !== undefined ? { 'streamctl.deliveries': a.deliveries } : {}),
             },
           },
           parent,

@@ -26,7 +26,10 @@ export interface BatchTracer {
     entryIds: string[];
     events: number;
     parents: string[];
+    /** Taken over from the pending entries (after a failure or from a previous owner). */
     recovering: boolean;
+    /** How many times the entry was delivered, when known (an entry processed alone in recovery). */
+    deliveries?: number | undefined;
   }): StageSpan | undefined;
 }
 

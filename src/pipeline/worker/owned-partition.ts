@@ -297,7 +297,7 @@ export class OwnedPartition implements ReadTarget {
   }
 
   /** The span of a batch whose input entries carry a trace context, when tracing is on. */
-  private traced(entries: Entry[], events: number, recovering: boolean): StageSpan | undefined {
+  private traced(entries: Entry[], events: number, recovering: boolean, deliveries?: number): StageSpan | undefined {
     const tracer = this.host.options.tracer;
     if (!tracer) return undefined;
     const parents = traceParents(entries);
@@ -310,6 +310,7 @@ export class OwnedPartition implements ReadTarget {
       events,
       parents,
       recovering,
+      deliveries,
     });
   }
 
@@ -493,7 +494,7 @@ export class OwnedPartition implements ReadTarget {
     const t0 = performance.now();
     const id = entry[0].toString();
     const { events, bad } = decodeEntries([entry], () => deliveries);
-    const span = this.traced([entry], events.length, true);
+    const span = this.traced([entry], events.length, true, deliveries);
     const { outputs, failed } = await this.runner.isolate(events);
     if (failed.length) {
       bad.push({
