@@ -23,6 +23,7 @@ const RATIO: Record<Mode, string | undefined> = { off: undefined, '1%': '0.01', 
 interface BenchJson {
   audit: { lost: number; duplicates: number };
   max: { rate: number | null } | null;
+  processes: { name: string; cpuPercent: number }[];
 }
 
 interface Span {

@@ -235,4 +235,19 @@ describe('tracing of record batches', () => {
     const entries = await ingestEntries(ns);
     expect(entries.filter((e) => e.fields.tc?.split('-')[1] === trace).length).toBe(continued.length);
   }, 60_000);
+
+  it('an OTLP endpoint that does not answer: the run ends anyway, bounded, and says which endpoint', async () => {
+    const closed = await startOtlpReceiver();
+    const url = closed.url;
+    await closed.close();
+    const t0 = performance.now();
+    const r = await runCli(
+      ['produce', '--redis', server.url, '--namespace', 'nocollector', '--count', '500', '--trace-sample', '1'],
+      { env: { OTEL_EXPORTER_OTLP_ENDPOINT: url } },
+    );
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toContain(`is the OTLP endpoint ${url} up?`);
+    // The exporter alone would retry for its whole 10 s budget; the exit waits 3 s at most.
+    expect(performance.now() - t0).toBeLessThan(9000);
+  }, 60_000);
 });

@@ -225,7 +225,9 @@ export default defineCommand({
     const say = (m: string) => {
       if (opts.json !== '-') io.stderr.write(`${m}\n`);
     };
-    const tracing = await startTracing(traceConfig(opts.traceSample, io.env, 'streamctl-bench'));
+    const tracing = await startTracing(traceConfig(opts.traceSample, io.env, 'streamctl-bench'), (line) =>
+      io.stderr.write(`${line}\n`),
+    );
     try {
       const client = withScripts(conn.client());
       const topology = await ensureTopology(client, opts.namespace, definition.stages, {

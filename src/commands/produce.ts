@@ -137,7 +137,9 @@ export default defineCommand({
   ],
   options,
   async run(opts, io: Io) {
-    const tracing = await startTracing(traceConfig(opts.traceSample, io.env, 'streamctl-producer'));
+    const tracing = await startTracing(traceConfig(opts.traceSample, io.env, 'streamctl-producer'), (line) =>
+      io.stderr.write(`${line}\n`),
+    );
     try {
       return await produce(opts, io, tracing);
     } finally {

@@ -75,7 +75,9 @@ export default defineCommand({
   async run(opts, io) {
     const { definition } = loadPipeline(opts.pipeline, io.cwd);
     const conn = await connect(opts, io);
-    const tracing = await startTracing(traceConfig(opts.traceSample, io.env, 'streamctl-serve'));
+    const tracing = await startTracing(traceConfig(opts.traceSample, io.env, 'streamctl-serve'), (line) =>
+      io.stderr.write(`${line}\n`),
+    );
     try {
       const client = withScripts(conn.client());
       const topology = await ensureTopology(client, opts.namespace, definition.stages, {

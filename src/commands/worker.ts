@@ -92,7 +92,9 @@ export default defineCommand({
     const workers: StageWorker[] = [];
     let server: MetricsServer | undefined;
     // A batch is traced when its input entries carry a trace context: sampling is decided at the origin.
-    const tracing = await startTracing(traceConfig(opts.traceSample, io.env, 'streamctl-worker'));
+    const tracing = await startTracing(traceConfig(opts.traceSample, io.env, 'streamctl-worker'), (line) =>
+      io.stderr.write(`${line}\n`),
+    );
     try {
       const topology = await ensureTopology(conn.client(), opts.namespace, definition.stages, {
         partitions: opts.partitions ?? definition.partitions,

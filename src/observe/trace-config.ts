@@ -9,9 +9,14 @@ export interface TraceConfig {
   /** The share of root batches sampled (a batch that continues a sampled trace is sampled). */
   ratio: number;
   serviceName: string;
+  /** Where spans go (the SDK reads the variables itself; this names it in messages). */
+  endpoint: string;
   /** Why tracing is on or off, in words (for `--help` and logs). */
   why: string;
 }
+
+/** The OTLP/HTTP exporter's endpoint when no variable names one. */
+const DEFAULT_ENDPOINT = 'http://localhost:4318';
 
 const RATIO_SAMPLERS = new Set(['traceidratio', 'parentbased_traceidratio']);
 
@@ -38,16 +43,17 @@ export function traceConfig(
   defaultService: string,
 ): TraceConfig {
   const serviceName = env.OTEL_SERVICE_NAME?.trim() || defaultService;
-  const off = (why: string): TraceConfig => ({ enabled: false, ratio: 0, serviceName, why });
+  const given = env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT || env.OTEL_EXPORTER_OTLP_ENDPOINT;
+  const endpoint = given || DEFAULT_ENDPOINT;
+  const off = (why: string): TraceConfig => ({ enabled: false, ratio: 0, serviceName, endpoint, why });
   if (env.OTEL_SDK_DISABLED?.trim().toLowerCase() === 'true') return off('OTEL_SDK_DISABLED=true');
   if (sample !== undefined)
     return sample > 0
-      ? { enabled: true, ratio: sample, serviceName, why: `--trace-sample ${sample}` }
+      ? { enabled: true, ratio: sample, serviceName, endpoint, why: `--trace-sample ${sample}` }
       : off('--trace-sample 0');
-  const endpoint = env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT || env.OTEL_EXPORTER_OTLP_ENDPOINT;
-  if (!endpoint) return off('no --trace-sample and no OTEL_EXPORTER_OTLP_ENDPOINT');
+  if (!given) return off('no --trace-sample and no OTEL_EXPORTER_OTLP_ENDPOINT');
   const ratio = envRatio(env) ?? 1;
   return ratio > 0
-    ? { enabled: true, ratio, serviceName, why: `OTLP endpoint ${endpoint}` }
+    ? { enabled: true, ratio, serviceName, endpoint, why: `OTLP endpoint ${endpoint}` }
     : off(`OTEL_TRACES_SAMPLER=${env.OTEL_TRACES_SAMPLER}`);
 }

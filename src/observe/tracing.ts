@@ -1,6 +1,9 @@
 import type { BatchSpan, BatchTracer, StageSpan } from '../pipeline/batch-tracer.js';
 import type { TraceConfig } from './trace-config.js';
 
+/** How long the end of a process waits for its last spans to be exported. */
+const SHUTDOWN_MS = 3000;
+
 /** A process's tracing, once started: the hooks the runtime calls, and the flush at the end. */
 export interface Tracing {
   batches: BatchTracer;
@@ -13,7 +16,7 @@ export interface Tracing {
  * metrics, logs or instrumentations of its own) when `cfg` enables tracing. When it does not,
  * nothing is loaded: the SDK's modules are imported here only, on demand.
  */
-export async function startTracing(cfg: TraceConfig): Promise<Tracing | undefined> {
+export async function startTracing(cfg: TraceConfig, warn: (line: string) => void): Promise<Tracing | undefined> {
   if (!cfg.enabled) return undefined;
   const [{ NodeSDK }, base, api] = await Promise.all([
     import('@opentelemetry/sdk-node'),
@@ -134,7 +137,22 @@ export async function startTracing(cfg: TraceConfig): Promise<Tracing | undefine
         };
       },
     },
-    shutdown: () => sdk.shutdown(),
+    async shutdown() {
+      let timer: NodeJS.Timeout | undefined;
+      const done = await Promise.race([
+        sdk.shutdown().then(
+          () => true,
+          () => false,
+        ),
+        new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), SHUTDOWN_MS))),
+      ]);
+      clearTimeout(timer);
+      // An unreachable collector would hold the exit for the exporter's whole retry budget.
+      if (!done)
+        warn(
+          `tracing: the last spans were not exported within ${SHUTDOWN_MS / 1000}s; is the OTLP endpoint ${cfg.endpoint} up?`,
+        );
+    },
   };
 }
 
