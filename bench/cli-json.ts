@@ -26,16 +26,16 @@ function targetArgs(t: BenchTarget): string[] {
 }
 
 /**
- * `streamctl bench` at 10,000 events/s on the deployment at `target`: 5 s of warm-up, then 10 s
- * measured (the latency goal's run).
+ * `streamctl bench` at 10,000 events/s (or `rate`) on the deployment at `target`: 5 s of warm-up,
+ * then 10 s measured (the latency goal's run).
  */
-export function rateRun<T>(target: BenchTarget, extra: string[] = []): T {
+export function rateRun<T>(target: BenchTarget, extra: string[] = [], o: { rate?: number } = {}): T {
   return cliJson<T>([
     'bench',
     ...targetArgs(target),
     ...extra,
     '--rate',
-    '10000',
+    String(o.rate ?? 10_000),
     '--warmup',
     '5s',
     '--duration',

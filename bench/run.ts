@@ -11,7 +11,7 @@
  *   npm run bench -- http [--pipeline passthrough]   HTTP ingest (serve) driven by autocannon
  *   npm run bench -- memory [--keys 1000,100000,1000000] [--events 1000000]   worker and Redis memory against distinct keys (bench/memory.ts)
  *   npm run bench -- proxy [--rounds 2]   the fault proxies' own cost: p99 at 10,000 ev/s and the max rate, alternated (bench/proxy-cost.ts)
- *   npm run bench -- tracing [--rounds 3]   the max rate with tracing off, at 1% and at 100%, alternated, and one batch's span tree (bench/trace-cost.ts)
+ *   npm run bench -- tracing [--rounds 3] [--rate 3000] [--max-time 120s]   CPU and max rate with tracing off, at 1% and at 100%, alternated; one batch's span tree (bench/trace-cost.ts)
  *   npm run bench -- health [--rate N] [--calls 20] [--rounds 2] [--cli PATH ...]   health --json under load (bench/health.ts)
  */
 import { execFileSync } from 'node:child_process';
@@ -168,6 +168,7 @@ async function main(): Promise<void> {
       port: { type: 'string' },
       cli: { type: 'string', multiple: true },
       keys: { type: 'string' },
+      'max-time': { type: 'string' },
     },
   });
   const what = positionals[0] ?? 'summary';
@@ -185,7 +186,12 @@ async function main(): Promise<void> {
   if (what === 'proxy')
     return benchProxyCost({ rounds: Number(values.rounds ?? 2), port: Number(values.port ?? 21_000) });
   if (what === 'tracing')
-    return benchTraceCost({ rounds: Number(values.rounds ?? 3), port: Number(values.port ?? 21_000) });
+    return benchTraceCost({
+      rounds: Number(values.rounds ?? 3),
+      port: Number(values.port ?? 21_000),
+      rate: Number(values.rate ?? 3000),
+      maxTime: values['max-time'] ?? '120s',
+    });
   if (what === 'memory')
     return benchMemory({
       keys: (values.keys ?? '1000,100000,1000000').split(',').map(Number),
