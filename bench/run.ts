@@ -191,6 +191,7 @@ async function main(): Promise<void> {
       port: Number(values.port ?? 21_000),
       rate: Number(values.rate ?? 3000),
       maxTime: values['max-time'] ?? '120s',
+      pipeline: values.pipeline ?? 'default',
     });
   if (what === 'memory')
     return benchMemory({

@@ -8,7 +8,7 @@
  * a receiver in a process of its own; with it off, no process has an endpoint and none loads the
  * SDK. Then one short traced run, exported as JSON, gives the span tree of one batch.
  *
- *   npm run bench -- tracing [--rounds 3] [--rate 3000] [--max-time 120s] [--port 21000]
+ *   npm run bench -- tracing [--rounds 3] [--rate 3000] [--max-time 120s] [--pipeline default] [--port 21000]
  */
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -122,6 +122,7 @@ export async function benchTraceCost(o: {
   port: number;
   rate: number;
   maxTime: string;
+  pipeline: string;
 }): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'streamctl-trace-bench-'));
   const sink = await startSink(dir, undefined);
@@ -133,15 +134,19 @@ export async function benchTraceCost(o: {
       for (const mode of order) {
         const env = mode === 'off' ? undefined : { OTEL_EXPORTER_OTLP_ENDPOINT: sink.url };
         const r = await withOtlp(env, () =>
-          withDeployment(o.port, async (_urls, home) => {
-            const trace = RATIO[mode] ? ['--trace-sample', RATIO[mode]!] : [];
-            // First, and so also the warm-up of the search: a fresh deployment's first seconds are
-            // slow (compilation, the first model), and an unwarmed search's first step failed and
-            // capped it below.
-            const at = rateRun<BenchJson>({ home }, ['--no-calibrate', ...trace], { rate: o.rate });
-            const max = maxRateSearch<BenchJson>({ home }, trace, { from: 20_000, budget: o.maxTime });
-            return { at, max };
-          }),
+          withDeployment(
+            o.port,
+            async (_urls, home) => {
+              const trace = [...(RATIO[mode] ? ['--trace-sample', RATIO[mode]!] : []), '--pipeline', o.pipeline];
+              // First, and so also the warm-up of the search: a fresh deployment's first seconds are
+              // slow (compilation, the first model), and an unwarmed search's first step failed and
+              // capped it below.
+              const at = rateRun<BenchJson>({ home }, ['--no-calibrate', ...trace], { rate: o.rate });
+              const max = maxRateSearch<BenchJson>({ home }, trace, { from: 20_000, budget: o.maxTime });
+              return { at, max };
+            },
+            ['--pipeline', o.pipeline],
+          ),
         );
         const row = {
           mode,
