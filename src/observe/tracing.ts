@@ -34,6 +34,15 @@ export async function startTracing(cfg: TraceConfig, warn: (line: string) => voi
   });
   sdk.start();
   const tracer = api.trace.getTracer('streamctl');
+  /**
+   * Where a batch's span hangs: a batch of one traced origin (an input batch, a caller) continues
+   * its trace; a batch of several is a trace of its own, linked to each (the messaging conventions
+   * for batches).
+   */
+  const lineage = (parents: NonNullable<ReturnType<typeof parseTraceparent>>[]) => ({
+    parent: parents.length === 1 ? api.trace.setSpanContext(api.ROOT_CONTEXT, parents[0]!) : api.ROOT_CONTEXT,
+    links: parents.length > 1 ? parents.map((context) => ({ context })) : [],
+  });
   const traceparent = (s: { traceId: string; spanId: string; traceFlags: number }) =>
     `00-${s.traceId}-${s.spanId}-${s.traceFlags.toString(16).padStart(2, '0')}`;
   return {
@@ -41,14 +50,12 @@ export async function startTracing(cfg: TraceConfig, warn: (line: string) => voi
       append(a): BatchSpan | undefined {
         const parents = (a.parents ?? []).map(parseTraceparent).filter((p) => p !== undefined);
         if (parents.length === 0 && Math.random() >= cfg.ratio) return undefined;
-        // The batch of one caller continues its trace; a batch of several callers links to each.
-        const parent =
-          parents.length === 1 ? api.trace.setSpanContext(api.ROOT_CONTEXT, parents[0]!) : api.ROOT_CONTEXT;
+        const { parent, links } = lineage(parents);
         const span = tracer.startSpan(
           `send ${a.stream}`,
           {
             kind: api.SpanKind.PRODUCER,
-            links: parents.length > 1 ? parents.map((context) => ({ context })) : [],
+            links,
             attributes: {
               'messaging.system': 'redis',
               'messaging.operation.type': 'send',
@@ -80,14 +87,12 @@ export async function startTracing(cfg: TraceConfig, warn: (line: string) => voi
       process(a): StageSpan | undefined {
         const parents = a.parents.map(parseTraceparent).filter((p) => p !== undefined);
         if (parents.length === 0) return undefined;
-        // One input batch: its trace continues. Several: a batch of its own, linked to each.
-        const parent =
-          parents.length === 1 ? api.trace.setSpanContext(api.ROOT_CONTEXT, parents[0]!) : api.ROOT_CONTEXT;
+        const { parent, links } = lineage(parents);
         const span = tracer.startSpan(
           `process ${a.stage}`,
           {
             kind: api.SpanKind.CONSUMER,
-            links: parents.length > 1 ? parents.map((context) => ({ context })) : [],
+            links,
             attributes: {
               'messaging.system': 'redis',
               'messaging.operation.type': 'process',

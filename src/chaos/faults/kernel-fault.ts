@@ -3,7 +3,15 @@ import { UsageError } from '../../errors.js';
 import type { ChaosEnv } from '../chaos-env.js';
 import type { FaultAction } from '../fault-action.js';
 import type { ActiveFault, FaultKind, NodeTarget } from '../fault.js';
-import { createTable, removeTable, requireNft, tableCounters, tableName, type NftChain } from '../kernel/nft.js';
+import {
+  createTable,
+  removeTable,
+  requireNft,
+  socketIn,
+  tableCounters,
+  tableName,
+  type NftChain,
+} from '../kernel/nft.js';
 import { settled } from '../settled.js';
 import { pingProbe } from './ping-probe.js';
 
@@ -33,7 +41,6 @@ export function clientPortChains(
   const cg = env.deployment?.cgroups;
   const out: string[] = [];
   const inn: string[] = [];
-  const socket = (s: { path: string; level: number }) => `socket cgroupv2 level ${s.level} "${s.path}"`;
   if (workers.length) {
     if (!cg)
       throw new UsageError(
@@ -48,13 +55,13 @@ export function clientPortChains(
         'drop --stage, or start the deployment without --fault-proxy',
       );
     for (const w of workers) {
-      const s = socket(nftCgroup(cg, workerCgroup(w)));
+      const s = socketIn(nftCgroup(cg, workerCgroup(w)));
       out.push(...rules(`tcp dport ${port} ${s}`));
       inn.push(...rules(`tcp sport ${port} ${s}`));
     }
   } else {
     if (cg) {
-      const nodes = socket(nftCgroup(cg, 'nodes'));
+      const nodes = socketIn(nftCgroup(cg, 'nodes'));
       out.push(`tcp dport ${port} ${nodes} accept`);
       inn.push(`tcp sport ${port} ${nodes} accept`);
     }

@@ -1,10 +1,18 @@
 import { nftCgroup, nodeCgroup } from '../../embedded/cgroups.js';
 import { UsageError } from '../../errors.js';
-import { parseInfo } from '../../redis/info.js';
+import { parseClusterNodes, parseInfo } from '../../redis/info.js';
 import type { ChaosEnv } from '../chaos-env.js';
 import type { FaultAction } from '../fault-action.js';
 import type { NodeTarget } from '../fault.js';
-import { createTable, removeTable, requireNft, tableCounters, tableName, type NftChain } from '../kernel/nft.js';
+import {
+  createTable,
+  removeTable,
+  requireNft,
+  socketIn,
+  tableCounters,
+  tableName,
+  type NftChain,
+} from '../kernel/nft.js';
 import { settled } from '../settled.js';
 
 /** Packet marks of the partition's two sides, set on the way out and read on the way in. */
@@ -26,9 +34,8 @@ export function partitionChains(env: ChaosEnv, port: number): NftChain[] {
       "this deployment's nodes do not run in cgroups of their own: a partition cannot tell one node's packets from another's",
       'restart the deployment as root with cgroup v2 (`streamctl down`, `streamctl up`); `streamctl chaos doctor` says what is missing',
     );
-  const socket = (s: { path: string; level: number }) => `socket cgroupv2 level ${s.level} "${s.path}"`;
-  const isolated = socket(nftCgroup(cg, nodeCgroup(port)));
-  const nodes = socket(nftCgroup(cg, 'nodes'));
+  const isolated = socketIn(nftCgroup(cg, nodeCgroup(port)));
+  const nodes = socketIn(nftCgroup(cg, 'nodes'));
   return [
     {
       name: 'out',
@@ -53,9 +60,10 @@ export function partitionChains(env: ChaosEnv, port: number): NftChain[] {
 /** The flags of `address` in the CLUSTER NODES view of the node at `from`. */
 async function flagsSeenBy(env: ChaosEnv, from: NodeTarget['address'], address: string): Promise<string[]> {
   const [host, port] = from.split(':');
-  const nodes = String(await (await env.connection()).node(host!, Number(port)).call('CLUSTER', 'NODES'));
-  const line = nodes.split('\n').find((l) => l.split(' ')[1]?.split('@')[0] === address);
-  return line?.split(' ')[2]?.split(',') ?? [];
+  const nodes = parseClusterNodes(
+    String(await (await env.connection()).node(host!, Number(port)).call('CLUSTER', 'NODES')),
+  );
+  return nodes.find((n) => `${n.host}:${n.port}` === address)?.flags ?? [];
 }
 
 /** What the healed node is now: a primary whose replica took over comes back as a replica. */

@@ -123,6 +123,11 @@ export async function tableCounters(
   return sums;
 }
 
+/** The nftables match of the sockets of a cgroup (`nftCgroup`'s path and level). */
+export function socketIn(c: { path: string; level: number }): string {
+  return `socket cgroupv2 level ${c.level} "${c.path}"`;
+}
+
 /** Refuses a kernel fault where nftables cannot be used, with the reason. */
 export async function requireNft(kind: string): Promise<void> {
   const s = await nftSupport();
