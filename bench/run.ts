@@ -12,6 +12,7 @@
  *   npm run bench -- memory [--keys 1000,100000,1000000] [--events 1000000]   worker and Redis memory against distinct keys (bench/memory.ts)
  *   npm run bench -- proxy [--rounds 2]   the fault proxies' own cost: p99 at 10,000 ev/s and the max rate, alternated (bench/proxy-cost.ts)
  *   npm run bench -- tracing [--rounds 3] [--rate 3000] [--max-time 120s]   CPU and max rate with tracing off, at 1% and at 100%, alternated; one batch's span tree (bench/trace-cost.ts)
+ *   npm run bench -- tracing-instructions [--events 400000] [--rounds 3] [--pipeline passthrough]   instructions per event (callgrind) of the producer and a worker, tracing off, 1%, 100% (bench/trace-instructions.ts)
  *   npm run bench -- health [--rate N] [--calls 20] [--rounds 2] [--cli PATH ...]   health --json under load (bench/health.ts)
  */
 import { execFileSync } from 'node:child_process';
@@ -37,6 +38,7 @@ import { benchPeers } from './peers.js';
 import { benchProxyCost } from './proxy-cost.js';
 import { benchSummary } from './summary.js';
 import { benchTraceCost } from './trace-cost.js';
+import { benchTraceInstructions } from './trace-instructions.js';
 
 interface Row {
   pipeline: string;
@@ -185,6 +187,14 @@ async function main(): Promise<void> {
     });
   if (what === 'proxy')
     return benchProxyCost({ rounds: Number(values.rounds ?? 2), port: Number(values.port ?? 21_000) });
+  if (what === 'tracing-instructions')
+    return benchTraceInstructions({
+      events: Number(values.events ?? 400_000),
+      startup: 2000,
+      rounds: Number(values.rounds ?? 3),
+      pipeline: values.pipeline ?? 'passthrough',
+      port: Number(values.port ?? 26_500),
+    });
   if (what === 'tracing')
     return benchTraceCost({
       rounds: Number(values.rounds ?? 3),
@@ -205,7 +215,7 @@ async function main(): Promise<void> {
   }
   if (what !== 'throughput' && what !== 'pipeline')
     throw new Error(
-      `unknown benchmark "${what}" (known: summary, throughput, pipeline, ml, peers, http, health, memory, proxy, tracing)`,
+      `unknown benchmark "${what}" (known: summary, throughput, pipeline, ml, peers, http, health, memory, proxy, tracing, tracing-instructions)`,
     );
   const pipeline = values.pipeline ?? (what === 'pipeline' ? 'default' : 'passthrough');
   const metric = pipeline !== 'passthrough';

@@ -10,14 +10,12 @@
  *
  *   npm run bench -- tracing [--rounds 3] [--rate 3000] [--max-time 120s] [--pipeline default] [--port 21000]
  */
-import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { waitFor } from '../src/wait.js';
 import { cliJson, maxRateSearch, rateRun } from './cli-json.js';
 import { withDeployment } from './deployment.js';
+import { startSink } from './otlp-sink-process.js';
 
 type Mode = 'off' | '1%' | '100%';
 const RATIO: Record<Mode, string | undefined> = { off: undefined, '1%': '0.01', '100%': '1' };
@@ -37,31 +35,6 @@ interface Span {
   endTimeUnixNano: string;
   links?: { spanId: string }[];
   service: string;
-}
-
-/** Starts the receiver process; resolves with its URL and a stop. */
-async function startSink(dir: string, dump: string | undefined) {
-  const portFile = join(dir, `sink-${Date.now()}.port`);
-  const child = spawn(
-    process.execPath,
-    [fileURLToPath(new URL('./otlp-sink.js', import.meta.url)), portFile, ...(dump ? [dump] : [])],
-    {
-      stdio: ['ignore', 'ignore', 'inherit'],
-    },
-  );
-  const port = await waitFor(async () => (existsSync(portFile) ? readFileSync(portFile, 'utf8') : undefined), {
-    timeoutMs: 10_000,
-    intervalMs: 50,
-    onTimeout: () => new Error('the OTLP receiver did not start'),
-  });
-  return {
-    url: `http://127.0.0.1:${port}`,
-    stop: () =>
-      new Promise<void>((resolve) => {
-        child.once('exit', () => resolve());
-        child.kill('SIGTERM');
-      }),
-  };
 }
 
 /** Runs `work` with the OTLP variables set for every process it starts (the deployment's workers too). */

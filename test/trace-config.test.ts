@@ -32,4 +32,16 @@ describe('traceConfig', () => {
     expect(traceConfig(1, { OTEL_SERVICE_NAME: 'checkout' }, 'streamctl-producer').serviceName).toBe('checkout');
     expect(traceConfig(1, {}, 'streamctl-producer').serviceName).toBe('streamctl-producer');
   });
+
+  it('the exporter protocol: http/protobuf by default, the traces variable first, an unknown one refused', () => {
+    expect(traceConfig(1, {}, 's').protocol).toBe('http/protobuf');
+    expect(traceConfig(1, { OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json' }, 's').protocol).toBe('http/json');
+    expect(
+      traceConfig(1, { OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json', OTEL_EXPORTER_OTLP_TRACES_PROTOCOL: 'grpc' }, 's')
+        .protocol,
+    ).toBe('grpc');
+    expect(() => traceConfig(1, { OTEL_EXPORTER_OTLP_PROTOCOL: 'http' }, 's')).toThrow(
+      expect.objectContaining({ code: 'BAD_OTLP_PROTOCOL', exitCode: 2 }),
+    );
+  });
 });

@@ -11,29 +11,40 @@ export interface Tracing {
   shutdown(): Promise<void>;
 }
 
+/** The OTLP exporter packages, by `OTEL_EXPORTER_OTLP_PROTOCOL`. */
+const EXPORTERS = {
+  'http/protobuf': () => import('@opentelemetry/exporter-trace-otlp-proto'),
+  'http/json': () => import('@opentelemetry/exporter-trace-otlp-http'),
+  grpc: () => import('@opentelemetry/exporter-trace-otlp-grpc'),
+} as const;
+
 /**
- * Starts the OpenTelemetry SDK (OTLP exporter as the `OTEL_EXPORTER_OTLP_*` variables say; no
- * metrics, logs or instrumentations of its own) when `cfg` enables tracing. When it does not,
- * nothing is loaded: the SDK's modules are imported here only, on demand.
+ * Starts tracing (the OpenTelemetry trace SDK, a batch span processor and the OTLP exporter of
+ * the protocol `cfg` names, which reads the other `OTEL_EXPORTER_OTLP_*` variables itself) when
+ * `cfg` enables it. When it does not, nothing is loaded: the SDK's modules are imported here only,
+ * on demand. Only the trace SDK is loaded, not `@opentelemetry/sdk-node`: that one loads every
+ * exporter of every signal, and the bigger heap made each garbage collection of the process dearer.
  */
 export async function startTracing(cfg: TraceConfig, warn: (line: string) => void): Promise<Tracing | undefined> {
   if (!cfg.enabled) return undefined;
-  const [{ NodeSDK }, base, api] = await Promise.all([
-    import('@opentelemetry/sdk-node'),
+  const [base, resources, api, { OTLPTraceExporter }] = await Promise.all([
     import('@opentelemetry/sdk-trace-base'),
+    import('@opentelemetry/resources'),
     import('@opentelemetry/api'),
+    EXPORTERS[cfg.protocol](),
   ]);
-  const sdk = new NodeSDK({
-    serviceName: cfg.serviceName,
+  const provider = new base.BasicTracerProvider({
+    resource: resources
+      .detectResources({ detectors: [resources.envDetector, resources.hostDetector, resources.processDetector] })
+      .merge(resources.resourceFromAttributes({ 'service.name': cfg.serviceName })),
     // Roots are sampled below, before any span or attribute is made: at 1%, making and dropping a
     // span for every batch cost the producer about a tenth of its CPU per event.
     sampler: new base.ParentBasedSampler({ root: new base.AlwaysOnSampler() }),
-    metricReaders: [],
-    logRecordProcessors: [],
-    instrumentations: [],
+    spanProcessors: [new base.BatchSpanProcessor(new OTLPTraceExporter())],
   });
-  sdk.start();
-  const tracer = api.trace.getTracer('streamctl');
+  // Not registered globally, and no context manager: every span gets its parent passed in, and
+  // one that tracks the active context (AsyncLocalStorage) would tax every promise of the process.
+  const tracer = provider.getTracer('streamctl');
   /**
    * Where a batch's span hangs: a batch of one traced origin (an input batch, a caller) continues
    * its trace; a batch of several is a trace of its own, linked to each (the messaging conventions
@@ -148,7 +159,7 @@ export async function startTracing(cfg: TraceConfig, warn: (line: string) => voi
     async shutdown() {
       let timer: NodeJS.Timeout | undefined;
       const done = await Promise.race([
-        sdk.shutdown().then(
+        provider.shutdown().then(
           () => true,
           () => false,
         ),

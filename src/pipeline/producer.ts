@@ -8,6 +8,7 @@ import { INGEST, type Topology } from './topology.js';
 import { sleep } from '../wait.js';
 import { withDefaults } from '../defaults.js';
 import type { BatchSpan, BatchTracer } from './batch-tracer.js';
+import { BatchQueue } from './batch-queue.js';
 
 export interface ProducerOptions {
   client: ScriptClient;
@@ -65,7 +66,7 @@ export const PRODUCER_DEFAULTS = {
 type ResolvedProducerOptions = Required<Omit<ProducerOptions, 'tracer'>> & Pick<ProducerOptions, 'tracer'>;
 
 interface PartitionBuffer {
-  events: StreamEvent[];
+  events: BatchQueue<StreamEvent>;
   since: number;
   inFlight: Promise<void> | undefined;
   /** The callers' traceparents of buffered events, by seq (only when `send` was given one). */
@@ -116,7 +117,11 @@ export class Producer {
     const o = (this.o = withDefaults<ResolvedProducerOptions>(PRODUCER_DEFAULTS, opts));
     this.batch = o.batch;
     this.linger = o.lingerMs;
-    this.buffers = Array.from({ length: o.topology.partitions }, () => ({ events: [], since: 0, inFlight: undefined }));
+    this.buffers = Array.from({ length: o.topology.partitions }, () => ({
+      events: new BatchQueue<StreamEvent>(),
+      since: 0,
+      inFlight: undefined,
+    }));
   }
 
   /** The first seq this producer used in this run. */
@@ -177,11 +182,11 @@ export class Producer {
   private flush(k: number): void {
     const b = this.buffers[k]!;
     // The run is ending: what was not sent yet is given up rather than each batch waiting the bound.
-    if (this.notDurableError && b.events.length > 0 && !b.inFlight) this.giveUp(b.events.splice(0));
+    if (this.notDurableError && b.events.length > 0 && !b.inFlight) this.giveUp(b.events.takeAll());
     // One batch in flight per partition keeps appends in seq order (the mark only moves forward).
     if (b.inFlight || b.events.length === 0) return;
     const full = b.events.length >= this.batch;
-    const events = b.events.splice(0, this.batch);
+    const events = b.events.take(this.batch);
     if (b.parents?.length) this.takeParents(b, events);
     b.since = performance.now();
     // A full batch goes at once on its own: at high rates every partition keeps one append in
