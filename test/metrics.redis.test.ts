@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { connect as netConnect } from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startMetricsServer, type MetricsServer } from '../src/observe/metrics-server.js';
@@ -204,9 +205,9 @@ describe('WorkerMetrics without Redis', () => {
     });
     const hook = metrics.onBatch('enrich');
     metrics.attach(stubWorker('enrich'), stubWorker('broken'), stubWorker('stuck'));
-    hook({ partition: 0, events: 10, outputs: 10, ms: 0.05 }); // 50 us
-    hook({ partition: 1, events: 10, outputs: 10, ms: 3 }); // 3 ms
-    hook({ partition: 1, events: 10, outputs: 10, ms: 7000 }); // 7 s: above the last bucket
+    hook({ partition: 0, events: 10, outputs: 10, ms: 0.05, outputEvents: [] }); // 50 us
+    hook({ partition: 1, events: 10, outputs: 10, ms: 3, outputEvents: [] }); // 3 ms
+    hook({ partition: 1, events: 10, outputs: 10, ms: 7000, outputEvents: [] }); // 7 s: above the last bucket
     const srv = await serve(metrics);
 
     const s = await scrape(srv.url);
@@ -228,6 +229,39 @@ describe('WorkerMetrics without Redis', () => {
     expect(s.value('streamctl_lag_errors_total', { stage: 'broken' })).toBe(1);
     expect(s.value('streamctl_lag_errors_total', { stage: 'stuck' })).toBe(1);
     expect(s.value('streamctl_lag_errors_total', { stage: 'enrich' })).toBe(0);
+  });
+
+  it("observes each output event's end-to-end latency at the last stage only", async () => {
+    const metrics = new WorkerMetrics({ defaultMetrics: false });
+    const event = (agoMs: number) => ({
+      key: 'k',
+      producer: 'p',
+      seq: 1,
+      ts: Date.now() - agoMs,
+      data: Buffer.alloc(0),
+    });
+    metrics.onBatch('enrich')({ partition: 0, events: 2, outputs: 2, ms: 1, outputEvents: [event(40_000)] });
+    const sink = metrics.onBatch('cep', { sink: true });
+    sink({ partition: 0, events: 3, outputs: 3, ms: 1, outputEvents: [event(2000), event(2000), event(200_000)] });
+    const s = await scrape((await serve(metrics)).url);
+    const bucket = (stage: string, le: string) => s.value('streamctl_end_to_end_latency_seconds_bucket', { stage, le });
+    expect(bucket('cep', '1')).toBe(0);
+    expect(bucket('cep', '2.5')).toBe(2);
+    expect(bucket('cep', '120')).toBe(2);
+    expect(bucket('cep', '+Inf')).toBe(3);
+    expect(bucket('enrich', '+Inf')).toBeUndefined();
+  });
+
+  it('passes `promtool check metrics` (names and types as Prometheus conventions say)', async () => {
+    const metrics = new WorkerMetrics({ lag: async () => 3 });
+    metrics.onBatch('cep', { sink: true });
+    metrics.attach(stubWorker('cep'));
+    const text = await metrics.metrics();
+    expect(text).toContain('streamctl_nodejs_active_handles ');
+    const check = spawnSync('promtool', ['check', 'metrics'], { input: text, encoding: 'utf8' });
+    expect(check.error).toBeUndefined();
+    expect(`${check.stdout}${check.stderr}`.trim()).toBe('');
+    expect(check.status).toBe(0);
   });
 
   it('exports the process metrics with the streamctl_ prefix and only prefixed names', async () => {

@@ -7,6 +7,7 @@ import { startInBackground, type BackgroundSpec } from '../embedded/background-s
 import { readControlEndpoint, sendControl } from '../embedded/control-client.js';
 import { CONTROL_VERSION } from '../embedded/control-protocol.js';
 import { deploymentUrls, readDeployment, resolveHome, type Deployment } from '../embedded/deployment.js';
+import { findPrometheus } from '../embedded/prometheus.js';
 import { findRedisServer } from '../embedded/redis-server.js';
 import { Supervisor } from '../embedded/supervisor.js';
 import { RuntimeError, UsageError } from '../errors.js';
@@ -112,6 +113,32 @@ const options = z.object({
         '--detach: the server lives in this process, so beside a detached deployment run `streamctl serve`',
     )
     .meta({ valueName: 'PORT' }),
+  metricsPort: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .max(65_535)
+    .default(0)
+    .describe(
+      "Port of the deployment's metrics on 127.0.0.1 (GET /metrics: nodes, failovers, restarts, workers, lag, " +
+        'dead letters) and of Prometheus HTTP service discovery of the workers (GET /discovery); 0 picks a free one',
+    )
+    .meta({ valueName: 'PORT' }),
+  prometheus: z
+    .boolean()
+    .default(false)
+    .describe(
+      'Also start Prometheus (the `prometheus` binary on PATH; Debian: `apt-get install prometheus`) scraping the ' +
+        "deployment and every worker, with streamctl's alerting rules, its data in <home>/prometheus",
+    ),
+  prometheusPort: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(65_535)
+    .default(9090)
+    .describe('--prometheus: the port of its web UI and API on 127.0.0.1')
+    .meta({ valueName: 'PORT' }),
   ...jsonOption,
 });
 
@@ -127,6 +154,9 @@ function summary(d: Deployment, home: string, elapsedMs: number, resumed: boolea
     );
   lines.push(`  persistence: ${d.persist ? 'AOF, appendfsync everysec' : 'none'}`);
   lines.push(`  supervisor: pid ${supervisorPid}, restart ${d.restart ?? 'never'}; events in ${home}/events.log`);
+  if (d.metrics) lines.push(`  metrics: ${d.metrics.url}; workers' scrape discovery: ${d.metrics.discovery}`);
+  if (d.prometheus)
+    lines.push(`  prometheus: ${d.prometheus.url} (pid ${d.prometheus.pid}, config ${d.prometheus.config})`);
   lines.push(
     `other commands find it with no flags; from elsewhere: --redis ${deploymentUrls(d).slice(0, 3).join(',')}`,
   );
@@ -144,6 +174,7 @@ export default defineCommand({
     'streamctl up --standalone --no-persist --detach',
     'streamctl up --primaries 6 --replicas 1 --port 8000',
     'streamctl up --standalone --http 8080',
+    'streamctl up --prometheus --metrics-port 9464',
   ],
   options,
   async run(opts, io: Io) {
@@ -163,6 +194,7 @@ export default defineCommand({
     const t0 = Date.now();
     const home = resolveHome(opts.home, io.cwd);
     const bin = findRedisServer(opts.redisServer, io.env.PATH);
+    if (opts.prometheus) findPrometheus(io.env.PATH);
     // The pipeline file and every stage module, before any process starts.
     let pipeline = opts.pipeline;
     if (opts.workers || opts.http !== undefined) {
@@ -190,6 +222,8 @@ export default defineCommand({
       restart: opts.restart,
       faultProxy: opts.faultProxy,
       env: io.env,
+      metricsPort: opts.metricsPort,
+      prometheusPort: opts.prometheus ? opts.prometheusPort : undefined,
     };
     if (opts.detach) {
       const bg = await startInBackground(spec, progress, io.signal);

@@ -115,7 +115,7 @@ export default defineCommand({
           leaseTtlMs: opts.leaseTtl,
           durable: opts.durable,
           durableTimeoutMs: opts.durableTimeout,
-          onBatch: metrics.onBatch(def.name),
+          onBatch: metrics.onBatch(def.name, { sink: def.name === definition.stages.at(-1)!.name }),
           metricsPort: server.port,
           tracer: tracing?.batches,
         });

@@ -1,3 +1,4 @@
+import { prometheusHome } from './prometheus.js';
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { Redis } from 'ioredis';
@@ -65,6 +66,10 @@ export interface Deployment {
   namespace?: string;
   /** As root: the cgroups each process runs in, so that kernel faults can single one out (`cgroups.ts`). */
   cgroups?: DeploymentCgroups;
+  /** The supervisor's metrics endpoint, and its Prometheus service discovery of the workers. */
+  metrics?: { url: string; discovery: string };
+  /** The Prometheus that `up --prometheus` started. */
+  prometheus?: { pid: number; url: string; config: string };
 }
 
 /** The state folder when neither --home nor STREAMCTL_HOME names one, relative to the working folder. */
@@ -386,6 +391,7 @@ export async function stopDeployment(
   } else {
     rmSync(nodesDir(home), { recursive: true, force: true });
     for (const f of LOG_FILES) rmSync(join(home, f), { force: true });
+    rmSync(prometheusHome(home), { recursive: true, force: true });
     rmSync(stateFile(home), { force: true });
   }
   return live;

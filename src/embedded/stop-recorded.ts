@@ -3,6 +3,7 @@ import { readControlEndpoint, sendControl } from './control-client.js';
 import { CONTROL_VERSION } from './control-protocol.js';
 import { liveNodes, readDeployment, stopDeployment } from './deployment.js';
 import { isPidAlive } from './pid.js';
+import { stopRecordedPrometheus } from './prometheus.js';
 import { stopWorkerProcesses, WORKER_STOP_MS } from './worker-processes.js';
 
 /** How long a supervisor gets to stop its processes and exit when `down` asks it to. */
@@ -38,6 +39,7 @@ export async function stopRecorded(home: string, o: { keepData: boolean }): Prom
     process.kill(d.supervisorPid, 'SIGTERM');
     await supervisorGone(d.supervisorPid);
   }
+  if (d.prometheus) await stopRecordedPrometheus(d.prometheus.pid);
   const workers = (d.workers ?? []).filter((w) => w.pid > 0);
   if (workers.length) await stopWorkerProcesses(workers, WORKER_STOP_MS);
   const before = liveNodes(d).map((n) => n.port);

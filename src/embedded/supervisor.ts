@@ -11,6 +11,11 @@ import type { ControlAction, ControlEnsured, ControlProxy, ControlRequest } from
 import type { NodeProxy, NodeProxyFactory } from './node-proxy.js';
 import { formatAddressMap } from '../redis/endpoint.js';
 import { startControlServer, type ControlServer } from './control-server.js';
+import { collectSnapshot } from '../observe/collect-snapshot.js';
+import { DeploymentMetrics } from '../observe/deployment-metrics.js';
+import { startMetricsServer, type MetricsServer } from '../observe/metrics-server.js';
+import { scrapeTargets } from '../observe/scrape-targets.js';
+import { findPrometheus, prometheusHome, startPrometheus, type PrometheusProcess } from './prometheus.js';
 import {
   clientUrls,
   liveNodes,
@@ -65,6 +70,10 @@ export interface SupervisorOptions extends Omit<StartOptions, 'onProgress'> {
   proxyFactory?: NodeProxyFactory;
   /** Where the workers' own lines go besides `<home>/workers.log` (a foreground `up` shows them). */
   workerOutput?: (line: string) => void;
+  /** The port of the deployment's metrics and the workers' scrape discovery on 127.0.0.1 (0: a free one). */
+  metricsPort?: number;
+  /** Start Prometheus on 127.0.0.1 at this port, scraping the deployment (`up --prometheus`). */
+  prometheusPort?: number | undefined;
 }
 
 /**
@@ -90,6 +99,8 @@ export class Supervisor {
   private stopping: Promise<number> | undefined;
   private controlClosed: Promise<void> | undefined;
   private workerLog: WriteStream | undefined;
+  private metrics: MetricsServer | undefined;
+  private prometheus: PrometheusProcess | undefined;
   /** The fault proxies by node port (`up --fault-proxy`). */
   private readonly proxies: Map<number, NodeProxy>;
   private markStopped!: () => void;
@@ -172,6 +183,7 @@ export class Supervisor {
       if (repair && existing.workers?.length) await stopWorkerProcesses(existing.workers, WORKER_STOP_MS);
       if (o.workers) await sup.startWorkers(stages);
       sup.control = await startControlServer(o.home, (r) => sup!.handle(r));
+      if (conn) await sup.startMetrics(conn);
       sup.record();
       sup.timer = setInterval(() => sup!.check(), CHECK_EVERY_MS);
       sup.event('ready', 'supervisor', `control ${sup.control.url}`);
@@ -185,6 +197,31 @@ export class Supervisor {
       }
       throw err;
     }
+  }
+
+  /** The deployment's metrics endpoint, with the workers' discovery; then Prometheus, if asked. */
+  private async startMetrics(conn: RedisConnection): Promise<void> {
+    const ns = this.o.namespace;
+    const source = new DeploymentMetrics(() => collectSnapshot(conn, ns, { deployment: this.status() }));
+    this.metrics = await startMetricsServer({
+      source,
+      port: this.o.metricsPort ?? 0,
+      discovery: async () => scrapeTargets(await liveHeartbeats(conn.client(), ns)),
+    });
+    const base = this.metrics.url.replace(/\/metrics$/, '');
+    this.deployment.metrics = { url: this.metrics.url, discovery: `${base}/discovery` };
+    this.o.progress(`metrics on ${this.metrics.url}; Prometheus finds the workers at ${base}/discovery`);
+    if (this.o.prometheusPort === undefined) return;
+    this.prometheus = await startPrometheus({
+      bin: findPrometheus(this.o.env.PATH),
+      home: this.home,
+      port: this.o.prometheusPort,
+      deployment: `${this.metrics.host}:${this.metrics.port}`,
+    });
+    const { pid, url, config } = this.prometheus;
+    this.deployment.prometheus = { pid, url, config };
+    this.event('ready', `prometheus`, `pid ${pid}, ${url}`);
+    this.o.progress(`prometheus on ${url} (config ${config}; its data and log in ${prometheusHome(this.home)})`);
   }
 
   private adoptNodes(started: Started, previous: Deployment | undefined): void {
@@ -504,6 +541,10 @@ export class Supervisor {
         this.o.progress('draining the stage workers...');
         await Promise.all(this.workers.map((p) => p.stop(this.stopper(p))));
       }
+      await this.prometheus?.stop();
+      delete this.deployment.prometheus;
+      await this.metrics?.close();
+      delete this.deployment.metrics;
       await this.conn?.close();
       await Promise.all([...this.proxies.values()].map((p) => p.close()));
       this.o.progress('stopping Redis...');

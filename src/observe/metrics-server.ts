@@ -9,6 +9,8 @@ export interface MetricsSource {
 
 export interface MetricsServerOptions {
   source: MetricsSource;
+  /** Serves `GET /discovery`: Prometheus HTTP service discovery (JSON target groups). */
+  discovery?: () => Promise<unknown>;
   /** 0 (the default) picks a free port. */
   port?: number;
   /** Default 127.0.0.1: metrics are not published beyond this machine unless asked. */
@@ -30,12 +32,21 @@ function send(res: ServerResponse, status: number, body: string, headers: Record
   res.end(res.req.method === 'HEAD' ? undefined : body);
 }
 
-async function handle(source: MetricsSource, req: IncomingMessage, res: ServerResponse): Promise<void> {
+async function handle(o: MetricsServerOptions, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const { source, discovery } = o;
   const path = new URL(req.url ?? '/', 'http://localhost').pathname;
-  if (path !== '/metrics' && path !== '/healthz') return send(res, 404, 'not found: try /metrics or /healthz\n');
+  const paths = ['/metrics', '/healthz', ...(discovery ? ['/discovery'] : [])];
+  if (!paths.includes(path)) return send(res, 404, `not found: try ${paths.join(', ')}\n`);
   if (req.method !== 'GET' && req.method !== 'HEAD')
     return send(res, 405, 'method not allowed\n', { allow: 'GET, HEAD' });
   if (path === '/healthz') return send(res, 200, 'ok\n');
+  if (path === '/discovery' && discovery) {
+    try {
+      return send(res, 200, JSON.stringify(await discovery()), { 'content-type': 'application/json' });
+    } catch (err) {
+      return send(res, 500, `discovery failed: ${(err as Error).message}\n`);
+    }
+  }
   let text: string;
   try {
     text = await source.metrics();
@@ -46,14 +57,15 @@ async function handle(source: MetricsSource, req: IncomingMessage, res: ServerRe
 }
 
 /**
- * Serves `GET /metrics` (Prometheus text) and `GET /healthz` (200 "ok") with node:http.
+ * Serves `GET /metrics` (Prometheus text), `GET /healthz` (200 "ok") and, when given, `GET
+ * /discovery` with node:http.
  * @throws UsageError METRICS_PORT_BUSY / METRICS_PORT_DENIED when the port cannot be bound.
  */
 export async function startMetricsServer(opts: MetricsServerOptions): Promise<MetricsServer> {
   const host = opts.host ?? '127.0.0.1';
   const port = opts.port ?? 0;
   const server = createServer((req, res) => {
-    handle(opts.source, req, res).catch((err: unknown) => {
+    handle(opts, req, res).catch((err: unknown) => {
       if (!res.headersSent) send(res, 500, `${(err as Error).message}\n`);
       else res.destroy();
     });

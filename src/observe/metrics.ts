@@ -10,6 +10,19 @@ import { withTimeout } from '../wait.js';
 /** Every metric name starts with this. */
 const METRIC_PREFIX = 'streamctl_';
 
+/**
+ * prom-client's default gauges whose names end in `_total`, which Prometheus reserves for counters
+ * (`promtool check metrics` flags them); the same counts by type are kept (`..._active_handles`).
+ */
+const MISNAMED_DEFAULTS = [
+  'nodejs_active_handles_total',
+  'nodejs_active_requests_total',
+  'nodejs_active_resources_total',
+];
+
+/** End-to-end latencies: 1 ms to 2 min. */
+const END_TO_END_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120];
+
 /** Batch durations: 0.1 ms to 5 s, roughly 1-2.5-5 per decade. */
 const BATCH_DURATION_BUCKETS = [
   0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5,
@@ -40,8 +53,9 @@ export interface WorkerMetricsOptions {
   defaultMetrics?: boolean;
 }
 
-type Totals = Pick<WorkerCounters, 'received' | 'sent' | 'failed' | 'deadLettered'>;
-const COUNTER_FIELDS = ['received', 'sent', 'failed', 'deadLettered'] as const;
+type Totals = Pick<WorkerCounters, 'received' | 'sent' | 'emitted' | 'failed' | 'deadLettered'>;
+const COUNTER_FIELDS = ['received', 'sent', 'emitted', 'failed', 'deadLettered'] as const;
+const NO_TOTALS: Totals = { received: 0, sent: 0, emitted: 0, failed: 0, deadLettered: 0 };
 
 /**
  * Prometheus metrics of the stage workers of one process, in a registry of its own. The workers
@@ -60,12 +74,16 @@ export class WorkerMetrics {
   /** Stages seen through attach or onBatch, in order. */
   private readonly stages = new Set<string>();
   private readonly batchDuration: Histogram<'stage'>;
+  private readonly endToEnd: Histogram<'stage'>;
   private readonly lagErrors: Counter<'stage'>;
   private readonly lag: Gauge<'stage'>;
   private lagRound: Promise<void> | undefined;
 
   constructor(private readonly opts: WorkerMetricsOptions = {}) {
-    if (opts.defaultMetrics ?? true) collectDefaultMetrics({ register: this.registry, prefix: METRIC_PREFIX });
+    if (opts.defaultMetrics ?? true) {
+      collectDefaultMetrics({ register: this.registry, prefix: METRIC_PREFIX });
+      for (const name of MISNAMED_DEFAULTS) this.registry.removeSingleMetric(`${METRIC_PREFIX}${name}`);
+    }
     const registers = [this.registry];
     const labelNames = ['stage'] as const;
 
@@ -89,6 +107,11 @@ export class WorkerMetrics {
       'Events the stage read and decoded (a redelivered event counts again)',
     );
     counter('sent', 'events_sent_total', 'Events the stage committed to its output stream');
+    counter(
+      'emitted',
+      'events_emitted_total',
+      'Events the stage sent to other streams with its output (the cep stage: alerts)',
+    );
     counter('failed', 'events_failed_total', 'Events of batches whose process() threw (they are redelivered)');
     counter('deadLettered', 'events_dead_lettered_total', 'Events the stage moved to the dead-letter stream');
 
@@ -152,6 +175,14 @@ export class WorkerMetrics {
       labelNames,
       registers,
       buckets: BATCH_DURATION_BUCKETS,
+    });
+
+    this.endToEnd = new Histogram({
+      name: `${METRIC_PREFIX}end_to_end_latency_seconds`,
+      help: "Each event's time from its intended send time to its commit at the pipeline's last stage",
+      labelNames,
+      registers,
+      buckets: END_TO_END_BUCKETS,
     });
 
     const owned: Gauge<'stage'> = new Gauge({
@@ -223,10 +254,21 @@ export class WorkerMetrics {
     this.lagErrors.inc({ stage }, 0);
   }
 
-  /** The function to pass as the worker's `onBatch` option: it feeds the batch duration histogram. */
-  onBatch(stage: string): BatchHook {
+  /**
+   * The function to pass as the worker's `onBatch` option: it feeds the batch duration histogram,
+   * and at the pipeline's last stage (`sink`) the end-to-end latency of every event committed.
+   */
+  onBatch(stage: string, o: { sink?: boolean } = {}): BatchHook {
     this.track(stage);
-    return (info) => this.batchDuration.observe({ stage }, info.ms / 1000);
+    if (o.sink) this.endToEnd.zero({ stage });
+    const e2e = this.endToEnd.labels({ stage });
+    const batch = this.batchDuration.labels({ stage });
+    return (info) => {
+      batch.observe(info.ms / 1000);
+      if (!o.sink) return;
+      const now = Date.now();
+      for (const e of info.outputEvents) e2e.observe(Math.max(0, now - e.ts) / 1000);
+    };
   }
 
   /** Reads this worker's counters and owned partitions at every scrape, summed per stage. */
@@ -241,15 +283,14 @@ export class WorkerMetrics {
   detach(worker: MeteredWorker): void {
     if (!this.workers.delete(worker)) return;
     const stage = worker.stage;
-    const r = this.retired.get(stage) ?? { received: 0, sent: 0, failed: 0, deadLettered: 0 };
+    const r = this.retired.get(stage) ?? { ...NO_TOTALS };
     for (const f of COUNTER_FIELDS) r[f] += worker.counters[f];
     this.retired.set(stage, r);
   }
 
   private totals(): Map<string, Totals> {
     const out = new Map<string, Totals>();
-    for (const s of this.stages)
-      out.set(s, { received: 0, sent: 0, failed: 0, deadLettered: 0, ...this.retired.get(s) });
+    for (const s of this.stages) out.set(s, { ...NO_TOTALS, ...this.retired.get(s) });
     for (const w of this.workers) {
       const t = out.get(w.stage)!;
       for (const f of COUNTER_FIELDS) t[f] += w.counters[f];

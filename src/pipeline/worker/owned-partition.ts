@@ -48,6 +48,8 @@ export interface CommitPlan extends CommitArgs {
   dead: DeadLetter[];
   /** Input events of the batch, for `onBatch`. */
   events: number;
+  /** The output events, for `onBatch`. */
+  outputEvents: StreamEvent[];
   /** When its processing started. */
   t0: number;
   /** The partition's read generation when the batch was processed. */
@@ -348,6 +350,7 @@ export class OwnedPartition implements ReadTarget {
       ...args,
       snapshot: done.snapshot,
       outputs: outputs.length,
+      outputEvents: outputs,
       emitted: done.emittedCount,
       dead,
       events,
@@ -414,6 +417,7 @@ export class OwnedPartition implements ReadTarget {
       events: plan.events,
       outputs: plan.outputs,
       ms: performance.now() - plan.t0,
+      outputEvents: plan.outputEvents,
     });
   }
 

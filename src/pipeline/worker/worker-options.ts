@@ -1,3 +1,4 @@
+import type { StreamEvent } from '../codec.js';
 import type { RedisConnection } from '../../redis/connection.js';
 import type { LookupOptions } from '../services/lookup.js';
 import type { StageFactory } from '../stage.js';
@@ -19,6 +20,8 @@ export interface BatchInfo {
   outputs: number;
   /** From the start of processing to the commit's reply. */
   ms: number;
+  /** The events the commit wrote to the stage's output (their `ts` is each one's intended send time). */
+  outputEvents: readonly StreamEvent[];
 }
 
 export interface WorkerOptions {
