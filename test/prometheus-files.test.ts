@@ -1,10 +1,22 @@
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
+import { runCli } from './helpers/cli.js';
+import { REDIS_SERVER, tempDir } from './helpers/redis.js';
+import { IngestMetrics } from '../src/ingest/ingest-metrics.js';
 import { prometheusConfig, prometheusFolder, RULES_FILE } from '../src/observe/prometheus-config.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -42,6 +54,18 @@ describe('the Prometheus rules, checked and unit-tested by promtool', () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe('promtool check metrics', () => {
+  it("passes on `serve`'s metrics", async () => {
+    const m = new IngestMetrics();
+    m.requests.inc({ code: '202' });
+    m.accepted.inc(100);
+    m.duration.observe(0.004);
+    const r = spawnSync('promtool', ['check', 'metrics'], { input: await m.registry.metrics(), encoding: 'utf8' });
+    expect(`${r.stdout}${r.stderr}`.trim()).toBe('');
+    expect(r.status).toBe(0);
   });
 });
 
@@ -108,5 +132,26 @@ describe('the compose stack', () => {
       dashboard.panels.flatMap((p) => [p.datasource.uid, ...p.targets.map((t) => t.datasource.uid)]),
     );
     expect([...uids]).toEqual([ds.datasources[0]!.uid]);
+  });
+});
+
+describe('up --prometheus without the prometheus binary', () => {
+  it('says how to install it, exits 1 and starts nothing', async () => {
+    const tmp = tempDir('streamctl-noprom-');
+    try {
+      // A PATH with redis-server on it and no prometheus.
+      mkdirSync(join(tmp.dir, 'bin'));
+      symlinkSync(REDIS_SERVER, join(tmp.dir, 'bin', 'redis-server'));
+      const home = join(tmp.dir, 'home');
+      const up = await runCli(['up', '--detach', '--prometheus', '--home', home], {
+        env: { PATH: join(tmp.dir, 'bin') },
+      });
+      expect(up.code).toBe(1);
+      expect(up.stderr).toContain('prometheus binary was not found on PATH');
+      expect(up.stderr).toContain('apt-get install prometheus');
+      expect(existsSync(join(home, 'deployment.json'))).toBe(false);
+    } finally {
+      tmp.remove();
+    }
   });
 });
