@@ -12,6 +12,11 @@ export const homeOption = {
     .meta({ valueName: 'DIR', env: 'STREAMCTL_HOME' }),
 };
 
+/** A port to listen on, on 127.0.0.1; 0 (the default) picks a free one. */
+export function localPortOption(description: string) {
+  return z.coerce.number().int().min(0).max(65_535).default(0).describe(description).meta({ valueName: 'PORT' });
+}
+
 /** Options of every command that talks to Redis. */
 export const connectionOptions = {
   redis: z

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { startFaultProxy } from '../chaos/proxy/fault-proxy.js';
 import { defineCommand } from '../cli/command.js';
 import type { Io } from '../cli/io.js';
-import { homeOption, jsonOption, namespaceOption, pipelineOption } from '../cli/options.js';
+import { homeOption, jsonOption, localPortOption, namespaceOption, pipelineOption } from '../cli/options.js';
 import { startInBackground, type BackgroundSpec } from '../embedded/background-supervisor.js';
 import { readControlEndpoint, sendControl } from '../embedded/control-client.js';
 import { CONTROL_VERSION } from '../embedded/control-protocol.js';
@@ -113,17 +113,10 @@ const options = z.object({
         '--detach: the server lives in this process, so beside a detached deployment run `streamctl serve`',
     )
     .meta({ valueName: 'PORT' }),
-  metricsPort: z.coerce
-    .number()
-    .int()
-    .min(0)
-    .max(65_535)
-    .default(0)
-    .describe(
-      "Port of the deployment's metrics on 127.0.0.1 (GET /metrics: nodes, failovers, restarts, workers, lag, " +
-        'dead letters) and of Prometheus HTTP service discovery of the workers (GET /discovery); 0 picks a free one',
-    )
-    .meta({ valueName: 'PORT' }),
+  metricsPort: localPortOption(
+    "Port of the deployment's metrics on 127.0.0.1 (GET /metrics: nodes, failovers, restarts, workers, lag, " +
+      'dead letters) and of Prometheus HTTP service discovery of the workers (GET /discovery); 0 picks a free one',
+  ),
   prometheus: z
     .boolean()
     .default(false)

@@ -2,7 +2,14 @@ import { z } from 'zod';
 import { defineCommand } from '../cli/command.js';
 import { durationSchema } from '../duration.js';
 import { UsageError } from '../errors.js';
-import { connectionOptions, namespaceOption, partitionsOption, pipelineOption, traceOption } from '../cli/options.js';
+import {
+  connectionOptions,
+  localPortOption,
+  namespaceOption,
+  partitionsOption,
+  pipelineOption,
+  traceOption,
+} from '../cli/options.js';
 import { startTracing } from '../observe/tracing.js';
 import { traceConfig } from '../observe/trace-config.js';
 import { WORKER_DEFAULTS } from '../pipeline/worker/worker-options.js';
@@ -53,16 +60,9 @@ const options = z.object({
         '(NOT_DURABLE, counted as notDurable) and its partition is taken again',
     )
     .meta({ valueName: 'D' }),
-  metricsPort: z.coerce
-    .number()
-    .int()
-    .min(0)
-    .max(65_535)
-    .default(0)
-    .describe(
-      'Port of the Prometheus endpoint (GET /metrics, /healthz) on 127.0.0.1; 0 picks a free port, shown in `health`',
-    )
-    .meta({ valueName: 'PORT' }),
+  metricsPort: localPortOption(
+    'Port of the Prometheus endpoint (GET /metrics, /healthz) on 127.0.0.1; 0 picks a free port, shown in `health`',
+  ),
   quiet: z.boolean().default(false).describe('No status line'),
 });
 

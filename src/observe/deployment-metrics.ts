@@ -27,47 +27,43 @@ export class DeploymentMetrics {
           this.countFailovers(s);
           return s;
         })
-        .catch(() => undefined)
-        .finally(() => setImmediate(() => (this.round = undefined)));
+        .catch(() => undefined);
       return this.round;
+    };
+    /**
+     * A metric read from the scrape's snapshot; a counter is set to its total (`inc` from 0 after a
+     * reset). With no snapshot (Redis unreadable) it has no samples in that scrape, unless `always`.
+     */
+    const metric = <L extends string>(
+      kind: 'gauge' | 'counter',
+      name: string,
+      help: string,
+      labelNames: readonly L[],
+      fill: (s: Snapshot | undefined, set: (labels: Record<L, string>, v: number) => void) => void,
+      always = false,
+    ) => {
+      const opts = { name: `${PREFIX}${name}`, help, labelNames, registers };
+      const m: Gauge<L> | Counter<L> =
+        kind === 'gauge'
+          ? new Gauge({ ...opts, collect: () => collect() })
+          : new Counter({ ...opts, collect: () => collect() });
+      const collect = async () => {
+        const s = await snapshot();
+        m.reset();
+        if (!s && !always) return;
+        fill(s, (labels, v) => {
+          const l = labels as Partial<Record<L, string | number>>;
+          if (m instanceof Gauge) m.set(l, v);
+          else m.inc(l, v);
+        });
+      };
     };
     const gauge = <L extends string>(
       name: string,
       help: string,
       labelNames: readonly L[],
       fill: (s: Snapshot, set: (labels: Record<L, string>, v: number) => void) => void,
-    ) => {
-      const g: Gauge<L> = new Gauge({
-        name: `${PREFIX}${name}`,
-        help,
-        labelNames,
-        registers,
-        async collect() {
-          const s = await snapshot();
-          g.reset();
-          if (s) fill(s, (labels, v) => g.set(labels as Partial<Record<L, string | number>>, v));
-        },
-      });
-    };
-    const counter = <L extends string>(
-      name: string,
-      help: string,
-      labelNames: readonly L[],
-      fill: (s: Snapshot | undefined, set: (labels: Record<L, string>, v: number) => void) => void,
-    ) => {
-      const c: Counter<L> = new Counter({
-        name: `${PREFIX}${name}`,
-        help,
-        labelNames,
-        registers,
-        async collect() {
-          const s = await snapshot();
-          c.reset();
-          fill(s, (labels, v) => c.inc(labels as Partial<Record<L, string | number>>, v));
-        },
-      });
-    };
-
+    ) => metric('gauge', name, help, labelNames, (s, set) => fill(s!, set));
     const ok: Gauge = new Gauge({
       name: `${PREFIX}scrape_ok`,
       help: 'Whether this scrape could read the deployment (1) or not (0)',
@@ -96,10 +92,16 @@ export class DeploymentMetrics {
     gauge('cluster_slots_covered', 'Hash slots served by a primary nobody suspects (16384: all)', [], (s, set) => {
       if (s.slots) set({}, s.slots.covered);
     });
-    counter('failovers_total', 'Replicas seen to become primaries, scrape to scrape', [], (_s, set) =>
-      set({}, this.failovers),
+    metric(
+      'counter',
+      'failovers_total',
+      'Replicas seen to become primaries, scrape to scrape',
+      [],
+      (_s, set) => set({}, this.failovers),
+      true,
     );
-    counter(
+    metric(
+      'counter',
       'process_restarts_total',
       'Restarts of a process the deployment supervises (a redis-server or a worker slot)',
       ['process', 'kind'],
@@ -107,39 +109,35 @@ export class DeploymentMetrics {
         for (const p of s?.deployment?.processes ?? []) set({ process: p.name, kind: p.kind }, p.restarts);
       },
     );
-    gauge('stage_workers_live', 'Workers of the stage with a heartbeat in the last 3 s', ['stage'], (s, set) => {
-      for (const st of s.stages) set({ stage: st.stage }, st.liveWorkers);
-    });
+    const stageGauge = (name: string, help: string, value: (st: Snapshot['stages'][number]) => number | undefined) =>
+      gauge(name, help, ['stage'], (s, set) => {
+        for (const st of s.stages) {
+          const v = value(st);
+          if (v !== undefined) set({ stage: st.stage }, v);
+        }
+      });
+    stageGauge('stage_workers_live', 'Workers of the stage with a heartbeat in the last 3 s', (st) => st.liveWorkers);
+    stageGauge(
+      'stage_lag_entries',
+      'Stream entries not yet delivered to the stage, over all partitions',
+      (st) => st.lag,
+    );
+    stageGauge(
+      'stage_pending_entries',
+      'Stream entries delivered to the stage and not yet acknowledged',
+      (st) => st.pending,
+    );
+    stageGauge(
+      'stage_dead_letters',
+      "Records in the stage's dead-letter streams (replaying or trimming them lowers it)",
+      (st) => st.deadLetters,
+    );
     gauge(
       'stage_workers_configured',
       'Worker processes the deployment is configured to run for the stage',
       ['stage'],
       (s, set) => {
         for (const [stage, n] of Object.entries(s.deployment?.configured ?? {})) set({ stage }, n);
-      },
-    );
-    gauge(
-      'stage_lag_entries',
-      'Stream entries not yet delivered to the stage, over all partitions',
-      ['stage'],
-      (s, set) => {
-        for (const st of s.stages) set({ stage: st.stage }, st.lag);
-      },
-    );
-    gauge(
-      'stage_pending_entries',
-      'Stream entries delivered to the stage and not yet acknowledged',
-      ['stage'],
-      (s, set) => {
-        for (const st of s.stages) set({ stage: st.stage }, st.pending);
-      },
-    );
-    gauge(
-      'stage_dead_letters',
-      "Records in the stage's dead-letter streams (replaying or trimming them lowers it)",
-      ['stage'],
-      (s, set) => {
-        for (const st of s.stages) if (st.deadLetters !== undefined) set({ stage: st.stage }, st.deadLetters);
       },
     );
   }
@@ -152,8 +150,9 @@ export class DeploymentMetrics {
     }
   }
 
-  /** The exposition text (Prometheus format 0.0.4). */
+  /** The exposition text (Prometheus format 0.0.4), from a snapshot taken for this scrape. */
   metrics(): Promise<string> {
+    this.round = undefined;
     return this.registry.metrics();
   }
 
