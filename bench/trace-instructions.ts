@@ -17,7 +17,7 @@
  *
  *   npm run bench -- tracing-instructions [--events 400000] [--rounds 3] [--pipeline passthrough] [--port 26500]
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -72,6 +72,16 @@ export async function benchTraceInstructions(o: {
   const sink = await startSink(dir, undefined);
   const stage = BUILTIN_PIPELINES[o.pipeline]!.stages[0]!.name;
   let run = 0;
+  let measured: ChildProcess | undefined;
+  // Ctrl-C or a kill: the redis-server (detached) and a worker under valgrind would outlive this.
+  const interrupted = (signal: NodeJS.Signals) => {
+    measured?.kill('SIGKILL');
+    void Promise.all([sink.stop(), stopNode(redis)]).finally(() => {
+      rmSync(dir, { recursive: true, force: true });
+      process.kill(process.pid, signal);
+    });
+  };
+  process.once('SIGINT', interrupted).once('SIGTERM', interrupted);
   const env = (mode: Mode) => ({
     ...process.env,
     ...(mode === 'off' ? {} : { OTEL_EXPORTER_OTLP_ENDPOINT: sink.url }),
@@ -93,13 +103,23 @@ export async function benchTraceInstructions(o: {
     ...traceArgs(mode),
   ];
 
-  const producer = (mode: Mode, n: number): number => {
-    const r = spawnSync('valgrind', [...valgrind, ...node, ...produceArgs(`p${run++}`, n, mode)], {
+  /** Runs a command under callgrind (the one `measured`, so a signal can stop it); its stderr and exit code. */
+  const underCallgrind = (args: string[], mode: Mode) => {
+    const child = (measured = spawn('valgrind', [...valgrind, ...args], {
       env: env(mode),
-      encoding: 'utf8',
-      maxBuffer: 64 << 20,
-    });
-    if (r.status !== 0) throw new Error(`produce under callgrind failed:\n${r.stderr.slice(-2000)}`);
+      stdio: ['ignore', 'ignore', 'pipe'],
+    }));
+    let stderr = '';
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    const exited = new Promise<{ code: number | null; stderr: string }>((resolve) =>
+      child.once('exit', (code) => resolve({ code, stderr })),
+    );
+    return { child, exited };
+  };
+
+  const producer = async (mode: Mode, n: number): Promise<number> => {
+    const r = await underCallgrind([...node, ...produceArgs(`p${run++}`, n, mode)], mode).exited;
+    if (r.code !== 0) throw new Error(`produce under callgrind failed:\n${r.stderr.slice(-2000)}`);
     return instructions(r.stderr);
   };
 
@@ -111,10 +131,8 @@ export async function benchTraceInstructions(o: {
     });
     if (made.status !== 0) throw new Error(`produce of the worker's backlog failed (exit ${made.status})`);
     const topology = await ensureTopology(conn.client(), ns, BUILTIN_PIPELINES[o.pipeline]!.stages);
-    const child = spawn(
-      'valgrind',
+    const { child, exited } = underCallgrind(
       [
-        ...valgrind,
         ...workerNode,
         'worker',
         '--redis',
@@ -127,11 +145,8 @@ export async function benchTraceInstructions(o: {
         stage,
         ...traceArgs(mode),
       ],
-      { env: env(mode), stdio: ['ignore', 'ignore', 'pipe'] },
+      mode,
     );
-    let stderr = '';
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
     try {
       await waitFor(
         async () => {
@@ -142,9 +157,8 @@ export async function benchTraceInstructions(o: {
       );
     } finally {
       child.kill('SIGTERM');
-      await exited;
     }
-    return instructions(stderr);
+    return instructions((await exited).stderr);
   };
 
   type Row = { what: 'producer' | 'worker'; mode: Mode; perEvent: number; startup: number };
@@ -154,7 +168,7 @@ export async function benchTraceInstructions(o: {
       const order = MODES.map((_, j) => MODES[(j + i) % MODES.length]!);
       for (const mode of order) {
         for (const what of ['producer', 'worker'] as const) {
-          const measure = what === 'producer' ? async (n: number) => producer(mode, n) : (n: number) => worker(mode, n);
+          const measure = what === 'producer' ? (n: number) => producer(mode, n) : (n: number) => worker(mode, n);
           const small = await measure(o.startup);
           const big = await measure(o.events);
           const perEvent = (big - small) / (o.events - o.startup);
@@ -166,6 +180,7 @@ export async function benchTraceInstructions(o: {
       }
     }
   } finally {
+    process.off('SIGINT', interrupted).off('SIGTERM', interrupted);
     await sink.stop();
     await conn.close();
     await stopNode(redis);
