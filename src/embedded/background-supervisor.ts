@@ -18,6 +18,9 @@ type FromSupervisor =
   | { type: 'ready'; deployment: Deployment; resumed: boolean }
   | { type: 'failed'; error: ReturnType<StreamctlError['toJSON']> };
 
+/** How long `up` waits for a background supervisor that reported a failure to exit. */
+const FAILED_EXIT_MS = 10_000;
+
 /** Where the background supervisor's own output goes. */
 export function supervisorLog(home: string): string {
   return join(home, 'supervisor.log');
@@ -42,6 +45,7 @@ export function startInBackground(
     stdio: ['ignore', log, log, 'ipc'],
     env: spec.env as NodeJS.ProcessEnv,
   });
+  let failure: StreamctlError | undefined;
   return new Promise((resolve, reject) => {
     // Interrupted (Ctrl-C): the supervisor stops what it started, and `up` waits for that.
     const interrupted = () => {
@@ -59,10 +63,13 @@ export function startInBackground(
         resolve({ deployment: m.deployment, resumed: m.resumed, pid: child.pid! });
       } else {
         const { code, message, hint, exitCode } = m.error;
-        reject(new StreamctlError(code, message, { exitCode, ...(hint ? { hint } : {}) }));
+        // It stopped what it started; `up` returns once its process is gone too (bounded).
+        failure = new StreamctlError(code, message, { exitCode, ...(hint ? { hint } : {}) });
+        setTimeout(() => reject(failure), FAILED_EXIT_MS).unref();
       }
     });
-    child.once('exit', (code, sig) =>
+    child.once('exit', (code, sig) => {
+      if (failure) return reject(failure);
       reject(
         signal.aborted
           ? new RuntimeError(
@@ -74,8 +81,8 @@ export function startInBackground(
               `the background supervisor exited (${sig ?? `code ${code}`}) before the deployment was up`,
               `see ${supervisorLog(spec.home)}`,
             ),
-      ),
-    );
+      );
+    });
     child.send({ type: 'start', spec } satisfies ToSupervisor);
   });
 }
