@@ -1,16 +1,15 @@
 import { z } from 'zod';
 import { defineCommand } from '../cli/command.js';
+import { takeSnapshot } from '../health/take-snapshot.js';
 import { durationSchema } from '../duration.js';
 import { RuntimeError, StreamctlError } from '../errors.js';
-import { collectSnapshot } from '../observe/collect-snapshot.js';
 import { judgeDeadLetterGrowth } from '../observe/judge.js';
 import { renderHealth } from '../health/render.js';
 import type { Snapshot } from '../observe/snapshot.js';
 import type { Io } from '../cli/io.js';
 import { connectionOptions, jsonOption, namespaceOption } from '../cli/options.js';
 import type { RedisConnection } from '../redis/connection.js';
-import { connect, embeddedTarget } from '../cli/target.js';
-import { recordedStatus } from '../embedded/deployment-status.js';
+import { connect } from '../cli/target.js';
 import { sleep } from '../wait.js';
 
 const options = z.object({
@@ -29,14 +28,6 @@ const options = z.object({
     .meta({ valueName: 'TIMEOUT' }),
 });
 
-/** The snapshot, with the embedded deployment's supervised processes when that is the target. */
-async function snapshot(conn: RedisConnection, opts: z.output<typeof options>, io: Io): Promise<Snapshot> {
-  const embedded = embeddedTarget(opts, io);
-  return collectSnapshot(conn, opts.namespace, {
-    deployment: embedded ? recordedStatus(embedded.home, embedded.deployment) : undefined,
-  });
-}
-
 function print(report: Snapshot, io: Io, json: boolean): void {
   io.stdout.write(json ? `${JSON.stringify(report, null, 2)}\n` : renderHealth(report, io.stdout.isTTY));
 }
@@ -50,7 +41,7 @@ async function waitHealthy(opts: z.output<typeof options>, io: Io, timeoutMs: nu
     while (!io.signal.aborted) {
       try {
         conn ??= await connect(opts, io);
-        last = await snapshot(conn, opts, io);
+        last = await takeSnapshot(conn, opts, io);
         lastError = undefined;
         if (last.status === 'ok') break;
       } catch (err) {
@@ -95,14 +86,14 @@ export default defineCommand({
     const conn = await connect(opts, io);
     try {
       if (opts.watch === undefined) {
-        const report = await snapshot(conn, opts, io);
+        const report = await takeSnapshot(conn, opts, io);
         print(report, io, opts.json);
         return report.status === 'ok' ? 0 : 1;
       }
       let status = 'down';
       let previous: Snapshot | undefined;
       while (!io.signal.aborted) {
-        const report = await snapshot(conn, opts, io);
+        const report = await takeSnapshot(conn, opts, io);
         if (previous) judgeDeadLetterGrowth(report, previous);
         previous = report;
         status = report.status;

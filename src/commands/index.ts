@@ -21,6 +21,7 @@ const registry: Record<string, () => Promise<{ default: unknown }>> = {
   serve: () => import('./serve.js'),
   bench: () => import('./bench.js'),
   chaos: () => import('./chaos.js'),
+  top: () => import('./top.js'),
 };
 
 /** Every registered command, loaded, in the order `--help` lists them. */

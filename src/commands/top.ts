@@ -1,0 +1,83 @@
+import { renderToString, render } from 'ink';
+import { createElement } from 'react';
+import { z } from 'zod';
+import { defineCommand } from '../cli/command.js';
+import { takeSnapshot } from '../health/take-snapshot.js';
+import type { Io } from '../cli/io.js';
+import { connectionOptions, jsonOption, namespaceOption } from '../cli/options.js';
+import { connect, embeddedTarget } from '../cli/target.js';
+import { TopApp } from '../ui/top-app.js';
+import { TopScreen } from '../ui/top-screen.js';
+import { emptyView, nextView, type TopView } from '../ui/top-view.js';
+import { sleep } from '../wait.js';
+
+const options = z.object({
+  ...connectionOptions,
+  ...namespaceOption,
+  interval: z.coerce
+    .number()
+    .min(0.2)
+    .max(3600)
+    .default(1)
+    .describe('Seconds between refreshes')
+    .meta({ valueName: 'SECONDS' }),
+  once: z.boolean().default(false).describe('Print one plain snapshot of the screen and exit'),
+  ...jsonOption,
+});
+
+/** The screen as plain text, for a pipe or a file (no colour, no cursor movement). */
+function plain(view: TopView, columns: number): string {
+  const screen = createElement(TopScreen, {
+    view,
+    columns,
+    rows: 24,
+    paused: false,
+    color: false,
+    focus: 'events',
+    scroll: 0,
+  });
+  return `${renderToString(screen, { columns })}\n`;
+}
+
+export default defineCommand({
+  name: 'top',
+  description:
+    'A live view of the pipeline, the cluster and the deployment: stages with their rate over the last ' +
+    'minute, lag and dead letters; nodes with their memory; the deployment events (failovers, restarts). ' +
+    'On a terminal it redraws every --interval (q quits, p pauses, up/down scroll the events); off one ' +
+    'it prints a plain snapshot every --interval, or one with --once; --json prints one as JSON.',
+  examples: ['streamctl top', 'streamctl top --interval 2', 'streamctl top --once', 'streamctl top --json'],
+  options,
+  async run(opts, io: Io) {
+    const conn = await connect(opts, io);
+    try {
+      const target = embeddedTarget(opts, io)?.home ?? conn.urls.join(',');
+      if (opts.json || opts.once || !io.stdout.isTTY) {
+        let view = emptyView(target);
+        for (;;) {
+          view = nextView(view, await takeSnapshot(conn, opts, io));
+          io.stdout.write(
+            opts.json ? `${JSON.stringify(view, null, 2)}\n` : plain(view, Math.max(80, io.stdout.columns)),
+          );
+          if (opts.json || opts.once) return 0;
+          await sleep(opts.interval * 1000, io.signal);
+          if (io.signal.aborted) return 0;
+        }
+      }
+      const app = render(
+        createElement(TopApp, {
+          sample: () => takeSnapshot(conn, opts, io),
+          intervalMs: opts.interval * 1000,
+          target,
+          color: !io.env.NO_COLOR,
+        }),
+        { exitOnCtrlC: false },
+      );
+      io.signal.addEventListener('abort', () => app.unmount(), { once: true });
+      await app.waitUntilExit();
+      return 0;
+    } finally {
+      await conn.close();
+    }
+  },
+});
