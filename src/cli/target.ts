@@ -1,3 +1,4 @@
+import { recordedStatus } from '../embedded/deployment-status.js';
 import { RuntimeError } from '../errors.js';
 import type { Io } from './io.js';
 import type { ConnectionOptions } from './options.js';
@@ -55,4 +56,13 @@ export function embeddedTarget(
 /** Resolves the target and connects to it. */
 export function connect(opts: ConnectionOptions, io: Io): Promise<RedisConnection> {
   return io.redis.open(resolveTarget(opts, io));
+}
+
+/** The embedded deployment's supervised processes and events, when it is the command's target (for a snapshot). */
+export function embeddedStatus(
+  opts: ConnectionOptions,
+  io: Pick<Io, 'env' | 'cwd'>,
+): ReturnType<typeof recordedStatus> | undefined {
+  const embedded = embeddedTarget(opts, io);
+  return embedded ? recordedStatus(embedded.home, embedded.deployment) : undefined;
 }

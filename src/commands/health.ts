@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { defineCommand } from '../cli/command.js';
-import { takeSnapshot } from '../health/take-snapshot.js';
+import { collectSnapshot } from '../observe/collect-snapshot.js';
 import { durationSchema } from '../duration.js';
 import { RuntimeError, StreamctlError } from '../errors.js';
 import { judgeDeadLetterGrowth } from '../observe/judge.js';
@@ -9,7 +9,7 @@ import type { Snapshot } from '../observe/snapshot.js';
 import type { Io } from '../cli/io.js';
 import { connectionOptions, jsonOption, namespaceOption } from '../cli/options.js';
 import type { RedisConnection } from '../redis/connection.js';
-import { connect } from '../cli/target.js';
+import { connect, embeddedStatus } from '../cli/target.js';
 import { sleep } from '../wait.js';
 
 const options = z.object({
@@ -41,7 +41,7 @@ async function waitHealthy(opts: z.output<typeof options>, io: Io, timeoutMs: nu
     while (!io.signal.aborted) {
       try {
         conn ??= await connect(opts, io);
-        last = await takeSnapshot(conn, opts, io);
+        last = await collectSnapshot(conn, opts.namespace, { deployment: embeddedStatus(opts, io) });
         lastError = undefined;
         if (last.status === 'ok') break;
       } catch (err) {
@@ -86,14 +86,14 @@ export default defineCommand({
     const conn = await connect(opts, io);
     try {
       if (opts.watch === undefined) {
-        const report = await takeSnapshot(conn, opts, io);
+        const report = await collectSnapshot(conn, opts.namespace, { deployment: embeddedStatus(opts, io) });
         print(report, io, opts.json);
         return report.status === 'ok' ? 0 : 1;
       }
       let status = 'down';
       let previous: Snapshot | undefined;
       while (!io.signal.aborted) {
-        const report = await takeSnapshot(conn, opts, io);
+        const report = await collectSnapshot(conn, opts.namespace, { deployment: embeddedStatus(opts, io) });
         if (previous) judgeDeadLetterGrowth(report, previous);
         previous = report;
         status = report.status;

@@ -2,10 +2,10 @@ import { renderToString, render } from 'ink';
 import { createElement } from 'react';
 import { z } from 'zod';
 import { defineCommand } from '../cli/command.js';
-import { takeSnapshot } from '../health/take-snapshot.js';
+import { collectSnapshot } from '../observe/collect-snapshot.js';
 import type { Io } from '../cli/io.js';
 import { connectionOptions, jsonOption, namespaceOption } from '../cli/options.js';
-import { connect, embeddedTarget } from '../cli/target.js';
+import { connect, embeddedStatus, embeddedTarget } from '../cli/target.js';
 import { TopApp } from '../ui/top-app.js';
 import { TopScreen } from '../ui/top-screen.js';
 import { emptyView, nextView, type TopView } from '../ui/top-view.js';
@@ -55,7 +55,7 @@ export default defineCommand({
       if (opts.json || opts.once || !io.stdout.isTTY) {
         let view = emptyView(target);
         for (;;) {
-          view = nextView(view, await takeSnapshot(conn, opts, io));
+          view = nextView(view, await collectSnapshot(conn, opts.namespace, { deployment: embeddedStatus(opts, io) }));
           io.stdout.write(
             opts.json ? `${JSON.stringify(view, null, 2)}\n` : plain(view, Math.max(80, io.stdout.columns)),
           );
@@ -66,7 +66,7 @@ export default defineCommand({
       }
       const app = render(
         createElement(TopApp, {
-          sample: () => takeSnapshot(conn, opts, io),
+          sample: () => collectSnapshot(conn, opts.namespace, { deployment: embeddedStatus(opts, io) }),
           intervalMs: opts.interval * 1000,
           target,
           color: !io.env.NO_COLOR,
