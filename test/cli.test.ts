@@ -158,6 +158,7 @@ describe('flags come from the zod schemas', () => {
       'up',
       'down',
       'health',
+      'top',
       'restart',
       'scale',
       'worker',

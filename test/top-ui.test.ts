@@ -3,6 +3,7 @@ import { createElement } from 'react';
 import { describe, expect, it } from 'vitest';
 import type { Snapshot } from '../src/observe/snapshot.js';
 import { bar, sparkline } from '../src/ui/format.js';
+import { bucketDelta, quantile } from '../src/ui/latency.js';
 import { TopApp } from '../src/ui/top-app.js';
 import { TopScreen } from '../src/ui/top-screen.js';
 import { emptyView, nextView, type TopView } from '../src/ui/top-view.js';
@@ -41,7 +42,7 @@ function frameOf(view: TopView, columns = 100, rows = 30): string {
   return frame;
 }
 
-const view = (...snaps: Snapshot[]) => snaps.reduce(nextView, emptyView('/tmp/home'));
+const view = (...snaps: Snapshot[]) => snaps.reduce((v, s) => nextView(v, { snapshot: s }), emptyView('/tmp/home'));
 
 describe('top: the panels on fixture snapshots', () => {
   it('healthy: status, the stage with its rate, every node up, the supervisor start', () => {
@@ -112,6 +113,44 @@ describe('top: the panels on fixture snapshots', () => {
     expect(lines.join('\n')).toContain('pid 139');
   });
 
+  it("latency: p50 and p99 over the last minute from the workers' histogram; alerts in their feed", () => {
+    const at = (sec: number) => `2026-12-06T10:00:${String(sec).padStart(2, '0')}.000Z`;
+    const buckets = (under10ms: number, under1s: number, all: number) =>
+      new Map([
+        [0.01, under10ms],
+        [1, under1s],
+        [Infinity, all],
+      ]);
+    let v = nextView(emptyView('/tmp/home'), { snapshot: running({ checkedAt: at(0) }), latency: buckets(0, 0, 0) });
+    expect(v.latency.at(-1)).toEqual({ p50: undefined, p99: undefined });
+    // 100 events since: 90 under 10 ms, 10 between 10 ms and 1 s.
+    v = nextView(v, {
+      snapshot: running({ checkedAt: at(5) }),
+      latency: buckets(90, 100, 100),
+      alerts: [{ time: Date.parse(at(4)), rule: 'spike-then-drop', key: 'host-7', kind: 'spike' }],
+    });
+    const p = v.latency.at(-1)!;
+    expect(p.p50).toBeCloseTo(0.01 * (50 / 90), 5);
+    expect(p.p99).toBeCloseTo(0.01 + (1 - 0.01) * 0.9, 5);
+    const f = frameOf(v);
+    expect(f).toContain('END-TO-END LATENCY');
+    expect(f).toMatch(/p50 .* 5\.6 ms/);
+    expect(f).toMatch(/p99 .* 901\.0 ms/);
+    expect(f).toMatch(/10:00:04 spike-then-drop\s+host-7 spike/);
+  });
+
+  it('quantile: as histogram_quantile, and nothing from no observation', () => {
+    const b = new Map([
+      [0.1, 50],
+      [1, 100],
+      [Infinity, 100],
+    ]);
+    expect(quantile(0.5, b)).toBeCloseTo(0.1, 6);
+    expect(quantile(0.75, b)).toBeCloseTo(0.55, 6);
+    expect(quantile(0.5, new Map([[Infinity, 0]]))).toBeUndefined();
+    expect(bucketDelta(new Map([[1, 3]]), new Map([[1, 10]])).get(1)).toBe(0);
+  });
+
   it('format: bars and sparklines scale', () => {
     expect(bar(50, 100, 10)).toBe('█████░░░░░');
     expect(bar(200, 100, 4)).toBe('████');
@@ -127,7 +166,7 @@ describe('top: the container', () => {
       createElement(TopApp, {
         sample: async () => {
           calls++;
-          return running({}, 100 * calls);
+          return { snapshot: running({}, 100 * calls) };
         },
         intervalMs: 20,
         target: '/tmp/home',

@@ -9,6 +9,7 @@ const registry: Record<string, () => Promise<{ default: unknown }>> = {
   up: () => import('./up.js'),
   down: () => import('./down.js'),
   health: () => import('./health.js'),
+  top: () => import('./top.js'),
   restart: () => import('./restart.js'),
   scale: () => import('./scale.js'),
   worker: () => import('./worker.js'),
@@ -21,7 +22,6 @@ const registry: Record<string, () => Promise<{ default: unknown }>> = {
   serve: () => import('./serve.js'),
   bench: () => import('./bench.js'),
   chaos: () => import('./chaos.js'),
-  top: () => import('./top.js'),
 };
 
 /** Every registered command, loaded, in the order `--help` lists them. */

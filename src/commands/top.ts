@@ -3,6 +3,7 @@ import { createElement } from 'react';
 import { z } from 'zod';
 import { defineCommand } from '../cli/command.js';
 import { collectSnapshot } from '../observe/collect-snapshot.js';
+import { topSampler } from '../observe/top-sampler.js';
 import type { Io } from '../cli/io.js';
 import { connectionOptions, jsonOption, namespaceOption } from '../cli/options.js';
 import { connect, embeddedStatus, embeddedTarget } from '../cli/target.js';
@@ -43,8 +44,9 @@ export default defineCommand({
   name: 'top',
   description:
     'A live view of the pipeline, the cluster and the deployment: stages with their rate over the last ' +
-    'minute, lag and dead letters; nodes with their memory; the deployment events (failovers, restarts). ' +
-    'On a terminal it redraws every --interval (q quits, p pauses, up/down scroll the events); off one ' +
+    'minute, lag and dead letters; nodes with their memory; end-to-end p50/p99 over the last minute; the ' +
+    'deployment events (failovers, restarts) and the cep alerts. On a terminal it redraws every --interval ' +
+    '(q quits, p pauses, tab moves the focus between the feeds, up/down scroll it); off one ' +
     'it prints a plain snapshot every --interval, or one with --once; --json prints one as JSON.',
   examples: ['streamctl top', 'streamctl top --interval 2', 'streamctl top --once', 'streamctl top --json'],
   options,
@@ -52,12 +54,17 @@ export default defineCommand({
     const conn = await connect(opts, io);
     try {
       const target = embeddedTarget(opts, io)?.home ?? conn.urls.join(',');
+      const sample = topSampler(conn, opts.namespace, () =>
+        collectSnapshot(conn, opts.namespace, { deployment: embeddedStatus(opts, io) }),
+      );
       if (opts.json || opts.once || !io.stdout.isTTY) {
         let view = emptyView(target);
         for (;;) {
-          view = nextView(view, await collectSnapshot(conn, opts.namespace, { deployment: embeddedStatus(opts, io) }));
+          view = nextView(view, await sample());
           io.stdout.write(
-            opts.json ? `${JSON.stringify(view, null, 2)}\n` : plain(view, Math.max(80, io.stdout.columns)),
+            opts.json
+              ? `${JSON.stringify({ ...view, readings: undefined }, null, 2)}\n`
+              : plain(view, Math.max(80, io.stdout.columns)),
           );
           if (opts.json || opts.once) return 0;
           await sleep(opts.interval * 1000, io.signal);
@@ -66,7 +73,7 @@ export default defineCommand({
       }
       const app = render(
         createElement(TopApp, {
-          sample: () => collectSnapshot(conn, opts.namespace, { deployment: embeddedStatus(opts, io) }),
+          sample,
           intervalMs: opts.interval * 1000,
           target,
           color: !io.env.NO_COLOR,

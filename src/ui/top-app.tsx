@@ -1,12 +1,11 @@
 import { useApp, useInput, useStdout } from 'ink';
 import { useEffect, useState } from 'react';
-import type { Snapshot } from '../observe/snapshot.js';
-import { TopScreen } from './top-screen.js';
-import { emptyView, nextView, type TopView } from './top-view.js';
+import { TopScreen, type Focus } from './top-screen.js';
+import { emptyView, nextView, type TopSample, type TopView } from './top-view.js';
 
 export interface TopAppProps {
-  /** Takes the next snapshot (the command's; this component never reaches Redis itself). */
-  sample: () => Promise<Snapshot>;
+  /** Takes the next sample (the command's: this component never reaches Redis itself). */
+  sample: () => Promise<TopSample>;
   intervalMs: number;
   target: string;
   color: boolean;
@@ -36,6 +35,7 @@ export function TopApp(props: TopAppProps) {
   const [view, setView] = useState<TopView>(() => emptyView(props.target));
   const [paused, setPaused] = useState(false);
   const [scroll, setScroll] = useState(0);
+  const [focus, setFocus] = useState<Focus>('events');
   const { columns, rows } = useTerminalSize();
 
   useEffect(() => {
@@ -61,9 +61,13 @@ export function TopApp(props: TopAppProps) {
   useInput((input, key) => {
     if (input === 'q' || (key.ctrl && input === 'c')) exit();
     else if (input === 'p') setPaused((p) => !p);
-    else if (key.upArrow) setScroll((s) => Math.min(Math.max(0, view.events.length - 1), s + 1));
-    else if (key.downArrow) setScroll((s) => Math.max(0, s - 1));
-    // tab: the events feed is the one focusable panel so far.
+    else if (key.tab) {
+      setFocus((f) => (f === 'events' ? 'alerts' : 'events'));
+      setScroll(0);
+    } else if (key.upArrow) {
+      const length = focus === 'events' ? view.events.length : view.alerts.length;
+      setScroll((s) => Math.min(Math.max(0, length - 1), s + 1));
+    } else if (key.downArrow) setScroll((s) => Math.max(0, s - 1));
   });
 
   return (

@@ -1,7 +1,35 @@
 import type { DeploymentEvent, Snapshot } from '../observe/snapshot.js';
+import { bucketDelta, quantile, type Buckets } from './latency.js';
 
 /** How many refreshes of history the sparklines keep (a minute at the default interval). */
 export const HISTORY = 60;
+/** The window of the latency percentiles. */
+const LATENCY_WINDOW_MS = 60_000;
+/** Alerts kept for the feed. */
+const ALERTS_KEPT = 200;
+
+/** An alert the cep stage raised, as the feed shows it. */
+export interface AlertRow {
+  /** Event time, epoch ms. */
+  time: number;
+  rule: string;
+  key: string;
+  kind: string;
+}
+
+/** What one refresh brings: the snapshot, the alerts raised since the last one, the latency histogram. */
+export interface TopSample {
+  snapshot: Snapshot;
+  alerts?: AlertRow[];
+  /** The end-to-end histogram's cumulative counts, summed over the workers, now. */
+  latency?: Buckets;
+}
+
+/** End-to-end p50 and p99 over the last minute, in seconds, at one refresh; undefined with no event. */
+export interface LatencyPoint {
+  p50: number | undefined;
+  p99: number | undefined;
+}
 
 /** One stage's row: what the stages table shows. */
 export interface StageRow {
@@ -39,15 +67,35 @@ export interface TopView {
   nodes: NodeRow[];
   /** The deployment's events (failovers, restarts, exits), newest last. */
   events: DeploymentEvent[];
+  /** The cep alerts seen, newest last. */
+  alerts: AlertRow[];
+  /** p50 and p99 over the last minute, at each of the last refreshes. */
+  latency: LatencyPoint[];
+  /** The histogram readings of the last minute, for the window. */
+  readings: { at: number; buckets: Buckets }[];
 }
 
 /** The first view: nothing seen yet. */
 export function emptyView(target: string): TopView {
-  return { target, status: 'ok', checkedAt: '', uptimeMs: undefined, problems: [], stages: [], nodes: [], events: [] };
+  return {
+    target,
+    status: 'ok',
+    checkedAt: '',
+    uptimeMs: undefined,
+    problems: [],
+    stages: [],
+    nodes: [],
+    events: [],
+    alerts: [],
+    latency: [],
+    readings: [],
+  };
 }
 
-/** The next view: `previous` with this snapshot added (the stages' rate history grows by one). */
-export function nextView(previous: TopView, s: Snapshot): TopView {
+/** The next view: `previous` with this refresh added (the rate and latency histories grow by one). */
+export function nextView(previous: TopView, sample: TopSample): TopView {
+  const s = sample.snapshot;
+  const at = Date.parse(s.checkedAt);
   const rates = new Map<string, number>();
   for (const w of s.workers) if (w.live) rates.set(w.stage, (rates.get(w.stage) ?? 0) + w.rate);
   const stages = s.stages.map((st) => {
@@ -81,5 +129,16 @@ export function nextView(previous: TopView, s: Snapshot): TopView {
       change: n.change,
     })),
     events: (s.deployment?.events ?? []).filter((e) => e.kind !== 'ready'),
+    alerts: [...previous.alerts, ...(sample.alerts ?? [])].slice(-ALERTS_KEPT),
+    ...latencyOf(previous, at, sample.latency),
   };
+}
+
+/** The latency window moved to `at`, and the percentiles over it. */
+function latencyOf(previous: TopView, at: number, buckets: Buckets | undefined) {
+  if (!buckets) return { latency: previous.latency, readings: previous.readings };
+  const readings = [...previous.readings, { at, buckets }].filter((r) => at - r.at <= LATENCY_WINDOW_MS);
+  const window = bucketDelta(buckets, readings.length > 1 ? readings[0]!.buckets : undefined);
+  const point = { p50: quantile(0.5, window), p99: quantile(0.99, window) };
+  return { latency: [...previous.latency, point].slice(-HISTORY), readings };
 }
