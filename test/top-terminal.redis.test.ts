@@ -62,7 +62,9 @@ describe('streamctl top in a real terminal (tmux)', () => {
     const after = await until('the kill in the events and the nodes table', 30_000, (s) => {
       const exit = new RegExp(`exit\\s+127\\.0\\.0\\.1:${primary.port}\\s+pid \\d+: signal`).test(s);
       const row = new RegExp(`127\\.0\\.0\\.1:${primary.port}\\s+(replica|primary)\\s+(up|DOWN).*was primary`).test(s);
-      return exit && row;
+      // kill-node is a chaos fault: recorded while it lasts (until the node is back), then gone.
+      const fault = new RegExp(`(fault|healed)\\s+127\\.0\\.0\\.1:${primary.port}`).test(s);
+      return exit && row && fault;
     });
     expect(after).toMatch(/END-TO-END LATENCY/);
 

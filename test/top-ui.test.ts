@@ -139,6 +139,27 @@ describe('top: the panels on fixture snapshots', () => {
     expect(f).toMatch(/10:00:04 spike-then-drop\s+host-7 spike/);
   });
 
+  it('a chaos fault applied and healed, among the deployment events', () => {
+    const s = running();
+    s.deployment!.events.push(
+      {
+        time: '2026-12-06T10:00:02.000Z',
+        kind: 'fault',
+        process: '127.0.0.1:7001 (primary, pid 7)',
+        reason: 'pause-node',
+      },
+      {
+        time: '2026-12-06T10:00:09.000Z',
+        kind: 'healed',
+        process: '127.0.0.1:7001 (primary, pid 7)',
+        reason: 'pause-node',
+      },
+    );
+    const f = frameOf(view(s));
+    expect(f).toMatch(/10:00:02 fault\s+127\.0\.0\.1:7001 \(primary, pid 7\)\s+pause-node/);
+    expect(f).toMatch(/10:00:09 healed\s+127\.0\.0\.1:7001/);
+  });
+
   it('quantile: as histogram_quantile, and nothing from no observation', () => {
     const b = new Map([
       [0.1, 50],

@@ -5,6 +5,7 @@ import type { FaultAction } from './fault-action.js';
 import { describeTarget, type ActiveFault, type Fault } from './fault.js';
 import { FAULT_ACTIONS, KERNEL_FAULTS } from './faults/index.js';
 import { activeFaults, forgetFault, recordFault } from './fault-store.js';
+import { appendEvent } from '../embedded/events-log.js';
 
 /** How long a fault may take to be seen: a failover's handshake takes a few seconds at most. */
 export const CHECK_MS = 10_000;
@@ -58,6 +59,7 @@ async function revertOne(env: ChaosEnv, f: ActiveFault): Promise<{ reverted?: st
   try {
     const reverted = await FAULT_ACTIONS[f.kind].revert(env, f);
     forgetFault(env.home, f.id);
+    if (env.deployment) appendEvent(env.home, { kind: 'healed', process: describeTarget(f.target), reason: f.kind });
     return { reverted };
   } catch (err) {
     return { revertError: (err as Error).message };
@@ -96,6 +98,8 @@ export async function injectFaults(env: ChaosEnv, faults: Fault[]): Promise<Faul
     for (const [i, f] of active.entries()) {
       recordFault(env.home, f);
       outcomes[i]!.applied = await FAULT_ACTIONS[f.kind].apply(env, f);
+      // On the deployment's own events, where `health` and `top` show them beside exits and failovers.
+      if (env.deployment) appendEvent(env.home, { kind: 'fault', process: describeTarget(f.target), reason: f.kind });
       env.say(`${f.kind} ${describeTarget(f.target)}: ${outcomes[i]!.applied}`);
     }
     await Promise.all(

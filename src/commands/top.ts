@@ -45,7 +45,7 @@ export default defineCommand({
   description:
     'A live view of the pipeline, the cluster and the deployment: stages with their rate over the last ' +
     'minute, lag and dead letters; nodes with their memory; end-to-end p50/p99 over the last minute; the ' +
-    'deployment events (failovers, restarts) and the cep alerts. On a terminal it redraws every --interval ' +
+    'deployment events (failovers, restarts, chaos faults applied and healed) and the cep alerts. On a terminal it redraws every --interval ' +
     '(q quits, p pauses, tab moves the focus between the feeds, up/down scroll it); off one ' +
     'it prints a plain snapshot every --interval, or one with --once; --json prints one as JSON.',
   examples: ['streamctl top', 'streamctl top --interval 2', 'streamctl top --once', 'streamctl top --json'],

@@ -182,7 +182,20 @@ export interface SupervisedProcess {
 /** One line of `<home>/events.log` (NDJSON). */
 export interface DeploymentEvent {
   time: string;
-  kind: 'start' | 'ready' | 'exit' | 'failover' | 'restart' | 'gave-up' | 'repair' | 'request' | 'stop' | 'failed';
+  /** `fault` and `healed`: a chaos fault on the deployment applied, and reverted. */
+  kind:
+    | 'start'
+    | 'ready'
+    | 'exit'
+    | 'failover'
+    | 'restart'
+    | 'gave-up'
+    | 'repair'
+    | 'request'
+    | 'stop'
+    | 'failed'
+    | 'fault'
+    | 'healed';
   /** `supervisor`, a node address, or a worker slot (`enrich#1`). */
   process: string;
   pid?: number;

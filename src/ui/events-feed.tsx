@@ -1,8 +1,10 @@
 import { Text } from 'ink';
-import type { DeploymentEvent } from '../observe/snapshot.js';
 import { Feed, type FeedPanel } from './feed.js';
+import type { DeploymentEvent } from '../observe/snapshot.js';
 
 const KIND_COLOR: Partial<Record<DeploymentEvent['kind'], string>> = {
+  fault: 'red',
+  healed: 'green',
   failover: 'magenta',
   restart: 'yellow',
   exit: 'red',
@@ -10,7 +12,7 @@ const KIND_COLOR: Partial<Record<DeploymentEvent['kind'], string>> = {
   failed: 'red',
 };
 
-/** The deployment's events (exits, restarts, failovers), newest at the bottom. */
+/** The deployment's events (exits, restarts, failovers) and the faults applied and healed, newest at the bottom. */
 export function EventsFeed(props: { events: DeploymentEvent[] } & FeedPanel) {
   return (
     <Feed

@@ -65,7 +65,7 @@ export interface TopView {
   problems: string[];
   stages: StageRow[];
   nodes: NodeRow[];
-  /** The deployment's events (failovers, restarts, exits), newest last. */
+  /** The deployment's events (failovers, restarts, exits, chaos faults applied and healed), newest last. */
   events: DeploymentEvent[];
   /** The cep alerts seen, newest last. */
   alerts: AlertRow[];

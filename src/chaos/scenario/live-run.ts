@@ -292,7 +292,11 @@ export async function runScenarioLive(o: LiveRunOptions): Promise<ScenarioReport
   const events: DeploymentEvent[] = env.deployment ? readEvents(env.home, 1000) : [];
   const startMs = loadStart;
   const during = events.filter(
-    (e) => Date.parse(e.time) >= startMs && Date.parse(e.time) <= startMs + outcome.durationMs && e.kind !== 'request',
+    (e) =>
+      Date.parse(e.time) >= startMs &&
+      Date.parse(e.time) <= startMs + outcome.durationMs &&
+      // The run's own faults are on the timeline already.
+      !['request', 'fault', 'healed'].includes(e.kind),
   );
   const timeline: TimelineEntry[] = [
     ...outcome.timeline,
