@@ -1,8 +1,8 @@
 import { z } from 'zod';
 import { defineCommand } from '../cli/command.js';
-import { collectSnapshot } from '../observe/collect-snapshot.js';
 import { durationSchema } from '../duration.js';
 import { RuntimeError, StreamctlError } from '../errors.js';
+import { collectSnapshot } from '../observe/collect-snapshot.js';
 import { judgeDeadLetterGrowth } from '../observe/judge.js';
 import { renderHealth } from '../health/render.js';
 import type { Snapshot } from '../observe/snapshot.js';
@@ -28,6 +28,11 @@ const options = z.object({
     .meta({ valueName: 'TIMEOUT' }),
 });
 
+/** The snapshot, with the embedded deployment's supervised processes when that is the target. */
+function snapshot(conn: RedisConnection, opts: z.output<typeof options>, io: Io): Promise<Snapshot> {
+  return collectSnapshot(conn, opts.namespace, { deployment: embeddedStatus(opts, io) });
+}
+
 function print(report: Snapshot, io: Io, json: boolean): void {
   io.stdout.write(json ? `${JSON.stringify(report, null, 2)}\n` : renderHealth(report, io.stdout.isTTY));
 }
@@ -41,7 +46,7 @@ async function waitHealthy(opts: z.output<typeof options>, io: Io, timeoutMs: nu
     while (!io.signal.aborted) {
       try {
         conn ??= await connect(opts, io);
-        last = await collectSnapshot(conn, opts.namespace, { deployment: embeddedStatus(opts, io) });
+        last = await snapshot(conn, opts, io);
         lastError = undefined;
         if (last.status === 'ok') break;
       } catch (err) {
@@ -86,14 +91,14 @@ export default defineCommand({
     const conn = await connect(opts, io);
     try {
       if (opts.watch === undefined) {
-        const report = await collectSnapshot(conn, opts.namespace, { deployment: embeddedStatus(opts, io) });
+        const report = await snapshot(conn, opts, io);
         print(report, io, opts.json);
         return report.status === 'ok' ? 0 : 1;
       }
       let status = 'down';
       let previous: Snapshot | undefined;
       while (!io.signal.aborted) {
-        const report = await collectSnapshot(conn, opts.namespace, { deployment: embeddedStatus(opts, io) });
+        const report = await snapshot(conn, opts, io);
         if (previous) judgeDeadLetterGrowth(report, previous);
         previous = report;
         status = report.status;

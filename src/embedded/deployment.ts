@@ -1,4 +1,3 @@
-import { prometheusHome } from './prometheus.js';
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { Redis } from 'ioredis';
@@ -9,6 +8,7 @@ import { failoverWaitMs, waitForFailover } from './node-failover.js';
 import { findFreePorts, isPortFree } from './ports.js';
 import { ensureCgroup, nodeCgroup, planCgroups, removeCgroups, type DeploymentCgroups } from './cgroups.js';
 import { isNodeAlive, startNode, stopNode, type NodeProcess } from './redis-server.js';
+import { prometheusHome } from './prometheus.js';
 
 const LOCAL_HOST = '127.0.0.1';
 

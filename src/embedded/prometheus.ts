@@ -1,9 +1,10 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { accessSync, constants, mkdirSync, openSync, readFileSync, writeFileSync, closeSync } from 'node:fs';
-import { delimiter, join } from 'node:path';
+import { closeSync, mkdirSync, openSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { RuntimeError } from '../errors.js';
 import { prometheusConfig, prometheusFolder, RULES_FILE } from '../observe/prometheus-config.js';
 import { waitFor } from '../wait.js';
+import { firstExecutable, logTail, onPath } from './executables.js';
 import { isPidAlive } from './pid.js';
 
 /** How long Prometheus gets to say it is ready (it replays its write-ahead log first). */
@@ -20,14 +21,8 @@ const INSTALL_HINT =
  * @throws RuntimeError PROMETHEUS_MISSING with the install command.
  */
 export function findPrometheus(envPath: string | undefined): string {
-  for (const d of (envPath ?? '').split(delimiter).filter(Boolean)) {
-    try {
-      accessSync(join(d, 'prometheus'), constants.X_OK);
-      return join(d, 'prometheus');
-    } catch {
-      // the next one
-    }
-  }
+  const found = firstExecutable(onPath('prometheus', envPath));
+  if (found) return found;
   throw new RuntimeError(
     'PROMETHEUS_MISSING',
     '--prometheus: the prometheus binary was not found on PATH',
@@ -97,7 +92,7 @@ export async function startPrometheus(o: {
   const failed = (why: string) =>
     new RuntimeError(
       'PROMETHEUS_START_FAILED',
-      `${why}; log ${log}:\n${tail(log)}`,
+      `${why}; log ${log}:\n${logTail(log, 8)}`,
       'another process may hold the port: pick another with --prometheus-port',
     );
   const state = await waitFor(
@@ -123,12 +118,4 @@ export async function stopRecordedPrometheus(pid: number): Promise<void> {
     timeoutMs: STOP_MS,
     onTimeout: () => new Error('prometheus did not stop'),
   }).catch(() => process.kill(pid, 'SIGKILL'));
-}
-
-function tail(file: string, lines = 8): string {
-  try {
-    return readFileSync(file, 'utf8').trimEnd().split('\n').slice(-lines).join('\n');
-  } catch {
-    return '(no log)';
-  }
 }

@@ -1,9 +1,10 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { accessSync, constants, existsSync, mkdirSync, readFileSync } from 'node:fs';
-import { delimiter, join } from 'node:path';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { RuntimeError } from '../errors.js';
 import { waitFor } from '../wait.js';
 import { inCgroup } from './cgroups.js';
+import { firstExecutable, logTail, onPath } from './executables.js';
 
 /** How to start one redis-server process. */
 export interface NodeConfig {
@@ -38,20 +39,8 @@ const INSTALL_HINT =
  * @throws RuntimeError REDIS_SERVER_MISSING (exit 1) with install hints.
  */
 export function findRedisServer(explicit: string | undefined, envPath: string | undefined): string {
-  const candidates = explicit
-    ? [explicit]
-    : (envPath ?? '')
-        .split(delimiter)
-        .filter(Boolean)
-        .map((d) => join(d, 'redis-server'));
-  for (const c of candidates) {
-    try {
-      accessSync(c, constants.X_OK);
-      return c;
-    } catch {
-      // try the next one
-    }
-  }
+  const found = firstExecutable(explicit ? [explicit] : onPath('redis-server', envPath));
+  if (found) return found;
   throw new RuntimeError(
     'REDIS_SERVER_MISSING',
     explicit ? `redis-server not found at ${explicit}` : 'redis-server was not found on PATH',
@@ -95,14 +84,6 @@ function nodeArgs(c: NodeConfig): string[] {
   return [...args, ...(c.extraArgs ?? [])];
 }
 
-function tail(file: string, lines = 5): string {
-  try {
-    return readFileSync(file, 'utf8').trimEnd().split('\n').slice(-lines).join('\n');
-  } catch {
-    return '(no log)';
-  }
-}
-
 /**
  * Starts redis-server and waits until its log says it accepts connections (which works whatever
  * TLS or ACL settings it has, unlike a PING).
@@ -134,7 +115,7 @@ export async function startNode(c: NodeConfig, timeoutMs = 15_000): Promise<Node
         child.kill('SIGKILL');
         return new RuntimeError(
           'REDIS_START_FAILED',
-          `${last instanceof Error ? last.message : `redis-server on port ${c.port} did not become ready in ${timeoutMs} ms`}; log ${log}:\n${tail(log)}`,
+          `${last instanceof Error ? last.message : `redis-server on port ${c.port} did not become ready in ${timeoutMs} ms`}; log ${log}:\n${logTail(log)}`,
           'check the log; another process may hold the port (pick another with --port)',
         );
       },

@@ -1,8 +1,6 @@
 import { Counter, Gauge, Registry } from 'prom-client';
+import { METRIC_PREFIX } from './metrics.js';
 import type { Snapshot } from './snapshot.js';
-
-/** Every metric name starts with this (as the workers' own). */
-const PREFIX = 'streamctl_';
 
 /**
  * The deployment's metrics, from the snapshot `health` shows (one snapshot per scrape, shared by
@@ -42,12 +40,12 @@ export class DeploymentMetrics {
       fill: (s: Snapshot | undefined, set: (labels: Record<L, string>, v: number) => void) => void,
       always = false,
     ) => {
-      const opts = { name: `${PREFIX}${name}`, help, labelNames, registers };
+      const opts = { name: `${METRIC_PREFIX}${name}`, help, labelNames, registers };
       const m: Gauge<L> | Counter<L> =
         kind === 'gauge'
-          ? new Gauge({ ...opts, collect: () => collect() })
-          : new Counter({ ...opts, collect: () => collect() });
-      const collect = async () => {
+          ? new Gauge({ ...opts, collect: () => refresh() })
+          : new Counter({ ...opts, collect: () => refresh() });
+      const refresh = async () => {
         const s = await snapshot();
         m.reset();
         if (!s && !always) return;
@@ -64,14 +62,14 @@ export class DeploymentMetrics {
       labelNames: readonly L[],
       fill: (s: Snapshot, set: (labels: Record<L, string>, v: number) => void) => void,
     ) => metric('gauge', name, help, labelNames, (s, set) => fill(s!, set));
-    const ok: Gauge = new Gauge({
-      name: `${PREFIX}scrape_ok`,
-      help: 'Whether this scrape could read the deployment (1) or not (0)',
-      registers,
-      async collect() {
-        ok.set((await snapshot()) ? 1 : 0);
-      },
-    });
+    metric(
+      'gauge',
+      'scrape_ok',
+      'Whether this scrape could read the deployment (1) or not (0)',
+      [],
+      (s, set) => set({}, s ? 1 : 0),
+      true,
+    );
     gauge('health_ok', "Whether the deployment's health status is ok (1), as `streamctl health` says", [], (s, set) =>
       set({}, s.status === 'ok' ? 1 : 0),
     );

@@ -7,8 +7,8 @@ import { stageBacklog } from '../pipeline/backlog.js';
 import type { LookupStats } from '../pipeline/services/lookup.js';
 import { withTimeout } from '../wait.js';
 
-/** Every metric name starts with this. */
-const METRIC_PREFIX = 'streamctl_';
+/** Every metric name starts with this (the workers', the deployment's). */
+export const METRIC_PREFIX = 'streamctl_';
 
 /**
  * prom-client's default gauges whose names end in `_total`, which Prometheus reserves for counters
@@ -260,12 +260,12 @@ export class WorkerMetrics {
    */
   onBatch(stage: string, o: { sink?: boolean } = {}): BatchHook {
     this.track(stage);
-    if (o.sink) this.endToEnd.zero({ stage });
-    const e2e = this.endToEnd.labels({ stage });
     const batch = this.batchDuration.labels({ stage });
+    if (!o.sink) return (info) => batch.observe(info.ms / 1000);
+    this.endToEnd.zero({ stage });
+    const e2e = this.endToEnd.labels({ stage });
     return (info) => {
       batch.observe(info.ms / 1000);
-      if (!o.sink) return;
       const now = Date.now();
       for (const e of info.outputEvents) e2e.observe(Math.max(0, now - e.ts) / 1000);
     };

@@ -1,5 +1,5 @@
 import { Box, Text } from 'ink';
-import { duration } from './format.js';
+import { formatDuration } from '../duration.js';
 import type { TopView } from './top-view.js';
 
 const STATUS_COLOR = { ok: 'green', degraded: 'yellow', down: 'red' } as const;
@@ -18,7 +18,7 @@ export function Header(props: { view: TopView; paused: boolean; color: boolean }
           <Text color={color ? STATUS_COLOR[view.status] : undefined} bold>
             {view.checkedAt ? view.status.toUpperCase() : 'WAITING'}
           </Text>
-          {view.uptimeMs !== undefined ? `  up ${duration(view.uptimeMs)}` : ''}
+          {view.uptimeMs !== undefined ? `  up ${formatDuration(view.uptimeMs)}` : ''}
         </Text>
       </Box>
       {view.problems.slice(0, 2).map((p) => (

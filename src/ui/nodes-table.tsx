@@ -1,5 +1,6 @@
 import { Box, Text } from 'ink';
-import { bar, bytes } from './format.js';
+import { formatBytes } from '../table.js';
+import { bar } from './format.js';
 import type { NodeRow } from './top-view.js';
 
 /** Per Redis node: role, up or down, memory against maxmemory (or used alone), and how it changed. */
@@ -21,8 +22,8 @@ export function NodesTable(props: { nodes: NodeRow[]; barWidth: number; color: b
           {n.usedMemory === undefined
             ? '-'
             : n.maxmemory
-              ? `${bar(n.usedMemory, n.maxmemory, barWidth)} ${bytes(n.usedMemory)} of ${bytes(n.maxmemory)}`
-              : `${bytes(n.usedMemory)} (no maxmemory)`}
+              ? `${bar(n.usedMemory, n.maxmemory, barWidth)} ${formatBytes(n.usedMemory)} of ${formatBytes(n.maxmemory)}`
+              : `${formatBytes(n.usedMemory)} (no maxmemory)`}
           {n.change ? <Text color={color ? 'yellow' : undefined}> {n.change}</Text> : null}
         </Text>
       ))}

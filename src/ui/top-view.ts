@@ -117,7 +117,7 @@ export function nextView(previous: TopView, sample: TopSample): TopView {
     target: s.deployment?.home ?? s.target.join(','),
     status: s.status,
     checkedAt: s.checkedAt,
-    uptimeMs: started ? Date.parse(s.checkedAt) - Date.parse(started) : undefined,
+    uptimeMs: started ? at - Date.parse(started) : undefined,
     problems: s.problems.map((p) => p.message),
     stages,
     nodes: s.nodes.map((n) => ({

@@ -43,13 +43,12 @@ export interface PartitionHost {
 /** A processed batch, ready to commit: the script's keys and arguments, and what to count once it lands. */
 export interface CommitPlan extends CommitArgs {
   snapshot: Buffer | undefined;
-  outputs: number;
+  /** The output events (`onBatch` reads their times). */
+  outputs: StreamEvent[];
   emitted: number;
   dead: DeadLetter[];
   /** Input events of the batch, for `onBatch`. */
   events: number;
-  /** The output events, for `onBatch`. */
-  outputEvents: StreamEvent[];
   /** When its processing started. */
   t0: number;
   /** The partition's read generation when the batch was processed. */
@@ -349,8 +348,7 @@ export class OwnedPartition implements ReadTarget {
     return {
       ...args,
       snapshot: done.snapshot,
-      outputs: outputs.length,
-      outputEvents: outputs,
+      outputs,
       emitted: done.emittedCount,
       dead,
       events,
@@ -408,16 +406,16 @@ export class OwnedPartition implements ReadTarget {
     }
     this.runner.committed(plan.snapshot);
     const c = this.host.counters;
-    c.sent += plan.outputs;
+    c.sent += plan.outputs.length;
     c.emitted += plan.emitted;
     c.batches++;
     for (const d of plan.dead) c.deadLettered += d.events;
     this.host.options.onBatch({
       partition: this.partition,
       events: plan.events,
-      outputs: plan.outputs,
+      outputs: plan.outputs.length,
       ms: performance.now() - plan.t0,
-      outputEvents: plan.outputEvents,
+      outputEvents: plan.outputs,
     });
   }
 
