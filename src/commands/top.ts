@@ -7,6 +7,7 @@ import { topSampler } from '../observe/top-sampler.js';
 import type { Io } from '../cli/io.js';
 import { connectionOptions, jsonOption, namespaceOption } from '../cli/options.js';
 import { connect, embeddedStatus, embeddedTarget } from '../cli/target.js';
+import { canRedraw } from '../ui/live.js';
 import { TopApp } from '../ui/top-app.js';
 import { TopScreen } from '../ui/top-screen.js';
 import { emptyView, nextView, type TopView } from '../ui/top-view.js';
@@ -46,8 +47,8 @@ export default defineCommand({
     'A live view of the pipeline, the cluster and the deployment: stages with their rate over the last ' +
     'minute, lag and dead letters; nodes with their memory; end-to-end p50/p99 over the last minute; the ' +
     'deployment events (failovers, restarts, chaos faults applied and healed) and the cep alerts. On a terminal it redraws every --interval ' +
-    '(q quits, p pauses, tab moves the focus between the feeds, up/down scroll it); off one ' +
-    'it prints a plain snapshot every --interval, or one with --once; --json prints one as JSON.',
+    '(q quits, p pauses, tab moves the focus between the feeds, up/down scroll it); off one, or with ' +
+    'CI set, it prints a plain snapshot every --interval, or one with --once; --json prints one as JSON.',
   examples: ['streamctl top', 'streamctl top --interval 2', 'streamctl top --once', 'streamctl top --json'],
   options,
   async run(opts, io: Io) {
@@ -57,7 +58,7 @@ export default defineCommand({
       const sample = topSampler(conn, opts.namespace, () =>
         collectSnapshot(conn, opts.namespace, { deployment: embeddedStatus(opts, io) }),
       );
-      if (opts.json || opts.once || !io.stdout.isTTY) {
+      if (opts.json || opts.once || !canRedraw(io.stdout)) {
         let view = emptyView(target);
         for (;;) {
           view = nextView(view, await sample());
