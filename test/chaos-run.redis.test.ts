@@ -49,6 +49,11 @@ describe('chaos run on the 3+3 cluster', () => {
     const kinds = report.timeline.map((e) => `${e.kind} ${e.text}`);
     expect(kinds.some((t) => /^deployment exit analyze#\d: pid \d+: signal SIGKILL/.test(t))).toBe(true);
     expect(kinds.some((t) => /^deployment restart analyze#\d/.test(t))).toBe(true);
+    // The revert reports the restarted worker, not the killed one the supervisor had not yet seen exit.
+    const kill = report.faults[0] as { applied: string; reverted: string };
+    const killed = /SIGKILL to pid (\d+)/.exec(kill.applied)![1];
+    const back = /back as pid (\d+)/.exec(kill.reverted)![1];
+    expect(back).not.toBe(killed);
     expect(report.seconds.length).toBeGreaterThanOrEqual(19);
     expect(stdout).toMatch(/^scenario .*worker-crash-short\.yaml: PASSED \(exit 0\)/m);
     expect(stdout).toMatch(/PER SECOND/);

@@ -1,7 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { isPidAlive as pidAlive } from '../src/embedded/pid.js';
+import { isPidAlive as pidAlive } from '../src/pid.js';
 import { findFreePorts } from '../src/embedded/ports.js';
 import { isNodeAlive, startNode } from '../src/embedded/redis-server.js';
 import { waitFor } from '../src/wait.js';

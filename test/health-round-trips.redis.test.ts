@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { collectSnapshot } from '../src/observe/collect-snapshot.js';
+import { topSampler } from '../src/observe/top-sampler.js';
 import type { Snapshot } from '../src/observe/snapshot.js';
 import { ensureTopology } from '../src/pipeline/topology.js';
 import type { RedisClient } from '../src/redis/connection.js';
@@ -79,5 +80,31 @@ describe('the snapshot of a namespace', () => {
     // (groups a are behind) the entries near their streams' end, counted.
     expect(small.roundTrips).toBeLessThanOrEqual(5);
     expect(large.roundTrips).toBe(small.roundTrips);
+  });
+
+  it("costs top's refresh a bounded number of commands, growing with the streams only", async () => {
+    const conn = await connectTo(server.url);
+    const calls = async () => {
+      const stats = String(await conn.client().info('commandstats'));
+      return [...stats.matchAll(/calls=(\d+)/g)].reduce((a, m) => a + Number(m[1]), 0);
+    };
+    try {
+      const perRefresh = async (ns: string) => {
+        const sample = topSampler(conn, ns, () => undefined);
+        await sample(); // the first refresh also finds the topology and the newest alerts
+        const before = await calls();
+        await sample();
+        // Less the INFO that read the counts before.
+        return (await calls()) - before - 1;
+      };
+      const small = await perRefresh('small');
+      const large = await perRefresh('large');
+      // Measured: 29 for 12 streams and 149 for 72 (two commands a stream); the bounds are twice that.
+      expect(small).toBeGreaterThan(0);
+      expect(small).toBeLessThanOrEqual(60);
+      expect(large).toBeLessThanOrEqual(small + (72 - 12) * 4);
+    } finally {
+      await conn.close();
+    }
   });
 });

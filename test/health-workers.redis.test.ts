@@ -1,3 +1,4 @@
+import { hostname } from 'node:os';
 import { describe, expect, it } from 'vitest';
 import health from '../src/commands/health.js';
 import { collectSnapshot } from '../src/observe/collect-snapshot.js';
@@ -102,6 +103,42 @@ describe('health and the pipeline workers', () => {
       expect(row![header!.indexOf('RATE')]).toBe('-');
     } finally {
       await removeHeartbeat(fixture.conn.client(), ns, 'only-gone-1');
+    }
+  });
+
+  it('a fresh heartbeat of a process of this host that is gone is not live; one of another host is', async () => {
+    const ns = 'hkilled';
+    await ensureTopology(fixture.conn.client(), ns, [{ name: 'only' }], { partitions: 2 });
+    // What a worker SIGKILLed a moment ago leaves: a heartbeat still fresh, its process gone.
+    const ts = Date.now();
+    const beat = (id: string, pid: number, host: string) => ({
+      id,
+      stage: 'only',
+      pid,
+      host,
+      startedAt: ts - 5000,
+      ts,
+      owned: [0],
+      received: 10,
+      sent: 10,
+      emitted: 0,
+      failed: 0,
+      deadLettered: 0,
+      batches: 1,
+      rate: 100,
+    });
+    const gone = 2 ** 22 + 12_345; // above the largest pid_max Linux allows (2^22): no process has it
+    await publishHeartbeat(fixture.conn.client(), ns, beat('only-killed', gone, hostname()));
+    await publishHeartbeat(fixture.conn.client(), ns, beat('only-here', process.pid, hostname()));
+    await publishHeartbeat(fixture.conn.client(), ns, beat('only-elsewhere', gone, `not-${hostname()}`));
+    try {
+      const s = await collectSnapshot(fixture.conn, ns);
+      const live = Object.fromEntries(s.workers.map((w) => [w.id, w.live]));
+      expect(live).toEqual({ 'only-elsewhere': true, 'only-here': true, 'only-killed': false });
+      expect(s.stages[0]!.liveWorkers).toBe(2);
+    } finally {
+      for (const id of ['only-killed', 'only-here', 'only-elsewhere'])
+        await removeHeartbeat(fixture.conn.client(), ns, id);
     }
   });
 

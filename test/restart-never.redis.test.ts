@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { Deployment } from '../src/embedded/deployment.js';
-import { isPidAlive } from '../src/embedded/pid.js';
+import { isPidAlive } from '../src/pid.js';
 import type { Snapshot } from '../src/observe/snapshot.js';
 import { waitFor } from '../src/wait.js';
 import { cleanupAfterEach, stateHome } from './helpers/cleanup.js';

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { ControlEndpoint } from '../src/embedded/control-protocol.js';
-import { isPidAlive } from '../src/embedded/pid.js';
+import { isPidAlive } from '../src/pid.js';
 import { isNodeAlive } from '../src/embedded/redis-server.js';
 import type { DeploymentEvent } from '../src/observe/snapshot.js';
 import { waitFor } from '../src/wait.js';

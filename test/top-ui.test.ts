@@ -3,7 +3,7 @@ import { createElement } from 'react';
 import { describe, expect, it } from 'vitest';
 import type { Snapshot } from '../src/observe/snapshot.js';
 import { bar, sparkline } from '../src/ui/format.js';
-import { bucketDelta, quantile } from '../src/ui/latency.js';
+import { quantile, windowIncrease } from '../src/ui/latency.js';
 import { TopApp } from '../src/ui/top-app.js';
 import { TopScreen } from '../src/ui/top-screen.js';
 import { emptyView, nextView, type TopView } from '../src/ui/top-view.js';
@@ -115,11 +115,17 @@ describe('top: the panels on fixture snapshots', () => {
 
   it("latency: p50 and p99 over the last minute from the workers' histogram; alerts in their feed", () => {
     const at = (sec: number) => `2026-12-06T10:00:${String(sec).padStart(2, '0')}.000Z`;
+    // One worker's histogram.
     const buckets = (under10ms: number, under1s: number, all: number) =>
       new Map([
-        [0.01, under10ms],
-        [1, under1s],
-        [Infinity, all],
+        [
+          'analyze-a',
+          new Map([
+            [0.01, under10ms],
+            [1, under1s],
+            [Infinity, all],
+          ]),
+        ],
       ]);
     let v = nextView(emptyView('/tmp/home'), { snapshot: running({ checkedAt: at(0) }), latency: buckets(0, 0, 0) });
     expect(v.latency.at(-1)).toEqual({ p50: undefined, p99: undefined });
@@ -169,7 +175,30 @@ describe('top: the panels on fixture snapshots', () => {
     expect(quantile(0.5, b)).toBeCloseTo(0.1, 6);
     expect(quantile(0.75, b)).toBeCloseTo(0.55, 6);
     expect(quantile(0.5, new Map([[Infinity, 0]]))).toBeUndefined();
-    expect(bucketDelta(new Map([[1, 3]]), new Map([[1, 10]])).get(1)).toBe(0);
+  });
+
+  it('the latency window: increases per worker, a restart counts from 0, a worker seen once adds nothing', () => {
+    const h = (fast: number, all: number) =>
+      new Map([
+        [0.01, fast],
+        [Infinity, all],
+      ]);
+    const readings = [
+      // A has a long history before the window; B is not there yet.
+      new Map([['A', h(1000, 5000)]]),
+      new Map([['A', h(1100, 5100)]]),
+      // A was killed: gone from this reading; B is its restart, seen for the first time with a few events.
+      new Map([['B', h(0, 7)]]),
+      new Map([['B', h(20, 27)]]),
+      // B restarted again in place (same key, counts from 0).
+      new Map([['B', h(5, 5)]]),
+    ];
+    const w = windowIncrease(readings);
+    // A: +100 (all fast); B: +20 (+20 fast), then 5 (5 fast) after its reset; B's first 7 and A's history are outside.
+    expect(w.get(Infinity)).toBe(100 + 20 + 5);
+    expect(w.get(0.01)).toBe(100 + 20 + 5);
+    // One reading: no increase yet.
+    expect(windowIncrease([new Map([['A', h(1, 1)]])]).size).toBe(0);
   });
 
   it('format: bars and sparklines scale', () => {
@@ -217,6 +246,46 @@ describe('top: the container', () => {
     const quit = calls;
     await new Promise((r) => setTimeout(r, 200));
     expect(calls).toBe(quit);
+    app.unmount();
+  });
+
+  it('tab moves the focus to the alerts feed, and the arrows scroll the focused feed only', async () => {
+    const s = running();
+    s.deployment!.events = Array.from({ length: 40 }, (_, i) => ({
+      time: `2026-12-06T10:00:${String(i).padStart(2, '0')}.000Z`,
+      kind: 'restart' as const,
+      process: 'analyze#1',
+      reason: `pid ${100 + i}`,
+    }));
+    const alerts = Array.from({ length: 40 }, (_, i) => ({
+      time: Date.parse(s.checkedAt) + i,
+      rule: 'spike',
+      key: `k${i}`,
+      kind: 'spike',
+    }));
+    let first = true;
+    const app = render(
+      createElement(TopApp, {
+        sample: async () => {
+          const a = first ? alerts : [];
+          first = false;
+          return { snapshot: s, alerts: a };
+        },
+        intervalMs: 60_000,
+        target: '/tmp/home',
+        color: false,
+      }),
+    );
+    const frame = async (want: RegExp) =>
+      waitFor(async () => (want.test(app.lastFrame() ?? '') ? app.lastFrame()! : undefined), {
+        timeoutMs: 5000,
+        onTimeout: () => new Error(`not ${want}: ${app.lastFrame()}`),
+      });
+    await frame(/ALERTS \(40 of 40\)/);
+    app.stdin.write('\t');
+    app.stdin.write('\u001B[A');
+    const f = await frame(/ALERTS \(39 of 40\)/);
+    expect(f).toContain('EVENTS (40 of 40)');
     app.unmount();
   });
 });

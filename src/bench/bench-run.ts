@@ -51,7 +51,20 @@ export interface BenchHooks {
   step(line: string): void;
   /** Where a progress line goes every few seconds while the load runs and drains, off a terminal. */
   progress?: ProgressOutput;
+  /** The run's progress, at each change of phase and every second of the load and the drain (a live screen). */
+  onProgress?: (p: BenchProgress) => void;
   signal: AbortSignal;
+}
+
+/** A bench run's progress: its phase, the load's planned time, the events sent, the backlog. */
+export interface BenchProgress {
+  phase: string;
+  /** The load's planned time (warm-up and duration, or the --max budget), ms. */
+  plannedMs: number;
+  /** Events sent by the producer (undefined for an HTTP load, whose clients send). */
+  sent: number | undefined;
+  /** Lag + pending over every stage at the last reading. */
+  backlog: number | undefined;
 }
 
 /** The result of a bench run: the `--json` document, and whether it passed (audit ok, drained). */
@@ -81,15 +94,24 @@ export async function runBench(
   hooks: BenchHooks,
 ): Promise<BenchOutcome> {
   const { say, signal } = hooks;
+  const plannedMs = o.max ? o.max.budgetMs : o.warmupMs + o.durationMs;
+  let phase = 'calibrating';
+  let producer: Producer | undefined;
+  let backlog: number | undefined;
+  const report = (next?: string) => {
+    if (next) phase = next;
+    hooks.onProgress?.({ phase, plannedMs, sent: o.http ? undefined : producer?.stats.sent, backlog });
+  };
   let calibration: BenchResult['calibration'] = null;
   if (o.calibrate) {
+    report();
     say('calibrating: raw XADD rate and round trip...');
     calibration = await calibrate(conn, client, `${o.namespace}:bench:calibration`);
   }
   const sampler = await sampleProcesses(conn, o.namespace);
 
   const runId = `bench-${Date.now().toString(36)}`;
-  const producer = new Producer({
+  producer = new Producer({
     client,
     topology,
     producerId: `p-${runId}`,
@@ -103,20 +125,21 @@ export async function runBench(
   const totalLag = async () => (await stagePending(client, topology)).reduce((a, s) => a + s.lag + s.pending, 0);
   const lagTicker = setInterval(() => {
     totalLag().then(
-      (lag) => lagOverTime.push({ t: Math.round(performance.now() - sampler.startedAt), lag }),
+      (lag) => {
+        lagOverTime.push({ t: Math.round(performance.now() - sampler.startedAt), lag });
+        backlog = lag;
+        report();
+      },
       () => undefined,
     );
   }, 1000);
   const source = metricWorkload({ keys: o.keys, seed: SEED, anomalyRate: o.anomalyRate });
   const tSend = performance.now();
-  let phase = 'sending';
+  report(o.warmupMs > 0 ? 'warming up' : 'sending');
   const progress = hooks.progress
     ? startProgress(hooks.progress, {
-        line: () => {
-          const lag = lagOverTime[lagOverTime.length - 1]?.lag;
-          const backlog = lag === undefined ? '' : `, backlog ${lag.toLocaleString('en')} (lag + pending)`;
-          return `bench: ${phase}, ${Math.round((performance.now() - tSend) / 1000)}s${backlog}`;
-        },
+        line: () =>
+          `bench: ${phase}, ${Math.round((performance.now() - tSend) / 1000)}s${backlog === undefined ? '' : `, backlog ${backlog.toLocaleString('en')} (lag + pending)`}`,
       })
     : undefined;
   // The latency windows count from here, so the first second of the chart is a whole one.
@@ -149,6 +172,7 @@ export async function runBench(
     max = await findMaxRate(
       {
         send: async (rate, ms) => {
+          report(`trying ${rate.toLocaleString('en')}/s`);
           const t = performance.now();
           const total = Math.floor((rate * ms) / 1000);
           const sent = await sendOpenLoop({ producer, source, rate, total, durationMs: ms, signal });
@@ -172,6 +196,7 @@ export async function runBench(
       await sendOpenLoop({ producer, source, rate: o.rate, total, durationMs: o.warmupMs, signal });
       measuredFrom = producer.last + 1;
       sendOrigin = Date.now();
+      report('sending');
     }
     const total = Math.floor((o.rate * o.durationMs) / 1000);
     say(
@@ -191,13 +216,14 @@ export async function runBench(
   }
 
   say('waiting for the pipeline to drain...');
-  phase = 'waiting for the drain';
+  report('waiting for the drain');
   const drained = await waitDrained(client, topology, { timeoutMs: o.waitMs, intervalMs: 50, signal }).finally(() =>
     progress?.stop(),
   );
   clearInterval(lagTicker);
   const endToEndSeconds = (performance.now() - tSend) / 1000;
   const processes = await sampler.finish();
+  report('measuring latency and auditing');
 
   const latency = await hopLatencies(client, topology, run.producer, measuredFrom ?? run.firstSeq, run.lastSeq, {
     originMs: sendOrigin,
@@ -205,6 +231,7 @@ export async function runBench(
   const verdict = await audit(client, topology, run);
   const eventsPerSecond = Math.round(verdict.delivered / endToEndSeconds);
   // The peers run after every measurement of ours, so that they cannot disturb it.
+  if (o.peers) report('running the peers');
   const peers = o.peers
     ? await comparePeers(conn, {
         namespace: o.namespace,

@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { isPidAlive } from '../embedded/pid.js';
+import { isPidAlive } from '../pid.js';
 
 /**
  * Sends `signal` to `pid` (0: only checks that it may): `denied` when the process belongs to another

@@ -1,6 +1,7 @@
 import { sendControl } from '../embedded/control-client.js';
 import { CONTROL_VERSION } from '../embedded/control-protocol.js';
-import { UsageError } from '../errors.js';
+import { RuntimeError, UsageError } from '../errors.js';
+import { waitFor } from '../wait.js';
 import type { ChaosEnv } from './chaos-env.js';
 import type { FaultTarget } from './fault.js';
 
@@ -9,13 +10,32 @@ function processName(t: FaultTarget): string {
   return t.type === 'node' ? t.address : t.name;
 }
 
+/** How long the supervisor gets to see a killed process exit. */
+const EXIT_SEEN_MS = 10_000;
+
 /**
  * Makes sure the target's process runs again, through the deployment's supervisor: it waits for the
  * supervisor's own restart, or starts the process when the supervisor gave up on it (`--restart
- * never`), never a second copy.
+ * never`), never a second copy. `replaces` is the pid a fault killed: until the supervisor has seen
+ * it exit it still has it as running, so the ask waits for that first.
  * @returns its pid now, and whether the heal (not the supervisor's policy) started it.
  */
-export async function ensureRunning(env: ChaosEnv, t: FaultTarget): Promise<{ pid: number; started: boolean }> {
+export async function ensureRunning(
+  env: ChaosEnv,
+  t: FaultTarget,
+  replaces?: number,
+): Promise<{ pid: number; started: boolean }> {
+  if (replaces !== undefined)
+    await waitFor(async () => ((await currentPid(env, t)) !== replaces ? true : undefined), {
+      timeoutMs: EXIT_SEEN_MS,
+      intervalMs: 50,
+      onTimeout: () =>
+        new RuntimeError(
+          'EXIT_NOT_SEEN',
+          `the supervisor still has ${processName(t)} as pid ${replaces} ${EXIT_SEEN_MS / 1000}s after it was killed`,
+          'see `streamctl health`; `streamctl up` repairs the embedded deployment',
+        ),
+    });
   return sendControl(env.home, { v: CONTROL_VERSION, kind: 'ensure', process: processName(t) });
 }
 

@@ -3,7 +3,7 @@ import { prng } from '../ml/random.js';
 import { probeNodes } from '../observe/probe-nodes.js';
 import type { NodeHealth } from '../observe/snapshot.js';
 import { readDeployment, type Deployment } from '../embedded/deployment.js';
-import { isPidAlive } from '../embedded/pid.js';
+import { isPidAlive } from '../pid.js';
 import type { ChaosEnv } from './chaos-env.js';
 import type { NodeTarget, WorkerTarget } from './fault.js';
 

@@ -6,6 +6,8 @@ export interface Output {
   write(text: string): void;
   readonly isTTY: boolean;
   readonly columns: number;
+  /** The process's stream behind it, for a live screen (absent in tests, which capture the text). */
+  readonly stream?: NodeJS.WriteStream;
 }
 
 /**
@@ -37,6 +39,7 @@ function streamOutput(stream: NodeJS.WriteStream): Output {
     get columns() {
       return stream.columns ?? 100;
     },
+    stream,
   };
 }
 

@@ -19,7 +19,12 @@ import {
 } from '../cli/options.js';
 import { startTracing } from '../observe/tracing.js';
 import { traceConfig } from '../observe/trace-config.js';
-import { connect } from '../cli/target.js';
+import { connect, embeddedStatus } from '../cli/target.js';
+import { topSampler } from '../observe/top-sampler.js';
+import { redact } from '../redact.js';
+import { canRedraw } from '../ui/live.js';
+import { startLiveRun, type LiveRun } from '../ui/live-run.js';
+import { countFigures } from '../ui/run-status.js';
 import { durationSchema } from '../duration.js';
 import { UsageError } from '../errors.js';
 import { loadPipeline } from '../pipeline/definition.js';
@@ -187,7 +192,8 @@ export default defineCommand({
   name: 'bench',
   description:
     "Benchmark the running pipeline: calibration of the Redis underneath, then an open-loop load at --rate for --duration, with latency from each event's intended send time to its commit at every hop (HDR histograms), throughput, CPU and memory of every process, and an audit of the run. " +
-    `It first waits up to ${WORKER_WAIT_MS / 1000} s for a live worker of every stage, and exits 1 (NO_WORKERS) if a stage has none.`,
+    `It first waits up to ${WORKER_WAIT_MS / 1000} s for a live worker of every stage, and exits 1 (NO_WORKERS) if a stage has none. ` +
+    'On a terminal it draws its progress live on stderr (phase, events sent, backlog, the stages at their rate, latency); off one it writes plain lines.',
   examples: [
     'streamctl bench --rate 10000 --duration 30s',
     'streamctl bench --rate 50000 --duration 20s --json results.json --html results.html',
@@ -222,8 +228,10 @@ export default defineCommand({
         'drop --max or --http/--http-url',
       );
     const conn = await connect(opts, io);
+    let live: LiveRun | undefined;
     const say = (m: string) => {
-      if (opts.json !== '-') io.stderr.write(`${m}\n`);
+      if (live) live.say(redact(m));
+      else if (opts.json !== '-') io.stderr.write(`${m}\n`);
     };
     const tracing = await startTracing(traceConfig(opts.traceSample, io.env, 'streamctl-bench'), (line) =>
       io.stderr.write(`${line}\n`),
@@ -235,6 +243,16 @@ export default defineCommand({
       });
       // A serve elsewhere is a usage error, found before any wait.
       if (opts.httpUrl) await serveWritingHere(client, topology, opts.httpUrl);
+      // On a terminal the run draws its live screen on stderr; off one it writes plain lines.
+      if (canRedraw(io.stderr))
+        live = startLiveRun({
+          stream: io.stderr.stream,
+          title: `bench ${topology.stages.map((st) => st.name).join(' -> ')}`,
+          sample: topSampler(conn, opts.namespace, () => embeddedStatus(opts, io)),
+          intervalMs: 1000,
+          color: !io.env.NO_COLOR,
+          nodes: false,
+        });
       await awaitWorkers(
         client,
         opts.namespace,
@@ -265,8 +283,25 @@ export default defineCommand({
           tracer: tracing?.batches,
         },
         // --max's steps go to stderr even with --json on stdout: a silent search of a minute looks hung.
-        { say, step: (line) => io.stderr.write(`${line}\n`), progress: io.stderr, signal: io.signal },
+        live
+          ? {
+              say,
+              step: say,
+              onProgress: (p) =>
+                live!.update({
+                  phase: p.phase,
+                  plannedMs: p.plannedMs,
+                  figures: countFigures([
+                    ['sent', p.sent],
+                    ['backlog', p.backlog],
+                  ]),
+                }),
+              signal: io.signal,
+            }
+          : { say, step: (line) => io.stderr.write(`${line}\n`), progress: io.stderr, signal: io.signal },
       );
+      live?.update({ phase: io.signal.aborted ? 'interrupted' : outcome.ok ? 'done' : 'failed' });
+      await live?.stop();
       const { result } = outcome;
       if (baseline)
         result.comparison = compareResults(baseline, result, { label: opts.compare!, minChange: opts.minChange });
@@ -289,6 +324,7 @@ export default defineCommand({
       if (opts.json !== '-') io.stdout.write(renderBenchReport(outcome, { htmlFile }));
       return outcome.ok ? 0 : 1;
     } finally {
+      await live?.stop();
       await conn.close();
       await tracing?.shutdown();
     }

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { defineCommand } from '../cli/command.js';
 import type { Io } from '../cli/io.js';
 import { connectionOptions, jsonFileOption, namespaceOption, pipelineOption } from '../cli/options.js';
-import { embeddedTarget, resolveTarget } from '../cli/target.js';
+import { embeddedStatus, embeddedTarget, resolveTarget } from '../cli/target.js';
 import { chaosEnv } from '../chaos/chaos-env.js';
 import { describeTarget, FAULT_KINDS, type FaultKind } from '../chaos/fault.js';
 import { FAULT_ACTIONS } from '../chaos/faults/index.js';
@@ -30,11 +30,16 @@ import { ensureTopology } from '../pipeline/topology.js';
 import { existsSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { durationSchema, formatDuration } from '../duration.js';
-import { isPidAlive } from '../embedded/pid.js';
+import { isPidAlive } from '../pid.js';
 import { resolveHome } from '../embedded/deployment.js';
 import { RuntimeError, StreamctlError, UsageError } from '../errors.js';
-import { redactUrl } from '../redact.js';
+import { redact, redactUrl } from '../redact.js';
 import { renderTable } from '../table.js';
+import { topSampler } from '../observe/top-sampler.js';
+import { canRedraw } from '../ui/live.js';
+import { startLiveRun, type LiveRun } from '../ui/live-run.js';
+import { countFigures } from '../ui/run-status.js';
+import { describeGate } from '../chaos/scenario/gates.js';
 
 const ACTIONS = [...FAULT_KINDS, 'run', 'list', 'heal', 'doctor'] as const;
 
@@ -208,7 +213,7 @@ function checkFlags(opts: Options): void {
     throw new UsageError('BAD_OPTION', '--mode applies to `chaos client-pause` only', 'drop --mode');
 }
 
-function environment(opts: Options, io: Io) {
+function environment(opts: Options, io: Io, say = (line: string) => io.stderr.write(`${line}\n`)) {
   const home = resolveHome(opts.home, io.cwd);
   const embedded = embeddedTarget(opts, io);
   let spec: ReturnType<typeof resolveTarget> | Error;
@@ -237,7 +242,7 @@ function environment(opts: Options, io: Io) {
     spec,
     redis: io.redis,
     signal: io.signal,
-    say: (line) => io.stderr.write(`${line}\n`),
+    say,
   });
 }
 
@@ -281,7 +286,9 @@ async function runCommand(opts: Options, io: Io): Promise<number> {
       'give --html a file in an existing folder',
     );
   const { definition } = loadPipeline(opts.pipeline, io.cwd);
-  const env = environment(opts, io);
+  // On a terminal each scenario draws its live screen on stderr, its lines in it; off one, plain lines.
+  let live: LiveRun | undefined;
+  const env = environment(opts, io, (line) => (live ? live.say(redact(line)) : io.stderr.write(`${line}\n`)));
   try {
     if (opts.scenario === 'all') {
       const kernel = await kernelUnavailable(env);
@@ -316,6 +323,7 @@ async function runCommand(opts: Options, io: Io): Promise<number> {
       env.say,
       io.signal,
     );
+    const sample = topSampler(conn, env.namespace, () => embeddedStatus(opts, io));
     const reports = await runScenarios({
       env,
       conn,
@@ -323,7 +331,38 @@ async function runCommand(opts: Options, io: Io): Promise<number> {
       topology,
       yes: opts.yes,
       scenarios,
-      onReport(r) {
+      onScenario(name, scenario) {
+        if (!canRedraw(io.stderr)) return;
+        live = startLiveRun({
+          stream: io.stderr.stream,
+          title: `chaos run ${name}: ${scenario.title}`,
+          sample,
+          intervalMs: 1000,
+          color: !io.env.NO_COLOR,
+          nodes: true,
+        });
+        live.update({ plannedMs: scenario.load.duration });
+      },
+      onProgress: (p) =>
+        live?.update({
+          phase: p.phase,
+          figures: [
+            ...countFigures([
+              ['backlog', p.sample?.lag],
+              ['dead letters', p.sample?.deadLetters],
+            ]),
+            ...(p.sample
+              ? ([
+                  ['health', p.sample.health],
+                  ['last commit', `${formatDuration(p.sample.stallMs)} ago`],
+                ] as [string, string][])
+              : []),
+          ],
+          gates: { held: p.gates.held, failed: p.gates.failed, last: p.gates.last && describeGate(p.gates.last) },
+        }),
+      async onReport(r) {
+        await live?.stop();
+        live = undefined;
         if (html) {
           const file =
             scenarios.length > 1 ? html.replace(/(\.html?)?$/, (ext) => `-${r.name}${ext || '.html'}`) : html;
@@ -337,6 +376,7 @@ async function runCommand(opts: Options, io: Io): Promise<number> {
     if (opts.json) writeJson(opts.json, reports.length === 1 && opts.file ? reports[0] : { scenarios: reports }, io);
     return Math.max(0, ...reports.map((r) => VERDICT_EXIT[r.verdict]));
   } finally {
+    await live?.stop();
     await env.close();
   }
 }
@@ -353,7 +393,8 @@ export default defineCommand({
     'fault cannot be applied here (a hint says why). On a Redis streamctl did not start only failover and ' +
     'client-pause are allowed, with --yes. `chaos run FILE` (or --scenario NAME, or all) runs a scenario: ' +
     'a load, faults at their times, gates while it runs and after, a verdict (exit 0 passed, 1 deviated, ' +
-    '2 invalid, 3 aborted) and a report on the data. Faults: ' +
+    '2 invalid, 3 aborted) and a report on the data; on a terminal it draws its progress live on stderr ' +
+    '(phase, gates so far, stages, nodes, latency), off one it writes plain lines. Faults: ' +
     FAULT_KINDS.map((k) => `${k}: ${FAULT_ACTIONS[k].summary}`).join('; ') +
     '.',
   examples: [

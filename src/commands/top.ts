@@ -2,7 +2,6 @@ import { renderToString, render } from 'ink';
 import { createElement } from 'react';
 import { z } from 'zod';
 import { defineCommand } from '../cli/command.js';
-import { collectSnapshot } from '../observe/collect-snapshot.js';
 import { topSampler } from '../observe/top-sampler.js';
 import type { Io } from '../cli/io.js';
 import { connectionOptions, jsonOption, namespaceOption } from '../cli/options.js';
@@ -55,9 +54,7 @@ export default defineCommand({
     const conn = await connect(opts, io);
     try {
       const target = embeddedTarget(opts, io)?.home ?? conn.urls.join(',');
-      const sample = topSampler(conn, opts.namespace, () =>
-        collectSnapshot(conn, opts.namespace, { deployment: embeddedStatus(opts, io) }),
-      );
+      const sample = topSampler(conn, opts.namespace, () => embeddedStatus(opts, io));
       if (opts.json || opts.once || !canRedraw(io.stdout)) {
         let view = emptyView(target);
         for (;;) {
@@ -79,7 +76,7 @@ export default defineCommand({
           target,
           color: !io.env.NO_COLOR,
         }),
-        { exitOnCtrlC: false },
+        { stdout: io.stdout.stream, exitOnCtrlC: false },
       );
       io.signal.addEventListener('abort', () => app.unmount(), { once: true });
       await app.waitUntilExit();

@@ -1,6 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { RuntimeError, StreamctlError } from '../errors.js';
-import { isPidAlive } from './pid.js';
+import { isPidAlive } from '../pid.js';
 import { controlFile } from './control-server.js';
 import type { ControlEndpoint, ControlRequest, ControlResponse, ControlResults } from './control-protocol.js';
 

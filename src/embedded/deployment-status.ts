@@ -2,7 +2,7 @@ import type { DeploymentStatus, SupervisedProcess } from '../observe/snapshot.js
 import { readControlEndpoint } from './control-client.js';
 import type { Deployment } from './deployment.js';
 import { readEvents } from './events-log.js';
-import { isPidAlive } from './pid.js';
+import { isPidAlive } from '../pid.js';
 import { isNodeAlive } from './redis-server.js';
 
 /**

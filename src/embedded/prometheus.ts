@@ -5,7 +5,7 @@ import { RuntimeError } from '../errors.js';
 import { prometheusConfig, prometheusFolder, RULES_FILE } from '../observe/prometheus-config.js';
 import { waitFor } from '../wait.js';
 import { firstExecutable, logTail, onPath } from './executables.js';
-import { isPidAlive } from './pid.js';
+import { isPidAlive } from '../pid.js';
 
 /** How long Prometheus gets to say it is ready (it replays its write-ahead log first). */
 const READY_MS = 30_000;

@@ -2,7 +2,7 @@ import { waitFor } from '../wait.js';
 import { readControlEndpoint, sendControl } from './control-client.js';
 import { CONTROL_VERSION } from './control-protocol.js';
 import { liveNodes, readDeployment, stopDeployment } from './deployment.js';
-import { isPidAlive } from './pid.js';
+import { isPidAlive } from '../pid.js';
 import { stopRecordedPrometheus } from './prometheus.js';
 import { stopWorkerProcesses, WORKER_STOP_MS } from './worker-processes.js';
 

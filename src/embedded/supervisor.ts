@@ -33,7 +33,7 @@ import {
 } from './deployment.js';
 import { appendEvent, readEvents } from './events-log.js';
 import { failoverWaitMs, handOver, waitForFailover } from './node-failover.js';
-import { isPidAlive } from './pid.js';
+import { isPidAlive } from '../pid.js';
 import { ensureCgroup, workerCgroup } from './cgroups.js';
 import { isNodeAlive, stopNode } from './redis-server.js';
 import type { RestartLimits } from './restart-policy.js';

@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { cliEntry } from './cli-entry.js';
-import { isPidAlive } from './pid.js';
+import { isPidAlive } from '../pid.js';
 import { sleep } from '../wait.js';
 import { workerNodeFlags } from './worker-heap.js';
 import { inCgroup } from './cgroups.js';

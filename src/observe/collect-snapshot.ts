@@ -1,4 +1,6 @@
+import { hostname } from 'node:os';
 import { namespaceKeys } from '../pipeline/keys.js';
+import { isPidAlive } from '../pid.js';
 import { isLive, type Heartbeat } from '../pipeline/worker/heartbeats.js';
 import type { RedisConnection } from '../redis/connection.js';
 import { slotOf } from '../redis/slots.js';
@@ -8,11 +10,16 @@ import { probeNodes, reason, type NodeProbe, type NodesView } from './probe-node
 import { readNamespace, type NamespaceRead } from './read-namespace.js';
 import type { DeploymentStatus, GroupHealth, Snapshot, StageHealth, WorkerHealth } from './snapshot.js';
 
-/** Workers from their heartbeats; a worker that is not live shows no owned partitions and no rate. */
+/**
+ * Workers from their heartbeats; a worker that is not live shows no owned partitions and no rate. A
+ * worker of this host whose process is gone is not live, though its last heartbeat is still fresh
+ * (killed a moment ago: its restarted slot would otherwise count twice).
+ */
 function workerRows(heartbeats: Heartbeat[], now: number): WorkerHealth[] {
+  const here = hostname();
   return heartbeats
     .map((h) => {
-      const live = isLive(h, now);
+      const live = isLive(h, now) && (h.host !== here || isPidAlive(h.pid));
       return {
         id: h.id,
         stage: h.stage,

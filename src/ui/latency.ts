@@ -1,10 +1,27 @@
 /** Cumulative counts by bucket upper bound (seconds; Infinity for +Inf), as a Prometheus histogram has them. */
 export type Buckets = ReadonlyMap<number, number>;
 
-/** The counts that arrived between two readings, bucket by bucket (a worker that restarted counts from 0 again). */
-export function bucketDelta(now: Buckets, before: Buckets | undefined): Map<number, number> {
+/** One reading of every worker's histogram, by worker. */
+export type WorkerBuckets = ReadonlyMap<string, Buckets>;
+
+const total = (b: Buckets) => Math.max(0, ...b.values());
+
+/**
+ * The counts that arrived over `readings` (oldest first), as Prometheus's `increase()` takes them:
+ * per worker, between its consecutive readings, a drop meaning a restart (counting from 0 again); a
+ * worker seen once adds nothing, and one gone keeps what it counted while it was seen.
+ */
+export function windowIncrease(readings: readonly WorkerBuckets[]): Map<number, number> {
   const out = new Map<number, number>();
-  for (const [le, n] of now) out.set(le, Math.max(0, n - (before?.get(le) ?? 0)));
+  const last = new Map<string, Buckets>();
+  for (const reading of readings)
+    for (const [worker, now] of reading) {
+      const before = last.get(worker);
+      last.set(worker, now);
+      if (!before) continue;
+      const reset = total(now) < total(before);
+      for (const [le, n] of now) out.set(le, (out.get(le) ?? 0) + Math.max(0, n - (reset ? 0 : (before.get(le) ?? 0))));
+    }
   return out;
 }
 

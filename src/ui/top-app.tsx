@@ -1,7 +1,9 @@
-import { useApp, useInput, useStdout } from 'ink';
-import { useEffect, useState } from 'react';
+import { useApp, useInput } from 'ink';
+import { useState } from 'react';
+import { useSampledView } from './sampled-view.js';
+import { useTerminalSize } from './terminal-size.js';
 import { TopScreen, type Focus } from './top-screen.js';
-import { emptyView, nextView, type TopSample, type TopView } from './top-view.js';
+import type { TopSample } from './top-view.js';
 
 export interface TopAppProps {
   /** Takes the next sample (the command's: this component never reaches Redis itself). */
@@ -13,18 +15,6 @@ export interface TopAppProps {
   onError?: (err: unknown) => void;
 }
 
-function useTerminalSize(): { columns: number; rows: number } {
-  const { stdout } = useStdout();
-  const read = () => ({ columns: Math.max(80, stdout.columns || 80), rows: Math.max(24, stdout.rows || 24) });
-  const [size, setSize] = useState(read);
-  useEffect(() => {
-    const onResize = () => setSize(read());
-    stdout.on('resize', onResize);
-    return () => void stdout.off('resize', onResize);
-  }, [stdout]);
-  return size;
-}
-
 /**
  * The container of `streamctl top`: it owns the refresh (every `intervalMs`, none while paused) and
  * the keys; the panels get plain props. q quits, p pauses, tab moves the focus, up and down scroll
@@ -32,31 +22,11 @@ function useTerminalSize(): { columns: number; rows: number } {
  */
 export function TopApp(props: TopAppProps) {
   const { exit } = useApp();
-  const [view, setView] = useState<TopView>(() => emptyView(props.target));
   const [paused, setPaused] = useState(false);
   const [scroll, setScroll] = useState(0);
   const [focus, setFocus] = useState<Focus>('events');
   const { columns, rows } = useTerminalSize();
-
-  useEffect(() => {
-    if (paused) return;
-    let stopped = false;
-    let timer: NodeJS.Timeout | undefined;
-    const tick = async () => {
-      try {
-        const s = await props.sample();
-        if (!stopped) setView((v) => nextView(v, s));
-      } catch (err) {
-        props.onError?.(err);
-      }
-      if (!stopped) timer = setTimeout(() => void tick(), props.intervalMs);
-    };
-    void tick();
-    return () => {
-      stopped = true;
-      clearTimeout(timer);
-    };
-  }, [paused, props.intervalMs]);
+  const view = useSampledView({ ...props, paused });
 
   useInput((input, key) => {
     if (input === 'q' || (key.ctrl && input === 'c')) exit();
@@ -77,7 +47,7 @@ export function TopApp(props: TopAppProps) {
       rows={rows}
       paused={paused}
       color={props.color}
-      focus="events"
+      focus={focus}
       scroll={scroll}
     />
   );

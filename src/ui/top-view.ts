@@ -1,5 +1,5 @@
 import type { DeploymentEvent, Snapshot } from '../observe/snapshot.js';
-import { bucketDelta, quantile, type Buckets } from './latency.js';
+import { quantile, windowIncrease, type WorkerBuckets } from './latency.js';
 
 /** How many refreshes of history the sparklines keep (a minute at the default interval). */
 export const HISTORY = 60;
@@ -21,8 +21,8 @@ export interface AlertRow {
 export interface TopSample {
   snapshot: Snapshot;
   alerts?: AlertRow[];
-  /** The end-to-end histogram's cumulative counts, summed over the workers, now. */
-  latency?: Buckets;
+  /** The end-to-end histogram's cumulative counts of each worker, now. */
+  latency?: WorkerBuckets;
 }
 
 /** End-to-end p50 and p99 over the last minute, in seconds, at one refresh; undefined with no event. */
@@ -72,7 +72,7 @@ export interface TopView {
   /** p50 and p99 over the last minute, at each of the last refreshes. */
   latency: LatencyPoint[];
   /** The histogram readings of the last minute, for the window. */
-  readings: { at: number; buckets: Buckets }[];
+  readings: { at: number; workers: WorkerBuckets }[];
 }
 
 /** The first view: nothing seen yet. */
@@ -135,10 +135,10 @@ export function nextView(previous: TopView, sample: TopSample): TopView {
 }
 
 /** The latency window moved to `at`, and the percentiles over it. */
-function latencyOf(previous: TopView, at: number, buckets: Buckets | undefined) {
-  if (!buckets) return { latency: previous.latency, readings: previous.readings };
-  const readings = [...previous.readings, { at, buckets }].filter((r) => at - r.at <= LATENCY_WINDOW_MS);
-  const window = bucketDelta(buckets, readings.length > 1 ? readings[0]!.buckets : undefined);
+function latencyOf(previous: TopView, at: number, workers: WorkerBuckets | undefined) {
+  if (!workers) return { latency: previous.latency, readings: previous.readings };
+  const readings = [...previous.readings, { at, workers }].filter((r) => at - r.at <= LATENCY_WINDOW_MS);
+  const window = windowIncrease(readings.map((r) => r.workers));
   const point = { p50: quantile(0.5, window), p99: quantile(0.99, window) };
   return { latency: [...previous.latency, point].slice(-HISTORY), readings };
 }

@@ -19,7 +19,7 @@ export const killNode: FaultAction = {
   check: processGone,
   async revert(env, f) {
     const t0 = performance.now();
-    const back = await ensureRunning(env, f.target);
+    const back = await ensureRunning(env, f.target, f.target.pid ?? undefined);
     const state = await settled(env);
     return `${f.target.type === 'node' ? f.target.address : ''} back as pid ${back.pid} (${back.started ? 'started by the heal' : 'restarted by the supervisor'}) after ${formatDuration(performance.now() - t0)}; ${state}`;
   },

@@ -18,7 +18,7 @@ export const killWorker: FaultAction = {
   check: processGone,
   async revert(env, f) {
     const t0 = performance.now();
-    const back = await ensureRunning(env, f.target);
+    const back = await ensureRunning(env, f.target, f.target.pid ?? undefined);
     return `back as pid ${back.pid} (${back.started ? 'started by the heal' : 'restarted by the supervisor'}) after ${formatDuration(performance.now() - t0)}`;
   },
 };

@@ -48,3 +48,9 @@ export function checkGate(
   const ok = typeof value === 'number' && limit !== undefined && value <= limit;
   return { ...base, expect, ok };
 }
+
+/** A gate's result in one line: `during lag 120 <= 5000: ok`. */
+export function describeGate(r: GateResult): string {
+  const value = typeof r.value === 'number' ? Math.round(r.value * 10) / 10 : (r.value ?? 'not measured');
+  return `${r.phase} ${r.metric} ${value} ${r.expect}: ${r.ok ? 'ok' : 'FAILED'}`;
+}

@@ -26,7 +26,7 @@ import { FAULT_ACTIONS, KERNEL_FAULTS } from '../faults/index.js';
 import { nftSupport } from '../kernel/nft.js';
 import { NETWORK_FAULTS } from '../faults/proxy-fault.js';
 import { healAll, injectFaults, type FaultOutcome } from '../inject.js';
-import { runScenario, type FinalData, type ScenarioOutcome, type TimelineEntry } from './runner.js';
+import { runScenario, type FinalData, type RunnerDeps, type ScenarioOutcome, type TimelineEntry } from './runner.js';
 import type { Scenario, ScenarioFault } from './scenario.js';
 import { splitBrain, type SplitBrain } from './split-brain.js';
 
@@ -67,6 +67,8 @@ export interface LiveRunOptions {
   name: string;
   /** Confirms faults against a Redis that streamctl did not start. */
   yes: boolean;
+  /** The run's progress, every second and at each change of phase (a live screen). */
+  onProgress?: RunnerDeps['progress'];
 }
 
 /**
@@ -285,6 +287,7 @@ export async function runScenarioLive(o: LiveRunOptions): Promise<ScenarioReport
       return r.started.length ? `started again: ${r.started.join(', ')}` : 'nothing to repair';
     },
     say: env.say,
+    progress: o.onProgress,
     signal: env.signal,
   });
 

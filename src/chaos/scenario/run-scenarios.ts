@@ -17,8 +17,10 @@ const BETWEEN_MS = 90_000;
 export async function runScenarios(
   o: Omit<LiveRunOptions, 'scenario' | 'name'> & {
     scenarios: { name: string; scenario: Scenario }[];
+    /** Called as each scenario starts (after the wait for a healthy deployment). */
+    onScenario?: (name: string, scenario: Scenario) => void;
     /** Called with each report as soon as its scenario ends. */
-    onReport?: (r: ScenarioReport) => void;
+    onReport?: (r: ScenarioReport) => void | Promise<void>;
   },
 ): Promise<ScenarioReport[]> {
   const reports: ScenarioReport[] = [];
@@ -43,10 +45,11 @@ export async function runScenarios(
         },
       );
     }
+    o.onScenario?.(name, scenario);
     o.env.say(`scenario ${name}: ${scenario.title}`);
     const report = await runScenarioLive({ ...o, scenario, name });
     reports.push(report);
-    o.onReport?.(report);
+    await o.onReport?.(report);
   }
   return reports;
 }

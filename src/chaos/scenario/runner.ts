@@ -49,8 +49,19 @@ export interface RunnerDeps {
   finish(aborted: boolean): Promise<FinalData>;
   rollback(action: Scenario['rollbacks'][number]): Promise<string>;
   say(line: string): void;
+  /** The run's progress, every tick and at each change of phase (a live screen). */
+  progress?: ((p: ScenarioProgress) => void) | undefined;
   /** Ctrl-C: the run stops as an abort gate would stop it. */
   signal?: AbortSignal;
+}
+
+/** Where a run stands: its phase, the live metrics last read, the gates checked so far. */
+export interface ScenarioProgress {
+  phase: 'before the faults' | 'faults' | 'after the faults' | 'measuring' | 'rolling back' | 'done';
+  /** ms from the start of the load. */
+  atMs: number;
+  sample: LiveSample | undefined;
+  gates: { held: number; failed: number; last: GateResult | undefined };
 }
 
 export type Verdict = 'passed' | 'deviated' | 'invalid' | 'aborted';
@@ -142,6 +153,15 @@ export async function runScenario(s: Scenario, d: RunnerDeps): Promise<ScenarioO
   let loadDone = false;
   let stuck = false;
 
+  const progress = (phase: ScenarioProgress['phase']) =>
+    d.progress?.({
+      phase,
+      atMs: Math.round(at()),
+      sample: samples[samples.length - 1]?.sample,
+      gates: { held: gates.filter((g) => g.ok).length, failed: gates.filter((g) => !g.ok).length, last: gates.at(-1) },
+    });
+  const livePhase = () => (next === 0 ? 'before the faults' : faultsDone ? 'after the faults' : 'faults');
+
   note('load', `${s.load.rate}/s for ${s.load.duration / 1000}s over ${s.load.keys} keys`);
   const load = d.startLoad();
   void load.done.finally(() => (loadDone = true));
@@ -209,6 +229,7 @@ export async function runScenario(s: Scenario, d: RunnerDeps): Promise<ScenarioO
         load.stop();
         stuck = true;
       }
+      progress(livePhase());
       if (aborted || notSteady || stuck || (loadDone && (faultsDone || next === 0))) break;
       const untilFault = next < method.length ? method[next]!.at - at() : Infinity;
       await d.sleep(Math.max(0, Math.min(TICK_MS - (at() % TICK_MS), untilFault)), d.signal);
@@ -220,9 +241,11 @@ export async function runScenario(s: Scenario, d: RunnerDeps): Promise<ScenarioO
     load.stop();
   }
   const faults = await Promise.all(running);
+  progress('measuring');
   try {
     final = await d.finish(Boolean(aborted || notSteady));
   } finally {
+    if (s.rollbacks.length) progress('rolling back');
     for (const action of s.rollbacks) {
       const text = await d.rollback(action).catch((err: Error) => `failed: ${err.message}`);
       note('rollback', `${action}: ${text}`);
@@ -305,6 +328,7 @@ export async function runScenario(s: Scenario, d: RunnerDeps): Promise<ScenarioO
     }
   }
 
+  progress('done');
   const unseen = faults.filter((f) => 'error' in f || !f.seen);
   const failedGates = gates.filter((g) => !g.ok);
   let verdict: Verdict = 'passed';
