@@ -12,6 +12,7 @@
  *   npm run bench -- memory [--keys 1000,100000,1000000] [--events 1000000]   worker and Redis memory against distinct keys (bench/memory.ts)
  *   npm run bench -- proxy [--rounds 2]   the fault proxies' own cost: p99 at 10,000 ev/s and the max rate, alternated (bench/proxy-cost.ts)
  *   npm run bench -- tracing [--rounds 3] [--rate 3000] [--max-time 120s]   CPU and max rate with tracing off, at 1% and at 100%, alternated; one batch's span tree (bench/trace-cost.ts)
+ *   npm run bench -- tracing-drain [--rounds 10] [--events 600000]   the rate at which the workers drain a backlog, tracing off, 1%, 100%, alternated (bench/trace-drain.ts)
  *   npm run bench -- tracing-instructions [--events 400000] [--rounds 3] [--pipeline passthrough]   instructions per event (callgrind) of the producer and a worker, tracing off, 1%, 100% (bench/trace-instructions.ts)
  *   npm run bench -- health [--rate N] [--calls 20] [--rounds 2] [--cli PATH ...]   health --json under load (bench/health.ts)
  */
@@ -38,6 +39,7 @@ import { benchPeers } from './peers.js';
 import { benchProxyCost } from './proxy-cost.js';
 import { benchSummary } from './summary.js';
 import { benchTraceCost } from './trace-cost.js';
+import { benchTraceDrain } from './trace-drain.js';
 import { benchTraceInstructions } from './trace-instructions.js';
 
 interface Row {
@@ -195,6 +197,12 @@ async function main(): Promise<void> {
       pipeline: values.pipeline ?? 'passthrough',
       port: Number(values.port ?? 26_500),
     });
+  if (what === 'tracing-drain')
+    return benchTraceDrain({
+      rounds: Number(values.rounds ?? 10),
+      events: Number(values.events ?? 600_000),
+      port: Number(values.port ?? 21_000),
+    });
   if (what === 'tracing')
     return benchTraceCost({
       rounds: Number(values.rounds ?? 3),
@@ -215,7 +223,7 @@ async function main(): Promise<void> {
   }
   if (what !== 'throughput' && what !== 'pipeline')
     throw new Error(
-      `unknown benchmark "${what}" (known: summary, throughput, pipeline, ml, peers, http, health, memory, proxy, tracing, tracing-instructions)`,
+      `unknown benchmark "${what}" (known: summary, throughput, pipeline, ml, peers, http, health, memory, proxy, tracing, tracing-drain, tracing-instructions)`,
     );
   const pipeline = values.pipeline ?? (what === 'pipeline' ? 'default' : 'passthrough');
   const metric = pipeline !== 'passthrough';

@@ -17,8 +17,9 @@ import { cliJson, maxRateSearch, rateRun } from './cli-json.js';
 import { withDeployment } from './deployment.js';
 import { startSink } from './otlp-sink-process.js';
 
-type Mode = 'off' | '1%' | '100%';
-const RATIO: Record<Mode, string | undefined> = { off: undefined, '1%': '0.01', '100%': '1' };
+/** Tracing off, at 1% and at 100% of the batches sampled. */
+export type Mode = 'off' | '1%' | '100%';
+export const RATIO: Record<Mode, string | undefined> = { off: undefined, '1%': '0.01', '100%': '1' };
 
 interface BenchJson {
   audit: { lost: number; duplicates: number };
@@ -38,7 +39,7 @@ interface Span {
 }
 
 /** Runs `work` with the OTLP variables set for every process it starts (the deployment's workers too). */
-async function withOtlp<T>(env: Record<string, string> | undefined, work: () => Promise<T>): Promise<T> {
+export async function withOtlp<T>(env: Record<string, string> | undefined, work: () => Promise<T>): Promise<T> {
   const keys = Object.keys(env ?? {});
   for (const k of keys) process.env[k] = env![k];
   try {

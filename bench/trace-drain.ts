@@ -1,0 +1,107 @@
+/**
+ * `npm run bench -- tracing-drain`: the pipeline's capacity with tracing off, at 1% and at 100% of
+ * the batches sampled, as the rate at which its workers drain a backlog (closed loop: the workers
+ * take events as fast as they can, so the rate is the highest they sustain, with no open-loop
+ * search and its steps). Rounds alternate the modes (the machine's speed drifts), each on a fresh
+ * embedded 3+3 cluster with the default pipeline: a warm-up run at 3,000 events/s, the stage scaled
+ * to 0, `--events` appended by `produce` at full speed with the mode's sampling (so that a share of
+ * the entries carries a trace context), then the workers scaled back and timed from the first
+ * entry they take to an empty backlog. With tracing on, the workers and the producer export over
+ * OTLP/HTTP to a receiver in a process of its own.
+ *
+ *   npm run bench -- tracing-drain [--rounds 10] [--events 600000] [--port 21000]
+ */
+import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { promisify } from 'node:util';
+import { cliEntry } from '../src/embedded/cli-entry.js';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { stagePending } from '../src/pipeline/backlog.js';
+import { existingTopology } from '../src/pipeline/topology.js';
+import { createRedisFactory } from '../src/redis/connection.js';
+import { parseRedisUrls } from '../src/redis/endpoint.js';
+import { cliJson, rateRun } from './cli-json.js';
+import { withDeployment } from './deployment.js';
+import { startSink } from './otlp-sink-process.js';
+import { RATIO, withOtlp, type Mode } from './trace-cost.js';
+
+const STAGE = 'analyze';
+const WORKERS = 2;
+
+/** Polls the backlog (lag + pending of every stage) until it is 0; the rate from its first decrease. */
+async function timeDrain(urls: string, ns: string): Promise<{ events: number; seconds: number }> {
+  const conn = await createRedisFactory().open({ endpoints: parseRedisUrls(urls), source: '--redis' });
+  try {
+    const client = conn.client();
+    const topology = await existingTopology(client, ns, '');
+    const backlog = async () => (await stagePending(client, topology)).reduce((a, s) => a + s.lag + s.pending, 0);
+    const full = await backlog();
+    let from: { at: number; backlog: number } | undefined;
+    for (;;) {
+      const b = await backlog();
+      const at = performance.now();
+      if (!from && b < full) from = { at, backlog: b };
+      if (from && b === 0) return { events: from.backlog, seconds: (at - from.at) / 1000 };
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  } finally {
+    await conn.close();
+  }
+}
+
+export async function benchTraceDrain(o: { rounds: number; events: number; port: number }): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'streamctl-trace-drain-'));
+  const sink = await startSink(dir, undefined);
+  const rows: { round: number; mode: Mode; rate: number }[] = [];
+  try {
+    for (let i = 0; i < o.rounds; i++) {
+      const order: Mode[] = (['off', '1%', '100%'] as Mode[]).map((_, j, a) => a[(j + i) % a.length]!);
+      for (const mode of order) {
+        const env = mode === 'off' ? undefined : { OTEL_EXPORTER_OTLP_ENDPOINT: sink.url };
+        const trace = RATIO[mode] ? ['--trace-sample', RATIO[mode]!] : [];
+        const rate = await withOtlp(env, () =>
+          withDeployment(o.port, async (urls, home) => {
+            rateRun({ home }, ['--no-calibrate', ...trace], { rate: 3000 });
+            cliJson(['scale', '--stage', STAGE, '--workers', '0', '--home', home, '--json']);
+            cliJson(['produce', '--home', home, '--count', String(o.events), '--rate', '0', ...trace, '--json']);
+            // Not a blocking call: the backlog is polled while the workers start.
+            const [d] = await Promise.all([
+              timeDrain(urls, 'streamctl'),
+              promisify(execFile)(process.execPath, [
+                cliEntry(),
+                'scale',
+                '--stage',
+                STAGE,
+                '--workers',
+                String(WORKERS),
+                '--home',
+                home,
+              ]),
+            ]);
+            return Math.round(d.events / d.seconds);
+          }),
+        );
+        rows.push({ round: i, mode, rate });
+        console.log(`round ${i + 1}  tracing ${mode.padEnd(4)}  drained at ${rate.toLocaleString('en')} ev/s`);
+      }
+    }
+  } finally {
+    await sink.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+  const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+  for (const mode of ['1%', '100%'] as Mode[]) {
+    const ratios = Array.from({ length: o.rounds }, (_, i) => {
+      const off = rows.find((r) => r.round === i && r.mode === 'off')!.rate;
+      return rows.find((r) => r.round === i && r.mode === mode)!.rate / off;
+    });
+    console.log(
+      `tracing ${mode} against off, drain rate: ratios ${ratios.map((x) => x.toFixed(3)).join(', ')}; median ${median(ratios).toFixed(3)}`,
+    );
+  }
+  for (const mode of ['off', '1%', '100%'] as Mode[])
+    console.log(
+      `median drain rate, tracing ${mode}: ${median(rows.filter((r) => r.mode === mode).map((r) => r.rate)).toLocaleString('en')} ev/s`,
+    );
+}
