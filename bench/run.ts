@@ -12,7 +12,7 @@
  *   npm run bench -- memory [--keys 1000,100000,1000000] [--events 1000000]   worker and Redis memory against distinct keys (bench/memory.ts)
  *   npm run bench -- proxy [--rounds 2]   the fault proxies' own cost: p99 at 10,000 ev/s and the max rate, alternated (bench/proxy-cost.ts)
  *   npm run bench -- tracing [--rounds 3] [--rate 3000] [--max-time 120s]   CPU and max rate with tracing off, at 1% and at 100%, alternated; one batch's span tree (bench/trace-cost.ts)
- *   npm run bench -- tracing-drain [--rounds 10] [--events 600000]   the rate at which the workers drain a backlog, tracing off, 1%, 100%, alternated (bench/trace-drain.ts)
+ *   npm run bench -- tracing-drain [--rounds 10] [--events 1000000]   the rate at which the workers drain a backlog, tracing off, 1%, 100%, alternated (bench/trace-drain.ts)
  *   npm run bench -- tracing-instructions [--events 400000] [--rounds 3] [--pipeline passthrough]   instructions per event (callgrind) of the producer and a worker, tracing off, 1%, 100% (bench/trace-instructions.ts)
  *   npm run bench -- health [--rate N] [--calls 20] [--rounds 2] [--cli PATH ...]   health --json under load (bench/health.ts)
  */
@@ -200,7 +200,7 @@ async function main(): Promise<void> {
   if (what === 'tracing-drain')
     return benchTraceDrain({
       rounds: Number(values.rounds ?? 10),
-      events: Number(values.events ?? 600_000),
+      events: Number(values.events ?? 1_000_000),
       port: Number(values.port ?? 21_000),
     });
   if (what === 'tracing')

@@ -9,7 +9,7 @@
  * entry they take to an empty backlog. With tracing on, the workers and the producer export over
  * OTLP/HTTP to a receiver in a process of its own.
  *
- *   npm run bench -- tracing-drain [--rounds 10] [--events 600000] [--port 21000]
+ *   npm run bench -- tracing-drain [--rounds 10] [--events 1000000] [--port 21000]
  */
 import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -18,7 +18,7 @@ import { cliEntry } from '../src/embedded/cli-entry.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stagePending } from '../src/pipeline/backlog.js';
-import { existingTopology } from '../src/pipeline/topology.js';
+import { ensureTopology } from '../src/pipeline/topology.js';
 import { createRedisFactory } from '../src/redis/connection.js';
 import { parseRedisUrls } from '../src/redis/endpoint.js';
 import { cliJson, rateRun } from './cli-json.js';
@@ -28,21 +28,29 @@ import { RATIO, withOtlp, type Mode } from './trace-cost.js';
 
 const STAGE = 'analyze';
 const WORKERS = 2;
+/** How long a drain may take before the run gives up. */
+const DRAIN_MS = 300_000;
 
-/** Polls the backlog (lag + pending of every stage) until it is 0; the rate from its first decrease. */
-async function timeDrain(urls: string, ns: string): Promise<{ events: number; seconds: number }> {
+/**
+ * Polls the backlog (lag + pending entries of every stage) until it is 0: the entries drained from
+ * its first decrease, and how long that took; `full` the entries before.
+ */
+async function timeDrain(urls: string, ns: string): Promise<{ full: number; entries: number; seconds: number }> {
   const conn = await createRedisFactory().open({ endpoints: parseRedisUrls(urls), source: '--redis' });
   try {
     const client = conn.client();
-    const topology = await existingTopology(client, ns, '');
+    const topology = await ensureTopology(client, ns, [{ name: STAGE }]);
     const backlog = async () => (await stagePending(client, topology)).reduce((a, s) => a + s.lag + s.pending, 0);
     const full = await backlog();
     let from: { at: number; backlog: number } | undefined;
+    const deadline = performance.now() + DRAIN_MS;
     for (;;) {
+      if (performance.now() > deadline)
+        throw new Error(`the backlog of ${full} events did not drain in ${DRAIN_MS / 1000}s`);
       const b = await backlog();
       const at = performance.now();
       if (!from && b < full) from = { at, backlog: b };
-      if (from && b === 0) return { events: from.backlog, seconds: (at - from.at) / 1000 };
+      if (from && b === 0) return { full, entries: from.backlog, seconds: (at - from.at) / 1000 };
       await new Promise((r) => setTimeout(r, 20));
     }
   } finally {
@@ -79,7 +87,8 @@ export async function benchTraceDrain(o: { rounds: number; events: number; port:
                 home,
               ]),
             ]);
-            return Math.round(d.events / d.seconds);
+            // An entry is a producer batch: the events per entry are the run's events over the entries.
+            return Math.round(((d.entries / d.seconds) * o.events) / d.full);
           }),
         );
         rows.push({ round: i, mode, rate });
