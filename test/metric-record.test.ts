@@ -23,6 +23,7 @@ const record: MetricRecord = {
   z: 1.5,
   delta: -0.75,
   score: null,
+  source: null,
   anomaly: false,
   model: 0,
   ref: Buffer.from('{"region":"eu-west-1"}'),
@@ -55,8 +56,14 @@ describe('metric record', () => {
       type: 'latency',
     });
     expect(recordCepFields(buf)).toMatchObject({ score: 0.8125, anomaly: true, type: 'latency' });
+    expect(decodeMetricRecord(buf).source).toBe('forest');
+    // The fallback's score is marked as such, and a forest's score written over it is not.
+    writeScore(buf, 5.5, true, 0, 'zscore');
+    expect(decodeMetricRecord(buf)).toMatchObject({ score: 5.5, source: 'zscore', anomaly: true });
+    writeScore(buf, 0.7, false, 8);
+    expect(decodeMetricRecord(buf)).toMatchObject({ score: 0.7, source: 'forest', anomaly: false });
     writeScore(buf, null, false, 7);
-    expect(decodeMetricRecord(buf)).toMatchObject({ score: null, anomaly: false });
+    expect(decodeMetricRecord(buf)).toMatchObject({ score: null, source: null, anomaly: false });
   });
 
   it('rejects a truncated record', () => {

@@ -128,8 +128,12 @@ function render(r: VerifyReport): string {
     const q = r.quality;
     lines.push(
       '',
-      `detection: precision ${q.precision}  recall ${q.recall}  F1 ${q.f1}  ROC AUC ${q.auc}  (${q.anomalies} anomalies, ${q.flagged} flagged, of ${q.events} events)`,
-      `unscored (key warming up or no model yet): ${q.unscored} events, ${q.unscoredAnomalies} of them anomalies (counted as missed)`,
+      `detection: precision ${q.precision}  recall ${q.recall}  F1 ${q.f1}  (${q.anomalies} anomalies, ${q.flagged} flagged, of ${q.events} events, every one counted)`,
+      ...Object.entries(q.bySource).map(
+        ([name, s]) =>
+          `  scored by ${name === 'zscore' ? 'the z-score fallback (no model yet, or the key warming up)' : 'the forest'}: ${s.events} events, ${s.anomalies} anomalies, precision ${s.precision}  recall ${s.recall}  ROC AUC ${s.auc}`,
+      ),
+      `unscored (the key had too few values for a z-score): ${q.unscored} events, ${q.unscoredAnomalies} of them anomalies (counted as missed)`,
       `recall by kind: ${Object.entries(q.recallByKind)
         .map(([k, v]) => `${k} ${v.recall} (${v.detected}/${v.anomalies})`)
         .join(', ')}`,

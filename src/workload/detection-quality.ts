@@ -13,14 +13,27 @@ export interface DetectionQuality {
   precision: number;
   recall: number;
   f1: number;
-  /** ROC AUC of the score, over the events that have one. */
+  /** ROC AUC of the forest's score, over the events it scored. */
   auc: number;
-  /** Events without a score (their key was warming up, or no model existed yet); they count as not flagged. */
+  /**
+   * Per scoring source (`forest`, `zscore` for the fallback while there is no model or the key warms
+   * up): its events and anomalies, what it flagged, its precision and recall, and its ROC AUC.
+   */
+  bySource: Record<
+    string,
+    { events: number; anomalies: number; flagged: number; precision: number; recall: number; auc: number }
+  >;
+  /** Events without a score (their key had too few values for a z-score); they count as not flagged. */
   unscored: number;
   /** Anomalies among them. */
   unscoredAnomalies: number;
   /** Recall per anomaly kind. */
   recallByKind: Record<string, { anomalies: number; detected: number; recall: number }>;
+}
+
+/** ROC AUC of one source's scores; NaN without both classes. */
+function auc(s: { scores: number[]; labels: boolean[] } | undefined): number {
+  return s && s.labels.includes(true) && s.labels.includes(false) ? rocAuc(s.scores, s.labels) : NaN;
 }
 
 /**
@@ -30,20 +43,24 @@ export interface DetectionQuality {
 export class DetectionQualityTracker {
   private readonly labels: boolean[] = [];
   private readonly preds: boolean[] = [];
-  private readonly scores: number[] = [];
-  private readonly scoredLabels: boolean[] = [];
+  private readonly sources = new Map<string, { scores: number[]; labels: boolean[]; preds: boolean[] }>();
   private unscored = 0;
   private unscoredAnomalies = 0;
   private readonly kinds = new Map<string, { anomalies: number; detected: number }>();
   private seen = false;
 
   add(data: Buffer): void {
-    let d: { truth?: { anomaly?: boolean; kind?: string | undefined }; anomaly?: unknown; score?: unknown };
+    let d: {
+      truth?: { anomaly?: boolean; kind?: string | undefined };
+      anomaly?: unknown;
+      score?: unknown;
+      scoreSource?: unknown;
+    };
     try {
       if (isMetricRecord(data)) {
         // The stages' verdict is in the record, the ground truth in the original event.
         const r = decodeMetricRecord(data);
-        d = { truth: parseTruth(r.original), anomaly: r.anomaly, score: r.score };
+        d = { truth: parseTruth(r.original), anomaly: r.anomaly, score: r.score, scoreSource: r.source };
       } else d = JSON.parse(data.toString()) as typeof d;
     } catch {
       return;
@@ -54,8 +71,12 @@ export class DetectionQualityTracker {
     this.labels.push(d.truth.anomaly);
     this.preds.push(flagged);
     if (typeof d.score === 'number') {
-      this.scores.push(d.score);
-      this.scoredLabels.push(d.truth.anomaly);
+      const name = typeof d.scoreSource === 'string' ? d.scoreSource : 'forest';
+      const s = this.sources.get(name) ?? { scores: [], labels: [], preds: [] };
+      s.scores.push(d.score);
+      s.labels.push(d.truth.anomaly);
+      s.preds.push(flagged);
+      this.sources.set(name, s);
     } else {
       this.unscored++;
       if (d.truth.anomaly) this.unscoredAnomalies++;
@@ -82,10 +103,22 @@ export class DetectionQualityTracker {
       precision: r(c.precision),
       recall: r(c.recall),
       f1: r(c.f1),
-      auc: r(
-        this.scoredLabels.includes(true) && this.scoredLabels.includes(false)
-          ? rocAuc(this.scores, this.scoredLabels)
-          : NaN,
+      auc: r(auc(this.sources.get('forest'))),
+      bySource: Object.fromEntries(
+        [...this.sources].sort().map(([name, s]) => {
+          const sc = confusion(s.preds, s.labels);
+          return [
+            name,
+            {
+              events: s.labels.length,
+              anomalies: sc.tp + sc.fn,
+              flagged: sc.tp + sc.fp,
+              precision: r(sc.precision),
+              recall: r(sc.recall),
+              auc: r(auc(s)),
+            },
+          ];
+        }),
       ),
       unscored: this.unscored,
       unscoredAnomalies: this.unscoredAnomalies,

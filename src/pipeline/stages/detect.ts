@@ -1,7 +1,7 @@
 import { isAnomaly, IsolationForest, thresholdForContamination } from '../../ml/isolation-forest.js';
 import { seededRandom, type Random } from '../../ml/random.js';
 import type { Stage, StageContext } from '../stage.js';
-import { isMetricRecord, recordFeatures, writeScore } from './metric-record.js';
+import { isMetricRecord, recordFeatures, writeScore, type ScoreSource } from './metric-record.js';
 
 export interface DetectParams {
   /** Model name in the namespace's model store; every detect worker uses its newest version. */
@@ -25,6 +25,11 @@ export interface DetectParams {
    * quantile of a few thousand training rows moves too much from one window to the next).
    */
   calibration: number;
+  /**
+   * Until a model exists, and while a key warms up, events are scored by their z-score instead
+   * (|z|, source `zscore`) and flagged at or above this many standard deviations.
+   */
+  fallbackSigma: number;
 }
 
 export const DETECT_DEFAULTS: DetectParams = {
@@ -38,6 +43,7 @@ export const DETECT_DEFAULTS: DetectParams = {
   seed: 1,
   refreshMs: 1000,
   calibration: 40_960,
+  fallbackSigma: 4,
 };
 
 /**
@@ -54,6 +60,15 @@ export function features(d: {
   const std = Number(d.std);
   if (d.ready !== true || !Number.isFinite(z) || !(std > 0)) return undefined;
   return [z, Number(d.delta) / std];
+}
+
+/**
+ * The z-score fallback's view of an event: its |z| from the key's statistics so far, ready or
+ * still warming up (enrich gives one from its first few values); undefined with none yet.
+ */
+export function fallbackScore(d: { z?: unknown; std?: unknown }): number | undefined {
+  const z = Number(d.z);
+  return Number.isFinite(z) && Number(d.std) > 0 ? Math.abs(z) : undefined;
 }
 
 /** A stored model: the forest and the threshold it was calibrated with. */
@@ -222,8 +237,10 @@ const shared = new Map<string, Shared>();
 
 /**
  * Built-in `detect`: scores enriched events with an Isolation Forest shared through the model
- * store, and flags those at or above the model's threshold. It adds `score`, `anomaly` and
- * `model` (the version) to the event's JSON; events without statistics yet get `score: null`.
+ * store, and flags those at or above the model's threshold. Until a model exists, and for a key
+ * still warming up, it scores by the z-score instead (`fallbackSigma`). It adds `score`,
+ * `scoreSource` (`forest` or `zscore`), `anomaly` and `model` (the version) to the event's JSON;
+ * an event whose key has too few values for a z-score gets `score: null`.
  */
 export function detect(params: Record<string, unknown>): Stage {
   const p: DetectParams = { ...DETECT_DEFAULTS, ...(params as Partial<DetectParams>) };
@@ -256,6 +273,7 @@ export function detect(params: Record<string, unknown>): Stage {
           model = sh.model;
         }
         let score: number | null = null;
+        let source: ScoreSource = 'forest';
         let anomaly = false;
         if (f && model) {
           score = model.m.forest.score(f);
@@ -263,12 +281,24 @@ export function detect(params: Record<string, unknown>): Stage {
           sh.calibrateNow();
           model = sh.model!;
           anomaly = isAnomaly(score, model.m.threshold);
+        } else {
+          const z = fallbackScore(d ?? recordFeatures(e.data));
+          if (z !== undefined) {
+            score = z;
+            source = 'zscore';
+            anomaly = z >= p.fallbackSigma;
+          }
         }
         if (record) {
-          writeScore(e.data, score, anomaly, model?.version ?? 0);
+          writeScore(e.data, score, anomaly, model?.version ?? 0, source);
           return e;
         }
-        Object.assign(d!, { score, anomaly, ...(model ? { model: model.version } : {}) });
+        Object.assign(d!, {
+          score,
+          ...(score !== null ? { scoreSource: source } : {}),
+          anomaly,
+          ...(model ? { model: model.version } : {}),
+        });
         return { ...e, data: Buffer.from(JSON.stringify(d)) };
       });
       await sh.save(ctx);

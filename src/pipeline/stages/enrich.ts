@@ -31,8 +31,13 @@ export interface EnrichParams {
   reference: string;
   /** EWMA weight of a new value. */
   alpha: number;
-  /** Events of a key before its z-score means anything. */
+  /** Events of a key before its statistics are the rolling ones (and `ready`: the forest's features). */
   warmup: number;
+  /**
+   * Events of a key from which, during its warm-up, a z-score is given from the mean and standard
+   * deviation of the values so far (detection scores it with its fallback until the key is ready).
+   */
+  minHistory: number;
   /** |z| above which a value is an outlier and does not move the statistics. */
   outlier: number;
   /** Consecutive outliers after which the key's level is taken to have shifted... */
@@ -55,6 +60,7 @@ export const ENRICH_DEFAULTS: EnrichParams = {
   reference: 'reference',
   alpha: 0.05,
   warmup: 20,
+  minHistory: 8,
   outlier: 4,
   shiftAfter: 3,
   shiftSpread: 1.5,
@@ -146,8 +152,9 @@ export function observe(
 ): { z: number; delta: number; std: number; mean: number; ready: boolean } {
   const warm = s.n >= p.warmup;
   const ready = warm;
-  const std = warm ? Math.sqrt(s.v) : s.n > 1 ? Math.sqrt(s.v / (s.n - 1)) : 0;
-  let z = warm && std > 0 ? (value - s.mean) / std : 0;
+  // During the warm-up, a z-score from the values so far once there are enough of them.
+  const std = warm ? Math.sqrt(s.v) : s.n >= p.minHistory ? Math.sqrt(s.v / (s.n - 1)) : 0;
+  let z = std > 0 ? (value - s.mean) / std : 0;
   if (s.probation && s.prev !== undefined && std > 0) {
     // Values back at the old level soon after a shift: it was a burst, not a shift. Undo it.
     s.probation--;
@@ -312,6 +319,7 @@ export function enrich(params: Record<string, unknown>): Stage {
           z: o.z,
           delta: o.delta,
           score: null,
+          source: null,
           anomaly: false,
           model: 0,
           ref: refBuf,

@@ -18,6 +18,11 @@ const READY = 1;
 const DEGRADED = 2;
 const SCORED = 4;
 const ANOMALY = 8;
+/** The score is the z-score fallback's (|z|, in standard deviations), not the forest's. */
+const FALLBACK = 16;
+
+/** What scored an event: the Isolation Forest, or the z-score fallback while there is no model or the key warms up. */
+export type ScoreSource = 'forest' | 'zscore';
 
 export interface MetricRecord {
   type: string;
@@ -32,8 +37,10 @@ export interface MetricRecord {
   std: number;
   z: number;
   delta: number;
-  /** Isolation Forest score, null until a model exists. */
+  /** The detection score (see `source`), null when the event could not be scored. */
   score: number | null;
+  /** What gave `score`. */
+  source: ScoreSource | null;
   anomaly: boolean;
   model: number;
   /** Reference data as JSON bytes (empty when none). */
@@ -53,7 +60,11 @@ export function encodeMetricRecord(r: MetricRecord): Buffer {
   buf[0] = MAGIC;
   buf[1] = VERSION;
   buf[2] =
-    (r.ready ? READY : 0) | (r.degraded ? DEGRADED : 0) | (r.score !== null ? SCORED : 0) | (r.anomaly ? ANOMALY : 0);
+    (r.ready ? READY : 0) |
+    (r.degraded ? DEGRADED : 0) |
+    (r.score !== null ? SCORED : 0) |
+    (r.anomaly ? ANOMALY : 0) |
+    (r.score !== null && r.source === 'zscore' ? FALLBACK : 0);
   buf[3] = typeLen;
   buf.writeDoubleLE(r.value, 4);
   buf.writeDoubleLE(r.time, 12);
@@ -91,6 +102,7 @@ export function decodeMetricRecord(data: Buffer): MetricRecord {
     z: data.readDoubleLE(36),
     delta: data.readDoubleLE(44),
     score: flags & SCORED ? data.readDoubleLE(52) : null,
+    source: flags & SCORED ? (flags & FALLBACK ? 'zscore' : 'forest') : null,
     anomaly: (flags & ANOMALY) !== 0,
     model: data.readUInt32LE(60),
     ref: data.subarray(refStart, refStart + refLen),
@@ -133,8 +145,18 @@ export function recordCepFields(data: Buffer): {
  * fresh buffer from enrich, or its slice of the batch it read), and a copy per event was a
  * noticeable share of the garbage.
  */
-export function writeScore(data: Buffer, score: number | null, anomaly: boolean, model: number): void {
-  data[2] = (data[2]! & ~(SCORED | ANOMALY)) | (score !== null ? SCORED : 0) | (anomaly ? ANOMALY : 0);
+export function writeScore(
+  data: Buffer,
+  score: number | null,
+  anomaly: boolean,
+  model: number,
+  source: ScoreSource = 'forest',
+): void {
+  data[2] =
+    (data[2]! & ~(SCORED | ANOMALY | FALLBACK)) |
+    (score !== null ? SCORED : 0) |
+    (anomaly ? ANOMALY : 0) |
+    (score !== null && source === 'zscore' ? FALLBACK : 0);
   data.writeDoubleLE(score ?? 0, 52);
   data.writeUInt32LE(model, 60);
 }
