@@ -86,7 +86,9 @@ export class ManagedProcess {
   /** Looks whether the running process died; if so records it and plans its restart. */
   check(): void {
     if (this.state !== 'running' || this.pid === null) return;
-    if (this.exitReason === undefined && this.ops.alive(this.pid)) return;
+    // A child of this process reports its own exit, with the signal or code: a liveness check
+    // between the death and that report would see a zombie and record the reason as "gone".
+    if (this.exitReason === undefined && (this.child !== undefined || this.ops.alive(this.pid))) return;
     this.died(this.exitReason ?? 'gone');
   }
 
