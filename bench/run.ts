@@ -12,6 +12,7 @@
  *   npm run bench -- memory [--keys 1000,100000,1000000] [--events 1000000]   worker and Redis memory against distinct keys (bench/memory.ts)
  *   npm run bench -- proxy [--rounds 2]   the fault proxies' own cost: p99 at 10,000 ev/s and the max rate, alternated (bench/proxy-cost.ts)
  *   npm run bench -- tracing [--rounds 3] [--rate 3000] [--max-time 120s]   CPU and max rate with tracing off, at 1% and at 100%, alternated; one batch's span tree (bench/trace-cost.ts)
+ *   npm run bench -- detection [--seeds 1,2,3] [--events 200000]   the default pipeline's detection quality per seed (bench/detection.ts)
  *   npm run bench -- tracing-drain [--rounds 10] [--events 1000000]   the rate at which the workers drain a backlog, tracing off, 1%, 100%, alternated (bench/trace-drain.ts)
  *   npm run bench -- tracing-instructions [--events 400000] [--rounds 3] [--pipeline passthrough]   instructions per event (callgrind) of the producer and a worker, tracing off, 1%, 100% (bench/trace-instructions.ts)
  *   npm run bench -- health [--rate N] [--calls 20] [--rounds 2] [--cli PATH ...]   health --json under load (bench/health.ts)
@@ -39,6 +40,7 @@ import { benchPeers } from './peers.js';
 import { benchProxyCost } from './proxy-cost.js';
 import { benchSummary } from './summary.js';
 import { benchTraceCost } from './trace-cost.js';
+import { benchDetection } from './detection.js';
 import { benchTraceDrain } from './trace-drain.js';
 import { benchTraceInstructions } from './trace-instructions.js';
 
@@ -173,6 +175,7 @@ async function main(): Promise<void> {
       cli: { type: 'string', multiple: true },
       keys: { type: 'string' },
       'max-time': { type: 'string' },
+      seeds: { type: 'string' },
     },
   });
   const what = positionals[0] ?? 'summary';
@@ -196,6 +199,12 @@ async function main(): Promise<void> {
       rounds: Number(values.rounds ?? 3),
       pipeline: values.pipeline ?? 'passthrough',
       port: Number(values.port ?? 26_500),
+    });
+  if (what === 'detection')
+    return benchDetection({
+      seeds: (values.seeds ?? '1,2,3').split(',').map(Number),
+      events: Number(values.events ?? 200_000),
+      port: Number(values.port ?? 28_100),
     });
   if (what === 'tracing-drain')
     return benchTraceDrain({
@@ -223,7 +232,7 @@ async function main(): Promise<void> {
   }
   if (what !== 'throughput' && what !== 'pipeline')
     throw new Error(
-      `unknown benchmark "${what}" (known: summary, throughput, pipeline, ml, peers, http, health, memory, proxy, tracing, tracing-drain, tracing-instructions)`,
+      `unknown benchmark "${what}" (known: summary, detection, throughput, pipeline, ml, peers, http, health, memory, proxy, tracing, tracing-drain, tracing-instructions)`,
     );
   const pipeline = values.pipeline ?? (what === 'pipeline' ? 'default' : 'passthrough');
   const metric = pipeline !== 'passthrough';
@@ -249,7 +258,7 @@ async function main(): Promise<void> {
     if (r.quality) {
       const q = r.quality;
       console.log(
-        `  detection: precision ${q.precision}, recall ${q.recall}, F1 ${q.f1}, ROC AUC ${q.auc} (${q.anomalies} anomalies; ${q.unscored} events unscored while keys warmed up / before the first model)`,
+        `  detection: precision ${q.precision}, recall ${q.recall}, F1 ${q.f1}, ROC AUC ${q.auc} (${q.anomalies} anomalies; ${q.unscored} events unscored: their key had too few values for a z-score)`,
       );
       console.log(
         `  recall by kind: ${Object.entries(q.recallByKind)
