@@ -12,9 +12,10 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { cliEntry } from '../src/embedded/cli-entry.js';
-import { findRedisServer, startNode, stopNode } from '../src/embedded/redis-server.js';
+import { stopNode } from '../src/embedded/redis-server.js';
 import type { DetectionQuality } from '../src/workload/detection-quality.js';
 import { cliJson } from './cli-json.js';
+import { startStandaloneRedis } from './standalone-redis.js';
 
 const WORKERS = 2;
 
@@ -22,16 +23,7 @@ export async function benchDetection(o: { seeds: number[]; events: number; port:
   const rows: { seed: number; q: DetectionQuality }[] = [];
   for (const seed of o.seeds) {
     const dir = mkdtempSync(join(tmpdir(), 'streamctl-detection-'));
-    const redis = await startNode({
-      bin: findRedisServer(undefined, process.env.PATH),
-      port: o.port,
-      dir,
-      cluster: false,
-      persist: false,
-      nodeTimeoutMs: 2000,
-      detached: false,
-    });
-    const url = `redis://127.0.0.1:${o.port}`;
+    const { node: redis, url } = await startStandaloneRedis(o.port, dir);
     const ns = `detection-${seed}`;
     const workers: ChildProcess[] = [];
     try {

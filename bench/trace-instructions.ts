@@ -22,7 +22,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { cliEntry } from '../src/embedded/cli-entry.js';
-import { findRedisServer, startNode, stopNode } from '../src/embedded/redis-server.js';
+import { stopNode } from '../src/embedded/redis-server.js';
 import { workerNodeFlags } from '../src/embedded/worker-heap.js';
 import { stageBacklog } from '../src/pipeline/backlog.js';
 import { BUILTIN_PIPELINES } from '../src/pipeline/definition.js';
@@ -31,6 +31,7 @@ import { createRedisFactory } from '../src/redis/connection.js';
 import { parseRedisUrls } from '../src/redis/endpoint.js';
 import { sleep, waitFor } from '../src/wait.js';
 import { startSink } from './otlp-sink-process.js';
+import { startStandaloneRedis } from './standalone-redis.js';
 
 type Mode = 'off' | '1%' | '100%';
 const MODES: Mode[] = ['off', '1%', '100%'];
@@ -58,16 +59,7 @@ export async function benchTraceInstructions(o: {
   if (spawnSync('valgrind', ['--version']).status !== 0)
     throw new Error('valgrind is not installed (Debian: apt-get install valgrind)');
   const dir = mkdtempSync(join(tmpdir(), 'streamctl-trace-instr-'));
-  const redis = await startNode({
-    bin: findRedisServer(undefined, process.env.PATH),
-    port: o.port,
-    dir,
-    cluster: false,
-    persist: false,
-    nodeTimeoutMs: 2000,
-    detached: false,
-  });
-  const url = `redis://127.0.0.1:${o.port}`;
+  const { node: redis, url } = await startStandaloneRedis(o.port, dir);
   const conn = await createRedisFactory().open({ endpoints: parseRedisUrls(url), source: '--redis' });
   const sink = await startSink(dir, undefined);
   const stage = BUILTIN_PIPELINES[o.pipeline]!.stages[0]!.name;

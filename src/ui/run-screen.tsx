@@ -1,10 +1,8 @@
 import { Box, Text } from 'ink';
 import { Feed } from './feed.js';
-import { LatencyChart } from './latency-chart.js';
-import { NodesTable } from './nodes-table.js';
+import { PipelinePanels, pipelinePanelsHeight } from './pipeline-panels.js';
 import { RunHeader } from './run-header.js';
 import type { RunStatus } from './run-status.js';
-import { StagesTable } from './stages-table.js';
 import type { TopView } from './top-view.js';
 
 /** What a run's screen shows at one moment, from plain props. */
@@ -24,23 +22,12 @@ export interface RunScreenProps {
 
 /** A long run's screen: its header, then `top`'s stages, nodes and latency panels, then its own lines. */
 export function RunScreen(p: RunScreenProps) {
-  const sparkWidth = Math.max(10, Math.min(60, p.columns - 62));
-  const used =
-    3 + (p.status.gates ? 1 : 0) + (p.view.stages.length || 1) + 1 + 4 + (p.nodes ? p.view.nodes.length + 2 : 0) + 2;
+  // The header, the panels, the feed's margin and title.
+  const used = 2 + (p.status.gates ? 1 : 0) + pipelinePanelsHeight(p.view, p.nodes) + 2;
   return (
     <Box flexDirection="column" width={p.columns}>
       <RunHeader status={p.status} now={p.now} width={p.columns} color={p.color} />
-      <Box marginTop={1}>
-        <StagesTable stages={p.view.stages} sparkWidth={sparkWidth} color={p.color} />
-      </Box>
-      {p.nodes ? (
-        <Box marginTop={1}>
-          <NodesTable nodes={p.view.nodes} barWidth={Math.max(8, Math.min(20, p.columns - 70))} color={p.color} />
-        </Box>
-      ) : null}
-      <Box marginTop={1}>
-        <LatencyChart points={p.view.latency} width={Math.max(20, Math.min(60, p.columns - 20))} color={p.color} />
-      </Box>
+      <PipelinePanels view={p.view} columns={p.columns} color={p.color} nodes={p.nodes} />
       <Box marginTop={1}>
         <Feed
           title="RUN"

@@ -1,10 +1,8 @@
 import { Box } from 'ink';
 import { AlertsFeed } from './alerts-feed.js';
 import { EventsFeed } from './events-feed.js';
-import { LatencyChart } from './latency-chart.js';
 import { Header } from './header.js';
-import { NodesTable } from './nodes-table.js';
-import { StagesTable } from './stages-table.js';
+import { PipelinePanels, pipelinePanelsHeight } from './pipeline-panels.js';
 import type { TopView } from './top-view.js';
 
 /** The panel the arrows scroll. */
@@ -23,9 +21,8 @@ export interface ScreenProps {
 
 /** The `top` screen: header, stages, nodes, latency, events and alerts; sized to `columns` x `rows` (80x24 at least). */
 export function TopScreen(p: ScreenProps) {
-  const sparkWidth = Math.max(10, Math.min(60, p.columns - 62));
-  const used =
-    2 + Math.min(2, p.view.problems.length) + (p.view.stages.length || 1) + 1 + 4 + p.view.nodes.length + 1 + 3;
+  // The header, the panels, the feeds' margin and titles.
+  const used = 1 + Math.min(2, p.view.problems.length) + pipelinePanelsHeight(p.view, true) + 2;
   const feedHeight = Math.max(2, p.rows - used);
   const wide = p.columns >= 120;
   // Side by side when wide, else one above the other, sharing the height.
@@ -38,15 +35,7 @@ export function TopScreen(p: ScreenProps) {
   return (
     <Box flexDirection="column" width={p.columns}>
       <Header view={p.view} paused={p.paused} color={p.color} />
-      <Box marginTop={1}>
-        <StagesTable stages={p.view.stages} sparkWidth={sparkWidth} color={p.color} />
-      </Box>
-      <Box marginTop={1}>
-        <NodesTable nodes={p.view.nodes} barWidth={Math.max(8, Math.min(20, p.columns - 70))} color={p.color} />
-      </Box>
-      <Box marginTop={1}>
-        <LatencyChart points={p.view.latency} width={Math.max(20, Math.min(60, p.columns - 20))} color={p.color} />
-      </Box>
+      <PipelinePanels view={p.view} columns={p.columns} color={p.color} nodes />
       <Box marginTop={1} flexDirection={wide ? 'row' : 'column'}>
         <Box width={wide ? Math.floor(p.columns / 2) : p.columns} paddingRight={wide ? 2 : 0}>
           <EventsFeed events={p.view.events} {...feed('events', Math.floor)} />

@@ -266,7 +266,8 @@ export function detect(params: Record<string, unknown>): Stage {
         const record = isMetricRecord(e.data);
         // Metric records from enrich are read and written in place; JSON from a user's stage works too.
         const d = record ? undefined : (JSON.parse(e.data.toString()) as Record<string, unknown>);
-        const f = features(d ?? recordFeatures(e.data));
+        const read = d ?? recordFeatures(e.data);
+        const f = features(read);
         if (f) {
           sh.add(f);
           sh.trainNow();
@@ -282,7 +283,7 @@ export function detect(params: Record<string, unknown>): Stage {
           model = sh.model!;
           anomaly = isAnomaly(score, model.m.threshold);
         } else {
-          const z = fallbackScore(d ?? recordFeatures(e.data));
+          const z = fallbackScore(read);
           if (z !== undefined) {
             score = z;
             source = 'zscore';
