@@ -3,6 +3,7 @@ import type { StreamEvent } from '../src/pipeline/codec.js';
 import type { Stage, StageContext } from '../src/pipeline/stage.js';
 import { enrich } from '../src/pipeline/stages/enrich.js';
 import { decodeMetricRecord } from '../src/pipeline/stages/metric-record.js';
+import { SPREAD_ENTRY } from '../src/pipeline/stages/spread-prior.js';
 import { ByteReader, ByteWriter, isJsonEntry } from '../src/pipeline/stages/state-bytes.js';
 import { stageContext } from './helpers/stage.js';
 
@@ -77,7 +78,8 @@ describe('enrich key statistics entries', () => {
     const first = enrich(params);
     await feed(first, before);
     const saved = entries(first);
-    expect([...saved.keys()]).toEqual([KEY]);
+    // The key's statistics, and its type's spread (which scores a warming-up key).
+    expect([...saved.keys()]).toEqual([KEY, `${SPREAD_ENTRY}cpu`]);
     expect(isJsonEntry(saved.get(KEY)!)).toBe(false);
     const second = loaded(saved);
     const expected: Buffer[] = [];
@@ -115,5 +117,10 @@ describe('enrich key statistics entries', () => {
     const load = (value: Buffer) => () => enrich(params).state!.load(new Map([[KEY, value]]), ctx);
     expect(load(Buffer.concat([Buffer.from([9]), entry.subarray(1)]))).toThrow(/unknown format 9/);
     expect(load(entry.subarray(0, entry.length - 1))).toThrow(/truncated/);
+    const spread = entries(stage).get(`${SPREAD_ENTRY}cpu`) ?? new ByteWriter().u8(1).f64(0.03).f64(10).take();
+    const loadSpread = (value: Buffer) => () =>
+      enrich(params).state!.load(new Map([[`${SPREAD_ENTRY}cpu`, value]]), ctx);
+    expect(loadSpread(Buffer.concat([Buffer.from([9]), spread.subarray(1)]))).toThrow(/unknown format 9/);
+    expect(loadSpread(spread.subarray(0, spread.length - 1))).toThrow(/truncated/);
   });
 });

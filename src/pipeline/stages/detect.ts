@@ -30,6 +30,12 @@ export interface DetectParams {
    * (|z|, source `zscore`) and flagged at or above this many standard deviations.
    */
   fallbackSigma: number;
+  /**
+   * The forest flags an event only when its |z| is at least this many standard deviations: a value
+   * ordinary for its key is no anomaly, however unusual its change from the last one (the change is
+   * the noisier feature, and the forest's threshold alone moves with the share it was calibrated at).
+   */
+  minSigma: number;
 }
 
 export const DETECT_DEFAULTS: DetectParams = {
@@ -43,7 +49,8 @@ export const DETECT_DEFAULTS: DetectParams = {
   seed: 1,
   refreshMs: 1000,
   calibration: 40_960,
-  fallbackSigma: 4,
+  fallbackSigma: 4.5,
+  minSigma: 3.5,
 };
 
 /**
@@ -281,7 +288,7 @@ export function detect(params: Record<string, unknown>): Stage {
           sh.addScore(score);
           sh.calibrateNow();
           model = sh.model!;
-          anomaly = isAnomaly(score, model.m.threshold);
+          anomaly = isAnomaly(score, model.m.threshold) && Math.abs(f[0]) >= p.minSigma;
         } else {
           const z = fallbackScore(read);
           if (z !== undefined) {

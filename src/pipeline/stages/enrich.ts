@@ -1,6 +1,7 @@
 import { DEGRADED, type Stage } from '../stage.js';
 import { decodeMetricRecord, encodeMetricRecord, isMetricRecord } from './metric-record.js';
 import { KeyTimeHeap, type KeyTimeNode } from './key-time-heap.js';
+import { SpreadPrior } from './spread-prior.js';
 import { ByteReader, ByteWriter, isJsonEntry } from './state-bytes.js';
 
 const NO_REF = Buffer.alloc(0);
@@ -35,9 +36,13 @@ export interface EnrichParams {
   warmup: number;
   /**
    * Events of a key from which, during its warm-up, a z-score is given from the mean and standard
-   * deviation of the values so far (detection scores it with its fallback until the key is ready).
+   * deviation of its values alone (detection scores it with its fallback until the key is ready).
+   * Before that, from its second value, the z-score uses its type's spread (`SpreadPrior`) once
+   * known, weighted as `priorWeight` values against the key's own.
    */
   minHistory: number;
+  /** How many of a key's own values the type's spread counts as, while the key warms up. */
+  priorWeight: number;
   /** |z| above which a value is an outlier and does not move the statistics. */
   outlier: number;
   /** Consecutive outliers after which the key's level is taken to have shifted... */
@@ -61,10 +66,12 @@ export const ENRICH_DEFAULTS: EnrichParams = {
   alpha: 0.05,
   warmup: 20,
   minHistory: 8,
+  priorWeight: 4,
   outlier: 4,
   shiftAfter: 3,
   shiftSpread: 1.5,
-  probation: 50,
+  // A burst taken for a shift is over within a few events; a level that moves back later is a shift of its own.
+  probation: 10,
   // An hour: statistics of a key silent that long describe a level that has likely moved on, and
   // the warm-up to rebuild them takes `warmup` events.
   keyIdle: 3_600_000,
@@ -141,19 +148,51 @@ function decodeKeyStats(entry: Buffer): StoredStats {
 }
 
 /**
+ * The standard deviation a warming-up key's next value is scored with: its type's spread at the
+ * key's level (`priorCv`) weighted as `priorWeight` values against the key's own sum of squares,
+ * and widened by the uncertainty of a mean of few values; without a prior, the key's own once it
+ * has `minHistory` values; else 0 (no z-score).
+ */
+function warmupStd(s: KeyStats, p: EnrichParams, priorCv: number | undefined): number {
+  if (priorCv !== undefined && s.n >= 1 && s.mean !== 0) {
+    const prior = priorCv * Math.abs(s.mean);
+    const ss = s.n >= 2 ? s.v : 0;
+    return Math.sqrt(((ss + p.priorWeight * prior * prior) / (s.n - 1 + p.priorWeight)) * (1 + 1 / s.n));
+  }
+  return s.n >= p.minHistory ? Math.sqrt(s.v / (s.n - 1)) : 0;
+}
+
+/** A warming-up key whose values moved away: its warm-up starts again from the values that moved. */
+function restartWarmup(s: KeyStats, value: number): void {
+  s.n = 0;
+  s.mean = 0;
+  s.v = 0;
+  for (const x of s.recent) {
+    s.n++;
+    const d = x - s.mean;
+    s.mean += d / s.n;
+    s.v += d * (x - s.mean);
+  }
+  s.last = value;
+  s.out = 0;
+  s.recent = [];
+}
+
+/**
  * Updates a key's statistics with `value` and returns its z-score and delta against the state
  * before the update. Outliers leave the statistics alone (a spike must not drag the mean), unless
  * `shiftAfter` of them come in a row: then the level moved and the statistics restart there.
+ * `priorCv`, the relative spread of the key's type, gives a z-score from a key's second value.
  */
 export function observe(
   s: KeyStats,
   value: number,
   p: EnrichParams,
+  priorCv?: number,
 ): { z: number; delta: number; std: number; mean: number; ready: boolean } {
   const warm = s.n >= p.warmup;
   const ready = warm;
-  // During the warm-up, a z-score from the values so far once there are enough of them.
-  const std = warm ? Math.sqrt(s.v) : s.n >= p.minHistory ? Math.sqrt(s.v / (s.n - 1)) : 0;
+  const std = warm ? Math.sqrt(s.v) : warmupStd(s, p, priorCv);
   let z = std > 0 ? (value - s.mean) / std : 0;
   if (s.probation && s.prev !== undefined && std > 0) {
     // Values back at the old level soon after a shift: it was a burst, not a shift. Undo it.
@@ -169,6 +208,15 @@ export function observe(
   // The change from the last normal value: after a spike, the next normal value is no change.
   const delta = s.n > 0 ? value - s.last : 0;
   if (!warm) {
+    // As for a ready key: an outlier does not move the statistics, and outliers in a row restart them.
+    if (std > 0 && Math.abs(z) > p.outlier) {
+      s.out++;
+      s.recent.push(value);
+      if (s.out >= p.shiftAfter) restartWarmup(s, value);
+      return { z, delta, std, mean, ready };
+    }
+    s.out = 0;
+    if (s.recent.length > 0) s.recent = [];
     s.last = value;
     s.n++;
     const d = value - s.mean;
@@ -229,12 +277,16 @@ function eventTime(time: unknown, ts: number): number {
  * entry of its own: the key with the largest time is never the one dropped, so it is the largest
  * time of the entries.
  *
+ * Beside the keys' entries, one per metric type holds the type's spread (`SpreadPrior`), which
+ * gives a warming-up key a z-score from its second value.
+ *
  * Entries of earlier versions have no time: they count as seen at the watermark of the entries
  * that have one, or, when none has, at the time of the first event after the load; they are
  * rewritten with that time at the next commit.
  */
 export function enrich(params: Record<string, unknown>): Stage {
   const p = enrichParams(params);
+  const spread = new SpreadPrior();
   let heap = new KeyTimeHeap<KeyStats>();
   // Keys whose statistics changed since the last commit: one state entry per key.
   const dirty = new Set<string>();
@@ -295,9 +347,13 @@ export function enrich(params: Record<string, unknown>): Stage {
           dirty.add(e.key);
         }
         const s = node.value;
-        const o = Number.isFinite(value)
-          ? observe(s, value, p)
-          : { z: 0, delta: 0, std: 0, mean: s.mean, ready: false };
+        const type = typeof d.type === 'string' ? d.type : '';
+        let o: ReturnType<typeof observe>;
+        if (Number.isFinite(value)) {
+          const cv = s.n < p.warmup ? spread.cv(type) : undefined;
+          spread.learn(type, value, s.mean, s.n);
+          o = observe(s, value, p, cv);
+        } else o = { z: 0, delta: 0, std: 0, mean: s.mean, ready: false };
         // After every event the state is as a load of it would make it: a late event of a new key
         // can be idle already, or the one seen least recently, and go at once.
         evictIdle();
@@ -309,7 +365,7 @@ export function enrich(params: Record<string, unknown>): Stage {
           refBytes.set(ref, refBuf);
         }
         const data = encodeMetricRecord({
-          type: typeof d.type === 'string' ? d.type : '',
+          type,
           value,
           time: Number(d.time ?? e.ts),
           ready: o.ready,
@@ -335,6 +391,7 @@ export function enrich(params: Record<string, unknown>): Stage {
           const node = heap.get(key)!;
           set.push([key, encodeKeyStats(node.value, node.time, writer)]);
         }
+        set.push(...spread.changes(writer));
         const del = [...gone];
         dirty.clear();
         gone.clear();
@@ -346,7 +403,9 @@ export function enrich(params: Record<string, unknown>): Stage {
         heap = new KeyTimeHeap();
         untimed = [];
         watermark = undefined;
+        spread.clear();
         for (const [key, value] of entries ?? []) {
+          if (spread.load(key, value)) continue;
           const { stats, time } = decodeKeyStats(value);
           if (time === undefined) untimed.push([key, stats]);
           else {
