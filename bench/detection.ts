@@ -69,6 +69,11 @@ export async function benchDetection(o: { seeds: number[]; events: number; port:
       console.log(
         `seed ${seed}: precision ${q.precision}  recall ${q.recall}  forest AUC ${q.auc}  unscored ${q.unscored} (${((100 * q.unscored) / q.events).toFixed(2)}%)  (${src})`,
       );
+      console.log(
+        `  recall by kind: ${Object.entries(q.recallByKind)
+          .map(([kind, k]) => `${kind} ${k.recall} (${k.detected}/${k.anomalies})`)
+          .join(', ')}`,
+      );
     } finally {
       for (const w of workers) w.kill('SIGTERM');
       await Promise.all(workers.map((w) => new Promise((r) => (w.exitCode !== null ? r(null) : w.once('exit', r)))));
