@@ -910,6 +910,27 @@ describe('cep rules schema', () => {
     expect(DEFAULT_RULES[3]).toMatchObject({ kind: 'absence', window: 120_000, where: [] });
   });
 
+  it('`for` names ground-truth kinds; it is optional and changes neither the alerts nor the state', () => {
+    const plain = { name: 'burst', kind: 'count', where: { anomaly: true }, min: 2, window: '60s' } as const;
+    const [none] = cepRulesSchema.parse([plain]);
+    expect(none).not.toHaveProperty('for');
+    const aimed = rules({ ...plain, for: ['level_shift', 'error_burst'] });
+    expect(aimed[0]!.for).toEqual(['level_shift', 'error_burst']);
+    const events = [anomaly('a1', 'a', 0), anomaly('a2', 'a', S), anomaly('b1', 'b', 2 * S)];
+    const a = run(aimed, [events]);
+    const b = run([none!], [events]);
+    expect(ids(a.alerts)).toEqual(['burst|a|0|1000']);
+    expect(a.alerts).toEqual(b.alerts);
+    // State saved without `for` loads under the rule with it: the same definition as far as firing goes.
+    const saved = new CepEngine([none!]);
+    saved.process([anomaly('a1', 'a', 0), ev('x', 'b', 6 * S)]);
+    const loaded = new CepEngine(aimed);
+    loaded.restore(saved.snapshot());
+    expect(loaded.stats().states).toBe(1);
+    for (const bad of [[], [''], ['two words'], 'spike', [1]])
+      expect(cepRulesSchema.safeParse([{ ...plain, for: bad }]).success, JSON.stringify(bad)).toBe(false);
+  });
+
   it.each([
     [1500, 1500],
     ['1500ms', 1500],

@@ -206,7 +206,7 @@ describe('metricWorkload', () => {
       const { kind, episode } = e.truth;
       if (!e.truth.anomaly) {
         if (episode !== undefined) problems.push(`event ${i}: a normal event in episode ${episode}`);
-      } else if (p?.kind === kind) {
+      } else if (p && p.kind === kind) {
         if (episode !== p.episode) problems.push(`event ${i}: ${kind} continues episode ${p.episode}, got ${episode}`);
       } else if (episode !== ++last) {
         problems.push(`event ${i}: ${kind} starts episode ${last}, got ${episode}`);

@@ -19,6 +19,9 @@ export type CepOp = (typeof CEP_OPS)[number];
 /** Rule names end up in alert ids (`rule|key|start|end`), so they hold no `|`. */
 const RULE_NAME = /^[A-Za-z][A-Za-z0-9_.-]{0,63}$/;
 
+/** A kind of the events' ground truth, as `metricWorkload` writes them (`spike`, `error_burst`, ...). */
+const KIND_NAME = /^[A-Za-z0-9_.-]{1,64}$/;
+
 const MAX_LATENESS = 3_600_000;
 const MAX_WINDOW = 7 * 24 * 3_600_000;
 
@@ -97,6 +100,15 @@ const common = {
   lateness: msDuration({ max: MAX_LATENESS }).default(5_000),
   /** No second alert of the rule for the same key within this long after one (default: the window). */
   cooldown: msDuration({ max: MAX_WINDOW }).optional(),
+  for: z
+    .array(z.string().regex(KIND_NAME, 'a ground-truth kind name: letters, digits, _, . or -'))
+    .min(1)
+    .max(64)
+    .optional()
+    .describe(
+      'The ground-truth anomaly kinds the rule is meant to find (e.g. [error_burst, level_shift]), for judging its ' +
+        'alerts (`streamctl verify`); default every kind. It changes nothing in how the rule fires.',
+    ),
 };
 
 const countSchema = z.strictObject({
@@ -132,8 +144,14 @@ const absenceSchema = z.strictObject({
   window: msDuration({ positive: true, max: MAX_WINDOW }),
 });
 
+/** What a rule is for: judging its alerts, not firing them. */
+interface CepRuleTarget {
+  /** The ground-truth kinds the rule is meant to find; undefined: every kind. */
+  for?: string[];
+}
+
 /** A count rule: at least `min` matching events of a key within `window`. */
-export interface CepCountRule {
+export interface CepCountRule extends CepRuleTarget {
   kind: 'count';
   name: string;
   lateness: number;
@@ -144,7 +162,7 @@ export interface CepCountRule {
 }
 
 /** A sequence rule: an event matching `first`, then (strictly later) one matching `second` within `within`. */
-export interface CepSequenceRule {
+export interface CepSequenceRule extends CepRuleTarget {
   kind: 'sequence';
   name: string;
   lateness: number;
@@ -155,7 +173,7 @@ export interface CepSequenceRule {
 }
 
 /** A trend rule: `length` consecutive strictly increasing `field` values of a key's matching events. */
-export interface CepTrendRule {
+export interface CepTrendRule extends CepRuleTarget {
   kind: 'trend';
   name: string;
   lateness: number;
@@ -167,7 +185,7 @@ export interface CepTrendRule {
 }
 
 /** An absence rule: a key seen before has no matching event for longer than `window`. */
-export interface CepAbsenceRule {
+export interface CepAbsenceRule extends CepRuleTarget {
   kind: 'absence';
   name: string;
   lateness: number;
@@ -183,9 +201,11 @@ export type CepRule = CepCountRule | CepSequenceRule | CepTrendRule | CepAbsence
 const cepRuleSchema = z
   .discriminatedUnion('kind', [countSchema, sequenceSchema, trendSchema, absenceSchema])
   .transform((r): CepRule => {
+    const target = r.for ? { for: r.for } : {};
     switch (r.kind) {
       case 'count':
         return {
+          ...target,
           kind: r.kind,
           name: r.name,
           lateness: r.lateness,
@@ -196,6 +216,7 @@ const cepRuleSchema = z
         };
       case 'sequence':
         return {
+          ...target,
           kind: r.kind,
           name: r.name,
           lateness: r.lateness,
@@ -207,6 +228,7 @@ const cepRuleSchema = z
       case 'trend':
         // A run restarts after each match, so repeats need no cooldown by default.
         return {
+          ...target,
           kind: r.kind,
           name: r.name,
           lateness: r.lateness,
@@ -218,6 +240,7 @@ const cepRuleSchema = z
         };
       case 'absence':
         return {
+          ...target,
           kind: r.kind,
           name: r.name,
           lateness: r.lateness,
