@@ -267,22 +267,29 @@ export const cepRulesSchema = z
     });
   });
 
-/** The rules of a cep stage whose pipeline file gives none: for scored metric events with anomaly flags. */
+/**
+ * The rules of a cep stage whose pipeline file gives none: for scored metric events with anomaly flags. Each is judged by
+ * `streamctl verify` against the anomaly episodes of the kinds it is `for`; the README has its figures.
+ */
 const DEFAULT_RULE_INPUTS: readonly CepRuleInput[] = [
-  // Three anomalies of a key within a minute: a burst, not a blip.
-  { name: 'anomaly-burst', kind: 'count', where: { anomaly: true }, min: 3, window: '60s' },
-  // An anomaly, then the key's error count goes up within 30s: the spike hurts.
+  // A key flagged twice within 10s: an anomaly that lasts (a level shift, an error burst), not a one-event blip.
   {
-    name: 'anomaly-then-errors',
-    kind: 'sequence',
-    first: { anomaly: true },
-    second: [{ type: 'errors' }, { field: 'value', op: '>', value: 0 }],
-    within: '30s',
+    name: 'anomaly-burst',
+    kind: 'count',
+    where: { anomaly: true },
+    min: 2,
+    window: '10s',
+    for: ['level_shift', 'error_burst'],
   },
-  // Latency rising five times in a row.
-  { name: 'latency-rising', kind: 'trend', where: { type: 'latency' }, length: 5 },
-  // A key that went quiet for two minutes.
-  { name: 'key-silent', kind: 'absence', window: '120s' },
+  // An errors key flagged, then a count beyond where a level shift goes (z > 10) within 10s: an error burst.
+  {
+    name: 'error-burst',
+    kind: 'sequence',
+    first: [{ type: 'errors' }, { anomaly: true }],
+    second: [{ type: 'errors' }, { field: 'z', op: '>', value: 10 }],
+    within: '10s',
+    for: ['error_burst'],
+  },
 ];
 
 export const DEFAULT_RULES: readonly CepRule[] = cepRulesSchema.parse(DEFAULT_RULE_INPUTS);
