@@ -39,6 +39,19 @@ const SEQUENCE = rules({
 });
 const TREND = rules({ name: 'rising', kind: 'trend', where: { type: 'latency' }, length: 4, maxGap: '60s' });
 const ABSENCE = rules({ name: 'silent', kind: 'absence', window: '120s' });
+/** A rule of every kind, for what must hold whatever the kinds. */
+const ALL_KINDS = rules(
+  { name: 'burst', kind: 'count', where: { anomaly: true }, min: 3, window: '60s' },
+  {
+    name: 'then-errors',
+    kind: 'sequence',
+    first: { anomaly: true },
+    second: [{ type: 'errors' }, { field: 'value', op: '>', value: 0 }],
+    within: '30s',
+  },
+  { name: 'rising', kind: 'trend', where: { type: 'latency' }, length: 5 },
+  { name: 'silent', kind: 'absence', window: '120s' },
+);
 
 /**
  * Feeds the batches to a fresh engine, then a tick event at `until` (default: a day after the last
@@ -493,7 +506,7 @@ function workload(n: number, seed: number): CepEvent[] {
 describe('cep engine: event time', () => {
   it('out-of-order events within lateness give the same alerts and state as in order', () => {
     const events = workload(600, 7);
-    const inOrder = run(DEFAULT_RULES, [events]);
+    const inOrder = run(ALL_KINDS, [events]);
     const kinds = new Set(inOrder.alerts.map((a) => a.kind));
     expect([...kinds].sort()).toEqual(['absence', 'count', 'sequence', 'trend']);
     for (const seed of [1, 2, 3]) {
@@ -503,12 +516,12 @@ describe('cep engine: event time', () => {
         const batches = Array.from({ length: Math.ceil(shuffled.length / batch) }, (_, i) =>
           shuffled.slice(i * batch, (i + 1) * batch),
         );
-        const r = run(DEFAULT_RULES, batches);
+        const r = run(ALL_KINDS, batches);
         expect(r.engine.stats().lateDropped).toEqual({
-          'anomaly-burst': 0,
-          'anomaly-then-errors': 0,
-          'latency-rising': 0,
-          'key-silent': 0,
+          burst: 0,
+          'then-errors': 0,
+          rising: 0,
+          silent: 0,
         });
         expect(r.alerts).toEqual(inOrder.alerts);
         expect(r.engine.snapshot().toString()).toBe(inOrder.engine.snapshot().toString());
@@ -589,8 +602,8 @@ describe('cep engine: event time', () => {
 
   it('same events in the same order: the same alerts and the same snapshot bytes', () => {
     const events = workload(300, 11);
-    const a = run(DEFAULT_RULES, [events]);
-    const b = run(DEFAULT_RULES, [events]);
+    const a = run(ALL_KINDS, [events]);
+    const b = run(ALL_KINDS, [events]);
     expect(a.alerts.length).toBeGreaterThan(0);
     expect(b.alerts).toEqual(a.alerts);
     expect(b.engine.snapshot().equals(a.engine.snapshot())).toBe(true);
@@ -617,15 +630,15 @@ describe('cep engine: event time', () => {
 
 describe('cep engine: bounded state', () => {
   it('keeps per key per rule only what the rule needs, and nothing for keys idle past it', () => {
-    const engine = new CepEngine(DEFAULT_RULES);
+    const engine = new CepEngine(ALL_KINDS);
     const events: CepEvent[] = [];
     for (let i = 0; i < 2000; i++) events.push(anomaly(`a${i}`, `key-${i % 100}`, i * 100));
     engine.process(events);
     const snap = JSON.parse(engine.snapshot().toString()) as {
       rules: Record<string, { keys: [string, { m?: unknown[] }][] }>;
     };
-    for (const [, st] of snap.rules['anomaly-burst']!.keys) expect(st.m?.length ?? 0).toBeLessThanOrEqual(3);
-    expect(snap.rules['anomaly-then-errors']!.keys.every(([, st]) => (st.m?.length ?? 0) <= 2)).toBe(true);
+    for (const [, st] of snap.rules.burst!.keys) expect(st.m?.length ?? 0).toBeLessThanOrEqual(3);
+    expect(snap.rules['then-errors']!.keys.every(([, st]) => (st.m?.length ?? 0) <= 2)).toBe(true);
     expect(engine.stats().states).toBeGreaterThanOrEqual(100);
     // A day later nothing is left (the tick itself waits for the watermark)...
     engine.process([tick(86_400 * S)]);
@@ -642,7 +655,7 @@ const splitCases: { name: string; rules: readonly CepRule[]; events: CepEvent[];
   { name: 'sequence', rules: SEQUENCE, events: sequenceCases[8]!.events },
   { name: 'trend', rules: TREND, events: trendCases[7]!.events },
   { name: 'absence', rules: ABSENCE, events: absenceCases[6]!.events, until: 600 * S },
-  { name: 'out of order, default rules', rules: DEFAULT_RULES, events: jitter(workload(120, 5), 5 * S, 9) },
+  { name: 'out of order, a rule of every kind', rules: ALL_KINDS, events: jitter(workload(120, 5), 5 * S, 9) },
 ];
 
 /** The objects in `value` whose keys are not in code-unit order, by their path. */
@@ -677,7 +690,7 @@ describe('cep engine: snapshot and restore', () => {
   );
 
   it('the snapshot is canonical JSON (sorted keys) holding the waiting events', () => {
-    const engine = new CepEngine(DEFAULT_RULES);
+    const engine = new CepEngine(ALL_KINDS);
     engine.process([anomaly('a1', 'b', 10 * S), anomaly('a0', 'a', 9 * S), latency('l0', 'a', 1 * S, 3)]);
     const text = engine.snapshot().toString();
     expect(JSON.stringify(JSON.parse(text))).toBe(text);
@@ -764,7 +777,7 @@ describe('cep engine: entry state', () => {
   );
 
   it('a commit carries what the batch touched, not the whole state', () => {
-    const engine = new CepEngine(DEFAULT_RULES);
+    const engine = new CepEngine(ALL_KINDS);
     engine.load(undefined);
     // 50 keys, an event every 100 ms: the last one releases (5 s lateness) about one other.
     const events = Array.from({ length: 200 }, (_, i) => latency(`l${i}`, `key${i % 50}`, i * 100, i % 7));
@@ -782,7 +795,7 @@ describe('cep engine: entry state', () => {
   });
 
   it("every commit's counters entry holds the current counters, late drops included", () => {
-    const engine = new CepEngine(DEFAULT_RULES);
+    const engine = new CepEngine(ALL_KINDS);
     engine.load(undefined);
     const meta = () =>
       JSON.parse(
@@ -800,7 +813,7 @@ describe('cep engine: entry state', () => {
     engine.process([ev('a', 'k', 100 * S), ev('b', 'k', 101 * S)]);
     const first = meta();
     expect(first).toMatchObject({ v: 1, maxTime: 101 * S, watermark: 101 * S - 5 * S, duplicates: 0 });
-    expect(Object.keys(first.fps).sort()).toEqual(DEFAULT_RULES.map((r) => r.name).sort());
+    expect(Object.keys(first.fps).sort()).toEqual(ALL_KINDS.map((r) => r.name).sort());
     expect(Object.values(first.lateDropped).every((n) => n === 0)).toBe(true);
     // Two events far behind the newest: late for every rule.
     engine.process([ev('c', 'k', 50 * S), ev('d', 'k', 51 * S)]);
@@ -809,13 +822,13 @@ describe('cep engine: entry state', () => {
     expect(Object.values(second.lateDropped).every((n) => n === 2)).toBe(true);
     expect(second.nextChunk).toBeGreaterThanOrEqual(first.nextChunk);
     // What load reads back gives the same counters.
-    const again = new CepEngine(DEFAULT_RULES);
+    const again = new CepEngine(ALL_KINDS);
     again.load(new Map([['m', Buffer.from(JSON.stringify(second))]]));
     expect(again.stats().lateDropped).toEqual(engine.stats().lateDropped);
   });
 
   it('key states and pending chunks are binary; the JSON entries of earlier versions load to the same state', () => {
-    const engine = new CepEngine(DEFAULT_RULES);
+    const engine = new CepEngine(ALL_KINDS);
     engine.load(undefined);
     // Anomalies, latencies and errors of a few keys, some waiting for the watermark at the end.
     const events = Array.from({ length: 60 }, (_, i) =>
@@ -830,7 +843,7 @@ describe('cep engine: entry state', () => {
     const stateEntries = [...binary].filter(([n]) => n !== 'm');
     expect(stateEntries.some(([n]) => n.startsWith('k:')) && stateEntries.some(([n]) => n.startsWith('p:'))).toBe(true);
     for (const [name, value] of stateEntries) expect(value[0], name).toBe(1);
-    const loaded = new CepEngine(DEFAULT_RULES);
+    const loaded = new CepEngine(ALL_KINDS);
     loaded.load(binary);
     expect(loaded.snapshot().toString()).toBe(engine.snapshot().toString());
 
@@ -843,7 +856,7 @@ describe('cep engine: entry state', () => {
     for (const [rule, saved] of Object.entries(snap.rules))
       for (const [key, st] of saved.keys) json.set(`k:${rule}:${key}`, Buffer.from(JSON.stringify(st)));
     json.set('p:0', Buffer.from(JSON.stringify(snap.pending)));
-    const old = new CepEngine(DEFAULT_RULES);
+    const old = new CepEngine(ALL_KINDS);
     old.load(json);
     expect(old.snapshot().toString()).toBe(engine.snapshot().toString());
   });
@@ -888,26 +901,50 @@ describe('cep engine: entry state', () => {
 });
 
 describe('cep rules schema', () => {
-  it('DEFAULT_RULES: one of each kind, durations in ms, defaults filled in', () => {
-    expect(DEFAULT_RULES.map((r) => r.kind)).toEqual(['count', 'sequence', 'trend', 'absence']);
-    expect(DEFAULT_RULES[0]).toEqual({
-      kind: 'count',
-      name: 'anomaly-burst',
-      lateness: 5000,
-      cooldown: 60_000,
-      where: [{ anomaly: true }],
-      min: 3,
-      window: 60_000,
-    });
-    expect(DEFAULT_RULES[1]).toMatchObject({ kind: 'sequence', within: 30_000, cooldown: 30_000 });
-    expect(DEFAULT_RULES[2]).toMatchObject({
-      kind: 'trend',
-      length: 5,
-      field: 'value',
-      cooldown: 0,
-      where: [{ type: 'latency' }],
-    });
-    expect(DEFAULT_RULES[3]).toMatchObject({ kind: 'absence', window: 120_000, where: [] });
+  it('DEFAULT_RULES: durations in ms, defaults filled in, each saying what it is for', () => {
+    expect(DEFAULT_RULES).toEqual([
+      {
+        kind: 'count',
+        name: 'anomaly-burst',
+        lateness: 5000,
+        cooldown: 10_000,
+        where: [{ anomaly: true }],
+        min: 2,
+        window: 10_000,
+        for: ['level_shift', 'error_burst'],
+      },
+      {
+        kind: 'sequence',
+        name: 'error-burst',
+        lateness: 5000,
+        cooldown: 10_000,
+        first: [{ type: 'errors' }, { anomaly: true }],
+        second: [{ type: 'errors' }, { field: 'z', op: '>', value: 10 }],
+        within: 10_000,
+        for: ['error_burst'],
+      },
+    ]);
+  });
+
+  it('`for` names ground-truth kinds; it is optional and changes neither the alerts nor the state', () => {
+    const plain = { name: 'burst', kind: 'count', where: { anomaly: true }, min: 2, window: '60s' } as const;
+    const [none] = cepRulesSchema.parse([plain]);
+    expect(none).not.toHaveProperty('for');
+    const aimed = rules({ ...plain, for: ['level_shift', 'error_burst'] });
+    expect(aimed[0]!.for).toEqual(['level_shift', 'error_burst']);
+    const events = [anomaly('a1', 'a', 0), anomaly('a2', 'a', S), anomaly('b1', 'b', 2 * S)];
+    const a = run(aimed, [events]);
+    const b = run([none!], [events]);
+    expect(ids(a.alerts)).toEqual(['burst|a|0|1000']);
+    expect(a.alerts).toEqual(b.alerts);
+    // State saved without `for` loads under the rule with it: the same definition as far as firing goes.
+    const saved = new CepEngine([none!]);
+    saved.process([anomaly('a1', 'a', 0), ev('x', 'b', 6 * S)]);
+    const loaded = new CepEngine(aimed);
+    loaded.restore(saved.snapshot());
+    expect(loaded.stats().states).toBe(1);
+    for (const bad of [[], [''], ['two words'], 'spike', [1]])
+      expect(cepRulesSchema.safeParse([{ ...plain, for: bad }]).success, JSON.stringify(bad)).toBe(false);
   });
 
   it.each([

@@ -1,6 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AuditReport } from '../src/pipeline/audit.js';
 import type { DetectionQuality } from '../src/workload/detection-quality.js';
+import type { AlertQuality } from '../src/workload/alert-quality.js';
+import { DEFAULT_RULES } from '../src/pipeline/stages/cep/rules.js';
 import { runCli } from './helpers/cli.js';
 import { startWorker, stopWorkers, type WorkerProcess } from './helpers/pipeline.js';
 import { startRedis, type TestServer } from './helpers/redis.js';
@@ -49,7 +51,7 @@ describe('the default pipeline: enrich -> detect -> cep, fused', () => {
         '90s',
         '--json',
       ]);
-      const r = JSON.parse(verified.stdout) as AuditReport & { quality?: DetectionQuality };
+      const r = JSON.parse(verified.stdout) as AuditReport & { quality?: DetectionQuality; alerts?: AlertQuality };
       expect(r).toMatchObject({
         produced: 300000,
         delivered: 300000,
@@ -71,6 +73,20 @@ describe('the default pipeline: enrich -> detect -> cep, fused', () => {
       expect(q.unscored).toBeLessThan(0.01 * q.events);
       for (const kind of ['spike', 'drop', 'level_shift', 'error_burst'])
         expect(q.recallByKind[kind]!.anomalies).toBeGreaterThan(0);
+
+      // Each built-in rule against the episodes it is for. Bounds far below what the rules give (see the README), which a
+      // rule that no longer finds its episodes, or a broken judgement, misses.
+      const a = r.alerts!;
+      console.info(`alerts on 300,000 events: ${JSON.stringify(a)}`);
+      expect(a.rules.map((q) => q.rule)).toEqual(DEFAULT_RULES.map((rule) => rule.name));
+      for (const q of a.rules) {
+        expect(q.alerts, q.rule).toBeGreaterThan(20);
+        expect(q.precision, q.rule).toBeGreaterThanOrEqual(0.5);
+        expect(q.coverage, q.rule).toBeGreaterThanOrEqual(0.5);
+      }
+      expect(a.episodes).toBeGreaterThan(1000);
+      expect(a.coverage).toBeGreaterThan(0.15);
+      expect(a.otherRuns).toBe(0);
 
       const alerts = await runCli(['alerts', '--redis', server.url, '-n', ns, '--json']);
       const rules = new Set(

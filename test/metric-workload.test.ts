@@ -15,7 +15,7 @@ interface Parsed {
   type: string;
   value: number;
   time: number;
-  truth: { anomaly: boolean; kind?: string };
+  truth: { anomaly: boolean; kind?: string; episode?: number };
 }
 
 function take(n: number, opts: Parameters<typeof metricWorkload>[0]): MetricEvent[] {
@@ -72,6 +72,13 @@ describe('metricWorkload', () => {
       check(typeof j.truth === 'object' && typeof j.truth.anomaly === 'boolean', 'truth', i, e);
       check(JSON.stringify(j.truth) === JSON.stringify(e.truth), 'truth as returned', i, e);
       check(j.truth.anomaly ? KINDS.includes(j.truth.kind!) : !('kind' in j.truth), 'kind', i, e);
+      check(
+        Object.keys(j.truth).join() === (j.truth.anomaly ? 'anomaly,kind,episode' : 'anomaly'),
+        'truth members',
+        i,
+        e,
+      );
+      if (!j.truth.anomaly) check(e.data.toString().endsWith(',"truth":{"anomaly":false}}'), 'normal truth text', i, e);
       // One type per key.
       const t = typeOf.get(j.key);
       if (t === undefined) typeOf.set(j.key, j.type);
@@ -81,7 +88,7 @@ describe('metricWorkload', () => {
     expect(new Set(typeOf.values()).size).toBe(4);
     // The documented example layout.
     expect(events[0]!.data.toString()).toMatch(
-      /^\{"key":"host-\d{4}","type":"[a-z]+","value":[0-9.]+,"time":1700000000000,"truth":\{"anomaly":(false|true,"kind":"[a-z_]+")\}\}$/,
+      /^\{"key":"host-\d{4}","type":"[a-z]+","value":[0-9.]+,"time":1700000000000,"truth":\{"anomaly":(false|true,"kind":"[a-z_]+","episode":1)\}\}$/,
     );
   });
 
@@ -187,6 +194,65 @@ describe('metricWorkload', () => {
     for (const kind of KINDS) expect(checked.get(kind) ?? 0, kind).toBeGreaterThan(10);
   });
 
+  it('numbers episodes from 1 as they start: consecutive labelled events of a key and kind share one', () => {
+    // Checked against the definition, per key: the previous event's kind and episode.
+    const events = take(200_000, { keys: 40, seed: 12, anomalyRate: 0.05 });
+    const prev = new Map<string, { kind: string | undefined; episode: number | undefined }>();
+    const sizes = new Map<number, { kind: string; key: string; events: number; ended: boolean }>();
+    let last = 0;
+    const problems: string[] = [];
+    events.forEach((e, i) => {
+      const p = prev.get(e.key);
+      const { kind, episode } = e.truth;
+      if (!e.truth.anomaly) {
+        if (episode !== undefined) problems.push(`event ${i}: a normal event in episode ${episode}`);
+      } else if (p && p.kind === kind) {
+        if (episode !== p.episode) problems.push(`event ${i}: ${kind} continues episode ${p.episode}, got ${episode}`);
+      } else if (episode !== ++last) {
+        problems.push(`event ${i}: ${kind} starts episode ${last}, got ${episode}`);
+      }
+      if (p?.episode !== undefined && p.episode !== episode) sizes.get(p.episode)!.ended = true;
+      if (episode !== undefined) {
+        const s = sizes.get(episode) ?? { kind: kind!, key: e.key, events: 0, ended: false };
+        if (s.kind !== kind || s.key !== e.key) problems.push(`event ${i}: episode ${episode} of two keys or kinds`);
+        s.events++;
+        sizes.set(episode, s);
+      }
+      prev.set(e.key, { kind, episode });
+    });
+    expect(problems.slice(0, 10)).toEqual([]);
+    expect(last).toBeGreaterThan(1000);
+    expect(sizes.size).toBe(last);
+    // Episodes still going at the last event are cut short.
+    const byKind = (kind: string) => [...sizes.values()].filter((s) => s.kind === kind && s.ended).map((s) => s.events);
+    // A level shift labels 3 events; one straight back (a second shift at once) makes 6 in one episode.
+    const shifts = byKind('level_shift');
+    expect(shifts.filter((n) => n === LEVEL_SHIFT_LABELLED).length).toBeGreaterThan(100);
+    expect(shifts.every((n) => n % LEVEL_SHIFT_LABELLED === 0)).toBe(true);
+    // An error burst is 3..6 events, each length seen.
+    const bursts = byKind('error_burst');
+    for (const n of [3, 4, 5, 6]) expect(bursts.filter((b) => b === n).length, `bursts of ${n}`).toBeGreaterThan(10);
+    expect(bursts.every((n) => n >= 3)).toBe(true);
+    expect(byKind('spike').filter((n) => n === 1).length).toBeGreaterThan(100);
+  });
+
+  it('makes back-to-back episodes of a key and kind one episode', () => {
+    // At rate 1 a key is always in an episode: a spike right after a spike, a level shift right back, and so on.
+    const events = take(5000, { keys: 3, seed: 2, anomalyRate: 1 });
+    const sizes = new Map<number, { kind: string; events: number }>();
+    for (const e of events) {
+      const s = sizes.get(e.truth.episode!) ?? { kind: e.truth.kind!, events: 0 };
+      s.events++;
+      sizes.set(e.truth.episode!, s);
+    }
+    const merged = (kind: string, min: number) =>
+      [...sizes.values()].filter((s) => s.kind === kind && s.events >= min).length;
+    expect(merged('spike', 2)).toBeGreaterThan(10);
+    expect(merged('level_shift', 2 * LEVEL_SHIFT_LABELLED)).toBeGreaterThan(10);
+    expect(merged('error_burst', 7)).toBeGreaterThan(0);
+    expect(sizes.size).toBeLessThan(events.length / 2);
+  });
+
   it('rejects bad options', () => {
     expect(() => metricWorkload({ keys: 0, seed: 1, anomalyRate: 0 })).toThrow(RangeError);
     expect(() => metricWorkload({ keys: 1.5, seed: 1, anomalyRate: 0 })).toThrow(RangeError);
@@ -208,6 +274,11 @@ describe('parseTruth', () => {
     ['{"truth":{"anomaly":true}}', { anomaly: true }],
     ['{"key":"a","truth":{"anomaly":true,"kind":"spike"}}', { anomaly: true, kind: 'spike' }],
     ['{"key":"a","truth":{"anomaly":true,"kind":"my kind"}}', { anomaly: true, kind: 'my kind' }],
+    ['{"key":"a","truth":{"anomaly":true,"kind":"spike","episode":42}}', { anomaly: true, kind: 'spike', episode: 42 }],
+    ['{"key":"a","truth":{"episode":7,"anomaly":true}}', { anomaly: true, episode: 7 }],
+    // An episode that is not a positive integer is left out.
+    ['{"key":"a","truth":{"anomaly":true,"kind":"drop","episode":0}}', { anomaly: true, kind: 'drop' }],
+    ['{"key":"a","truth":{"anomaly":true,"kind":"drop","episode":"3"}}', { anomaly: true, kind: 'drop' }],
     // Other layouts: parsed.
     ['{"truth": {"kind": "drop", "anomaly": true}, "key": "a"}', { anomaly: true, kind: 'drop' }],
     ['{ "key": "a", "truth": { "anomaly": false } }', { anomaly: false }],

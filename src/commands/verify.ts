@@ -6,6 +6,9 @@ import { connectionOptions, jsonOption, namespaceOption, pipelineOption } from '
 import { audit, type AuditReport } from '../pipeline/audit.js';
 import { waitDrained } from '../pipeline/backlog.js';
 import { DetectionQualityTracker, type DetectionQuality } from '../workload/detection-quality.js';
+import { addAlerts, AlertQualityTracker, pipelineCepRules, type AlertQuality } from '../workload/alert-quality.js';
+import { EmittedReader } from '../pipeline/emitted-reader.js';
+import { ALERTS } from '../pipeline/stages/cep/cep.js';
 import { loadPipeline } from '../pipeline/definition.js';
 import { loadRun } from '../pipeline/runs.js';
 import { ensureTopology } from '../pipeline/topology.js';
@@ -57,11 +60,12 @@ const EVENTS_READ = 10_000;
 
 /**
  * The shape of `streamctl verify --json`: the audit, the detection quality when the events carry
- * ground truth, the dead-letter limit when one was given, the embedded deployment's events near
+ * ground truth (and the alerts' quality per rule when the pipeline has a cep stage), the dead-letter limit when one was given, the embedded deployment's events near
  * a loss, and the warnings printed with the text report.
  */
 type VerifyReport = AuditReport & {
   quality?: DetectionQuality;
+  alerts?: AlertQuality;
   maxDeadLetters?: string;
   deadLetterLimitExceeded?: boolean;
   deploymentEvents?: EventsNearLoss;
@@ -71,6 +75,8 @@ type VerifyReport = AuditReport & {
 };
 
 const percent = (share: number) => `${Number((100 * share).toPrecision(3))}%`;
+/** A share with what it is of: `0.93 (120/129)`, `-` of nothing. */
+const share = (value: number, part: number, whole: number) => (whole ? `${value.toFixed(2)} (${part}/${whole})` : '-');
 const time = (ms: number) => new Date(ms).toISOString();
 
 /** The warnings and failure reasons a report reads as: what is undelivered and where, dead letters. */
@@ -137,6 +143,25 @@ function render(r: VerifyReport): string {
       `recall by kind: ${Object.entries(q.recallByKind)
         .map(([k, v]) => `${k} ${v.recall} (${v.detected}/${v.anomalies})`)
         .join(', ')}`,
+    );
+  }
+  if (r.alerts) {
+    const a = r.alerts;
+    lines.push(
+      '',
+      'alerts by rule, against the ground truth (precision: of its alerts; coverage: of the anomaly episodes it is for):',
+      renderTable(
+        ['RULE', 'ALERTS', 'PRECISION', 'COVERAGE', 'FOR'],
+        a.rules.map((q) => [
+          q.rule,
+          q.alerts.toLocaleString('en'),
+          share(q.precision, q.trueAlerts, q.alerts),
+          share(q.coverage, q.covered, q.episodes),
+          q.for?.join(', ') ?? 'every kind',
+        ]),
+      ),
+      `episodes covered by any rule: ${share(a.coverage, a.covered, a.episodes)}` +
+        (a.otherRuns ? `; ${a.otherRuns.toLocaleString('en')} alerts of other runs not counted` : ''),
     );
   }
   if (r.lostRanges.length) {
@@ -214,10 +239,15 @@ export default defineCommand({
         progress: io.stderr,
       });
       const quality = new DetectionQualityTracker();
+      const rules = pipelineCepRules(definition);
+      const alertQuality = rules ? new AlertQualityTracker(rules, run.producer) : undefined;
       const traced: TracedBatch[] = [];
       let tracedCount = 0;
       const audited = await audit(client, topology, run, {
-        onDelivered: (e) => quality.add(e.data),
+        onDelivered: (e) => {
+          quality.add(e.data);
+          alertQuality?.addEvent(e.seq, e.data);
+        },
         ...(opts.trace
           ? {
               onTraced: (t: { stream: string; id: string; traceparent: string; events: number }) => {
@@ -234,6 +264,8 @@ export default defineCommand({
           : {}),
       });
       const q = quality.result();
+      if (alertQuality) await addAlerts(alertQuality, new EmittedReader(client, topology.keys, ALERTS));
+      const aq = alertQuality?.result();
       const limit = opts.maxDeadLetters;
       const exceeded = limit ? overDeadLetterLimit(limit, audited.deadLettered, audited.produced) : false;
       const embedded = audited.lost > 0 ? embeddedTarget(opts, io) : undefined;
@@ -241,6 +273,7 @@ export default defineCommand({
         ...audited,
         ok: audited.ok && !exceeded,
         ...(q ? { quality: q } : {}),
+        ...(aq ? { alerts: aq } : {}),
         ...(limit ? { maxDeadLetters: formatDeadLetterLimit(limit), deadLetterLimitExceeded: exceeded } : {}),
         ...(embedded
           ? { deploymentEvents: eventsNearLoss(audited.lostWindows, run, readEvents(embedded.home, EVENTS_READ)) }

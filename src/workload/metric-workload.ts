@@ -4,7 +4,7 @@
  *
  * An event's data is UTF-8 JSON, built by hand (no JSON.stringify) so that generation stays fast:
  *   {"key":"host-0042","type":"cpu","value":57.31,"time":1700000000000,"truth":{"anomaly":false}}
- *   {"key":"host-0007","type":"errors","value":93,"time":1700000000123,"truth":{"anomaly":true,"kind":"error_burst"}}
+ *   {"key":"host-0007","type":"errors","value":93,"time":1700000000123,"truth":{"anomaly":true,"kind":"error_burst","episode":42}}
  *
  * Model, per key (all drawn from the seed):
  * - one type: cpu (%), mem (%), latency (ms) or errors (a count per event);
@@ -27,6 +27,12 @@
  *   first 3 events of the key at the new level are labelled (kind level_shift); later ones are normal.
  * - error_burst: (errors keys only) 3..6 consecutive events of that key with very high counts (level + 12..25 sigma), each labelled.
  *
+ * Episodes: consecutive labelled events of one key (consecutive among that key's events) and of one kind form an episode,
+ * the unit an alert is judged by (a detector that sees any event of it has seen it). Episodes are numbered from 1 in the order
+ * they start, and a labelled event's truth names its episode (`"episode":42`). So a level_shift's 3 labelled events share one
+ * id, as do an error_burst's 3..6; and two episodes drawn back to back for a key, of the same kind (a spike right after a
+ * spike, a level_shift straight back), are one episode by this definition, with one id.
+ *
  * Key choice, noise and anomalies use separate random streams of the seed, so the same seed gives the same keys and, apart from
  * the anomalies and shifted levels, the same values whatever the anomaly rate.
  */
@@ -38,10 +44,11 @@ const METRIC_T0 = 1_700_000_000_000;
 
 const METRIC_TYPES = ['cpu', 'mem', 'latency', 'errors'] as const;
 
-/** Ground truth of an event. `kind` is set for anomalies. */
+/** Ground truth of an event. `kind` and `episode` (see the module comment) are set for anomalies. */
 export interface Truth {
   anomaly: boolean;
   kind?: string;
+  episode?: number;
 }
 
 export interface MetricEvent {
@@ -145,6 +152,10 @@ export function metricWorkload(opts: MetricWorkloadOptions): MetricWorkload {
   const count = new Float64Array(K);
   const episodeKind = new Uint8Array(K);
   const episodeLeft = new Uint8Array(K);
+  // The kind of each key's previous event and, when labelled, its episode: a labelled event of the same kind continues it.
+  const lastKind = new Uint8Array(K);
+  const lastEpisode = new Float64Array(K);
+  let episodes = 0;
   for (let k = 0; k < K; k++) {
     const t = Math.min(3, Math.floor(paramRand() * 4));
     type[k] = t;
@@ -176,9 +187,8 @@ export function metricWorkload(opts: MetricWorkloadOptions): MetricWorkload {
   // Start probability of an episode at an event outside one, by type (see the module comment).
   const qGauge = p / (E_GAUGE * (1 - p) + p);
   const qErrors = p / (E_ERRORS * (1 - p) + p);
-  const truthTail = KIND_NAMES.map((kind, i) =>
-    i === NONE ? ',"truth":{"anomaly":false}}' : `,"truth":{"anomaly":true,"kind":"${kind}"}}`,
-  );
+  const normalTail = ',"truth":{"anomaly":false}}';
+  const truthHead = KIND_NAMES.map((kind) => `,"truth":{"anomaly":true,"kind":"${kind}","episode":`);
 
   // Box-Muller, two normals per pair of uniforms; exactly one normal is drawn per event so the noise stream stays aligned.
   let spare = 0;
@@ -269,11 +279,21 @@ export function metricWorkload(opts: MetricWorkloadOptions): MetricWorkload {
       } else {
         timeText = String(time);
       }
-      const data = Buffer.from(prefix[k]! + text + ',"time":' + timeText + truthTail[kind]!, 'latin1');
+      const head = prefix[k]! + text + ',"time":' + timeText;
+      if (kind === NONE) {
+        lastKind[k] = NONE;
+        return { key: names[k]!, data: Buffer.from(head + normalTail, 'latin1'), truth: { anomaly: false }, time };
+      }
+      let episode = lastEpisode[k]!;
+      if (lastKind[k] !== kind) {
+        episode = ++episodes;
+        lastKind[k] = kind;
+        lastEpisode[k] = episode;
+      }
       return {
         key: names[k]!,
-        data,
-        truth: kind === NONE ? { anomaly: false } : { anomaly: true, kind: KIND_NAMES[kind] },
+        data: Buffer.from(head + truthHead[kind]! + episode + '}}', 'latin1'),
+        truth: { anomaly: true, kind: KIND_NAMES[kind], episode },
         time,
       };
     },
@@ -303,18 +323,23 @@ function endsWithMember(data: Buffer, tail: Buffer): boolean {
 
 function truthOf(value: unknown): Truth | undefined {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) return undefined;
-  const { anomaly, kind } = value as { anomaly?: unknown; kind?: unknown };
+  const { anomaly, kind, episode } = value as { anomaly?: unknown; kind?: unknown; episode?: unknown };
   if (typeof anomaly !== 'boolean') return undefined;
-  return typeof kind === 'string' ? { anomaly, kind } : { anomaly };
+  const truth: Truth = typeof kind === 'string' ? { anomaly, kind } : { anomaly };
+  // An episode id that is not one (not a positive integer) is left out rather than voiding the label.
+  if (typeof episode === 'number' && Number.isSafeInteger(episode) && episode >= 1) truth.episode = episode;
+  return truth;
 }
 
 /**
- * The ground truth `{anomaly, kind}` of an event's data (a JSON object with a member `"truth":{"anomaly":<bool>,"kind":..}`),
- * or undefined when it has none (or the data is not a JSON object with a valid one).
+ * The ground truth `{anomaly, kind, episode}` of an event's data (a JSON object with a member
+ * `"truth":{"anomaly":<bool>,"kind":..,"episode":..}`), or undefined when it has none (or the data is not a JSON object with a
+ * valid one).
  *
- * Fast path, without parsing: the truth written last in the canonical form of `metricWorkload`. A valid JSON object that ends
- * with such a member has exactly that truth (it is the last, so the winning, member of the top-level object), so the fast
- * path trusts the data to be valid JSON. Other layouts fall back to JSON.parse, only when the data mentions "truth" at all.
+ * Fast path, without parsing: a normal event's truth written last, as `metricWorkload` writes it (and an anomaly's without an
+ * episode). A valid JSON object that ends with such a member has exactly that truth (it is the last, so the winning, member of
+ * the top-level object), so the fast path trusts the data to be valid JSON. Other layouts, and the workload's anomalies with
+ * their episode (about 1% of the events), fall back to JSON.parse, only when the data mentions "truth" at all.
  */
 export function parseTruth(data: Buffer): Truth | undefined {
   const len = data.length;

@@ -8,7 +8,11 @@ import { cepRulesSchema, DEFAULT_RULES, type CepRule } from './rules.js';
 /** The stream of each partition where alerts go. */
 export const ALERTS = 'alerts';
 
-function parseRules(params: Record<string, unknown>): readonly CepRule[] {
+/**
+ * The rules of a cep stage from its params: `params.rules`, or the defaults without them.
+ * @throws UsageError PIPELINE_INVALID naming the rule field and the problem.
+ */
+export function cepRules(params: Record<string, unknown>): readonly CepRule[] {
   if (params.rules === undefined) return DEFAULT_RULES;
   const r = cepRulesSchema.safeParse(params.rules);
   if (r.success) return r.data;
@@ -47,7 +51,7 @@ function parseMaxKeys(params: Record<string, unknown>): number {
  * with its rules' windows in event time; `params.maxKeys` caps the keys holding state per partition.
  */
 export function cep(params: Record<string, unknown>): Stage {
-  const engine = new CepEngine(parseRules(params), { maxKeys: parseMaxKeys(params) });
+  const engine = new CepEngine(cepRules(params), { maxKeys: parseMaxKeys(params) });
   return {
     name: 'cep',
     process(batch, ctx) {

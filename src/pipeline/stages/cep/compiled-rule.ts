@@ -119,7 +119,13 @@ function canonicalJson(value: unknown): string {
   return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
 }
 
-/** A rule definition's identity in state: state saved under another definition of the rule is dropped. */
+/**
+ * A rule definition's identity in state: state saved under another definition of the rule is dropped. What the rule is
+ * `for` does not change how it fires, so it keeps the state.
+ */
 function fingerprint(rule: CepRule): string {
-  return createHash('sha256').update(canonicalJson(rule)).digest('hex').slice(0, 16);
+  return createHash('sha256')
+    .update(canonicalJson({ ...rule, for: undefined }))
+    .digest('hex')
+    .slice(0, 16);
 }

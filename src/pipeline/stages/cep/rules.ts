@@ -19,6 +19,9 @@ export type CepOp = (typeof CEP_OPS)[number];
 /** Rule names end up in alert ids (`rule|key|start|end`), so they hold no `|`. */
 const RULE_NAME = /^[A-Za-z][A-Za-z0-9_.-]{0,63}$/;
 
+/** A kind of the events' ground truth, as `metricWorkload` writes them (`spike`, `error_burst`, ...). */
+const KIND_NAME = /^[A-Za-z0-9_.-]{1,64}$/;
+
 const MAX_LATENESS = 3_600_000;
 const MAX_WINDOW = 7 * 24 * 3_600_000;
 
@@ -97,6 +100,15 @@ const common = {
   lateness: msDuration({ max: MAX_LATENESS }).default(5_000),
   /** No second alert of the rule for the same key within this long after one (default: the window). */
   cooldown: msDuration({ max: MAX_WINDOW }).optional(),
+  for: z
+    .array(z.string().regex(KIND_NAME, 'a ground-truth kind name: letters, digits, _, . or -'))
+    .min(1)
+    .max(64)
+    .optional()
+    .describe(
+      'The ground-truth anomaly kinds the rule is meant to find (e.g. [error_burst, level_shift]), for judging its ' +
+        'alerts (`streamctl verify`); default every kind. It changes nothing in how the rule fires.',
+    ),
 };
 
 const countSchema = z.strictObject({
@@ -132,8 +144,14 @@ const absenceSchema = z.strictObject({
   window: msDuration({ positive: true, max: MAX_WINDOW }),
 });
 
+/** What a rule is for: judging its alerts, not firing them. */
+interface CepRuleTarget {
+  /** The ground-truth kinds the rule is meant to find; undefined: every kind. */
+  for?: string[];
+}
+
 /** A count rule: at least `min` matching events of a key within `window`. */
-export interface CepCountRule {
+export interface CepCountRule extends CepRuleTarget {
   kind: 'count';
   name: string;
   lateness: number;
@@ -144,7 +162,7 @@ export interface CepCountRule {
 }
 
 /** A sequence rule: an event matching `first`, then (strictly later) one matching `second` within `within`. */
-export interface CepSequenceRule {
+export interface CepSequenceRule extends CepRuleTarget {
   kind: 'sequence';
   name: string;
   lateness: number;
@@ -155,7 +173,7 @@ export interface CepSequenceRule {
 }
 
 /** A trend rule: `length` consecutive strictly increasing `field` values of a key's matching events. */
-export interface CepTrendRule {
+export interface CepTrendRule extends CepRuleTarget {
   kind: 'trend';
   name: string;
   lateness: number;
@@ -167,7 +185,7 @@ export interface CepTrendRule {
 }
 
 /** An absence rule: a key seen before has no matching event for longer than `window`. */
-export interface CepAbsenceRule {
+export interface CepAbsenceRule extends CepRuleTarget {
   kind: 'absence';
   name: string;
   lateness: number;
@@ -183,9 +201,11 @@ export type CepRule = CepCountRule | CepSequenceRule | CepTrendRule | CepAbsence
 const cepRuleSchema = z
   .discriminatedUnion('kind', [countSchema, sequenceSchema, trendSchema, absenceSchema])
   .transform((r): CepRule => {
+    const target = r.for ? { for: r.for } : {};
     switch (r.kind) {
       case 'count':
         return {
+          ...target,
           kind: r.kind,
           name: r.name,
           lateness: r.lateness,
@@ -196,6 +216,7 @@ const cepRuleSchema = z
         };
       case 'sequence':
         return {
+          ...target,
           kind: r.kind,
           name: r.name,
           lateness: r.lateness,
@@ -207,6 +228,7 @@ const cepRuleSchema = z
       case 'trend':
         // A run restarts after each match, so repeats need no cooldown by default.
         return {
+          ...target,
           kind: r.kind,
           name: r.name,
           lateness: r.lateness,
@@ -218,6 +240,7 @@ const cepRuleSchema = z
         };
       case 'absence':
         return {
+          ...target,
           kind: r.kind,
           name: r.name,
           lateness: r.lateness,
@@ -244,22 +267,29 @@ export const cepRulesSchema = z
     });
   });
 
-/** The rules of a cep stage whose pipeline file gives none: for scored metric events with anomaly flags. */
+/**
+ * The rules of a cep stage whose pipeline file gives none: for scored metric events with anomaly flags. Each is judged by
+ * `streamctl verify` against the anomaly episodes of the kinds it is `for`; the README has its figures.
+ */
 const DEFAULT_RULE_INPUTS: readonly CepRuleInput[] = [
-  // Three anomalies of a key within a minute: a burst, not a blip.
-  { name: 'anomaly-burst', kind: 'count', where: { anomaly: true }, min: 3, window: '60s' },
-  // An anomaly, then the key's error count goes up within 30s: the spike hurts.
+  // A key flagged twice within 10s: an anomaly that lasts (a level shift, an error burst), not a one-event blip.
   {
-    name: 'anomaly-then-errors',
-    kind: 'sequence',
-    first: { anomaly: true },
-    second: [{ type: 'errors' }, { field: 'value', op: '>', value: 0 }],
-    within: '30s',
+    name: 'anomaly-burst',
+    kind: 'count',
+    where: { anomaly: true },
+    min: 2,
+    window: '10s',
+    for: ['level_shift', 'error_burst'],
   },
-  // Latency rising five times in a row.
-  { name: 'latency-rising', kind: 'trend', where: { type: 'latency' }, length: 5 },
-  // A key that went quiet for two minutes.
-  { name: 'key-silent', kind: 'absence', window: '120s' },
+  // An errors key flagged, then a count beyond where a level shift goes (z > 10) within 10s: an error burst.
+  {
+    name: 'error-burst',
+    kind: 'sequence',
+    first: [{ type: 'errors' }, { anomaly: true }],
+    second: [{ type: 'errors' }, { field: 'z', op: '>', value: 10 }],
+    within: '10s',
+    for: ['error_burst'],
+  },
 ];
 
 export const DEFAULT_RULES: readonly CepRule[] = cepRulesSchema.parse(DEFAULT_RULE_INPUTS);
