@@ -95,6 +95,22 @@ describe('alert quality', () => {
     expect(t.result()).toMatchObject({ episodes: 5, covered: 4, coverage: 0.8 });
   });
 
+  it('covered by any rule: of the episodes of the kinds the rules are for, the others counted apart', () => {
+    const t = new AlertQualityTracker(
+      RULES.filter((r) => r.for),
+      RUN,
+    );
+    for (const [seq, kind, episode] of [
+      [1, 'level_shift', 1],
+      [2, 'spike', 2],
+      [3, 'drop', 3],
+      [4, 'error_burst', 4],
+    ] as const)
+      t.addEvent(seq, event(kind, episode));
+    t.addAlert(alert('burst', 'count', [1]));
+    expect(t.result()).toMatchObject({ episodes: 2, covered: 1, coverage: 0.5, unaimed: { drop: 1, spike: 1 } });
+  });
+
   it("a trend rule's alert is true only with an anomaly of a kind it is for", () => {
     const t = tracker();
     t.addAlert(alert('rising', 'trend', [4, 5, 10])); // a spike: rising values by chance around it

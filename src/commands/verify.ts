@@ -139,7 +139,7 @@ function render(r: VerifyReport): string {
         ([name, s]) =>
           `  scored by ${name === 'zscore' ? 'the z-score fallback (no model yet, or the key warming up)' : 'the forest'}: ${s.events} events, ${s.anomalies} anomalies, precision ${s.precision}  recall ${s.recall}  ROC AUC ${s.auc}`,
       ),
-      `unscored (the key had too few values for a z-score): ${q.unscored} events, ${q.unscoredAnomalies} of them anomalies (counted as missed)`,
+      `unscored (a key's first value, or one before its type's spread was known): ${q.unscored} events, ${q.unscoredAnomalies} of them anomalies (counted as missed)`,
       `recall by kind: ${Object.entries(q.recallByKind)
         .map(([k, v]) => `${k} ${v.recall} (${v.detected}/${v.anomalies})`)
         .join(', ')}`,
@@ -161,6 +161,11 @@ function render(r: VerifyReport): string {
         ]),
       ),
       `episodes covered by any rule: ${share(a.coverage, a.covered, a.episodes)}` +
+        (Object.keys(a.unaimed).length
+          ? ` of the kinds the rules are for; no rule is for ${Object.entries(a.unaimed)
+              .map(([kind, n]) => `${kind} (${n.toLocaleString('en')} episodes)`)
+              .join(', ')}: the anomaly flag reports them`
+          : '') +
         (a.otherRuns ? `; ${a.otherRuns.toLocaleString('en')} alerts of other runs not counted` : ''),
     );
   }

@@ -34,11 +34,16 @@ export interface RuleAlertQuality {
 export interface AlertQuality {
   /** Per rule of the pipeline (then rules that raised alerts and are no longer in it), in their order. */
   rules: RuleAlertQuality[];
-  /** Episodes among the delivered events, of every kind. */
+  /** Episodes among the delivered events, of the kinds some rule of the pipeline is for. */
   episodes: number;
   /** Those covered by any rule (in the evidence of an alert of a rule that is for their kind). */
   covered: number;
   coverage: number;
+  /**
+   * Episodes of the kinds no rule of the pipeline is for, by kind: the anomaly flag reports them
+   * (single-event spikes, say), no alert is meant to.
+   */
+  unaimed: Record<string, number>;
   /** Alerts in the alerts streams with no event of this run in their evidence: other runs', not counted. */
   otherRuns: number;
 }
@@ -90,11 +95,15 @@ export class AlertQualityTracker {
   private otherRuns = 0;
   private truthSeen = false;
 
+  /** The kinds the pipeline's rules are for; undefined: every kind (a rule without `for`). */
+  private readonly aimed: Set<string> | undefined;
+
   constructor(
     rules: readonly CepRule[],
     private readonly producer: string,
   ) {
     for (const r of rules) this.tally(r.name, r.kind, r.for);
+    this.aimed = rules.every((r) => r.for) ? new Set(rules.flatMap((r) => r.for!)) : undefined;
   }
 
   /** A delivered event of the run: a metric record or the producer's JSON. */
@@ -165,8 +174,20 @@ export class AlertQualityTracker {
         coverage: round(t.covered.size / episodes),
       };
     });
-    const episodes = this.episodeKinds.size;
-    return { rules, episodes, covered: any.size, coverage: round(any.size / episodes), otherRuns: this.otherRuns };
+    let episodes = 0;
+    const unaimed: Record<string, number> = {};
+    for (const [kind, n] of [...perKind].sort()) {
+      if (!this.aimed || this.aimed.has(kind)) episodes += n;
+      else unaimed[kind] = n;
+    }
+    return {
+      rules,
+      episodes,
+      covered: any.size,
+      coverage: round(any.size / episodes),
+      unaimed,
+      otherRuns: this.otherRuns,
+    };
   }
 
   private tally(rule: string, kind: string, kinds: readonly string[] | undefined): RuleTally {

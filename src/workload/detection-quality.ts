@@ -23,7 +23,7 @@ export interface DetectionQuality {
     string,
     { events: number; anomalies: number; flagged: number; precision: number; recall: number; auc: number }
   >;
-  /** Events without a score (their key had too few values for a z-score); they count as not flagged. */
+  /** Events without a score (no z-score yet: a key's first value); they count as not flagged. */
   unscored: number;
   /** Anomalies among them. */
   unscoredAnomalies: number;

@@ -247,7 +247,7 @@ const shared = new Map<string, Shared>();
  * store, and flags those at or above the model's threshold. Until a model exists, and for a key
  * still warming up, it scores by the z-score instead (`fallbackSigma`). It adds `score`,
  * `scoreSource` (`forest` or `zscore`), `anomaly` and `model` (the version) to the event's JSON;
- * an event whose key has too few values for a z-score gets `score: null`.
+ * an event without a z-score (its key's first value) gets `score: null`.
  */
 export function detect(params: Record<string, unknown>): Stage {
   const p: DetectParams = { ...DETECT_DEFAULTS, ...(params as Partial<DetectParams>) };
