@@ -258,7 +258,7 @@ async function main(): Promise<void> {
     if (r.quality) {
       const q = r.quality;
       console.log(
-        `  detection: precision ${q.precision}, recall ${q.recall}, F1 ${q.f1}, ROC AUC ${q.auc} (${q.anomalies} anomalies; ${q.unscored} events unscored: their key had too few values for a z-score)`,
+        `  detection: precision ${q.precision}, recall ${q.recall}, F1 ${q.f1}, ROC AUC ${q.auc} (${q.anomalies} anomalies; ${q.unscored} events unscored: a key's first value, or one before its type's spread was known)`,
       );
       console.log(
         `  recall by kind: ${Object.entries(q.recallByKind)
