@@ -162,17 +162,24 @@ function warmupStd(s: KeyStats, p: EnrichParams, priorCv: number | undefined): n
   return s.n >= p.minHistory ? Math.sqrt(s.v / (s.n - 1)) : 0;
 }
 
+/**
+ * Adds `x` to a warming-up key's running mean and sum of squares (Welford); at the warm-up's last
+ * value the sum becomes the variance the rolling statistics go on from.
+ */
+function warmupAdd(s: KeyStats, x: number, p: EnrichParams): void {
+  s.n++;
+  const d = x - s.mean;
+  s.mean += d / s.n;
+  s.v += d * (x - s.mean);
+  if (s.n === p.warmup) s.v = s.v / (s.n - 1);
+}
+
 /** A warming-up key whose values moved away: its warm-up starts again from the values that moved. */
-function restartWarmup(s: KeyStats, value: number): void {
+function restartWarmup(s: KeyStats, value: number, p: EnrichParams): void {
   s.n = 0;
   s.mean = 0;
   s.v = 0;
-  for (const x of s.recent) {
-    s.n++;
-    const d = x - s.mean;
-    s.mean += d / s.n;
-    s.v += d * (x - s.mean);
-  }
+  for (const x of s.recent) warmupAdd(s, x, p);
   s.last = value;
   s.out = 0;
   s.recent = [];
@@ -212,17 +219,13 @@ export function observe(
     if (std > 0 && Math.abs(z) > p.outlier) {
       s.out++;
       s.recent.push(value);
-      if (s.out >= p.shiftAfter) restartWarmup(s, value);
+      if (s.out >= p.shiftAfter) restartWarmup(s, value, p);
       return { z, delta, std, mean, ready };
     }
     s.out = 0;
     if (s.recent.length > 0) s.recent = [];
     s.last = value;
-    s.n++;
-    const d = value - s.mean;
-    s.mean += d / s.n;
-    s.v += d * (value - s.mean);
-    if (s.n === p.warmup) s.v = s.v / (s.n - 1);
+    warmupAdd(s, value, p);
     return { z, delta, std, mean, ready };
   }
   if (Math.abs(z) > p.outlier) {

@@ -24,6 +24,12 @@ const FALLBACK = 16;
 /** What scored an event: the Isolation Forest, or the z-score fallback while there is no model or the key warms up. */
 export type ScoreSource = 'forest' | 'zscore';
 
+/** The flags byte's detection bits: scored, flagged, and by the fallback. */
+function scoreFlags(score: number | null, anomaly: boolean, source: ScoreSource | null): number {
+  const scored = score === null ? 0 : SCORED | (source === 'zscore' ? FALLBACK : 0);
+  return scored | (anomaly ? ANOMALY : 0);
+}
+
 export interface MetricRecord {
   type: string;
   value: number;
@@ -59,12 +65,7 @@ export function encodeMetricRecord(r: MetricRecord): Buffer {
   const buf = Buffer.allocUnsafe(HEADER + typeLen + r.ref.length + r.original.length);
   buf[0] = MAGIC;
   buf[1] = VERSION;
-  buf[2] =
-    (r.ready ? READY : 0) |
-    (r.degraded ? DEGRADED : 0) |
-    (r.score !== null ? SCORED : 0) |
-    (r.anomaly ? ANOMALY : 0) |
-    (r.score !== null && r.source === 'zscore' ? FALLBACK : 0);
+  buf[2] = (r.ready ? READY : 0) | (r.degraded ? DEGRADED : 0) | scoreFlags(r.score, r.anomaly, r.source);
   buf[3] = typeLen;
   buf.writeDoubleLE(r.value, 4);
   buf.writeDoubleLE(r.time, 12);
@@ -152,11 +153,7 @@ export function writeScore(
   model: number,
   source: ScoreSource = 'forest',
 ): void {
-  data[2] =
-    (data[2]! & ~(SCORED | ANOMALY | FALLBACK)) |
-    (score !== null ? SCORED : 0) |
-    (anomaly ? ANOMALY : 0) |
-    (score !== null && source === 'zscore' ? FALLBACK : 0);
+  data[2] = (data[2]! & ~(SCORED | ANOMALY | FALLBACK)) | scoreFlags(score, anomaly, source);
   data.writeDoubleLE(score ?? 0, 52);
   data.writeUInt32LE(model, 60);
 }
