@@ -249,10 +249,8 @@ export default defineCommand({
       const traced: TracedBatch[] = [];
       let tracedCount = 0;
       const audited = await audit(client, topology, run, {
-        onDelivered: (e) => {
-          quality.add(e.data);
-          alertQuality?.addEvent(e.seq, e.data);
-        },
+        // Each event's truth is read once, for the detection and the alerts alike.
+        onDelivered: (e) => alertQuality?.addTruth(e.seq, quality.add(e.data)),
         ...(opts.trace
           ? {
               onTraced: (t: { stream: string; id: string; traceparent: string; events: number }) => {

@@ -85,8 +85,8 @@ const round = (x: number) => Math.round(x * 10_000) / 10_000;
 
 /**
  * Judges the alerts of one run (by its producer id) by the ground truth of its delivered events: first every delivered
- * event (`addEvent`), then the alerts (`addAlert`). It keeps only the labelled events (seq -> kind, episode) and the
- * episodes' kinds, so about 1% of the events of the synthetic workload.
+ * event (`addEvent`, or `addTruth` with its truth already read), then the alerts (`addAlert`). It keeps only the
+ * labelled events (seq -> kind, episode) and the episodes' kinds, so about 1% of the events of the synthetic workload.
  */
 export class AlertQualityTracker {
   private readonly labels = new Map<number, Label>();
@@ -114,6 +114,11 @@ export class AlertQualityTracker {
     } catch {
       return; // a malformed record carries no truth to judge by
     }
+    this.addTruth(seq, truth);
+  }
+
+  /** A delivered event of the run by its ground truth, already read (`DetectionQualityTracker.add` gives it). */
+  addTruth(seq: number, truth: Truth | undefined): void {
     if (!truth) return;
     this.truthSeen = true;
     if (!truth.anomaly) return;

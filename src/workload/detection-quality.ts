@@ -1,6 +1,6 @@
 import { confusion, rocAuc } from '../ml/metrics.js';
 import { decodeMetricRecord, isMetricRecord } from '../pipeline/stages/metric-record.js';
-import { parseTruth } from './metric-workload.js';
+import { parseTruth, truthOf, type Truth } from './metric-workload.js';
 
 /** How well the pipeline's anomaly flag and score match the events' ground truth. */
 export interface DetectionQuality {
@@ -49,23 +49,26 @@ export class DetectionQualityTracker {
   private readonly kinds = new Map<string, { anomalies: number; detected: number }>();
   private seen = false;
 
-  add(data: Buffer): void {
-    let d: {
-      truth?: { anomaly?: boolean; kind?: string | undefined };
-      anomaly?: unknown;
-      score?: unknown;
-      scoreSource?: unknown;
-    };
+  /**
+   * Counts a delivered event (a metric record or JSON) that carries ground truth and a detection
+   * flag.
+   * @returns its ground truth, flagged or not, for whatever else judges the run by it.
+   */
+  add(data: Buffer): Truth | undefined {
+    let d: { truth: Truth | undefined; anomaly?: unknown; score?: unknown; scoreSource?: unknown };
     try {
       if (isMetricRecord(data)) {
         // The stages' verdict is in the record, the ground truth in the original event.
         const r = decodeMetricRecord(data);
         d = { truth: parseTruth(r.original), anomaly: r.anomaly, score: r.score, scoreSource: r.source };
-      } else d = JSON.parse(data.toString()) as typeof d;
+      } else {
+        const json = JSON.parse(data.toString()) as Record<string, unknown>;
+        d = { ...json, truth: truthOf(json.truth) };
+      }
     } catch {
-      return;
+      return undefined;
     }
-    if (!d.truth || typeof d.truth.anomaly !== 'boolean' || d.anomaly === undefined) return;
+    if (!d.truth || d.anomaly === undefined) return d.truth;
     this.seen = true;
     const flagged = d.anomaly === true;
     this.labels.push(d.truth.anomaly);
@@ -87,6 +90,7 @@ export class DetectionQualityTracker {
       if (flagged) k.detected++;
       this.kinds.set(d.truth.kind ?? 'unknown', k);
     }
+    return d.truth;
   }
 
   result(): DetectionQuality | undefined {

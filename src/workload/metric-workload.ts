@@ -321,7 +321,8 @@ function endsWithMember(data: Buffer, tail: Buffer): boolean {
   return (before === COMMA || before === LBRACE) && data.indexOf(tail, at) === at;
 }
 
-function truthOf(value: unknown): Truth | undefined {
+/** The ground truth in a parsed event's `truth` member, or undefined when it is not a valid one. */
+export function truthOf(value: unknown): Truth | undefined {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) return undefined;
   const { anomaly, kind, episode } = value as { anomaly?: unknown; kind?: unknown; episode?: unknown };
   if (typeof anomaly !== 'boolean') return undefined;
