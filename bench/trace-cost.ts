@@ -19,7 +19,23 @@ import { startSink } from './otlp-sink-process.js';
 
 /** Tracing off, at 1% and at 100% of the batches sampled. */
 export type Mode = 'off' | '1%' | '100%';
-export const RATIO: Record<Mode, string | undefined> = { off: undefined, '1%': '0.01', '100%': '1' };
+const RATIO: Record<Mode, string | undefined> = { off: undefined, '1%': '0.01', '100%': '1' };
+export const MODES: readonly Mode[] = ['off', '1%', '100%'];
+
+/** The modes in round `i`'s order: each round starts with another, so that no mode always runs first on a fresh machine. */
+export function roundModes(i: number): Mode[] {
+  return MODES.map((_, j) => MODES[(j + i) % MODES.length]!);
+}
+
+/** The flags that sample a mode's share of the batches; none with tracing off. */
+export function traceSampleArgs(mode: Mode): string[] {
+  return RATIO[mode] ? ['--trace-sample', RATIO[mode]] : [];
+}
+
+/** The environment that makes a traced process export to `url`; none with tracing off. */
+export function otlpEnv(mode: Mode, url: string): Record<string, string> | undefined {
+  return mode === 'off' ? undefined : { OTEL_EXPORTER_OTLP_ENDPOINT: url };
+}
 
 interface BenchJson {
   audit: { lost: number; duplicates: number };
@@ -103,15 +119,13 @@ export async function benchTraceCost(o: {
   const rows: { mode: Mode; rate: number; cpu: number; lost: number; duplicates: number }[] = [];
   try {
     for (let i = 0; i < o.rounds; i++) {
-      // Each round in another order, so that no mode always runs first on a fresh machine.
-      const order: Mode[] = (['off', '1%', '100%'] as Mode[]).map((_, j, a) => a[(j + i) % a.length]!);
-      for (const mode of order) {
-        const env = mode === 'off' ? undefined : { OTEL_EXPORTER_OTLP_ENDPOINT: sink.url };
+      for (const mode of roundModes(i)) {
+        const env = otlpEnv(mode, sink.url);
         const r = await withOtlp(env, () =>
           withDeployment(
             o.port,
             async (_urls, home) => {
-              const trace = [...(RATIO[mode] ? ['--trace-sample', RATIO[mode]!] : []), '--pipeline', o.pipeline];
+              const trace = [...traceSampleArgs(mode), '--pipeline', o.pipeline];
               // First, and so also the warm-up of the search: a fresh deployment's first seconds are
               // slow (compilation, the first model), and an unwarmed search's first step failed and
               // capped it below.

@@ -29,7 +29,7 @@ import { parseRedisUrls } from '../src/redis/endpoint.js';
 import { cliJson, rateRun } from './cli-json.js';
 import { withDeployment } from './deployment.js';
 import { startSink } from './otlp-sink-process.js';
-import { RATIO, withOtlp, type Mode } from './trace-cost.js';
+import { otlpEnv, roundModes, traceSampleArgs, withOtlp, type Mode } from './trace-cost.js';
 
 const STAGE = 'analyze';
 const WORKERS = 2;
@@ -91,10 +91,9 @@ export async function benchTraceDrain(o: { rounds: number; events: number; port:
   const rows: { round: number; mode: Mode; rate: number; workerUs: number; producerUs: number }[] = [];
   try {
     for (let i = 0; i < o.rounds; i++) {
-      const order: Mode[] = (['off', '1%', '100%'] as Mode[]).map((_, j, a) => a[(j + i) % a.length]!);
-      for (const mode of order) {
-        const env = mode === 'off' ? undefined : { OTEL_EXPORTER_OTLP_ENDPOINT: sink.url };
-        const trace = RATIO[mode] ? ['--trace-sample', RATIO[mode]!] : [];
+      for (const mode of roundModes(i)) {
+        const env = otlpEnv(mode, sink.url);
+        const trace = traceSampleArgs(mode);
         const row = await withOtlp(env, () =>
           withDeployment(o.port, async (urls, home) => {
             rateRun({ home }, ['--no-calibrate', ...trace], { rate: 3000 });

@@ -32,10 +32,7 @@ import { parseRedisUrls } from '../src/redis/endpoint.js';
 import { sleep, waitFor } from '../src/wait.js';
 import { startSink } from './otlp-sink-process.js';
 import { startStandaloneRedis } from './standalone-redis.js';
-
-type Mode = 'off' | '1%' | '100%';
-const MODES: Mode[] = ['off', '1%', '100%'];
-const RATIO: Record<Mode, string | undefined> = { off: undefined, '1%': '0.01', '100%': '1' };
+import { MODES, otlpEnv, roundModes, traceSampleArgs, type Mode } from './trace-cost.js';
 
 /** The total of instructions valgrind reports on stderr ("I refs: 1,234"). */
 function instructions(stderr: string): number {
@@ -76,9 +73,8 @@ export async function benchTraceInstructions(o: {
   process.once('SIGINT', interrupted).once('SIGTERM', interrupted);
   const env = (mode: Mode) => ({
     ...process.env,
-    ...(mode === 'off' ? {} : { OTEL_EXPORTER_OTLP_ENDPOINT: sink.url }),
+    ...otlpEnv(mode, sink.url),
   });
-  const traceArgs = (mode: Mode) => (RATIO[mode] ? ['--trace-sample', RATIO[mode]!] : []);
   const produceArgs = (ns: string, n: number, mode: Mode) => [
     'produce',
     '--redis',
@@ -92,7 +88,7 @@ export async function benchTraceInstructions(o: {
     '--seed',
     '1',
     '--json',
-    ...traceArgs(mode),
+    ...traceSampleArgs(mode),
   ];
 
   /** Runs a command under callgrind (the one `measured`, so a signal can stop it); its stderr and exit code. */
@@ -135,7 +131,7 @@ export async function benchTraceInstructions(o: {
         o.pipeline,
         '--stage',
         stage,
-        ...traceArgs(mode),
+        ...traceSampleArgs(mode),
       ],
       mode,
     );
@@ -157,8 +153,7 @@ export async function benchTraceInstructions(o: {
   const rows: Row[] = [];
   try {
     for (let i = 0; i < o.rounds; i++) {
-      const order = MODES.map((_, j) => MODES[(j + i) % MODES.length]!);
-      for (const mode of order) {
+      for (const mode of roundModes(i)) {
         for (const what of ['producer', 'worker'] as const) {
           const measure = what === 'producer' ? (n: number) => producer(mode, n) : (n: number) => worker(mode, n);
           const small = await measure(o.startup);
